@@ -1,0 +1,10 @@
+/** How the failures of use cases read on the wire. */
+import { ApiError } from '../../framework/errors.js';
+import { InvalidTimestamp as InvalidTimestampFailure, ValidationFailed } from '../../../services/errors.js';
+import { InvalidTimestamp, ValidationError } from './errors.js';
+
+export function translateServiceError(error: unknown): ApiError | null {
+  if (error instanceof ValidationFailed) return new ApiError(ValidationError, { errors: [...error.errors] });
+  if (error instanceof InvalidTimestampFailure) return new ApiError(InvalidTimestamp);
+  return null;
+}

@@ -1,0 +1,73 @@
+/**
+ * One declaration per endpoint: route, scopes, arguments (with lookups), the errors it may return,
+ * the fields it answers with and a small action. Routing, argument parsing, serialization, error
+ * rendering and the OpenAPI document are all derived from these declarations.
+ */
+import type { Services } from '../../services/index.js';
+import type { ErrorDefinition } from './errors.js';
+import { FieldSpec } from './field-spec.js';
+import { compileFieldWriter, type JsonWriter } from './serializer.js';
+import type { ArgumentDefinition, ArgumentValues, FieldDefinition } from './types.js';
+
+export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+
+/** Who is calling: resolved from the API token before any argument is read. */
+export interface Identity {
+  readonly tokenId: string;
+  readonly organizationId: string;
+  readonly scopes: ReadonlySet<string>;
+}
+
+export interface ActionContext<A extends Record<string, ArgumentDefinition<any>>> {
+  readonly args: ArgumentValues<A>;
+  readonly identity: Identity;
+  readonly services: Services;
+}
+
+export interface EndpointField extends FieldDefinition {
+  /** Which fields of the value to return; `*` (everything) when left out. */
+  readonly spec?: string;
+}
+
+export interface EndpointDefinition<A extends Record<string, ArgumentDefinition<any>> = any> {
+  /** Apia-style identifier, e.g. `CoreAPI/Endpoints/DiskBackupPolicies/UpdateEndpoint`. */
+  readonly id: string;
+  readonly name: string;
+  readonly description: string;
+  readonly method: HttpMethod;
+  /** Below the API's namespace, with `:placeholder` segments, e.g. `disks/:disk/disk_backup_policies`. */
+  readonly route: string;
+  readonly tag: string;
+  /** Any one of these grants access; empty means no scope is needed. */
+  readonly scopes: readonly string[];
+  readonly arguments: A;
+  /** Errors of the endpoint itself; those of its lookups and of authentication are added automatically. */
+  readonly errors: readonly ErrorDefinition[];
+  readonly fields: Readonly<Record<string, EndpointField>>;
+  readonly httpStatus?: number;
+  readonly action: (context: ActionContext<A>) => Promise<Record<string, unknown>>;
+}
+
+export interface CompiledEndpoint extends EndpointDefinition {
+  /** Writes the action's result as the response body. */
+  readonly writeBody: (result: Record<string, unknown>) => string;
+}
+
+export function defineEndpoint<const A extends Record<string, ArgumentDefinition<any>>>(
+  definition: EndpointDefinition<A>,
+): EndpointDefinition<A> {
+  return definition;
+}
+
+export function compileEndpoint(definition: EndpointDefinition): CompiledEndpoint {
+  const writers: { name: string; key: string; write: JsonWriter }[] = Object.entries(definition.fields).map(
+    ([name, field]) => ({
+      name,
+      key: `${JSON.stringify(name)}:`,
+      write: compileFieldWriter(field, FieldSpec.parse(field.spec ?? '*'), []),
+    }),
+  );
+  const writeBody = (result: Record<string, unknown>) =>
+    `{${writers.map(({ name, key, write }) => key + write(result[name])).join(',')}}`;
+  return { ...definition, writeBody };
+}

@@ -1,0 +1,90 @@
+/**
+ * `dbp demo`: a demo organization with a virtual machine (two disks), a standalone disk with a daily
+ * backup policy, and an API token with every scope. Running it again reuses what exists; since only
+ * a hash of a token's secret is stored, the demo token gets a fresh secret each run (printed).
+ */
+import { openRuntime } from '../../runtime.js';
+import type { Services } from '../../services/index.js';
+import { commonOptions, parseCommand } from '../options.js';
+
+const DEMO_SUB_DOMAIN = 'demo';
+const DEMO_TOKEN_NAME = 'Demo token (every scope)';
+
+export interface DemoData {
+  organization: { id: string; sub_domain: string };
+  virtual_machine: { id: string; fqdn: string; disk_ids: string[] };
+  disk: { id: string };
+  disk_backup_policy: { id: string };
+  api_token: { id: string; secret: string };
+}
+
+export async function ensureDemoData(services: Services): Promise<DemoData> {
+  const { inventory, policies, tokens } = services;
+  const organization =
+    (await inventory.findOrganization({ sub_domain: DEMO_SUB_DOMAIN })) ??
+    (await inventory.createOrganization({ name: 'Demo Organization', subDomain: DEMO_SUB_DOMAIN, timeZone: 'Europe/London' }));
+
+  const firstPage = { page: 1, perPage: 200 };
+  let vm = (await inventory.listVirtualMachines(organization.id, firstPage)).items[0];
+  if (!vm) {
+    vm = await inventory.createVirtualMachine({ organizationId: organization.id, name: 'web-1' });
+    await inventory.createDisk({ organizationId: organization.id, virtualMachineId: vm.id, name: 'web-1 system disk', sizeInGb: 20 });
+    await inventory.createDisk({ organizationId: organization.id, virtualMachineId: vm.id, name: 'web-1 data disk', sizeInGb: 50 });
+  }
+  const disks = (await inventory.listDisks(organization.id, firstPage)).items;
+  const standalone =
+    disks.find((d) => d.attachment === null) ??
+    (await inventory.createDisk({ organizationId: organization.id, name: 'archive disk', sizeInGb: 10 }));
+
+  const existingPolicy = (await policies.listForDisk(standalone.id, { page: 1, perPage: 1 })).items[0];
+  const policy =
+    existingPolicy ??
+    (await policies.create(organization.id, { type: 'Disk', id: standalone.id, name: standalone.name }, {
+      retention: 7,
+      schedule: { interval: 'daily', time: 2, minute: 30 },
+    }));
+
+  const existingToken = await tokens.findByName(organization.id, DEMO_TOKEN_NAME);
+  const { token, secret } = existingToken
+    ? await tokens.regenerateSecret(existingToken.id)
+    : await tokens.create({ organizationId: organization.id, name: DEMO_TOKEN_NAME });
+
+  return {
+    organization: { id: organization.id, sub_domain: organization.sub_domain },
+    virtual_machine: { id: vm.id, fqdn: vm.fqdn, disk_ids: await inventory.diskIdsOf(vm.id) },
+    disk: { id: standalone.id },
+    disk_backup_policy: { id: policy.id },
+    api_token: { id: token.id, secret },
+  };
+}
+
+export async function demoCommand(argv: string[]): Promise<void> {
+  const { values } = parseCommand(argv, { port: { type: 'string', default: process.env.DBP_PORT ?? '8080' } });
+  const options = commonOptions(values);
+  const runtime = await openRuntime(options);
+  try {
+    const demo = await ensureDemoData(runtime.services);
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify(demo, null, 2)}\n`);
+      return;
+    }
+    const base = `http://127.0.0.1:${values.port as string}/core/v1`;
+    process.stdout.write(
+      [
+        `Demo data in ${runtime.store.location}:`,
+        `  organization       ${demo.organization.id} (sub-domain "${demo.organization.sub_domain}")`,
+        `  virtual machine    ${demo.virtual_machine.id} with disks ${demo.virtual_machine.disk_ids.join(', ')}`,
+        `  standalone disk    ${demo.disk.id}`,
+        `  backup policy      ${demo.disk_backup_policy.id}`,
+        `  API token          ${demo.api_token.id}`,
+        `  token secret       ${demo.api_token.secret}   (shown once; \`dbp demo\` issues a new one each run)`,
+        '',
+        'Call the API (once `dbp serve` is running):',
+        `  curl -g -H "Authorization: Bearer ${demo.api_token.secret}" "${base}/disks/disk/disk_backup_policies?disk[id]=${demo.disk.id}"`,
+        '',
+      ].join('\n'),
+    );
+  } finally {
+    await runtime.close();
+  }
+}

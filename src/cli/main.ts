@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+/**
+ * `dbp`: serve the API, create demo data, administer organizations, machines, disks and tokens.
+ * Every command takes --data-dir / --database-url (DBP_DATA_DIR, DATABASE_URL) and --json.
+ */
+import { ValidationFailed, NotFound } from '../services/errors.js';
+import { UsageError } from './options.js';
+import { demoCommand } from './commands/demo.js';
+import { serveCommand } from './commands/serve.js';
+import { diskCommand, orgCommand, tokenCommand, vmCommand } from './commands/inventory.js';
+
+const USAGE = `Usage: dbp <command> [options]
+
+Commands:
+  serve  [--host 127.0.0.1] [--port 8080]        migrate the database and serve the API
+  demo                                           create demo data (idempotent) and print it
+  org create --name N [--sub-domain S] [--time-zone Europe/London | --country GB]
+  vm create --org ORG --name N
+  disk create --org ORG [--vm VM] --name N --size-gb G
+  token create --org ORG [--scopes a,b,…] [--name N] [--rate-limit N]
+
+Options for every command:
+  --data-dir DIR        where the SQLite database lives (DBP_DATA_DIR, default ./data)
+  --database-url URL    postgres://… or sqlite:PATH (DATABASE_URL); overrides --data-dir
+  --json                machine-readable output
+ORG may be an organization id or sub-domain; VM a virtual machine id or FQDN.`;
+
+type Command = (argv: string[]) => Promise<void>;
+
+const COMMANDS: Record<string, Command> = {
+  serve: serveCommand,
+  demo: demoCommand,
+  org: orgCommand,
+  vm: vmCommand,
+  disk: diskCommand,
+  token: tokenCommand,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    process.stdout.write(`${USAGE}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`dbp: unknown command "${name}"\n\n${USAGE}\n`);
+    return 2;
+  }
+  try {
+    await command(rest);
+    return 0;
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`dbp ${name}: ${error.message}\nRun "dbp help" for usage.\n`);
+      return 2;
+    }
+    if (error instanceof ValidationFailed) {
+      process.stderr.write(`dbp ${name}: ${error.errors.join('\n  ')}\n`);
+      return 1;
+    }
+    if (error instanceof NotFound) {
+      process.stderr.write(`dbp ${name}: ${error.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`dbp ${name}: ${(error as Error).message ?? String(error)}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,174 @@
+/**
+ * The Fastify application: one route per endpoint definition, the Core API's headers on every
+ * response, and every error — typed, from Fastify, or unexpected — rendered in the one envelope
+ * `{"error":{code,description,detail}}` with `x-api-schema: json-error`.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { compileEndpoint, type EndpointDefinition } from '../api/framework/endpoint.js';
+import { ApiError } from '../api/framework/errors.js';
+import {
+  InvalidJsonBody,
+  RequestTooLarge,
+  RouteNotFound,
+  ServiceUnavailable,
+  UnhandledException,
+} from '../api/framework/framework-errors.js';
+import { buildOpenApiDocument } from '../api/framework/openapi.js';
+import { AUTHENTICATION_ERRORS } from '../api/core/v1/errors.js';
+import { translateServiceError } from '../api/core/v1/service-errors.js';
+import { rateLimitHeaders } from './authentication.js';
+import { runEndpoint, type PipelineDependencies } from './pipeline.js';
+import type { RateLimitResult } from './rate-limit.js';
+import { parseQueryString } from './request-arguments.js';
+
+export const API_PREFIX = '/core/v1/';
+const MAX_BODY_BYTES = 1024 * 1024;
+
+const CORS_HEADERS = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-methods': 'GET, POST, PUT, PATCH, DELETE, OPTIONS',
+  'access-control-allow-headers': 'Authorization, Content-Type',
+};
+
+export interface AppOptions extends PipelineDependencies {
+  readonly endpoints: readonly EndpointDefinition[];
+  readonly logger: Logger | false;
+  readonly version: string;
+  /** Answers whether the database is reachable, for /healthz. */
+  readonly healthCheck?: () => Promise<boolean>;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    rateLimit?: RateLimitResult;
+  }
+}
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: (options.logger || undefined) as FastifyBaseLogger | undefined,
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    bodyLimit: MAX_BODY_BYTES,
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, querystringParser: parseQueryString },
+  });
+
+  // Bodies are kept as text; they are parsed (or rejected as invalid JSON) in the argument step,
+  // after authentication, as the real API does.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, text, done) =>
+    done(null, { kind: 'json', text }),
+  );
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, text, done) =>
+    done(null, { kind: 'form', text }),
+  );
+  app.addContentTypeParser('*', (_req, payload, done) => {
+    payload.resume(); // other bodies carry no arguments; drain them
+    payload.on('end', () => done(null, undefined));
+    payload.on('error', done);
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    reply.headers(CORS_HEADERS);
+  });
+
+  for (const definition of options.endpoints) {
+    const endpoint = compileEndpoint(definition);
+    app.route({
+      method: endpoint.method,
+      url: API_PREFIX + endpoint.route,
+      handler: async (request, reply) => {
+        const body = await runEndpoint(endpoint, request, options, (rateLimit) => {
+          request.rateLimit = rateLimit;
+          reply.headers(rateLimitHeaders(rateLimit));
+        });
+        sendJson(reply, endpoint.httpStatus ?? 200, body);
+      },
+    });
+  }
+
+  const openApi = JSON.stringify(
+    buildOpenApiDocument(options.endpoints, {
+      title: 'Katapult Core API (disk backup policies)',
+      version: options.version,
+      serverUrl: API_PREFIX.replace(/\/$/, ''),
+      authErrors: AUTHENTICATION_ERRORS,
+    }),
+  );
+  app.get(`${API_PREFIX}openapi.json`, async (_request, reply) => sendJson(reply, 200, openApi));
+
+  app.get('/healthz', async (_request, reply) => {
+    const ready = options.healthCheck ? await options.healthCheck().catch(() => false) : true;
+    reply.code(ready ? 200 : 503).type('application/json').send(JSON.stringify({ ready }));
+  });
+
+  app.options('*', async (_request, reply) => {
+    reply.code(200).header('content-type', 'text/plain').send('');
+  });
+
+  app.setNotFoundHandler(async (request, reply) => {
+    const path = request.url.split('?')[0]!;
+    const apiPath = path.startsWith(API_PREFIX) ? path.slice(API_PREFIX.length) : path;
+    sendError(reply, new ApiError(RouteNotFound, {}, `No route matches '${apiPath}' for ${request.method}`));
+  });
+
+  app.setErrorHandler(async (error, request, reply) => {
+    sendError(reply, toApiError(error, request));
+  });
+
+  return app;
+}
+
+function toApiError(error: unknown, request: FastifyRequest): ApiError {
+  if (error instanceof ApiError) return error;
+  const translated = translateServiceError(error);
+  if (translated) return translated;
+  const fastifyError = error as FastifyError;
+  if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return new ApiError(RequestTooLarge, {}, `The request body is larger than ${MAX_BODY_BYTES} bytes`);
+  }
+  if (fastifyError.statusCode !== undefined && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+    return new ApiError(InvalidJsonBody, { details: fastifyError.message });
+  }
+  if (isDatabaseUnavailable(error)) {
+    request.log.warn({ err: error }, 'database unavailable');
+    return new ApiError(ServiceUnavailable);
+  }
+  request.log.error({ err: error }, 'unhandled exception');
+  return new ApiError(UnhandledException, {}, 'This is an exception that has occurred and not been handled.');
+}
+
+function isDatabaseUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return (
+    code === 'SQLITE_BUSY' ||
+    code === 'ECONNREFUSED' ||
+    code === 'ECONNRESET' ||
+    code === '57P01' || // PostgreSQL: admin shutdown
+    code === '57P03' || // PostgreSQL: cannot connect now
+    /timeout exceeded when trying to connect|Connection terminated/i.test(String((error as Error)?.message))
+  );
+}
+
+function sendJson(reply: FastifyReply, status: number, body: string): void {
+  reply
+    .code(status)
+    .header('content-type', 'application/json')
+    .header('cache-control', 'max-age=0, private, must-revalidate')
+    .header('etag', `W/"${createHash('md5').update(body).digest('hex')}"`)
+    .send(Buffer.from(body)); // a Buffer, so that no charset is appended to the content type
+}
+
+function sendError(reply: FastifyReply, error: ApiError): void {
+  const body = JSON.stringify({ error: { code: error.definition.code, description: error.description, detail: error.detail } });
+  reply
+    .code(error.httpStatus)
+    .headers(error.headers)
+    .header('content-type', 'application/json')
+    .header('cache-control', 'no-cache')
+    .header('x-api-schema', 'json-error')
+    .send(Buffer.from(body));
+}

@@ -1,0 +1,50 @@
+/**
+ * Who is calling: `Authorization: Bearer <secret>` → an API token of one organization, with scopes.
+ * Then the per-token rate limit. The checks run in the order the Core API runs them.
+ */
+import type { FastifyRequest } from 'fastify';
+import { ApiError } from '../api/framework/errors.js';
+import type { Identity } from '../api/framework/endpoint.js';
+import { InvalidApiToken, MissingApiToken, OrganizationSuspended, RateLimitReached } from '../api/core/v1/errors.js';
+import type { Services } from '../services/index.js';
+import type { RateLimiter, RateLimitResult } from './rate-limit.js';
+
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+
+export interface Authenticated {
+  readonly identity: Identity;
+  readonly rateLimit: RateLimitResult;
+}
+
+export async function authenticate(
+  request: FastifyRequest,
+  services: Services,
+  rateLimiter: RateLimiter,
+): Promise<Authenticated> {
+  const header = request.headers.authorization;
+  const secret = typeof header === 'string' ? BEARER.exec(header)?.[1] : undefined;
+  if (!secret) throw new ApiError(MissingApiToken);
+
+  const result = await services.tokens.authenticate(secret);
+  if (!result.ok) {
+    throw new ApiError(InvalidApiToken, { details: result.reason === 'expired' ? 'The API token has expired' : null });
+  }
+  const { token } = result;
+  if (result.organizationSuspended) throw new ApiError(OrganizationSuspended);
+
+  const rateLimit = await rateLimiter.consume(token.id, token.rate_limit, services.clock.now());
+  if (!rateLimit.allowed) {
+    throw new ApiError(RateLimitReached, { total_permitted: rateLimit.permitted }).withHeaders(rateLimitHeaders(rateLimit));
+  }
+  return {
+    identity: { tokenId: token.id, organizationId: token.organization_id, scopes: new Set(token.scopes) },
+    rateLimit,
+  };
+}
+
+export function rateLimitHeaders(rateLimit: RateLimitResult): Record<string, string> {
+  return {
+    'x-ratelimit-permitted': String(rateLimit.permitted),
+    'x-ratelimit-remaining': String(rateLimit.remaining),
+  };
+}

@@ -1,0 +1,31 @@
+/**
+ * The use cases, wired to one database and one clock. Callers (the API, the CLI, the scheduler)
+ * get everything through `Services`.
+ */
+import type { Clock } from '../domain/clock.js';
+import type { Store } from '../store/database.js';
+import { InventoryService } from './inventory.js';
+import { POLICY_OBJECT_TYPE, PolicyService } from './policies.js';
+import { insertMissingReferenceData } from './reference-data.js';
+import { TokenService } from './tokens.js';
+import { TrashService } from './trash.js';
+
+export interface Services {
+  readonly clock: Clock;
+  readonly inventory: InventoryService;
+  readonly policies: PolicyService;
+  readonly trash: TrashService;
+  readonly tokens: TokenService;
+}
+
+export async function createServices(store: Store, clock: Clock): Promise<Services> {
+  await insertMissingReferenceData(store.db);
+  const inventory = new InventoryService(store.db, clock);
+  const trash = new TrashService(store.db, clock);
+  const policies = new PolicyService(store.db, clock, inventory, trash);
+  const tokens = new TokenService(store.db, clock);
+  trash.registerPurger(POLICY_OBJECT_TYPE, async (trx, id) => {
+    await trx.deleteFrom('disk_backup_policies').where('id', '=', id).execute();
+  });
+  return { clock, inventory, policies, trash, tokens };
+}

@@ -1,0 +1,32 @@
+/**
+ * Numbered schema migrations, written once for both engines and applied at start-up.
+ * A new migration is a new file here and a new entry in `migrations`; applied ones never change.
+ */
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import * as initial from './0001_initial.js';
+
+/** What differs between the engines, handed to every migration. */
+export interface MigrationContext {
+  /** An auto-numbered integer primary key column type. */
+  readonly pkType: 'integer' | 'serial';
+}
+
+interface EngineMigration {
+  up(db: Kysely<any>, context: MigrationContext): Promise<void>;
+}
+
+const migrations: Record<string, EngineMigration> = {
+  '0001_initial': initial,
+};
+
+export function migrationProvider(context: MigrationContext): MigrationProvider {
+  return {
+    async getMigrations() {
+      const bound: Record<string, Migration> = {};
+      for (const [name, migration] of Object.entries(migrations)) {
+        bound[name] = { up: (db) => migration.up(db, context) };
+      }
+      return bound;
+    },
+  };
+}

@@ -1,0 +1,189 @@
+/**
+ * The database's tables as Kysely sees them. Types flow from here to every query.
+ * Conventions that keep SQLite and PostgreSQL identical: times are integer Unix seconds (bigint),
+ * booleans are integers 0/1, lists are JSON text, every table has an integer `pk` that orders rows
+ * in creation order (pagination is stable and the same on both engines), public ids are `<prefix>_…`.
+ */
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+type Pk = Generated<number>;
+/** 0 or 1 */
+type Flag = number;
+
+export interface CountriesTable {
+  id: string;
+  name: string;
+  iso_code2: string;
+  iso_code3: string;
+  time_zone: string | null;
+  eu: Flag;
+}
+
+export interface CurrenciesTable {
+  id: string;
+  name: string;
+  iso_code: string;
+  symbol: string;
+}
+
+export interface DataCentersTable {
+  id: string;
+  name: string;
+  permalink: string;
+  country_id: string;
+}
+
+export interface ZonesTable {
+  id: string;
+  name: string;
+  permalink: string;
+  data_center_id: string;
+}
+
+export interface OrganizationsTable {
+  pk: Pk;
+  id: string;
+  name: string;
+  sub_domain: string;
+  infrastructure_domain: string;
+  created_at: number;
+  activated_at: number | null;
+  suspended: Flag;
+  managed: Flag;
+  billing_name: string | null;
+  address1: string | null;
+  address2: string | null;
+  address3: string | null;
+  address4: string | null;
+  postcode: string | null;
+  vat_number: string | null;
+  phone_number: string | null;
+  currency_id: string;
+  country_id: string | null;
+}
+
+export interface VirtualMachinesTable {
+  pk: Pk;
+  id: string;
+  organization_id: string;
+  zone_id: string;
+  name: string;
+  hostname: string;
+  fqdn: string;
+  description: string | null;
+  created_at: number;
+  state: string;
+  memory_in_gb: number | null;
+  cpu_cores: number | null;
+}
+
+export interface DisksTable {
+  pk: Pk;
+  id: string;
+  organization_id: string;
+  data_center_id: string;
+  name: string;
+  size_in_gb: number;
+  wwn: string;
+  state: string;
+  created_at: number;
+  storage_speed: string;
+  /** Where the disk's bytes live, for the backup engine (an image file or block device); null until it exists. */
+  image_path: string | null;
+}
+
+export interface VirtualMachineDisksTable {
+  disk_id: string;
+  virtual_machine_id: string;
+  attach_on_boot: Flag;
+  boot: Flag;
+  state: string;
+}
+
+export interface DiskBackupPoliciesTable {
+  pk: Pk;
+  id: string;
+  organization_id: string;
+  target_type: 'Disk' | 'VirtualMachine';
+  target_id: string;
+  retention: number;
+  /** Bytes of stored backup data; the API shows it in GB. */
+  total_size_bytes: number;
+  schedule_interval: 'hourly' | 'daily' | 'weekly' | 'monthly';
+  schedule_frequency: number;
+  schedule_time: number;
+  schedule_minute: number;
+  /** The first instant of the schedule's current series (re-set whenever the schedule changes). */
+  schedule_anchor_at: number;
+  next_invocation_at: number;
+  auto_move_to_trash_at: number | null;
+  created_at: number;
+}
+
+export interface TrashObjectsTable {
+  pk: Pk;
+  id: string;
+  organization_id: string;
+  object_type: string;
+  object_id: string;
+  keep_until: number;
+  created_at: number;
+}
+
+export interface TasksTable {
+  pk: Pk;
+  id: string;
+  organization_id: string;
+  name: string;
+  status: 'pending' | 'running' | 'completed' | 'failed';
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  progress: number;
+}
+
+export interface ApiTokensTable {
+  pk: Pk;
+  id: string;
+  organization_id: string;
+  name: string;
+  /** SHA-256 of the secret, hex; the secret itself is never stored. */
+  secret_hash: string;
+  /** JSON array of scope names. */
+  scopes: string;
+  /** JSON array of addresses and CIDR ranges; empty means anywhere. */
+  authorized_ip_addresses: string;
+  expires_at: number | null;
+  rate_limit: number;
+  created_at: number;
+  last_used_at: ColumnType<number | null, number | null | undefined, number | null>;
+}
+
+export interface Database {
+  countries: CountriesTable;
+  currencies: CurrenciesTable;
+  data_centers: DataCentersTable;
+  zones: ZonesTable;
+  organizations: OrganizationsTable;
+  virtual_machines: VirtualMachinesTable;
+  disks: DisksTable;
+  virtual_machine_disks: VirtualMachineDisksTable;
+  disk_backup_policies: DiskBackupPoliciesTable;
+  trash_objects: TrashObjectsTable;
+  tasks: TasksTable;
+  api_tokens: ApiTokensTable;
+}
+
+export type Organization = Selectable<OrganizationsTable>;
+export type VirtualMachine = Selectable<VirtualMachinesTable>;
+export type Disk = Selectable<DisksTable>;
+export type DiskBackupPolicy = Selectable<DiskBackupPoliciesTable>;
+export type NewDiskBackupPolicy = Insertable<DiskBackupPoliciesTable>;
+export type DiskBackupPolicyUpdate = Updateable<DiskBackupPoliciesTable>;
+export type TrashObject = Selectable<TrashObjectsTable>;
+export type Task = Selectable<TasksTable>;
+export type ApiToken = Selectable<ApiTokensTable>;
+export type Country = Selectable<CountriesTable>;
+export type Currency = Selectable<CurrenciesTable>;
+export type DataCenter = Selectable<DataCentersTable>;
+export type Zone = Selectable<ZonesTable>;
