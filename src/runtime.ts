@@ -10,6 +10,7 @@ export interface RuntimeOptions {
   readonly dataDir: string;
   readonly databaseUrl?: string | undefined;
   readonly clock?: Clock;
+  readonly postgresSchema?: string | undefined;
 }
 
 export interface Runtime {
@@ -19,7 +20,7 @@ export interface Runtime {
 }
 
 export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
-  const store = await openStore({ dataDir: options.dataDir, databaseUrl: options.databaseUrl });
+  const store = await openStore(options);
   try {
     const services = await createServices(store, options.clock ?? systemClock);
     return { store, services, close: () => store.close() };

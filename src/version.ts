@@ -1,5 +1,16 @@
-/** The product's version, as package.json says. */
-import { readFileSync } from 'node:fs';
+/** The product's version, as package.json says (found upward from this file, built or not). */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-export const VERSION: string = packageJson.version;
+function findPackageJson(): string {
+  let directory = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(directory, 'package.json'))) {
+    const parent = dirname(directory);
+    if (parent === directory) throw new Error('package.json not found above the program');
+    directory = parent;
+  }
+  return join(directory, 'package.json');
+}
+
+export const VERSION: string = (JSON.parse(readFileSync(findPackageJson(), 'utf8')) as { version: string }).version;

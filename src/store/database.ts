@@ -25,13 +25,18 @@ export interface StoreOptions {
   readonly databaseUrl?: string | undefined;
   /** Where the SQLite file lives when no URL is given. */
   readonly dataDir: string;
+  /** PostgreSQL only: keep every table in this schema (created when missing), e.g. one per test run. */
+  readonly postgresSchema?: string | undefined;
 }
 
 export const SQLITE_FILE_NAME = 'dbp.sqlite3';
 
 export async function openStore(options: StoreOptions): Promise<Store> {
   const url = options.databaseUrl?.trim();
-  const store = url && /^postgres(ql)?:\/\//.test(url) ? openPostgres(url) : openSqlite(sqlitePath(url, options.dataDir));
+  const store =
+    url && /^postgres(ql)?:\/\//.test(url)
+      ? await openPostgres(url, options.postgresSchema)
+      : openSqlite(sqlitePath(url, options.dataDir));
   await migrate(store);
   return store;
 }
@@ -58,7 +63,8 @@ function openSqlite(path: string): Store {
   return { db, engine: 'sqlite', location: path, close: () => db.destroy() };
 }
 
-function openPostgres(url: string): Store {
+async function openPostgres(url: string, schema: string | undefined): Promise<Store> {
+  if (schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`Invalid schema name "${schema}"`);
   // Unix times are bigint columns; they fit a JavaScript number for the next 285 000 years.
   pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
   const pool = new pg.Pool({
@@ -67,10 +73,12 @@ function openPostgres(url: string): Store {
     connectionTimeoutMillis: 3000,
     idleTimeoutMillis: 30_000,
     statement_timeout: 10_000,
+    ...(schema ? { options: `-c search_path=${schema}` } : {}),
   });
   // An idle client losing its server is reported here; without a listener it would crash the process.
   pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  if (schema) await db.schema.createSchema(schema).ifNotExists().execute();
   return { db, engine: 'postgres', location: redact(url), close: () => db.destroy() };
 }
 
