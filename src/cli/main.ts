@@ -12,7 +12,8 @@ import { diskCommand, orgCommand, tokenCommand, vmCommand } from './commands/inv
 const USAGE = `Usage: dbp <command> [options]
 
 Commands:
-  serve  [--host 127.0.0.1] [--port 8080]        migrate the database and serve the API
+  serve  [--host 127.0.0.1] [--port 8080] [--role all|api|worker]
+                                                 migrate the database; serve the API (api), sweep the trash (worker)
   demo                                           create demo data (idempotent) and print it
   org create --name N [--sub-domain S] [--time-zone Europe/London | --country GB]
   vm create --org ORG --name N

@@ -15,6 +15,7 @@ export const ID_PREFIXES = {
   task: 'task',
   diskBackupPolicy: 'dbp',
   apiToken: 'apitoken',
+  backupRun: 'run',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { compileEndpoint, type EndpointDefinition } from '../api/framework/endpoint.js';
 import { ApiError } from '../api/framework/errors.js';
 import {
-  InvalidJsonBody,
+  BadRequest,
   RequestTooLarge,
   RouteNotFound,
   ServiceUnavailable,
@@ -53,6 +53,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     requestIdHeader: false,
     bodyLimit: MAX_BODY_BYTES,
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, querystringParser: parseQueryString },
+    // Errors Fastify meets before routing (a path that is not valid percent-encoding) get our envelope too.
+    frameworkErrors: (error, request, reply) => {
+      setCommonHeaders(request, reply);
+      sendError(reply, new ApiError(BadRequest, { details: error.message }));
+    },
   });
 
   // Bodies are kept as text; they are parsed (or rejected as invalid JSON) in the argument step,
@@ -64,16 +69,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, text, done) =>
     done(null, { kind: 'form', text }),
   );
-  app.addContentTypeParser('*', (_req, payload, done) => {
-    payload.resume(); // other bodies carry no arguments; drain them
-    payload.on('end', () => done(null, undefined));
-    payload.on('error', done);
-  });
+  // Other bodies carry no arguments; they are read (within the body limit) and ignored.
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, _body, done) => done(null, undefined));
 
-  app.addHook('onRequest', async (request, reply) => {
-    reply.header('x-request-id', request.id);
-    reply.headers(CORS_HEADERS);
-  });
+  app.addHook('onRequest', async (request, reply) => setCommonHeaders(request, reply));
 
   for (const definition of options.endpoints) {
     const endpoint = compileEndpoint(definition);
@@ -102,7 +101,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   app.get('/healthz', async (_request, reply) => {
     const ready = options.healthCheck ? await options.healthCheck().catch(() => false) : true;
-    reply.code(ready ? 200 : 503).type('application/json').send(JSON.stringify({ ready }));
+    // A Buffer, as in sendJson, so that no charset is appended to the content type.
+    reply.code(ready ? 200 : 503).type('application/json').send(Buffer.from(JSON.stringify({ ready })));
   });
 
   app.options('*', async (_request, reply) => {
@@ -131,7 +131,7 @@ function toApiError(error: unknown, request: FastifyRequest): ApiError {
     return new ApiError(RequestTooLarge, {}, `The request body is larger than ${MAX_BODY_BYTES} bytes`);
   }
   if (fastifyError.statusCode !== undefined && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
-    return new ApiError(InvalidJsonBody, { details: fastifyError.message });
+    return new ApiError(BadRequest, { details: fastifyError.message });
   }
   if (isDatabaseUnavailable(error)) {
     request.log.warn({ err: error }, 'database unavailable');
@@ -147,10 +147,23 @@ function isDatabaseUnavailable(error: unknown): boolean {
     code === 'SQLITE_BUSY' ||
     code === 'ECONNREFUSED' ||
     code === 'ECONNRESET' ||
+    code === 'EPIPE' ||
+    code === 'ETIMEDOUT' ||
+    code === 'EHOSTUNREACH' ||
+    code === 'ENETUNREACH' ||
     code === '57P01' || // PostgreSQL: admin shutdown
+    code === '57P02' || // PostgreSQL: crash shutdown
     code === '57P03' || // PostgreSQL: cannot connect now
-    /timeout exceeded when trying to connect|Connection terminated/i.test(String((error as Error)?.message))
+    code === '57014' || // PostgreSQL: query canceled (statement_timeout)
+    code === '53300' || // PostgreSQL: too many connections
+    (typeof code === 'string' && code.startsWith('08')) || // PostgreSQL: connection exception
+    /timeout exceeded when trying to connect|Connection terminated|Query read timeout|not queryable/i.test(String((error as Error)?.message))
   );
+}
+
+function setCommonHeaders(request: FastifyRequest, reply: FastifyReply): void {
+  reply.header('x-request-id', request.id);
+  reply.headers(CORS_HEADERS);
 }
 
 function sendJson(reply: FastifyReply, status: number, body: string): void {

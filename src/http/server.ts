@@ -1,19 +1,17 @@
-/** Starts the HTTP service on a runtime, with the background sweep that purges expired trash. */
+/** Starts the HTTP service on a runtime. */
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { coreEndpoints } from '../api/core/v1/index.js';
 import type { Runtime } from '../runtime.js';
-import { buildApp } from './app.js';
-import { MemoryRateLimiter } from './rate-limit.js';
 import { VERSION } from '../version.js';
+import { buildApp } from './app.js';
+import { DatabaseRateLimiter, MemoryRateLimiter } from './rate-limit.js';
 
 export interface ServerOptions {
   readonly host: string;
   readonly port: number;
   readonly logger: Logger | false;
-  /** How often expired trash is purged, in milliseconds (0: never). */
-  readonly trashSweepIntervalMs?: number;
 }
 
 export interface RunningServer {
@@ -27,7 +25,8 @@ export async function startServer(runtime: Runtime, options: ServerOptions): Pro
   const app = await buildApp({
     endpoints: coreEndpoints,
     services: runtime.services,
-    rateLimiter: new MemoryRateLimiter(),
+    // One process owns a SQLite file; on PostgreSQL several processes must share one budget.
+    rateLimiter: runtime.store.engine === 'postgres' ? new DatabaseRateLimiter(runtime.store.db) : new MemoryRateLimiter(),
     logger: options.logger,
     version: VERSION,
     healthCheck: async () => {
@@ -35,29 +34,9 @@ export async function startServer(runtime: Runtime, options: ServerOptions): Pro
       return true;
     },
   });
-  const sweep = async () => {
-    try {
-      const purged = await runtime.services.trash.purgeExpired();
-      if (purged > 0) app.log.info({ purged }, 'purged expired trash');
-    } catch (error) {
-      app.log.warn({ err: error }, 'trash sweep failed; will retry');
-    }
-  };
-  await sweep();
-  const interval = options.trashSweepIntervalMs ?? 60_000;
-  const timer = interval > 0 ? setInterval(sweep, interval) : undefined;
-  timer?.unref();
-
   await app.listen({ host: options.host, port: options.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
-  return {
-    app,
-    url: `http://${host}:${port}`,
-    stop: async () => {
-      if (timer) clearInterval(timer);
-      await app.close();
-    },
-  };
+  return { app, url: `http://${host}:${port}`, stop: () => app.close() };
 }

@@ -77,7 +77,11 @@ export class InventoryService {
 
   async createOrganization(input: NewOrganization): Promise<OrganizationRecord> {
     const name = input.name.trim();
-    const subDomain = (input.subDomain ?? slugify(name)).trim().toLowerCase();
+    // A sub-domain made from a short name gets a random tail, so any name makes a valid one.
+    const fromName = slugify(name);
+    const subDomain = (input.subDomain ?? (fromName.length >= 4 ? fromName : `${fromName || 'org'}-${randomToken(6, 'abcdefghijklmnopqrstuvwxyz0123456789')}`))
+      .trim()
+      .toLowerCase();
     const errors: string[] = [];
     if (name === '') errors.push("Name can't be blank");
     if (!/^[a-z0-9][a-z0-9-]{1,62}$/.test(subDomain)) {

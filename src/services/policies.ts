@@ -165,6 +165,24 @@ export class PolicyService {
     return policy;
   }
 
+  /**
+   * Moves every policy whose `auto_move_to_trash_at` has come to the trash, clearing the date so that
+   * a policy restored from the trash stays restored. Returns how many moved.
+   */
+  async trashScheduledDeletions(): Promise<number> {
+    const due = await this.live()
+      .select(['p.id', 'p.organization_id'])
+      .where('p.auto_move_to_trash_at', '<=', this.clock.now())
+      .execute();
+    for (const policy of due) {
+      await this.db.transaction().execute(async (trx) => {
+        await trx.updateTable('disk_backup_policies').set({ auto_move_to_trash_at: null }).where('id', '=', policy.id).execute();
+        await this.trash.put({ organizationId: policy.organization_id, objectType: POLICY_OBJECT_TYPE, objectId: policy.id }, trx);
+      });
+    }
+    return due.length;
+  }
+
   async scheduleDelete(policy: PolicyRecord, at: number): Promise<PolicyRecord> {
     const earliest = this.clock.now() + MINIMUM_SCHEDULED_DELETE_SECONDS;
     if (at < earliest) throw new InvalidTimestamp(earliest);

@@ -27,9 +27,13 @@ export class TrashService {
     this.purgers.set(objectType, purger);
   }
 
-  async put(input: { organizationId: string; objectType: string; objectId: string }): Promise<TrashObject> {
+  /** Puts an object in the trash; putting it there twice (two racing deletes) keeps the first. */
+  async put(
+    input: { organizationId: string; objectType: string; objectId: string },
+    db: Kysely<Database> = this.db,
+  ): Promise<TrashObject> {
     const now = this.clock.now();
-    return this.db
+    await db
       .insertInto('trash_objects')
       .values({
         id: newId('trashObject'),
@@ -39,8 +43,9 @@ export class TrashService {
         keep_until: now + TRASH_RETENTION_SECONDS,
         created_at: now,
       })
-      .returningAll()
-      .executeTakeFirstOrThrow();
+      .onConflict((oc) => oc.column('object_id').doNothing())
+      .execute();
+    return db.selectFrom('trash_objects').selectAll().where('object_id', '=', input.objectId).executeTakeFirstOrThrow();
   }
 
   async find(by: { id?: string | null; object_id?: string | null }): Promise<TrashObject | null> {

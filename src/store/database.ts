@@ -30,6 +30,8 @@ export interface StoreOptions {
 }
 
 export const SQLITE_FILE_NAME = 'dbp.sqlite3';
+/** PostgreSQL: how long a query may wait for its answer before it fails (503) as unavailable. */
+export const QUERY_TIMEOUT_MS = 5_000;
 
 export async function openStore(options: StoreOptions): Promise<Store> {
   const url = options.databaseUrl?.trim();
@@ -73,10 +75,33 @@ async function openPostgres(url: string, schema: string | undefined): Promise<St
     connectionTimeoutMillis: 3000,
     idleTimeoutMillis: 30_000,
     statement_timeout: 10_000,
+    // Client-side: a server that stops answering on an open connection (frozen, partitioned) fails the
+    // query instead of hanging the request. statement_timeout still ends the orphaned query server-side.
+    query_timeout: QUERY_TIMEOUT_MS,
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
   });
   // An idle client losing its server is reported here; without a listener it would crash the process.
   pool.on('error', () => {});
+  pool.on('connect', (client) => {
+    // A client that loses its server while checked out (mid-query) emits 'error' too, and the pool
+    // listens only to idle clients: without this, a dropped connection crashes the process. The query
+    // itself still fails (→ 503) and the pool discards the dead client on release.
+    client.on('error', () => {});
+    // After a read timeout the query is still in flight on the connection, and the pool would hand the
+    // client out again with every later query queued behind it: drop the connection instead.
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    (client as { query: unknown }).query = (...args: unknown[]) => {
+      const result = query(...args);
+      if (result instanceof Promise) {
+        result.catch((error: unknown) => {
+          if ((error as Error)?.message === 'Query read timeout') {
+            (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+          }
+        });
+      }
+      return result;
+    };
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   if (schema) await db.schema.createSchema(schema).ifNotExists().execute();
   return { db, engine: 'postgres', location: redact(url), close: () => db.destroy() };

@@ -159,6 +159,36 @@ export interface ApiTokensTable {
   last_used_at: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
+export interface RateLimitWindowsTable {
+  token_id: string;
+  /** Unix minute: floor(seconds / 60). */
+  minute: number;
+  used: number;
+}
+
+export type BackupRunStatus = 'claimed' | 'running' | 'succeeded' | 'failed' | 'skipped';
+
+export interface BackupRunsTable {
+  pk: Pk;
+  id: string;
+  policy_id: string;
+  organization_id: string;
+  /** JSON array of the disk ids the run backs up (the policy's disk, or the machine's disks when claimed). */
+  target_disk_ids: string;
+  /** The instant of the policy's series this run is for; unique per policy. */
+  scheduled_at: number;
+  claimed_at: number;
+  /** Until when `worker_id` owns the unfinished run; null once it is finished. */
+  lease_expires_at: number | null;
+  worker_id: string | null;
+  started_at: number | null;
+  finished_at: number | null;
+  status: BackupRunStatus;
+  error: string | null;
+  /** How many workers have claimed it (1, plus one per lease that expired). */
+  attempts: number;
+}
+
 export interface Database {
   countries: CountriesTable;
   currencies: CurrenciesTable;
@@ -172,6 +202,8 @@ export interface Database {
   trash_objects: TrashObjectsTable;
   tasks: TasksTable;
   api_tokens: ApiTokensTable;
+  rate_limit_windows: RateLimitWindowsTable;
+  backup_runs: BackupRunsTable;
 }
 
 export type Organization = Selectable<OrganizationsTable>;
@@ -183,6 +215,7 @@ export type DiskBackupPolicyUpdate = Updateable<DiskBackupPoliciesTable>;
 export type TrashObject = Selectable<TrashObjectsTable>;
 export type Task = Selectable<TasksTable>;
 export type ApiToken = Selectable<ApiTokensTable>;
+export type BackupRun = Selectable<BackupRunsTable>;
 export type Country = Selectable<CountriesTable>;
 export type Currency = Selectable<CurrenciesTable>;
 export type DataCenter = Selectable<DataCentersTable>;

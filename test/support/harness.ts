@@ -69,7 +69,7 @@ export class TestService {
     const schema = `test_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
     const databaseUrl = engine === 'postgres' ? requirePostgresUrl() : undefined;
     const runtime = await openRuntime({ dataDir, databaseUrl, clock, postgresSchema: engine === 'postgres' ? schema : undefined });
-    const server = await startServer(runtime, { host: '127.0.0.1', port: 0, logger: false, trashSweepIntervalMs: 0 });
+    const server = await startServer(runtime, { host: '127.0.0.1', port: 0, logger: false });
     const cleanup = async () => {
       await server.stop();
       await runtime.close();

@@ -109,7 +109,7 @@ function parseValue(
   inArray: boolean,
 ): unknown {
   if (value === null || value === undefined) return null;
-  if (argument.array && Array.isArray(value)) {
+  if (argument.array && !inArray && Array.isArray(value)) {
     return value.map((item, i) => parseValue(argument, item, path, i, true));
   }
   if (argument.array && !inArray) throw invalidArgument(path, 'array_expected', index);

@@ -61,6 +61,15 @@ export const ServiceUnavailable = defineError({
   description: 'The service is currently unavailable, please try again later',
 });
 
+/** A request HTTP itself cannot make sense of (a path with broken percent-encoding, say). */
+export const BadRequest = defineError({
+  id: 'DBP/Errors/BadRequest',
+  code: 'bad_request',
+  httpStatus: 400,
+  description: 'The request could not be understood',
+  detail: { details: { type: StringScalar } },
+});
+
 export const RequestTooLarge = defineError({
   id: 'DBP/Errors/RequestTooLarge',
   code: 'request_too_large',

@@ -102,6 +102,7 @@ export const tokenCommand = createCommand(
     const organization = await findOrganization(services, requireString(values.org, 'org'));
     const scopes =
       typeof values.scopes === 'string' ? values.scopes.split(',').map((s) => s.trim()).filter((s) => s !== '') : undefined;
+    if (scopes?.length === 0) throw new UsageError('--scopes names no scope; leave it out to grant every scope');
     const { token, secret } = await services.tokens.create({
       organizationId: organization.id,
       name: values.name as string | undefined,

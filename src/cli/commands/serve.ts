@@ -1,28 +1,38 @@
 import pino from 'pino';
+import { startSweeper } from '../../background/sweeper.js';
 import { startServer } from '../../http/server.js';
 import { openRuntime } from '../../runtime.js';
-import { commonOptions, integerOption, parseCommand } from '../options.js';
+import { commonOptions, integerOption, parseCommand, UsageError } from '../options.js';
 
+const ROLES = ['all', 'api', 'worker'] as const;
+type Role = (typeof ROLES)[number];
+
+/** `dbp serve`: the API (role `api`), the background sweep (role `worker`), or both (`all`). */
 export async function serveCommand(argv: string[]): Promise<void> {
   const { values } = parseCommand(argv, {
     host: { type: 'string', default: process.env.DBP_HOST ?? '127.0.0.1' },
     port: { type: 'string', default: process.env.DBP_PORT ?? '8080' },
+    role: { type: 'string', default: process.env.DBP_ROLE ?? 'all' },
     'log-level': { type: 'string', default: process.env.DBP_LOG_LEVEL ?? 'info' },
   });
   const options = commonOptions(values);
   const port = integerOption(values.port, 'port', 0, 65535)!;
+  const role = values.role as Role;
+  if (!ROLES.includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')} (got "${role}")`);
   const logger = pino({ level: values['log-level'] as string });
   const runtime = await openRuntime(options);
-  const server = await startServer(runtime, { host: values.host as string, port, logger });
-  logger.info({ url: server.url, database: runtime.store.location, engine: runtime.store.engine }, 'serving the Core API');
-  process.stderr.write(`dbp: serving ${server.url}/core/v1/ (database: ${runtime.store.location})\n`);
+
+  const sweeper = role === 'api' ? undefined : startSweeper(runtime.services, logger);
+  const server = role === 'worker' ? undefined : await startServer(runtime, { host: values.host as string, port, logger });
+  logger.info({ role, url: server?.url, database: runtime.store.location, engine: runtime.store.engine }, 'dbp started');
+  if (server) process.stderr.write(`dbp: serving ${server.url}/core/v1/ (database: ${runtime.store.location})\n`);
 
   await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
   });
   logger.info('shutting down');
-  await server.stop();
+  sweeper?.stop();
+  await server?.stop();
   await runtime.close();
 }

@@ -4,6 +4,8 @@
  */
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import * as initial from './0001_initial.js';
+import * as rateLimitWindows from './0002_rate_limit_windows.js';
+import * as backupRuns from './0003_backup_runs.js';
 
 /** What differs between the engines, handed to every migration. */
 export interface MigrationContext {
@@ -17,6 +19,8 @@ interface EngineMigration {
 
 const migrations: Record<string, EngineMigration> = {
   '0001_initial': initial,
+  '0002_rate_limit_windows': rateLimitWindows,
+  '0003_backup_runs': backupRuns,
 };
 
 export function migrationProvider(context: MigrationContext): MigrationProvider {

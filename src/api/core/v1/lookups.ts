@@ -3,7 +3,7 @@
  * object, and how each is found. Every lookup applies the same checks in the same order:
  * not found (404) → another organization's (403 permission_denied, nothing more revealed) → in the trash (406).
  */
-import { ApiError, fail } from '../../framework/errors.js';
+import { ApiError, fail, type ErrorDefinition } from '../../framework/errors.js';
 import { StringScalar } from '../../framework/scalars.js';
 import { lookup, type LookupContext } from '../../framework/types.js';
 import type { DiskRecord, OrganizationRecord, VirtualMachineRecord } from '../../../services/inventory.js';
@@ -22,10 +22,18 @@ import {
 
 const lookupKey = { type: StringScalar } as const;
 
+/**
+ * Finds nothing for a value holding NUL: no stored key holds one, and PostgreSQL refuses NUL in text
+ * parameters (the query would fail with a 500 instead of answering not found).
+ */
+function findUnlessNul<T>(values: Record<string, string | null>, find: () => Promise<T | null>): Promise<T | null> {
+  return Object.values(values).some((value) => value?.includes('\u0000')) ? Promise.resolve(null) : find();
+}
+
 /** The checks every found object goes through, in order. */
 async function guard<T>(
   found: T | null,
-  notFound: Parameters<typeof fail>[0],
+  notFound: ErrorDefinition,
   ownership: (record: T) => { organizationId: string; objectId: string | null },
   context: LookupContext,
 ): Promise<T> {
@@ -57,47 +65,56 @@ export const OrganizationLookup = lookup<OrganizationRecord>({
   arguments: { id: lookupKey, sub_domain: lookupKey },
   errors: [OrganizationNotFound, OrganizationSuspended, PermissionDenied],
   async resolve(values, context) {
-    const found = await context.services.inventory.findOrganization(values);
+    const found = await findUnlessNul(values, () => context.services.inventory.findOrganization(values));
     const organization = await guard(found, OrganizationNotFound, (o) => ({ organizationId: o.id, objectId: null }), context);
     if (organization.suspended === 1) fail(OrganizationSuspended);
     return organization;
   },
 });
 
-export const VirtualMachineLookup = lookup<VirtualMachineRecord>({
-  id: 'CoreAPI/ArgumentSets/VirtualMachineLookup',
+/** A lookup of an object that belongs to an organization and may be in the trash. */
+function ownedObjectLookup<T extends { id: string; organization_id: string }>(definition: {
+  name: string;
+  description: string;
+  keys: readonly string[];
+  notFound: ErrorDefinition;
+  find: (values: Record<string, string | null>, services: LookupContext['services']) => Promise<T | null>;
+}) {
+  return lookup<T>({
+    id: `CoreAPI/ArgumentSets/${definition.name}`,
+    name: definition.name,
+    description: definition.description,
+    arguments: Object.fromEntries(definition.keys.map((key) => [key, lookupKey])),
+    errors: [definition.notFound, PermissionDenied, ObjectInTrash],
+    async resolve(values, context) {
+      const found = await findUnlessNul(values, () => definition.find(values, context.services));
+      return guard(found, definition.notFound, (o) => ({ organizationId: o.organization_id, objectId: o.id }), context);
+    },
+  });
+}
+
+export const VirtualMachineLookup = ownedObjectLookup<VirtualMachineRecord>({
   name: 'VirtualMachineLookup',
   description: 'Provides for virtual machines to be looked up',
-  arguments: { id: lookupKey, fqdn: lookupKey },
-  errors: [VirtualMachineNotFound, PermissionDenied, ObjectInTrash],
-  async resolve(values, context) {
-    const found = await context.services.inventory.findVirtualMachine(values);
-    return guard(found, VirtualMachineNotFound, (vm) => ({ organizationId: vm.organization_id, objectId: vm.id }), context);
-  },
+  keys: ['id', 'fqdn'],
+  notFound: VirtualMachineNotFound,
+  find: (values, services) => services.inventory.findVirtualMachine(values),
 });
 
-export const DiskLookup = lookup<DiskRecord>({
-  id: 'CoreAPI/ArgumentSets/DiskLookup',
+export const DiskLookup = ownedObjectLookup<DiskRecord>({
   name: 'DiskLookup',
   description: 'Provides for disks to be looked up',
-  arguments: { id: lookupKey },
-  errors: [DiskNotFound, PermissionDenied, ObjectInTrash],
-  async resolve(values, context) {
-    const found = await context.services.inventory.findDisk(values);
-    return guard(found, DiskNotFound, (disk) => ({ organizationId: disk.organization_id, objectId: disk.id }), context);
-  },
+  keys: ['id'],
+  notFound: DiskNotFound,
+  find: (values, services) => services.inventory.findDisk(values),
 });
 
-export const DiskBackupPolicyLookup = lookup<PolicyRecord>({
-  id: 'CoreAPI/ArgumentSets/DiskBackupPolicyLookup',
+export const DiskBackupPolicyLookup = ownedObjectLookup<PolicyRecord>({
   name: 'DiskBackupPolicyLookup',
   description: 'Provides for disk backup policies to be looked up',
-  arguments: { id: lookupKey },
-  errors: [DiskBackupPolicyNotFound, PermissionDenied, ObjectInTrash],
-  async resolve(values, context) {
-    const found = await context.services.policies.find(values.id ?? null);
-    return guard(found, DiskBackupPolicyNotFound, (p) => ({ organizationId: p.organization_id, objectId: p.id }), context);
-  },
+  keys: ['id'],
+  notFound: DiskBackupPolicyNotFound,
+  find: (values, services) => services.policies.find(values.id ?? null),
 });
 
 export const TrashObjectLookup = lookup<TrashObject>({
@@ -107,7 +124,7 @@ export const TrashObjectLookup = lookup<TrashObject>({
   arguments: { id: lookupKey, object_id: lookupKey },
   errors: [TrashObjectNotFound, PermissionDenied],
   async resolve(values, context) {
-    const found = await context.services.trash.find(values);
+    const found = await findUnlessNul(values, () => context.services.trash.find(values));
     return guard(found, TrashObjectNotFound, (t) => ({ organizationId: t.organization_id, objectId: null }), context);
   },
 });

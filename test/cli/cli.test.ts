@@ -1,0 +1,312 @@
+/**
+ * The `dbp` command line, run as a child process the way an operator runs it
+ * (`node --import tsx src/cli/main.ts …` from the repository root), each test on its own data directory.
+ * What a command prints is checked against the database it wrote, and printed secrets against the API.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, describe, test } from 'node:test';
+import { SQLITE_FILE_NAME } from '../../src/store/database.js';
+import { startServer } from '../../src/http/server.js';
+import { openRuntime, type Runtime } from '../../src/runtime.js';
+
+const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+const dataDirs: string[] = [];
+
+function newDataDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'dbp-cli-test-'));
+  dataDirs.push(dir);
+  return dir;
+}
+
+/** The environment of the test process without anything that would point the CLI at another database. */
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.DATABASE_URL;
+  delete env.DBP_DATA_DIR;
+  delete env.TEST_DATABASE_URL;
+  return { ...env, ...extra };
+}
+
+function dbp(args: string[], options: { env?: Record<string, string> } = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', ...args],
+      { cwd: REPO_ROOT, env: cleanEnv(options.env), timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** Runs a command that must succeed with --json and answers what it printed. */
+async function dbpJson(args: string[]): Promise<any> {
+  const result = await dbp([...args, '--json']);
+  assert.equal(result.code, 0, `dbp ${args.join(' ')} failed (${result.code}): ${result.stderr}`);
+  return JSON.parse(result.stdout);
+}
+
+/** Opens the data directory's database in this process, for a look at what the CLI left there. */
+async function withRuntime<T>(dataDir: string, use: (runtime: Runtime) => Promise<T>): Promise<T> {
+  const runtime = await openRuntime({ dataDir });
+  try {
+    return await use(runtime);
+  } finally {
+    await runtime.close();
+  }
+}
+
+async function countRows(dataDir: string, table: 'organizations' | 'virtual_machines' | 'disks' | 'api_tokens'): Promise<number> {
+  return withRuntime(dataDir, async (runtime) => {
+    const row = await runtime.store.db.selectFrom(table).select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirstOrThrow();
+    return Number(row.n);
+  });
+}
+
+/** Serves the data directory's database on loopback for the duration of `use`. */
+async function withServer<T>(dataDir: string, use: (call: (method: string, path: string, secret: string, json?: unknown) => Promise<{ status: number; body: any }>) => Promise<T>): Promise<T> {
+  return withRuntime(dataDir, async (runtime) => {
+    const server = await startServer(runtime, { host: '127.0.0.1', port: 0, logger: false });
+    try {
+      return await use(async (method, path, secret, json) => {
+        const response = await fetch(`${server.url}/core/v1/${path}`, {
+          method,
+          headers: { authorization: `Bearer ${secret}`, ...(json === undefined ? {} : { 'content-type': 'application/json' }) },
+          body: json === undefined ? undefined : JSON.stringify(json),
+        });
+        return { status: response.status, body: await response.json() };
+      });
+    } finally {
+      await server.stop();
+    }
+  });
+}
+
+/** An organization made through the CLI; answers what `org create --json` printed. */
+async function createOrganization(dataDir: string, name = 'Himalaya Trading'): Promise<{ id: string; sub_domain: string }> {
+  return dbpJson(['org', 'create', '--name', name, '--data-dir', dataDir]);
+}
+
+after(() => {
+  for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('dbp command line', { concurrency: 4 }, () => {
+  // ---- demo ------------------------------------------------------------------------------------
+
+  test('demo run twice keeps the same organization, machine, disks and policy', async () => {
+    const dataDir = newDataDir();
+    const first = await dbpJson(['demo', '--data-dir', dataDir]);
+    const second = await dbpJson(['demo', '--data-dir', dataDir]);
+    assert.equal(second.organization.id, first.organization.id);
+    assert.equal(second.virtual_machine.id, first.virtual_machine.id);
+    assert.deepEqual(second.virtual_machine.disk_ids, first.virtual_machine.disk_ids);
+    assert.equal(second.disk.id, first.disk.id);
+    assert.equal(second.disk_backup_policy.id, first.disk_backup_policy.id);
+    assert.equal(second.api_token.id, first.api_token.id);
+    assert.equal(await countRows(dataDir, 'organizations'), 1);
+    assert.equal(await countRows(dataDir, 'disks'), 3);
+    assert.equal(await countRows(dataDir, 'api_tokens'), 1);
+  });
+
+  test('each demo run prints a new secret that works, and the previous secret stops working', async () => {
+    const dataDir = newDataDir();
+    const first = await dbpJson(['demo', '--data-dir', dataDir]);
+    const second = await dbpJson(['demo', '--data-dir', dataDir]);
+    assert.notEqual(second.api_token.secret, first.api_token.secret);
+    await withRuntime(dataDir, async (runtime) => {
+      assert.equal((await runtime.services.tokens.authenticate(second.api_token.secret)).ok, true);
+      assert.equal((await runtime.services.tokens.authenticate(first.api_token.secret)).ok, false);
+    });
+  });
+
+  test("the secret demo prints as text lists the demo disk's policy over HTTP", async () => {
+    const dataDir = newDataDir();
+    const result = await dbp(['demo', '--data-dir', dataDir]);
+    assert.equal(result.code, 0, result.stderr);
+    const secret = /token secret\s+(\S+)/.exec(result.stdout)?.[1];
+    const diskId = /standalone disk\s+(disk_\S+)/.exec(result.stdout)?.[1];
+    const policyId = /backup policy\s+(dbp_\S+)/.exec(result.stdout)?.[1];
+    assert.ok(secret && diskId && policyId, result.stdout);
+    await withServer(dataDir, async (call) => {
+      const listed = await call('GET', `disks/${diskId}/disk_backup_policies`, secret);
+      assert.equal(listed.status, 200, JSON.stringify(listed.body));
+      assert.deepEqual(listed.body.disk_backup_policies.map((p: { id: string }) => p.id), [policyId]);
+    });
+  });
+
+  test('demo --json prints one valid JSON document with prefixed ids', async () => {
+    const dataDir = newDataDir();
+    const result = await dbp(['demo', '--json', '--data-dir', dataDir]);
+    assert.equal(result.code, 0, result.stderr);
+    const demo = JSON.parse(result.stdout);
+    assert.deepEqual(Object.keys(demo).sort(), ['api_token', 'disk', 'disk_backup_policy', 'organization', 'virtual_machine']);
+    assert.match(demo.organization.id, /^org_[A-Za-z0-9]{16}$/);
+    assert.match(demo.virtual_machine.id, /^vm_[A-Za-z0-9]{16}$/);
+    assert.match(demo.disk.id, /^disk_[A-Za-z0-9]{16}$/);
+    assert.match(demo.disk_backup_policy.id, /^dbp_[A-Za-z0-9]{16}$/);
+    assert.equal(typeof demo.api_token.secret, 'string');
+    assert.ok(demo.api_token.secret.length >= 32);
+  });
+
+  // ---- org create ------------------------------------------------------------------------------
+
+  test('org create with a time zone prints the organization, placed in that time zone\'s country', async () => {
+    const dataDir = newDataDir();
+    const organization = await dbpJson(['org', 'create', '--name', 'Kathmandu Cloud', '--time-zone', 'Asia/Kathmandu', '--data-dir', dataDir]);
+    assert.match(organization.id, /^org_[A-Za-z0-9]{16}$/);
+    assert.equal(organization.name, 'Kathmandu Cloud');
+    assert.equal(organization.sub_domain, 'kathmandu-cloud');
+    assert.equal(organization.country, 'Nepal');
+    assert.equal(organization.time_zone, 'Asia/Kathmandu');
+    await withRuntime(dataDir, async (runtime) => {
+      const stored = await runtime.services.inventory.findOrganization({ id: organization.id });
+      assert.equal(stored?.country?.name, 'Nepal');
+      assert.equal(await runtime.services.inventory.timeZoneOf(organization.id), 'Asia/Kathmandu');
+    });
+  });
+
+  test('org create without --name exits 2 with a clear message and creates nothing', async () => {
+    const dataDir = newDataDir();
+    const result = await dbp(['org', 'create', '--data-dir', dataDir]);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--name is required/);
+    assert.equal(result.stdout, '');
+    assert.equal(await countRows(dataDir, 'organizations'), 0);
+  });
+
+  test('an unknown flag exits 2 and names the flag', async () => {
+    const dataDir = newDataDir();
+    const result = await dbp(['org', 'create', '--name', 'Flagged', '--colour', 'blue', '--data-dir', dataDir]);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--colour/);
+    assert.equal(await countRows(dataDir, 'organizations'), 0);
+  });
+
+  test('org create with an unknown time zone exits 1 naming it, and creates nothing', async () => {
+    const dataDir = newDataDir();
+    const result = await dbp(['org', 'create', '--name', 'Red Planet', '--time-zone', 'Mars/Base', '--data-dir', dataDir]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /Mars\/Base/);
+    assert.equal(result.stdout, '');
+    assert.equal(await countRows(dataDir, 'organizations'), 0);
+  });
+
+  // ---- vm create / disk create -----------------------------------------------------------------
+
+  test("vm create --org <sub-domain> creates a machine in that organization", async () => {
+    const dataDir = newDataDir();
+    const organization = await createOrganization(dataDir);
+    const vm = await dbpJson(['vm', 'create', '--org', organization.sub_domain, '--name', 'web', '--data-dir', dataDir]);
+    assert.match(vm.id, /^vm_[A-Za-z0-9]{16}$/);
+    assert.equal(vm.organization_id, organization.id);
+    assert.ok(vm.fqdn.endsWith(`.${organization.sub_domain}.katapult.cloud`), vm.fqdn);
+    await withRuntime(dataDir, async (runtime) => {
+      assert.equal((await runtime.services.inventory.findVirtualMachine({ fqdn: vm.fqdn }))?.id, vm.id);
+    });
+  });
+
+  test('disk create --org --vm --size-gb 20 creates a 20 GB disk attached to that machine', async () => {
+    const dataDir = newDataDir();
+    const organization = await createOrganization(dataDir);
+    const vm = await dbpJson(['vm', 'create', '--org', organization.id, '--name', 'db', '--data-dir', dataDir]);
+    const disk = await dbpJson(['disk', 'create', '--org', organization.sub_domain, '--vm', vm.fqdn, '--name', 'db data', '--size-gb', '20', '--data-dir', dataDir]);
+    assert.match(disk.id, /^disk_[A-Za-z0-9]{16}$/);
+    assert.equal(disk.size_in_gb, 20);
+    assert.equal(disk.virtual_machine_id, vm.id);
+    await withRuntime(dataDir, async (runtime) => {
+      const stored = await runtime.services.inventory.findDisk({ id: disk.id });
+      assert.equal(stored?.size_in_gb, 20);
+      assert.equal(stored?.attachment?.virtual_machine.id, vm.id);
+    });
+  });
+
+  test('disk create --size-gb 0 fails with a clear error and creates no disk', async () => {
+    const dataDir = newDataDir();
+    const organization = await createOrganization(dataDir);
+    const result = await dbp(['disk', 'create', '--org', organization.id, '--name', 'empty', '--size-gb', '0', '--data-dir', dataDir]);
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /--size-gb/);
+    assert.equal(result.stdout, '');
+    assert.equal(await countRows(dataDir, 'disks'), 0);
+  });
+
+  // ---- token create ----------------------------------------------------------------------------
+
+  test('token create --scopes disk_backup_policies:read prints a secret that reads policies but cannot write', async () => {
+    const dataDir = newDataDir();
+    const organization = await createOrganization(dataDir);
+    const disk = await dbpJson(['disk', 'create', '--org', organization.id, '--name', 'standalone', '--size-gb', '10', '--data-dir', dataDir]);
+    const token = await dbpJson(['token', 'create', '--org', organization.sub_domain, '--scopes', 'disk_backup_policies:read', '--data-dir', dataDir]);
+    assert.deepEqual(token.scopes, ['disk_backup_policies:read']);
+    assert.equal(token.organization_id, organization.id);
+    await withServer(dataDir, async (call) => {
+      const read = await call('GET', `disks/${disk.id}/disk_backup_policies`, token.secret);
+      assert.equal(read.status, 200, JSON.stringify(read.body));
+      assert.deepEqual(read.body.disk_backup_policies, []);
+      const write = await call('POST', `disks/${disk.id}/disk_backup_policies`, token.secret, { properties: { retention: 1, schedule: { interval: 'daily' } } });
+      assert.equal(write.status, 403);
+      assert.equal(write.body.error.code, 'scope_not_granted');
+      assert.deepEqual(write.body.error.detail.scopes, ['disk_backup_policies']);
+    });
+  });
+
+  test('token create --scopes nonsense fails with a clear error naming the scope, and creates no token', async () => {
+    const dataDir = newDataDir();
+    const organization = await createOrganization(dataDir);
+    const result = await dbp(['token', 'create', '--org', organization.id, '--scopes', 'nonsense', '--data-dir', dataDir]);
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /nonsense/);
+    assert.equal(result.stdout, '');
+    assert.equal(await countRows(dataDir, 'api_tokens'), 0);
+  });
+
+  // ---- the data directory, help and unknown commands --------------------------------------------
+
+  test('DBP_DATA_DIR chooses the data directory as --data-dir does', async () => {
+    const dataDir = newDataDir();
+    const result = await dbp(['org', 'create', '--name', 'From Env', '--json'], { env: { DBP_DATA_DIR: dataDir } });
+    assert.equal(result.code, 0, result.stderr);
+    const organization = JSON.parse(result.stdout);
+    assert.ok(existsSync(join(dataDir, SQLITE_FILE_NAME)));
+    await withRuntime(dataDir, async (runtime) => {
+      assert.equal((await runtime.services.inventory.findOrganization({ sub_domain: 'from-env' }))?.id, organization.id);
+    });
+  });
+
+  test('--data-dir wins over DBP_DATA_DIR', async () => {
+    const flagged = newDataDir();
+    const fromEnv = newDataDir();
+    const result = await dbp(['org', 'create', '--name', 'Flag Wins', '--data-dir', flagged], { env: { DBP_DATA_DIR: fromEnv } });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(await countRows(flagged, 'organizations'), 1);
+    assert.equal(existsSync(join(fromEnv, SQLITE_FILE_NAME)), false);
+  });
+
+  test('dbp help exits 0 and prints the usage', async () => {
+    const result = await dbp(['help']);
+    assert.equal(result.code, 0);
+    assert.match(result.stdout, /Usage: dbp <command>/);
+    assert.match(result.stdout, /token create/);
+  });
+
+  test('an unknown command exits 2 and says so', async () => {
+    const result = await dbp(['frobnicate']);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /unknown command "frobnicate"/);
+  });
+});
