@@ -39,7 +39,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     url && /^postgres(ql)?:\/\//.test(url)
       ? await openPostgres(url, options.postgresSchema)
       : openSqlite(sqlitePath(url, options.dataDir));
-  await migrate(store);
+  await migrate(store, options.postgresSchema);
   return store;
 }
 
@@ -107,10 +107,12 @@ async function openPostgres(url: string, schema: string | undefined): Promise<St
   return { db, engine: 'postgres', location: redact(url), close: () => db.destroy() };
 }
 
-async function migrate(store: Store): Promise<void> {
+async function migrate(store: Store, schema: string | undefined): Promise<void> {
   const migrator = new Migrator({
     db: store.db,
     provider: migrationProvider({ pkType: store.engine === 'sqlite' ? 'integer' : 'serial' }),
+    // Kysely looks for its bookkeeping tables in any schema unless told which one is ours.
+    ...(schema ? { migrationTableSchema: schema } : {}),
   });
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((result) => result.status === 'Error');
