@@ -1,0 +1,107 @@
+/**
+ * The service under test, in its own process: a fresh database (a new SQLite file in the data
+ * directory it is given, or a new schema in PostgreSQL), seeded through the services with one
+ * organization, a token with every scope and a very high rate limit, one disk with `policies`
+ * policies, then the real server (`startServer`) on 127.0.0.1, port 0.
+ *
+ * Started by bench/api.ts with its configuration as JSON in argv[2]; answers `ready` over IPC.
+ */
+import { rmSync } from 'node:fs';
+import pg from 'pg';
+import { startServer } from '../../src/http/server.js';
+import { openRuntime, type Runtime } from '../../src/runtime.js';
+import { serveChild } from './children.js';
+
+export interface ServiceConfig {
+  readonly engine: 'sqlite' | 'postgres';
+  /** The SQLite file goes here; removed on stop. */
+  readonly dataDir: string;
+  readonly databaseUrl?: string;
+  /** PostgreSQL: the schema to create (and drop on stop). */
+  readonly postgresSchema?: string;
+  readonly policies: number;
+}
+
+export interface ServiceReady {
+  readonly url: string;
+  readonly token: string;
+  readonly organizationId: string;
+  readonly diskId: string;
+  /** The policy the update endpoint is measured on. */
+  readonly policyId: string;
+  readonly pid: number;
+}
+
+/** A token limit no bench reaches (the default, 1000 a minute, would answer 429s within a second). */
+const BENCH_RATE_LIMIT = 100_000_000;
+
+async function seed(runtime: Runtime, policies: number) {
+  const { inventory, tokens, policies: policyService } = runtime.services;
+  const organization = await inventory.createOrganization({
+    name: 'Bench Organization',
+    subDomain: `bench-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+    timeZone: 'Europe/London',
+  });
+  const { secret } = await tokens.create({ organizationId: organization.id, name: 'bench (every scope)', rateLimit: BENCH_RATE_LIMIT });
+  const disk = await inventory.createDisk({ organizationId: organization.id, name: 'bench disk', sizeInGb: 10 });
+  const target = { type: 'Disk' as const, id: disk.id, name: disk.name };
+  const intervals = ['hourly', 'daily', 'weekly', 'monthly'] as const;
+  let first: string | undefined;
+  for (let i = 0; i < policies; i++) {
+    const policy = await policyService.create(organization.id, target, {
+      retention: 1 + (i % 30),
+      schedule: { interval: intervals[i % intervals.length]!, frequency: 1 + (i % 3), time: i % 24, minute: (i * 7) % 60 },
+    });
+    first ??= policy.id;
+  }
+  return { organizationId: organization.id, token: secret, diskId: disk.id, policyId: first! };
+}
+
+async function dropSchema(url: string, schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`drop schema if exists "${schema}" cascade`);
+  } finally {
+    await client.end();
+  }
+}
+
+serveChild<ServiceReady>(async () => {
+  const config = JSON.parse(process.argv[2] ?? '{}') as ServiceConfig;
+  const postgres = config.engine === 'postgres';
+  if (postgres && (!config.databaseUrl || !config.postgresSchema)) throw new Error('postgres needs databaseUrl and postgresSchema');
+  const cleanup = async (runtime?: Runtime) => {
+    try {
+      await runtime?.close();
+    } finally {
+      if (postgres) await dropSchema(config.databaseUrl!, config.postgresSchema!);
+      rmSync(config.dataDir, { recursive: true, force: true });
+    }
+  };
+
+  let runtime: Runtime | undefined;
+  try {
+    runtime = await openRuntime({
+      dataDir: config.dataDir,
+      databaseUrl: postgres ? config.databaseUrl : undefined,
+      postgresSchema: postgres ? config.postgresSchema : undefined,
+    });
+    const seeded = await seed(runtime, config.policies);
+    const server = await startServer(runtime, { host: '127.0.0.1', port: 0, logger: false });
+    const opened = runtime;
+    return {
+      ready: { url: server.url, ...seeded, pid: process.pid },
+      stop: async () => {
+        try {
+          await server.stop();
+        } finally {
+          await cleanup(opened);
+        }
+      },
+    };
+  } catch (error) {
+    await cleanup(runtime).catch(() => {});
+    throw error;
+  }
+});
