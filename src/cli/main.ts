@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * `dbp`: serve the API, create demo data, administer organizations, machines, disks and tokens.
+ * `dbp`: serve the API, run due policies, create demo data, administer organizations, machines, disks
+ * and tokens.
  * Every command takes --data-dir / --database-url (DBP_DATA_DIR, DATABASE_URL) and --json.
  */
 import { ValidationFailed, NotFound } from '../services/errors.js';
@@ -8,12 +9,18 @@ import { UsageError } from './options.js';
 import { demoCommand } from './commands/demo.js';
 import { serveCommand } from './commands/serve.js';
 import { diskCommand, orgCommand, tokenCommand, vmCommand } from './commands/inventory.js';
+import { runDueCommand } from './commands/run-due.js';
+import { runsCommand } from './commands/runs.js';
 
 const USAGE = `Usage: dbp <command> [options]
 
 Commands:
-  serve  [--host 127.0.0.1] [--port 8080] [--role all|api|worker]
-                                                 migrate the database; serve the API (api), sweep the trash (worker)
+  serve  [--host 127.0.0.1] [--port 8080] [--role all|api|worker] [--metrics-port P]
+                                                 migrate the database; serve the API and /metrics (api); run due
+                                                 policies and sweep the trash (worker); --metrics-port serves
+                                                 /metrics alone (for a worker without the API)
+  run-due [--now UNIX]                           run every policy due at that instant once, wait, print the runs
+  runs list [--policy ID] [--limit 100]          the scheduler's run records, newest first
   demo                                           create demo data (idempotent) and print it
   org create --name N [--sub-domain S] [--time-zone Europe/London | --country GB]
   vm create --org ORG --name N
@@ -35,6 +42,8 @@ const COMMANDS: Record<string, Command> = {
   vm: vmCommand,
   disk: diskCommand,
   token: tokenCommand,
+  'run-due': runDueCommand,
+  runs: runsCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

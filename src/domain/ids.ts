@@ -1,5 +1,5 @@
 /** Public object ids: `<prefix>_<16 letters and digits>`, as the Core API writes them. */
-import { randomInt } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
@@ -21,14 +21,32 @@ export const ID_PREFIXES = {
 export type IdKind = keyof typeof ID_PREFIXES;
 
 export function newId(kind: IdKind): string {
-  let suffix = '';
-  for (let i = 0; i < 16; i++) suffix += ALPHABET[randomInt(ALPHABET.length)];
-  return `${ID_PREFIXES[kind]}_${suffix}`;
+  return `${ID_PREFIXES[kind]}_${randomToken(16)}`;
 }
 
-/** A random string of the given length from the id alphabet (used for secrets and WWNs). */
+/**
+ * A random string of the given length from the id alphabet (used for secrets and WWNs): uniform
+ * (bytes that would bias the choice are skipped) and from the system's CSPRNG, read through a pool
+ * so that making many ids (the scheduler inserts hundreds per claim) costs no call per character.
+ */
 export function randomToken(length: number, alphabet = ALPHABET): string {
+  if (alphabet.length < 2 || alphabet.length > 256) throw new RangeError('randomToken: the alphabet must have 2 to 256 characters');
+  const unbiasedBelow = 256 - (256 % alphabet.length);
   let out = '';
-  for (let i = 0; i < length; i++) out += alphabet[randomInt(alphabet.length)];
+  while (out.length < length) {
+    const byte = nextRandomByte();
+    if (byte < unbiasedBelow) out += alphabet[byte % alphabet.length];
+  }
   return out;
+}
+
+const pool = Buffer.alloc(4096);
+let poolOffset = pool.length;
+
+function nextRandomByte(): number {
+  if (poolOffset === pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  return pool[poolOffset++]!;
 }

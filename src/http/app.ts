@@ -3,7 +3,8 @@
  * response, and every error — typed, from Fastify, or unexpected — rendered in the one envelope
  * `{"error":{code,description,detail}}` with `x-api-schema: json-error`.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { compileEndpoint, type EndpointDefinition } from '../api/framework/endpoint.js';
@@ -21,10 +22,10 @@ import { translateServiceError } from '../api/core/v1/service-errors.js';
 import { rateLimitHeaders } from './authentication.js';
 import { runEndpoint, type PipelineDependencies } from './pipeline.js';
 import type { RateLimitResult } from './rate-limit.js';
-import { parseQueryString } from './request-arguments.js';
+import { jsonBody, type JsonBody } from './response-cache.js';
+import { MAX_BODY_BYTES } from './request-arguments.js';
 
 export const API_PREFIX = '/core/v1/';
-const MAX_BODY_BYTES = 1024 * 1024;
 
 const CORS_HEADERS = {
   'access-control-allow-origin': '*',
@@ -38,6 +39,8 @@ export interface AppOptions extends PipelineDependencies {
   readonly version: string;
   /** Answers whether the database is reachable, for /healthz. */
   readonly healthCheck?: () => Promise<boolean>;
+  /** The Prometheus text for /metrics (no route when absent). */
+  readonly metrics?: () => Promise<string>;
 }
 
 declare module 'fastify' {
@@ -52,7 +55,20 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     bodyLimit: MAX_BODY_BYTES,
-    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, querystringParser: parseQueryString },
+    // The query string is parsed by the pipeline, and only when an answer is not already cached.
+    routerOptions: {
+      ignoreTrailingSlash: true,
+      ignoreDuplicateSlashes: true,
+      querystringParser: () => ({}),
+      // A long placeholder is looked up (and not found) like any other, rather than refused.
+      maxParamLength: 2048,
+    },
+    // Errors Node's HTTP parser meets (a request head over 16 KiB, say) are answered in the envelope too.
+    clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
+      if (error.code === 'ECONNRESET' || socket.destroyed) return;
+      if (socket.writable) socket.write(rawErrorResponse(error));
+      socket.destroy(error);
+    },
     // Errors Fastify meets before routing (a path that is not valid percent-encoding) get our envelope too.
     frameworkErrors: (error, request, reply) => {
       setCommonHeaders(request, reply);
@@ -72,7 +88,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // Other bodies carry no arguments; they are read (within the body limit) and ignored.
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, _body, done) => done(null, undefined));
 
-  app.addHook('onRequest', async (request, reply) => setCommonHeaders(request, reply));
+  app.addHook('onRequest', (request, reply, done) => {
+    setCommonHeaders(request, reply);
+    done();
+  });
 
   for (const definition of options.endpoints) {
     const endpoint = compileEndpoint(definition);
@@ -89,14 +108,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     });
   }
 
-  const openApi = JSON.stringify(
+  const openApi = jsonBody(JSON.stringify(
     buildOpenApiDocument(options.endpoints, {
       title: 'Katapult Core API (disk backup policies)',
       version: options.version,
       serverUrl: API_PREFIX.replace(/\/$/, ''),
       authErrors: AUTHENTICATION_ERRORS,
     }),
-  );
+  ));
   app.get(`${API_PREFIX}openapi.json`, async (_request, reply) => sendJson(reply, 200, openApi));
 
   app.get('/healthz', async (_request, reply) => {
@@ -104,6 +123,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // A Buffer, as in sendJson, so that no charset is appended to the content type.
     reply.code(ready ? 200 : 503).type('application/json').send(Buffer.from(JSON.stringify({ ready })));
   });
+
+  const metrics = options.metrics;
+  if (metrics) {
+    app.get('/metrics', async (_request, reply) => {
+      reply.header('content-type', 'text/plain; version=0.0.4; charset=utf-8').send(await metrics());
+    });
+  }
 
   app.options('*', async (_request, reply) => {
     reply.code(200).header('content-type', 'text/plain').send('');
@@ -161,22 +187,46 @@ function isDatabaseUnavailable(error: unknown): boolean {
   );
 }
 
+/** A whole HTTP response for a request that never reached Fastify, in the usual envelope. */
+function rawErrorResponse(error: NodeJS.ErrnoException): string {
+  const apiError =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? new ApiError(RequestTooLarge, {}, 'The request head is larger than this service accepts (16 KiB)')
+      : new ApiError(BadRequest, { details: error.message });
+  const body = errorBody(apiError);
+  const headers = {
+    ...CORS_HEADERS,
+    'content-type': 'application/json',
+    'content-length': String(Buffer.byteLength(body)),
+    'cache-control': 'no-cache',
+    'x-api-schema': 'json-error',
+    'x-request-id': randomUUID(),
+    connection: 'close',
+  };
+  const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}`);
+  return `HTTP/1.1 ${apiError.httpStatus} ${STATUS_CODES[apiError.httpStatus]}\r\n${head.join('\r\n')}\r\n\r\n${body}`;
+}
+
+function errorBody(error: ApiError): string {
+  return JSON.stringify({ error: { code: error.definition.code, description: error.description, detail: error.detail } });
+}
+
 function setCommonHeaders(request: FastifyRequest, reply: FastifyReply): void {
   reply.header('x-request-id', request.id);
   reply.headers(CORS_HEADERS);
 }
 
-function sendJson(reply: FastifyReply, status: number, body: string): void {
+function sendJson(reply: FastifyReply, status: number, body: JsonBody): void {
   reply
     .code(status)
     .header('content-type', 'application/json')
     .header('cache-control', 'max-age=0, private, must-revalidate')
-    .header('etag', `W/"${createHash('md5').update(body).digest('hex')}"`)
-    .send(Buffer.from(body)); // a Buffer, so that no charset is appended to the content type
+    .header('etag', body.etag)
+    .send(body.bytes); // bytes, so that no charset is appended to the content type
 }
 
 function sendError(reply: FastifyReply, error: ApiError): void {
-  const body = JSON.stringify({ error: { code: error.definition.code, description: error.description, detail: error.detail } });
+  const body = errorBody(error);
   reply
     .code(error.httpStatus)
     .headers(error.headers)

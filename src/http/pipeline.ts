@@ -5,23 +5,20 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { PendingLookup, parseArguments } from '../api/framework/arguments.js';
-import type { CompiledEndpoint, Identity } from '../api/framework/endpoint.js';
+import type { CompiledEndpoint } from '../api/framework/endpoint.js';
 import { ApiError } from '../api/framework/errors.js';
 import { ScopeNotGranted } from '../api/framework/framework-errors.js';
 import type { LookupContext } from '../api/framework/types.js';
 import type { Services } from '../services/index.js';
 import { authenticate } from './authentication.js';
 import type { RateLimiter, RateLimitResult } from './rate-limit.js';
-import { mergeArguments, type RawBody } from './request-arguments.js';
+import { mergeArguments, parseQueryString, readBodyOfGet, type RawBody } from './request-arguments.js';
+import { jsonBody, ResponseCache, type JsonBody } from './response-cache.js';
 
 export interface PipelineDependencies {
   readonly services: Services;
   readonly rateLimiter: RateLimiter;
-}
-
-export interface EndpointResponse {
-  readonly body: string;
-  readonly rateLimit: RateLimitResult;
+  readonly responseCache: ResponseCache;
 }
 
 export async function runEndpoint(
@@ -29,15 +26,31 @@ export async function runEndpoint(
   request: FastifyRequest,
   dependencies: PipelineDependencies,
   onAuthenticated: (rateLimit: RateLimitResult) => void,
-): Promise<string> {
-  const { identity, rateLimit } = await authenticate(request, dependencies.services, dependencies.rateLimiter);
+): Promise<JsonBody> {
+  const { identity, rateLimit, organizationGeneration } = await authenticate(
+    request,
+    dependencies.services,
+    dependencies.rateLimiter,
+  );
   onAuthenticated(rateLimit);
 
   if (endpoint.scopes.length > 0 && !endpoint.scopes.some((scope) => identity.scopes.has(scope))) {
     throw new ApiError(ScopeNotGranted, { scopes: [...endpoint.scopes] });
   }
 
-  const raw = mergeArguments(request.query as Record<string, unknown>, request.body as RawBody);
+  // A bodiless read's answer depends only on its URL and the organization's data, so it may be
+  // served from the cache while the organization is unchanged.
+  const requestBody = endpoint.method === 'GET' ? await readBodyOfGet(request) : (request.body as RawBody);
+  const cacheKey =
+    endpoint.method === 'GET' && requestBody === undefined
+      ? ResponseCache.key(identity.organizationId, organizationGeneration, endpoint.method, request.url)
+      : undefined;
+  const cached = cacheKey === undefined ? undefined : dependencies.responseCache.get(cacheKey);
+  if (cached !== undefined) return cached;
+
+  const queryStart = request.url.indexOf('?');
+  const query = queryStart < 0 ? {} : parseQueryString(request.url.slice(queryStart + 1));
+  const raw = mergeArguments(query, requestBody);
   const parsed = parseArguments(
     { id: `${endpoint.id}/BaseArgumentSet`, arguments: endpoint.arguments },
     raw,
@@ -45,7 +58,9 @@ export async function runEndpoint(
   );
   const args = await resolveLookups(parsed, { services: dependencies.services, identity });
   const result = await endpoint.action({ args: args as never, identity, services: dependencies.services });
-  return endpoint.writeBody(result);
+  const body = jsonBody(endpoint.writeBody(result));
+  if (cacheKey !== undefined) dependencies.responseCache.set(cacheKey, body);
+  return body;
 }
 
 /** Replaces each pending lookup (at any depth) by the object it names, in argument order. */
@@ -64,4 +79,3 @@ async function resolveLookups(value: unknown, context: LookupContext): Promise<u
   return value;
 }
 
-export type { Identity };

@@ -4,9 +4,13 @@
  * of an `application/json` request, else a `_arguments` field holding JSON — which wins on a clash.
  * A JSON body that is not an object counts as no arguments.
  */
+import type { FastifyRequest } from 'fastify';
 import qs from 'qs';
 import { ApiError } from '../api/framework/errors.js';
-import { InvalidJsonBody } from '../api/framework/framework-errors.js';
+import { InvalidJsonBody, RequestTooLarge } from '../api/framework/framework-errors.js';
+
+/** The largest request body accepted, on any method. */
+export const MAX_BODY_BYTES = 1024 * 1024;
 
 /** The raw body as the content-type parsers left it. */
 export type RawBody = { kind: 'json'; text: string } | { kind: 'form'; text: string } | undefined;
@@ -24,6 +28,29 @@ export function mergeArguments(query: Params, body: RawBody): Params {
   const params = body?.kind === 'form' ? deepMerge(query, parseQueryString(body.text)) : query;
   const json = body?.kind === 'json' ? parseJsonObject(body.text) : jsonFromArgumentsField(params);
   return json ? deepMerge(params, json) : params;
+}
+
+/**
+ * Fastify reads no body on a GET, but the Core API takes arguments from the body of any request;
+ * so a GET's body is read here, under the same limit and the same content types.
+ */
+export async function readBodyOfGet(request: FastifyRequest): Promise<RawBody> {
+  const { headers } = request;
+  const declaresBody =
+    headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0');
+  if (!declaresBody) return undefined;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request.raw as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new ApiError(RequestTooLarge, {}, `The request body is larger than ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  const type = headers['content-type'] ?? '';
+  if (/^application\/json/i.test(type)) return { kind: 'json', text };
+  if (/^application\/x-www-form-urlencoded/i.test(type)) return { kind: 'form', text };
+  return undefined;
 }
 
 function jsonFromArgumentsField(params: Params): Params | null {

@@ -4,9 +4,11 @@ import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { coreEndpoints } from '../api/core/v1/index.js';
 import type { Runtime } from '../runtime.js';
+import { renderMetrics } from '../scheduler/index.js';
 import { VERSION } from '../version.js';
 import { buildApp } from './app.js';
 import { DatabaseRateLimiter, MemoryRateLimiter } from './rate-limit.js';
+import { ResponseCache } from './response-cache.js';
 
 export interface ServerOptions {
   readonly host: string;
@@ -27,8 +29,10 @@ export async function startServer(runtime: Runtime, options: ServerOptions): Pro
     services: runtime.services,
     // One process owns a SQLite file; on PostgreSQL several processes must share one budget.
     rateLimiter: runtime.store.engine === 'postgres' ? new DatabaseRateLimiter(runtime.store.db) : new MemoryRateLimiter(),
+    responseCache: new ResponseCache(),
     logger: options.logger,
     version: VERSION,
+    metrics: () => renderMetrics(runtime.store.db, runtime.services.clock),
     healthCheck: async () => {
       await sql`select 1`.execute(runtime.store.db);
       return true;

@@ -7,6 +7,7 @@ import type { Store } from '../store/database.js';
 import { InventoryService } from './inventory.js';
 import { POLICY_OBJECT_TYPE, PolicyService } from './policies.js';
 import { insertMissingReferenceData } from './reference-data.js';
+import { RunService } from './runs.js';
 import { TokenService } from './tokens.js';
 import { TrashService } from './trash.js';
 
@@ -16,6 +17,7 @@ export interface Services {
   readonly policies: PolicyService;
   readonly trash: TrashService;
   readonly tokens: TokenService;
+  readonly runs: RunService;
 }
 
 export async function createServices(store: Store, clock: Clock): Promise<Services> {
@@ -27,5 +29,6 @@ export async function createServices(store: Store, clock: Clock): Promise<Servic
   trash.registerPurger(POLICY_OBJECT_TYPE, async (trx, id) => {
     await trx.deleteFrom('disk_backup_policies').where('id', '=', id).execute();
   });
-  return { clock, inventory, policies, trash, tokens };
+  const runs = new RunService(store.db);
+  return { clock, inventory, policies, trash, tokens, runs };
 }

@@ -11,6 +11,7 @@ import {
   policyErrors,
 } from '../domain/policy-rules.js';
 import { firstInvocation, resolveTimeZone, type ScheduleInterval } from '../domain/schedule.js';
+import { prepareQuery } from '../store/prepared.js';
 import type { Database, DiskBackupPolicy } from '../store/schema.js';
 import { InvalidTimestamp, ValidationFailed } from './errors.js';
 import { countUpTo, type InventoryService } from './inventory.js';
@@ -47,17 +48,22 @@ export interface PolicyChanges {
 export const POLICY_OBJECT_TYPE = 'DiskBackupPolicy';
 
 export class PolicyService {
+  /** The queries of the hot paths (lookup, update), prepared once. */
+  private readonly prepared;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly clock: Clock,
     private readonly inventory: InventoryService,
     private readonly trash: TrashService,
-  ) {}
+  ) {
+    this.prepared = this.prepareQueries();
+  }
 
   async find(id: string | null): Promise<PolicyRecord | null> {
     if (id == null) return null;
-    const rows = await this.withTargets(this.policies().where('p.id', '=', id)).execute();
-    return rows[0] ? policyRecord(rows[0]) : null;
+    const [row] = await this.prepared.findById({ id });
+    return row ? policyRecord(row) : null;
   }
 
   listForOrganization(organizationId: string, page: PageRequest): Promise<Page<PolicyRecord>> {
@@ -142,20 +148,20 @@ export class PolicyService {
       const schedule = { interval: values.interval!, frequency: values.frequency!, time: values.time!, minute: values.minute! };
       anchor = firstInvocation(schedule, await this.timeZone(policy.organization_id), this.clock.now());
     }
-    const row = await this.db
-      .updateTable('disk_backup_policies')
-      .set({
-        retention: values.retention!,
-        schedule_interval: values.interval!,
-        schedule_frequency: values.frequency!,
-        schedule_time: values.time!,
-        schedule_minute: values.minute!,
-        schedule_anchor_at: anchor,
-        next_invocation_at: scheduleChanged ? anchor : policy.next_invocation_at,
-      })
-      .where('id', '=', policy.id)
-      .returningAll()
-      .executeTakeFirstOrThrow();
+    const settings = {
+      id: policy.id,
+      retention: values.retention!,
+      interval: values.interval!,
+      frequency: values.frequency!,
+      time: values.time!,
+      minute: values.minute!,
+    };
+    // Only a new schedule touches the series: writing back the values read above would undo an
+    // advance the scheduler made in between.
+    const [row] = scheduleChanged
+      ? await this.prepared.updateAndReanchor({ ...settings, anchor })
+      : await this.prepared.updateKeepingSeries(settings);
+    if (!row) throw new Error(`Policy ${policy.id} vanished during its update`);
     return { ...row, target: policy.target };
   }
 
@@ -197,6 +203,29 @@ export class PolicyService {
 
   private async timeZone(organizationId: string): Promise<string> {
     return resolveTimeZone(await this.inventory.timeZoneOf(organizationId));
+  }
+
+  private prepareQueries() {
+    type Settings = { id: string; retention: number; interval: ScheduleInterval; frequency: number; time: number; minute: number };
+    const settingNames = ['id', 'retention', 'interval', 'frequency', 'time', 'minute'] as const;
+    const update = (v: Settings) =>
+      this.db
+        .updateTable('disk_backup_policies')
+        .set({
+          retention: v.retention,
+          schedule_interval: v.interval,
+          schedule_frequency: v.frequency,
+          schedule_time: v.time,
+          schedule_minute: v.minute,
+        })
+        .where('id', '=', v.id);
+    return {
+      findById: prepareQuery(this.db, ['id'], ({ id }: { id: string }) => this.withTargets(this.policies().where('p.id', '=', id))),
+      updateKeepingSeries: prepareQuery(this.db, settingNames, (v: Settings) => update(v).returningAll()),
+      updateAndReanchor: prepareQuery(this.db, [...settingNames, 'anchor'], (v: Settings & { anchor: number }) =>
+        update(v).set({ schedule_anchor_at: v.anchor, next_invocation_at: v.anchor }).returningAll(),
+      ),
+    };
   }
 
   private policies() {

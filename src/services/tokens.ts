@@ -7,6 +7,7 @@ import type { Kysely } from 'kysely';
 import type { Clock } from '../domain/clock.js';
 import { newId, randomToken } from '../domain/ids.js';
 import { ALL_SCOPES, isScope } from '../domain/scopes.js';
+import { prepareQuery } from '../store/prepared.js';
 import type { ApiToken, Database } from '../store/schema.js';
 import { NotFound, ValidationFailed } from './errors.js';
 
@@ -27,14 +28,24 @@ export interface TokenRecord extends Omit<ApiToken, 'scopes' | 'authorized_ip_ad
 }
 
 export type Authentication =
-  | { readonly ok: true; readonly token: TokenRecord; readonly organizationSuspended: boolean }
+  | {
+      readonly ok: true;
+      readonly token: TokenRecord;
+      readonly organizationSuspended: boolean;
+      /** Changes whenever anything the organization's API answers are made from changes. */
+      readonly organizationGeneration: number;
+    }
   | { readonly ok: false; readonly reason: 'unknown' | 'expired' };
 
 export class TokenService {
+  private readonly findBySecretHash: ReturnType<typeof prepareFindBySecretHash>;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.findBySecretHash = prepareFindBySecretHash(db);
+  }
 
   async create(input: NewToken): Promise<{ token: TokenRecord; secret: string }> {
     const scopes = input.scopes ?? [...ALL_SCOPES];
@@ -96,18 +107,30 @@ export class TokenService {
   /** One indexed query: the token whose secret hashes to the given one. */
   async authenticate(secret: string): Promise<Authentication> {
     const hash = hashSecret(secret);
-    const row = await this.db
+    const [row] = await this.findBySecretHash({ hash });
+    if (!row || !timingSafeEqual(Buffer.from(row.secret_hash), Buffer.from(hash))) return { ok: false, reason: 'unknown' };
+    if (row.expires_at !== null && row.expires_at <= this.clock.now()) return { ok: false, reason: 'expired' };
+    const { suspended, generation, ...token } = row;
+    return {
+      ok: true,
+      token: tokenRecord(token),
+      organizationSuspended: suspended === 1,
+      organizationGeneration: Number(generation),
+    };
+  }
+
+}
+
+/** Every request runs this: one indexed query, prepared once. */
+function prepareFindBySecretHash(db: Kysely<Database>) {
+  return prepareQuery(db, ['hash'], ({ hash }: { hash: string }) =>
+    db
       .selectFrom('api_tokens as t')
       .innerJoin('organizations as o', 'o.id', 't.organization_id')
       .selectAll('t')
-      .select('o.suspended')
-      .where('t.secret_hash', '=', hash)
-      .executeTakeFirst();
-    if (!row || !timingSafeEqual(Buffer.from(row.secret_hash), Buffer.from(hash))) return { ok: false, reason: 'unknown' };
-    if (row.expires_at !== null && row.expires_at <= this.clock.now()) return { ok: false, reason: 'expired' };
-    const { suspended, ...token } = row;
-    return { ok: true, token: tokenRecord(token), organizationSuspended: suspended === 1 };
-  }
+      .select(['o.suspended', 'o.generation'])
+      .where('t.secret_hash', '=', hash),
+  );
 }
 
 export function hashSecret(secret: string): string {

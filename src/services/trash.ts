@@ -7,6 +7,7 @@ import type { Clock } from '../domain/clock.js';
 import { newId } from '../domain/ids.js';
 import { TRASH_RETENTION_SECONDS } from '../domain/policy-rules.js';
 import type { Database, Task, TrashObject } from '../store/schema.js';
+import { prepareQuery, type PreparedQuery } from '../store/prepared.js';
 import { countUpTo } from './inventory.js';
 import { offsetOf, paginationFor, type Page, type PageRequest } from './pagination.js';
 
@@ -18,10 +19,17 @@ export const PURGE_TASK_NAME = 'Purge items from trash';
 export class TrashService {
   private readonly purgers = new Map<string, Purger>();
 
+  /** Every lookup of a trashable object runs one of these (to answer object_in_trash): prepared once. */
+  private readonly findBy: Record<'id' | 'object_id', PreparedQuery<{ key: string }, TrashObject>>;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    const byColumn = (column: 'id' | 'object_id') =>
+      prepareQuery(db, ['key'], ({ key }: { key: string }) => db.selectFrom('trash_objects').selectAll().where(column, '=', key));
+    this.findBy = { id: byColumn('id'), object_id: byColumn('object_id') };
+  }
 
   registerPurger(objectType: string, purger: Purger): void {
     this.purgers.set(objectType, purger);
@@ -49,11 +57,13 @@ export class TrashService {
   }
 
   async find(by: { id?: string | null; object_id?: string | null }): Promise<TrashObject | null> {
-    let query = this.db.selectFrom('trash_objects').selectAll();
-    if (by.id != null) query = query.where('id', '=', by.id);
-    else if (by.object_id != null) query = query.where('object_id', '=', by.object_id);
-    else return null;
-    return (await query.executeTakeFirst()) ?? null;
+    const [row] =
+      by.id != null
+        ? await this.findBy.id({ key: by.id })
+        : by.object_id != null
+          ? await this.findBy.object_id({ key: by.object_id })
+          : [];
+    return row ?? null;
   }
 
   async list(organizationId: string, page: PageRequest): Promise<Page<TrashObject>> {

@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type SqliteDatabase } from 'kysely';
 import pg from 'pg';
 import { migrationProvider } from './migrations/index.js';
 import type { Database } from './schema.js';
@@ -61,9 +61,31 @@ function openSqlite(path: string): Store {
   connection.pragma('foreign_keys = ON');
   // Several processes (the CLI beside `dbp serve`) may write; wait for the lock rather than fail.
   connection.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: connection }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(connection) }) });
   return { db, engine: 'sqlite', location: path, close: () => db.destroy() };
 }
+
+/**
+ * Kysely prepares every statement anew; preparing costs more than running most of our queries, so
+ * statements are kept by their SQL text (the set of distinct texts is small and fixed by the code).
+ */
+function withStatementCache(connection: BetterSqlite3.Database): SqliteDatabase {
+  const statements = new Map<string, BetterSqlite3.Statement>();
+  return {
+    close: () => connection.close(),
+    prepare(text: string) {
+      let statement = statements.get(text);
+      if (!statement) {
+        if (statements.size >= STATEMENT_CACHE_SIZE) statements.clear();
+        statement = connection.prepare(text);
+        statements.set(text, statement);
+      }
+      return statement;
+    },
+  };
+}
+
+const STATEMENT_CACHE_SIZE = 500;
 
 async function openPostgres(url: string, schema: string | undefined): Promise<Store> {
   if (schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`Invalid schema name "${schema}"`);
@@ -110,7 +132,7 @@ async function openPostgres(url: string, schema: string | undefined): Promise<St
 async function migrate(store: Store, schema: string | undefined): Promise<void> {
   const migrator = new Migrator({
     db: store.db,
-    provider: migrationProvider({ pkType: store.engine === 'sqlite' ? 'integer' : 'serial' }),
+    provider: migrationProvider({ engine: store.engine, pkType: store.engine === 'sqlite' ? 'integer' : 'serial' }),
     // Kysely looks for its bookkeeping tables in any schema unless told which one is ours.
     ...(schema ? { migrationTableSchema: schema } : {}),
   });

@@ -60,6 +60,8 @@ export interface OrganizationsTable {
   phone_number: string | null;
   currency_id: string;
   country_id: string | null;
+  /** Bumped by triggers whenever anything the organization's API answers are made from changes. */
+  generation: ColumnType<number, number | undefined, number>;
 }
 
 export interface VirtualMachinesTable {

@@ -32,7 +32,7 @@ export const IntegerScalar: ScalarType<number> = {
     if (!Number.isSafeInteger(value)) throw new ScalarParseError('Integer is too large');
     return value;
   },
-  toJson: (value) => String(Math.trunc(value)),
+  toJson: integerToJson,
   openapi: { type: 'integer' },
 };
 
@@ -65,7 +65,7 @@ export const UnixTimeScalar: ScalarType<number> = {
     if (!Number.isSafeInteger(raw)) throw new ScalarParseError('Time is too large');
     return raw;
   },
-  toJson: (value) => String(Math.trunc(value)),
+  toJson: integerToJson,
   openapi: { type: 'integer' },
 };
 
@@ -83,6 +83,11 @@ export const DecimalScalar: ScalarType<number> = {
   toJson: decimalToJson,
   openapi: { type: 'number', format: 'float' },
 };
+
+/** Writes a whole number; a value that is not a finite number (never expected) is written as null, not invalid JSON. */
+export function integerToJson(value: number): string {
+  return Number.isFinite(value) ? String(Math.trunc(value)) : 'null';
+}
 
 /** Writes a float as Ruby does (`0.0`, `1.5`), so that whole numbers keep their decimal point. */
 export function decimalToJson(value: number): string {

@@ -34,7 +34,8 @@ export function compileWriter(type: ValueType, spec: FieldSpec, path: readonly s
 
 export function compileFieldWriter(field: FieldDefinition, spec: FieldSpec, path: readonly string[]): JsonWriter {
   let writeOne: JsonWriter | undefined;
-  const one = (value: unknown) => (writeOne ??= compileWriter(resolveType(field.type), spec, path))(value);
+  const one = (value: unknown) =>
+    value === null || value === undefined ? 'null' : (writeOne ??= compileWriter(resolveType(field.type), spec, path))(value);
   const writeValue: JsonWriter = field.array
     ? (value) => (Array.isArray(value) ? `[${value.map(one).join(',')}]` : '[]')
     : one;

@@ -1,30 +1,40 @@
 import pino from 'pino';
 import { startSweeper } from '../../background/sweeper.js';
+import { startMetricsServer } from '../../http/metrics-server.js';
 import { startServer } from '../../http/server.js';
 import { openRuntime } from '../../runtime.js';
+import { schedulerFor } from '../../scheduler/index.js';
 import { commonOptions, integerOption, parseCommand, UsageError } from '../options.js';
 
 const ROLES = ['all', 'api', 'worker'] as const;
 type Role = (typeof ROLES)[number];
 
-/** `dbp serve`: the API (role `api`), the background sweep (role `worker`), or both (`all`). */
+/** `dbp serve`: the API (role `api`), the scheduler and background sweep (role `worker`), or both (`all`). */
 export async function serveCommand(argv: string[]): Promise<void> {
   const { values } = parseCommand(argv, {
     host: { type: 'string', default: process.env.DBP_HOST ?? '127.0.0.1' },
     port: { type: 'string', default: process.env.DBP_PORT ?? '8080' },
     role: { type: 'string', default: process.env.DBP_ROLE ?? 'all' },
     'log-level': { type: 'string', default: process.env.DBP_LOG_LEVEL ?? 'info' },
+    'metrics-port': { type: 'string', default: process.env.DBP_METRICS_PORT },
   });
   const options = commonOptions(values);
   const port = integerOption(values.port, 'port', 0, 65535)!;
+  const metricsPort = integerOption(values['metrics-port'], 'metrics-port', 0, 65535);
   const role = values.role as Role;
   if (!ROLES.includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')} (got "${role}")`);
   const logger = pino({ level: values['log-level'] as string });
   const runtime = await openRuntime(options);
 
   const sweeper = role === 'api' ? undefined : startSweeper(runtime.services, logger);
+  const scheduler = role === 'api' ? undefined : schedulerFor(runtime, { logger });
+  scheduler?.start();
   const server = role === 'worker' ? undefined : await startServer(runtime, { host: values.host as string, port, logger });
-  logger.info({ role, url: server?.url, database: runtime.store.location, engine: runtime.store.engine }, 'dbp started');
+  const metricsServer = metricsPort === undefined ? undefined : await startMetricsServer(runtime, values.host as string, metricsPort);
+  logger.info(
+    { role, url: server?.url, metrics: metricsServer?.url, worker: scheduler?.workerId, database: runtime.store.location, engine: runtime.store.engine },
+    'dbp started',
+  );
   if (server) process.stderr.write(`dbp: serving ${server.url}/core/v1/ (database: ${runtime.store.location})\n`);
 
   await new Promise<void>((resolve) => {
@@ -33,6 +43,8 @@ export async function serveCommand(argv: string[]): Promise<void> {
   });
   logger.info('shutting down');
   sweeper?.stop();
+  await scheduler?.stop();
   await server?.stop();
+  await metricsServer?.stop();
   await runtime.close();
 }

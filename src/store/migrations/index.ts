@@ -6,9 +6,11 @@ import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import * as initial from './0001_initial.js';
 import * as rateLimitWindows from './0002_rate_limit_windows.js';
 import * as backupRuns from './0003_backup_runs.js';
+import * as organizationGenerations from './0004_organization_generations.js';
 
 /** What differs between the engines, handed to every migration. */
 export interface MigrationContext {
+  readonly engine: 'sqlite' | 'postgres';
   /** An auto-numbered integer primary key column type. */
   readonly pkType: 'integer' | 'serial';
 }
@@ -21,6 +23,7 @@ const migrations: Record<string, EngineMigration> = {
   '0001_initial': initial,
   '0002_rate_limit_windows': rateLimitWindows,
   '0003_backup_runs': backupRuns,
+  '0004_organization_generations': organizationGenerations,
 };
 
 export function migrationProvider(context: MigrationContext): MigrationProvider {

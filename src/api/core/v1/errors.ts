@@ -110,14 +110,6 @@ export const InvalidTimestamp = defineError({
     'Timestamp must be at least 5 minutes in the future. If you want to delete something immediately, you use can use the delete endpoint.',
 });
 
-export const TaskQueueingError = defineError({
-  id: 'CoreAPI/Errors/TaskQueueingError',
-  code: 'task_queueing_error',
-  httpStatus: 406,
-  description: 'This error means that a background task that was needed to complete your request could not be queued',
-  detail: { details: { type: StringScalar } },
-});
-
 /** Errors any authenticated endpoint may answer before its own work starts. */
 export const AUTHENTICATION_ERRORS = [
   MissingApiToken,

@@ -19,8 +19,9 @@ export const paginationArguments = {
 
 export const paginationField = { pagination: { type: PaginationObject } } as const;
 
-export function pageOf(args: { page: number; per_page: number }): PageRequest {
-  return { page: args.page, perPage: args.per_page };
+export function pageOf(args: { page: number | null; per_page: number | null }): PageRequest {
+  // An explicit JSON `null` is "given" (so the default does not apply) but names no page: use the defaults.
+  return { page: args.page ?? 1, perPage: args.per_page ?? 30 };
 }
 
 export const ScheduleArguments = argumentSet({

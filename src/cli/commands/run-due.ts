@@ -1,0 +1,58 @@
+/**
+ * `dbp run-due [--now UNIX] [--json]`: runs every policy due at that instant once (and every run
+ * whose worker died), waits for the runs to finish, prints them and exits. With `--now` the whole
+ * scheduler — claims, leases, `next_invocation_at` — sees that fixed time.
+ */
+import pino from 'pino';
+import { fixedClock } from '../../domain/clock.js';
+import { openRuntime } from '../../runtime.js';
+import { schedulerFor, type FinishedRun } from '../../scheduler/index.js';
+import { commonOptions, integerOption, parseCommand, UsageError } from '../options.js';
+
+export async function runDueCommand(argv: string[]): Promise<void> {
+  const { values, positionals } = parseCommand(argv, {
+    now: { type: 'string' },
+    'log-level': { type: 'string', default: process.env.DBP_LOG_LEVEL ?? 'info' },
+  });
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const options = commonOptions(values);
+  const now = integerOption(values.now, 'now', 0, 253402300799);
+  // Log lines (one per run) go to stderr, so that stdout holds only the result.
+  const logger = pino({ level: values['log-level'] as string }, pino.destination(2));
+  const runtime = await openRuntime({ ...options, ...(now === undefined ? {} : { clock: fixedClock(now) }) });
+  try {
+    const at = runtime.services.clock.now();
+    const finished = await schedulerFor(runtime, { logger }).runDue();
+    print(options.json, at, finished);
+  } finally {
+    await runtime.close();
+  }
+}
+
+function print(json: boolean, at: number, finished: FinishedRun[]): void {
+  const counts = { succeeded: 0, failed: 0, skipped: 0 };
+  for (const run of finished) counts[run.status]++;
+  const runs = finished.map(({ run, status, error, recorded }) => ({
+    id: run.id,
+    policy_id: run.policyId,
+    organization_id: run.organizationId,
+    target_disk_ids: run.targetDiskIds,
+    scheduled_at: run.scheduledAt,
+    attempt: run.attempt,
+    status,
+    error,
+    recorded,
+  }));
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ now: at, counts, runs }, null, 2)}\n`);
+    return;
+  }
+  process.stdout.write(
+    `${finished.length} run${finished.length === 1 ? '' : 's'} due at ${new Date(at * 1000).toISOString()}: ` +
+      `${counts.succeeded} succeeded, ${counts.failed} failed, ${counts.skipped} skipped\n`,
+  );
+  for (const run of runs) {
+    const when = new Date(run.scheduled_at * 1000).toISOString();
+    process.stdout.write(`  ${run.id}  ${run.policy_id}  ${when}  ${run.status}${run.error ? ` (${run.error})` : ''}\n`);
+  }
+}

@@ -1,0 +1,33 @@
+/** The scheduler behind `next_invocation_at`: see scheduler.ts (the loop) and claims.ts (the claim). */
+import type { Logger } from 'pino';
+import type { Runtime } from '../runtime.js';
+import type { SchedulerMetrics } from './metrics.js';
+import { noBackupEngineRunner, type BackupRunner } from './runner.js';
+import { Scheduler, type SchedulerSettings } from './scheduler.js';
+
+export { Scheduler, DEFAULT_SCHEDULER_SETTINGS, type FinishedRun, type SchedulerSettings } from './scheduler.js';
+export { NO_BACKUP_ENGINE, noBackupEngineRunner, type BackupRunner, type ClaimedRun, type RunResult, type RunStatus } from './runner.js';
+export { processMetrics, renderMetrics, SchedulerMetrics, METRICS_CONTENT_TYPE } from './metrics.js';
+
+export interface SchedulerOptions {
+  readonly logger: Logger | false;
+  /** Defaults to the runner that records every run as skipped: there is no backup engine yet. */
+  readonly runner?: BackupRunner;
+  readonly metrics?: SchedulerMetrics;
+  readonly workerId?: string;
+  readonly settings?: Partial<SchedulerSettings>;
+}
+
+/** A scheduler on the runtime's database and clock (not started). */
+export function schedulerFor(runtime: Runtime, options: SchedulerOptions): Scheduler {
+  return new Scheduler({
+    db: runtime.store.db,
+    engine: runtime.store.engine,
+    clock: runtime.services.clock,
+    runner: options.runner ?? noBackupEngineRunner,
+    logger: options.logger,
+    ...(options.metrics ? { metrics: options.metrics } : {}),
+    ...(options.workerId ? { workerId: options.workerId } : {}),
+    ...(options.settings ? { settings: options.settings } : {}),
+  });
+}

@@ -1,0 +1,119 @@
+/**
+ * Writes to a claimed run by the worker that holds it. Every write is guarded by the run's owner
+ * (`worker_id`) and, where it matters, its attempt, and only touches unfinished runs
+ * (`lease_expires_at is not null`): a worker that lost its lease can no longer change the run, and a
+ * finished run can never be started, renewed or finished again.
+ */
+import { sql, type Kysely } from 'kysely';
+import type { Engine } from '../store/database.js';
+import type { Database } from '../store/schema.js';
+import type { ClaimedRun, RunResult } from './runner.js';
+import { isOneOf } from './sql-lists.js';
+
+/**
+ * Records that runs are running (their runners are already going), each with its own start;
+ * answers the ids this worker still held (the others were lost). A finished run is left alone.
+ */
+export async function markRunning(
+  db: Kysely<Database>,
+  engine: Engine,
+  starts: readonly { id: string; startedAt: number }[],
+  workerId: string,
+): Promise<Set<string>> {
+  if (starts.length === 0) return new Set();
+  const { rows } =
+    engine === 'postgres'
+      ? await sql<{ id: string }>`
+          update backup_runs as r set status = 'running', started_at = s.started_at
+          from unnest(${starts.map((s) => s.id)}::text[], ${starts.map((s) => s.startedAt)}::bigint[]) as s(id, started_at)
+          where r.id = s.id and r.worker_id = ${workerId} and r.status = 'claimed' and r.lease_expires_at is not null
+          returning r.id`.execute(db)
+      : await sql<{ id: string }>`
+          update backup_runs set status = 'running', started_at = s.value ->> 1
+          from json_each(${JSON.stringify(starts.map((s) => [s.id, s.startedAt]))}) as s
+          where backup_runs.id = s.value ->> 0 and backup_runs.worker_id = ${workerId}
+            and backup_runs.status = 'claimed' and backup_runs.lease_expires_at is not null
+          returning id`.execute(db);
+  return new Set(rows.map((row) => row.id));
+}
+
+export interface RunEnding {
+  readonly run: ClaimedRun;
+  readonly result: RunResult;
+  readonly startedAt: number;
+  readonly finishedAt: number;
+}
+
+/**
+ * Records how runs ended, in one statement; answers the ids recorded. A run this worker no longer
+ * held (in that attempt) is left as it is.
+ */
+export async function finishRuns(db: Kysely<Database>, engine: Engine, endings: readonly RunEnding[], workerId: string): Promise<Set<string>> {
+  if (endings.length === 0) return new Set();
+  const { rows } =
+    engine === 'postgres'
+      ? await sql<{ id: string }>`
+          update backup_runs as r
+          set status = f.status, error = f.error, started_at = coalesce(r.started_at, f.started_at),
+              finished_at = f.finished_at, lease_expires_at = null
+          from unnest(
+            ${endings.map((e) => e.run.id)}::text[], ${endings.map((e) => e.result.status)}::text[],
+            ${endings.map((e) => e.result.error ?? null)}::text[], ${endings.map((e) => e.run.attempt)}::integer[],
+            ${endings.map((e) => e.startedAt)}::bigint[], ${endings.map((e) => e.finishedAt)}::bigint[]
+          ) as f(id, status, error, attempts, started_at, finished_at)
+          where r.id = f.id and r.attempts = f.attempts and r.worker_id = ${workerId} and r.lease_expires_at is not null
+          returning r.id`.execute(db)
+      : await sql<{ id: string }>`
+          update backup_runs
+          set status = f.value ->> 1, error = f.value ->> 2, started_at = coalesce(backup_runs.started_at, f.value ->> 4),
+              finished_at = f.value ->> 5, lease_expires_at = null
+          from json_each(${JSON.stringify(endings.map((e) => [e.run.id, e.result.status, e.result.error ?? null, e.run.attempt, e.startedAt, e.finishedAt]))}) as f
+          where backup_runs.id = f.value ->> 0 and backup_runs.attempts = f.value ->> 3
+            and backup_runs.worker_id = ${workerId} and backup_runs.lease_expires_at is not null
+          returning id`.execute(db);
+  return new Set(rows.map((row) => row.id));
+}
+
+/** Records how one run ended; answers false when this worker no longer held it (nothing written). */
+export async function finishRun(db: Kysely<Database>, engine: Engine, ending: RunEnding, workerId: string): Promise<boolean> {
+  return (await finishRuns(db, engine, [ending], workerId)).has(ending.run.id);
+}
+
+/** Extends the leases of the runs this worker holds; answers the ids it still held. */
+export async function renewLeases(db: Kysely<Database>, engine: Engine, ids: readonly string[], workerId: string, until: number): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows = await db
+    .updateTable('backup_runs')
+    .set({ lease_expires_at: until })
+    .where(isOneOf(engine, 'id', ids))
+    .where('worker_id', '=', workerId)
+    .where('lease_expires_at', 'is not', null)
+    .returning('id')
+    .execute();
+  return new Set(rows.map((row) => row.id));
+}
+
+/**
+ * Gives runs back for another worker to take at once (a stopping worker): their lease ends now.
+ * A run that never started gives its attempt back too, so the next claim does not count it.
+ */
+export async function releaseRuns(
+  db: Kysely<Database>,
+  engine: Engine,
+  runs: readonly { id: string; started: boolean }[],
+  workerId: string,
+  now: number,
+): Promise<void> {
+  if (runs.length === 0) return;
+  const unstarted = runs.filter((run) => !run.started).map((run) => run.id);
+  await db
+    .updateTable('backup_runs')
+    .set((eb) => ({
+      lease_expires_at: now,
+      attempts: eb.case().when(isOneOf(engine, 'id', unstarted)).then(eb('attempts', '-', 1)).else(eb.ref('attempts')).end(),
+    }))
+    .where(isOneOf(engine, 'id', runs.map((run) => run.id)))
+    .where('worker_id', '=', workerId)
+    .where('lease_expires_at', 'is not', null)
+    .execute();
+}

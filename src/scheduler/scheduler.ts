@@ -1,0 +1,481 @@
+/**
+ * The scheduler: claims due runs in batches (see claims.ts), runs them through a `BackupRunner` with
+ * bounded concurrency, keeps their leases alive while they are in hand, and records how each ended.
+ *
+ * Two ways to drive it:
+ * - `start()` / `stop()`: the worker's loop. It claims while full batches come back (so a burst of
+ *   10 000 due policies drains at once), else sleeps until the earliest `next_invocation_at` or
+ *   `maxPollMs`, whichever is sooner, reading time from the injected `Clock`. On PostgreSQL it
+ *   claims in `claimConcurrency` lanes at once (SKIP LOCKED keeps their batches apart).
+ * - `runDue()`: claims everything due (and every expired lease) at the clock's now, runs it, and
+ *   resolves with what ran (`dbp run-due`, tests).
+ */
+import { hostname } from 'node:os';
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import { millisecondsOf, type Clock } from '../domain/clock.js';
+import { randomToken } from '../domain/ids.js';
+import type { Engine } from '../store/database.js';
+import type { BackupRun, Database } from '../store/schema.js';
+import { claimDueRuns, reclaimExpiredRuns } from './claims.js';
+import { earliestInvocation } from './due-policies.js';
+import { processMetrics, type SchedulerMetrics } from './metrics.js';
+import { BatchWriter } from './batch-writer.js';
+import { finishRuns, markRunning, releaseRuns, renewLeases, type RunEnding } from './run-records.js';
+import type { BackupRunner, ClaimedRun, RunResult, RunStatus } from './runner.js';
+
+export interface SchedulerSettings {
+  /** Most policies (or expired runs) claimed in one transaction. */
+  readonly batchSize: number;
+  /** Most runs handed to the runner at once. */
+  readonly maxConcurrentRuns: number;
+  /**
+   * Most claimed runs waiting for a runner slot; the loop claims while a whole batch still fits. A
+   * worker whose runs are slow should keep it (and `batchSize`) near `maxConcurrentRuns`, leaving
+   * due runs to other workers.
+   */
+  readonly maxQueuedRuns: number;
+  /** How long a claim is this worker's without renewal; renewed every third of it while in hand. */
+  readonly leaseSeconds: number;
+  /** Claims of one run (the first and each retry after a lease expired) before it is failed. */
+  readonly maxAttempts: number;
+  /** Longest sleep of the loop between looks at the database. */
+  readonly maxPollMs: number;
+  /** Shortest sleep, when something is due that another worker holds. */
+  readonly minPollMs: number;
+  /** PostgreSQL: claim transactions one worker runs at once (SQLite has one writer: always 1). */
+  readonly claimConcurrency: number;
+  /**
+   * A run is written as `running` once its runner has been at it this long; a shorter run is
+   * written once, when it ends (with its start time). Saves a write per run for quick runs.
+   */
+  readonly markRunningAfterMs: number;
+  /** Expired leases are looked for at most this often (real time), besides the first claim of a `runDue`. */
+  readonly leaseCheckIntervalMs: number;
+  /** On stop, how long running runs get to finish after their signal aborts. */
+  readonly stopGraceMs: number;
+}
+
+export const DEFAULT_SCHEDULER_SETTINGS: SchedulerSettings = {
+  batchSize: 500,
+  maxConcurrentRuns: 32,
+  maxQueuedRuns: 1_000,
+  leaseSeconds: 300,
+  maxAttempts: 3,
+  maxPollMs: 5_000,
+  minPollMs: 100,
+  claimConcurrency: 2,
+  markRunningAfterMs: 1_000,
+  leaseCheckIntervalMs: 1_000,
+  stopGraceMs: 10_000,
+};
+
+export interface SchedulerDependencies {
+  readonly db: Kysely<Database>;
+  readonly engine: Engine;
+  readonly clock: Clock;
+  readonly runner: BackupRunner;
+  readonly logger: Logger | false;
+  readonly metrics?: SchedulerMetrics;
+  /** Identifies this worker in the runs it claims; unique per process by default. */
+  readonly workerId?: string;
+  readonly settings?: Partial<SchedulerSettings>;
+}
+
+/** A run as it ended in this worker. */
+export interface FinishedRun {
+  readonly run: ClaimedRun;
+  readonly status: RunStatus;
+  readonly error: string | null;
+  readonly startedAt: number;
+  readonly finishedAt: number;
+  /** False when the worker had lost the run (its lease was taken over), so nothing was recorded. */
+  readonly recorded: boolean;
+}
+
+interface HeldRun {
+  readonly run: ClaimedRun;
+  /** queued (waiting for a runner slot) → running (in the runner) → finishing (its ending being written) */
+  state: 'queued' | 'running' | 'finishing';
+  readonly controller: AbortController;
+}
+
+export function defaultWorkerId(): string {
+  return `${hostname()}/${process.pid}/${randomToken(6)}`;
+}
+
+export class Scheduler {
+  readonly workerId: string;
+  readonly settings: SchedulerSettings;
+  private readonly db: Kysely<Database>;
+  private readonly engine: Engine;
+  private readonly clock: Clock;
+  private readonly runner: BackupRunner;
+  private readonly logger: Logger | false;
+  private readonly metrics: SchedulerMetrics;
+
+  /** Every run this worker holds, from its claim until its ending is recorded (or it is let go). */
+  private readonly held = new Map<string, HeldRun>();
+  /** Claimed runs waiting for a runner slot, in claim order. */
+  private queue: HeldRun[] = [];
+  /** Runner slots in use: runs in their runner. */
+  private busySlots = 0;
+  /** Room in the queue promised to claims in flight. */
+  private reservedRoom = 0;
+  /** When (Date.now()) to look for expired leases next; 0: at the next claim. */
+  private nextLeaseCheckMs = 0;
+  private readonly starts: BatchWriter<{ id: string; startedAt: number }, boolean>;
+  private readonly finishes: BatchWriter<RunEnding, boolean>;
+  private readonly finishedListeners = new Set<(finished: FinishedRun) => void>();
+  /** Called whenever the queue shrinks or a held run is let go: the claim and idleness waiters look again. */
+  private readonly changeListeners = new Set<() => void>();
+  private heartbeat: NodeJS.Timeout | undefined;
+  private loopDone: Promise<void> | undefined;
+  private readonly sleepers = new Set<() => void>();
+  private stopping = false;
+
+  constructor(dependencies: SchedulerDependencies) {
+    this.db = dependencies.db;
+    this.engine = dependencies.engine;
+    this.clock = dependencies.clock;
+    this.runner = dependencies.runner;
+    this.logger = dependencies.logger;
+    this.metrics = dependencies.metrics ?? processMetrics;
+    this.workerId = dependencies.workerId ?? defaultWorkerId();
+    this.settings = { ...DEFAULT_SCHEDULER_SETTINGS, ...dependencies.settings };
+    this.starts = new BatchWriter(async (starts) => {
+      const running = await markRunning(this.db, this.engine, starts, this.workerId);
+      return starts.map((start) => running.has(start.id));
+    }, this.settings.batchSize);
+    this.finishes = new BatchWriter(async (endings) => {
+      const recorded = await finishRuns(this.db, this.engine, endings, this.workerId);
+      return endings.map((ending) => recorded.has(ending.run.id));
+    }, this.settings.batchSize);
+  }
+
+  /** Starts the loop (idempotent). */
+  start(): void {
+    if (this.loopDone) return;
+    this.stopping = false;
+    this.startHeartbeat();
+    const lanes = this.engine === 'postgres' ? Math.max(1, this.settings.claimConcurrency) : 1;
+    this.loopDone = Promise.all(Array.from({ length: lanes }, () => this.loop())).then(() => undefined);
+  }
+
+  /**
+   * Stops claiming, gives queued runs back at once, aborts running ones and waits (up to
+   * `stopGraceMs`) for them; a run that has not finished by then is given back for another worker.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const wake of [...this.sleepers]) wake();
+    this.notifyChange();
+    await this.loopDone;
+    this.loopDone = undefined;
+    const queued = this.queue.splice(0).filter((held) => held.state === 'queued' && this.isHeld(held));
+    await this.release(queued);
+    for (const held of this.held.values()) held.controller.abort(new Error('the worker is stopping'));
+    await Promise.race([this.whenIdle(), delay(this.settings.stopGraceMs)]);
+    await this.release([...this.held.values()]);
+    this.stopHeartbeat();
+  }
+
+  /** Claims and runs everything due at the clock's now; resolves with how each run ended. */
+  async runDue(): Promise<FinishedRun[]> {
+    const finished: FinishedRun[] = [];
+    const collect = (run: FinishedRun) => finished.push(run);
+    this.finishedListeners.add(collect);
+    const ownsHeartbeat = this.heartbeat === undefined;
+    if (ownsHeartbeat) this.startHeartbeat();
+    this.nextLeaseCheckMs = 0;
+    try {
+      while (await this.claimBatch());
+      await this.whenIdle();
+    } finally {
+      this.finishedListeners.delete(collect);
+      if (ownsHeartbeat) this.stopHeartbeat();
+    }
+    return finished;
+  }
+
+  /** Calls `listener` with every run this scheduler finishes (for tests and benchmarks). */
+  onFinished(listener: (finished: FinishedRun) => void): () => void {
+    this.finishedListeners.add(listener);
+    return () => this.finishedListeners.delete(listener);
+  }
+
+  // ---- The loop -------------------------------------------------------------------------------
+
+  private async loop(): Promise<void> {
+    while (!this.stopping) {
+      try {
+        if (await this.claimBatch()) continue;
+        await this.sleep(await this.msUntilNextDue());
+      } catch (error) {
+        // A deadlock or serialization failure is another transaction's bad timing: try again at once.
+        const transient = isRetryableConflict(error);
+        this.log('warn', { err: error }, `scheduler: claiming failed; trying again${transient ? '' : ' shortly'}`);
+        await this.sleep(transient ? 0 : this.settings.maxPollMs);
+      }
+    }
+  }
+
+  /**
+   * Claims one batch: expired leases first, then due policies, up to the room in the queue. Answers
+   * whether the batch came back full (so more may be waiting).
+   */
+  private async claimBatch(): Promise<boolean> {
+    const limit = Math.min(this.settings.batchSize, this.settings.maxQueuedRuns);
+    await this.waitFor(() => this.stopping || this.claimRoom() >= limit);
+    if (this.stopping) return false;
+    this.reservedRoom += limit;
+    try {
+      const now = this.clock.now();
+      const options = { now, limit, workerId: this.workerId, leaseSeconds: this.settings.leaseSeconds };
+      let taken = 0;
+      if (Date.now() >= this.nextLeaseCheckMs) {
+        const expired = await reclaimExpiredRuns(this.db, this.engine, { ...options, maxAttempts: this.settings.maxAttempts });
+        for (const run of expired.abandoned) this.reportAbandoned(run);
+        for (const run of expired.runs) this.hold(run);
+        taken = expired.runs.length + expired.abandoned.length;
+        // A full batch of expired runs may mean more: look again at the next claim.
+        this.nextLeaseCheckMs = taken >= limit ? 0 : Date.now() + this.settings.leaseCheckIntervalMs;
+      }
+      const due = await claimDueRuns(this.db, this.engine, { ...options, limit: limit - taken });
+      for (const { policyId, error } of due.unschedulable) {
+        this.log('error', { policy: policyId, err: error }, 'scheduler: next invocation could not be computed; trying again in an hour');
+      }
+      for (const run of due.runs) this.hold(run);
+      return taken + due.policies >= limit;
+    } finally {
+      this.reservedRoom -= limit;
+      this.notifyChange();
+      this.dispatch();
+    }
+  }
+
+  private async msUntilNextDue(): Promise<number> {
+    const earliest = await earliestInvocation(this.db, this.clock.now());
+    if (earliest === null) return this.settings.maxPollMs;
+    // +2 ms: wake just after the second turns, so that `now()` reads the due second.
+    const wait = earliest * 1000 - millisecondsOf(this.clock) + 2;
+    if (wait <= 0) return this.settings.minPollMs; // due, but another worker holds it
+    return Math.min(wait, this.settings.maxPollMs);
+  }
+
+  /** Sleeps `ms`, or less when the scheduler stops meanwhile. */
+  private sleep(ms: number): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.sleepers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.sleepers.add(done);
+    });
+  }
+
+  // ---- Running claimed runs ---------------------------------------------------------------------
+
+  /** How many more runs the loop may claim: room in the queue of runs waiting for a runner slot. */
+  private claimRoom(): number {
+    return this.settings.maxQueuedRuns - this.queue.length - this.reservedRoom;
+  }
+
+  private hold(run: ClaimedRun): void {
+    const previous = this.held.get(run.id);
+    // This worker lost its own lease (it could not renew in time) and claimed the run again.
+    if (previous) this.drop(previous, 'the run was claimed again');
+    const held: HeldRun = { run, state: 'queued', controller: new AbortController() };
+    this.held.set(run.id, held);
+    this.queue.push(held);
+  }
+
+  /** Starts queued runs while runner slots are free. */
+  private dispatch(): void {
+    let dequeued = false;
+    while (!this.stopping && this.busySlots < this.settings.maxConcurrentRuns && this.queue.length > 0) {
+      const held = this.queue.shift()!;
+      dequeued = true;
+      if (held.state !== 'queued' || !this.isHeld(held)) continue; // let go while it waited
+      this.busySlots++;
+      void this.execute(held);
+    }
+    if (dequeued) this.notifyChange();
+  }
+
+  /**
+   * Runs a claimed run and records how it ended. The claim already made the run this worker's (for
+   * the lease), so the runner starts at once. A run still going after `markRunningAfterMs` is
+   * written as running (batched with other starts; a run found lost by that write is aborted); a
+   * quicker one is written once, when it ends.
+   */
+  private async execute(held: HeldRun): Promise<void> {
+    const { run, controller } = held;
+    held.state = 'running';
+    const startedAt = this.clock.now();
+    const startedMs = millisecondsOf(this.clock);
+    this.metrics.observeLag(startedMs / 1000 - run.scheduledAt);
+    let markedRunning: Promise<void> | undefined;
+    const markRunningTimer = setTimeout(() => {
+      markedRunning = this.starts.submit({ id: run.id, startedAt }).then(
+        (stillHeld) => {
+          if (!stillHeld && this.isHeld(held)) this.lost(held);
+        },
+        (error: unknown) => this.log('warn', { err: error, run: run.id }, 'scheduler: could not record that a run started'),
+      );
+    }, this.settings.markRunningAfterMs);
+
+    let result: RunResult;
+    try {
+      const answer = await this.runner.run(run, controller.signal);
+      result = { status: answer.status, error: answer.error ?? null };
+    } catch (thrown) {
+      result = { status: 'failed', error: (thrown as Error)?.message ?? String(thrown) };
+    }
+    const durationMs = millisecondsOf(this.clock) - startedMs;
+    clearTimeout(markRunningTimer);
+    this.busySlots--;
+    this.dispatch();
+
+    await markedRunning; // a start being written is written before the end
+    if (!this.isHeld(held)) return; // lost meanwhile: another worker owns the run now
+    if (this.stopping && controller.signal.aborted && result.status !== 'succeeded') {
+      // Cut short by this worker stopping: not the run's fault, so it is given back, not failed.
+      await this.release([held]);
+      return;
+    }
+    held.state = 'finishing';
+    await this.record(held, result, startedAt, startedMs, durationMs);
+  }
+
+  /** Writes how the run ended (batched with other endings), reports it, and lets it go. */
+  private async record(held: HeldRun, result: RunResult, startedAt: number, startedMs: number, durationMs: number): Promise<void> {
+    const { run } = held;
+    const finishedAt = this.clock.now();
+    let recorded = false;
+    try {
+      recorded = await this.finishes.submit({ run, result, startedAt, finishedAt });
+    } catch (error) {
+      this.log('warn', { err: error, run: run.id }, 'scheduler: could not record a finished run; it is retried when its lease expires');
+    }
+    const status = result.status;
+    const error = result.error ?? null;
+    if (recorded) this.metrics.countRun(status);
+    else this.metrics.countLostLease();
+    this.log(
+      recorded ? (status === 'failed' ? 'warn' : 'info') : 'warn',
+      {
+        run: run.id, policy: run.policyId, organization: run.organizationId, disks: run.targetDiskIds,
+        scheduled_at: run.scheduledAt, attempt: run.attempt, status, error,
+        lag_seconds: startedMs / 1000 - run.scheduledAt, duration_ms: durationMs, worker: this.workerId, recorded,
+      },
+      recorded ? `backup run ${status}` : 'backup run finished after its lease was lost; not recorded',
+    );
+    this.letGo(held);
+    const finished: FinishedRun = { run, status, error, startedAt, finishedAt, recorded };
+    for (const listener of this.finishedListeners) listener(finished);
+  }
+
+  private reportAbandoned(row: BackupRun): void {
+    this.metrics.countRun('failed');
+    this.log('warn', {
+      run: row.id, policy: row.policy_id, organization: row.organization_id, scheduled_at: row.scheduled_at,
+      attempt: row.attempts, status: row.status, error: row.error, worker: this.workerId, recorded: true,
+    }, 'backup run failed');
+  }
+
+  private isHeld(held: HeldRun): boolean {
+    return this.held.get(held.run.id) === held;
+  }
+
+  /** Another worker took the run over (this worker's lease expired): stop it and forget it. */
+  private lost(held: HeldRun): void {
+    this.metrics.countLostLease();
+    this.log('warn', { run: held.run.id, policy: held.run.policyId, worker: this.workerId }, 'scheduler: lost a run to another worker (lease expired)');
+    this.drop(held, 'the run was taken over by another worker');
+  }
+
+  private drop(held: HeldRun, reason: string): void {
+    held.controller.abort(new Error(reason));
+    this.letGo(held);
+  }
+
+  private letGo(held: HeldRun): void {
+    if (this.isHeld(held)) this.held.delete(held.run.id);
+    this.notifyChange();
+  }
+
+  private async release(runs: HeldRun[]): Promise<void> {
+    if (runs.length === 0) return;
+    try {
+      const releases = runs.map((held) => ({ id: held.run.id, started: held.state !== 'queued' }));
+      await releaseRuns(this.db, this.engine, releases, this.workerId, this.clock.now());
+    } catch (error) {
+      this.log('warn', { err: error, runs: runs.length }, 'scheduler: could not give runs back; they are retried when their lease expires');
+    }
+    for (const held of runs) this.letGo(held);
+  }
+
+  // ---- Leases -----------------------------------------------------------------------------------
+
+  private startHeartbeat(): void {
+    const every = Math.max(1000, (this.settings.leaseSeconds * 1000) / 3);
+    this.heartbeat = setInterval(() => void this.renewLeases(), every);
+    this.heartbeat.unref();
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+  }
+
+  private async renewLeases(): Promise<void> {
+    const held = [...this.held.values()];
+    if (held.length === 0) return;
+    try {
+      const renewed = await renewLeases(this.db, this.engine, held.map((h) => h.run.id), this.workerId, this.clock.now() + this.settings.leaseSeconds);
+      for (const h of held) if (!renewed.has(h.run.id) && this.isHeld(h)) this.lost(h);
+    } catch (error) {
+      this.log('warn', { err: error }, 'scheduler: could not renew leases; trying again');
+    }
+  }
+
+  // ---- Waiting ----------------------------------------------------------------------------------
+
+  private notifyChange(): void {
+    for (const listener of [...this.changeListeners]) listener();
+  }
+
+  private waitFor(condition: () => boolean): Promise<void> {
+    if (condition()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const listener = () => {
+        if (!condition()) return;
+        this.changeListeners.delete(listener);
+        resolve();
+      };
+      this.changeListeners.add(listener);
+    });
+  }
+
+  private whenIdle(): Promise<void> {
+    return this.waitFor(() => this.held.size === 0);
+  }
+
+  private log(level: 'info' | 'warn' | 'error', fields: object, message: string): void {
+    if (this.logger) this.logger[level](fields, message);
+  }
+}
+
+/** PostgreSQL's deadlock_detected and serialization_failure: the transaction rolled back and may simply be retried. */
+function isRetryableConflict(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return code === '40P01' || code === '40001';
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
