@@ -18,7 +18,11 @@
  * side by side).
  *
  *   npm run bench:scheduler [-- --policies 1000000] [--due 10000] [--engine sqlite|postgres|all]
- *                           [--database-url postgres://…] [--dry-run]
+ *                           [--database-url postgres://…] [--without-generation-trigger] [--dry-run]
+ *
+ * --without-generation-trigger: a diagnostic. Drops, in the bench database only, the trigger that
+ * bumps an organization's `generation` on every policy update (migration 0004, for the response
+ * cache), to show how much of a claim's cost is that trigger's; such rows are labelled.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -53,9 +57,11 @@ const { values: args } = parseArgs({
     due: { type: 'string', default: '10000' },
     engine: { type: 'string' },
     'database-url': { type: 'string' },
+    'without-generation-trigger': { type: 'boolean', default: false },
     'dry-run': { type: 'boolean', default: false },
   },
 });
+const variant = args['without-generation-trigger'] ? 'without the generation trigger' : undefined;
 
 const policies = wholeNumber('policies', args.policies!);
 const due = wholeNumber('due', args.due!);
@@ -65,6 +71,8 @@ const engines: Engine[] = enginesFrom(args.engine, databaseUrl);
 
 interface Result {
   readonly engine: Engine;
+  /** A diagnostic variant of the set-up (labelled in the report), or none. */
+  readonly variant?: string | undefined;
   readonly policies: number;
   readonly organizations: number;
   readonly due: number;
@@ -118,6 +126,11 @@ async function benchEngine(engine: Engine): Promise<Result> {
     log(`${engine}: seeding ${policies} policies (${due} due at ${new Date(dueAt * 1000).toISOString()})`);
     const seeded = await seedSchedulerBench(runtime.store.db, engine, { policies, due, dueAt });
     log(`${engine}: seeded ${seeded.policies} policies in ${seeded.organizations} organizations in ${seeded.seconds.toFixed(1)} s`);
+    if (variant) {
+      const on = engine === 'postgres' ? sql` on disk_backup_policies` : sql``;
+      await sql`drop trigger if exists disk_backup_policies_generation_update${on}`.execute(runtime.store.db);
+      log(`${engine}: ${variant}`);
+    }
 
     const loadBefore = loadavg()[0]!;
     const claim = await measureClaims(runtime, dueAt, seeded.due);
@@ -273,6 +286,7 @@ async function dropSchema(url: string, schema: string): Promise<void> {
 function result(engine: Engine, seeded: SeedResult, claim: Result['claim'], endToEnd: Result['endToEnd'], loadAverage: [number, number]): Result {
   return {
     engine,
+    variant,
     policies: seeded.policies,
     organizations: seeded.organizations,
     due: seeded.due,
@@ -307,13 +321,16 @@ function saveResults(results: Result[]): void {
 function render(results: readonly Result[]): string {
   const yes = (ok: boolean) => (ok ? 'yes' : '**no**');
   const n = (value: number) => value.toLocaleString('en-US');
-  const sorted = [...results].sort((a, b) => a.engine.localeCompare(b.engine) || a.policies - b.policies);
+  const sorted = [...results].sort(
+    (a, b) => (a.variant ?? '').localeCompare(b.variant ?? '') || a.engine.localeCompare(b.engine) || a.policies - b.policies,
+  );
+  const engineOf = (r: Result) => (r.variant ? `${r.engine}, ${r.variant}` : r.engine);
   const claimRows = [
     '| Engine | Policies | Due | Scheduler claim (ms, median of 3) | Bare `UPDATE … RETURNING` (ms) | Ratio (bare ÷ scheduler) | Goal | Met? | Claimed/s |',
     '|---|--:|--:|--:|--:|--:|--:|:-:|--:|',
     ...sorted.map((r) => {
       const scheduler = median(r.claim.schedulerMs);
-      return `| ${r.engine} | ${n(r.policies)} | ${n(r.due)} | ${scheduler.toFixed(0)} (${r.claim.schedulerMs.map((x) => x.toFixed(0)).join(', ')}) | ${median(r.claim.bareMs).toFixed(0)} (${r.claim.bareMs.map((x) => x.toFixed(0)).join(', ')}) | ${r.claim.ratio.toFixed(2)} | ≥ ${GOALS.claimRatio} | ${yes(r.claim.ratio >= GOALS.claimRatio)} | ${n(Math.round(r.due / (scheduler / 1000)))} |`;
+      return `| ${engineOf(r)} | ${n(r.policies)} | ${n(r.due)} | ${scheduler.toFixed(0)} (${r.claim.schedulerMs.map((x) => x.toFixed(0)).join(', ')}) | ${median(r.claim.bareMs).toFixed(0)} (${r.claim.bareMs.map((x) => x.toFixed(0)).join(', ')}) | ${r.claim.ratio.toFixed(2)} | ≥ ${GOALS.claimRatio} | ${yes(r.claim.ratio >= GOALS.claimRatio)} | ${n(Math.round(r.due / (scheduler / 1000)))} |`;
     }),
   ];
   const workerRows = [
@@ -321,10 +338,10 @@ function render(results: readonly Result[]): string {
     '|---|--:|--:|--:|--:|--:|--:|:-:|--:|--:|--:|--:|--:|:-:|',
     ...sorted.map((r) => {
       const e = r.endToEnd;
-      return `| ${r.engine} | ${n(r.policies)} | ${n(r.due)} | ${e.lagP50Ms.toFixed(0)} | ${e.lagP99Ms.toFixed(0)} | ${e.lagMaxMs.toFixed(0)} | ≤ ${GOALS.lagP99Ms} | ${yes(e.lagP99Ms <= GOALS.lagP99Ms)} | ${e.drainMs.toFixed(0)} | ${n(Math.round(e.runsPerSecond))} | ${e.rssIdleMiB.toFixed(0)} | ${e.rssPeakMiB.toFixed(0)} | ≤ ${GOALS.rssMiB} | ${yes(e.rssPeakMiB <= GOALS.rssMiB)} |`;
+      return `| ${engineOf(r)} | ${n(r.policies)} | ${n(r.due)} | ${e.lagP50Ms.toFixed(0)} | ${e.lagP99Ms.toFixed(0)} | ${e.lagMaxMs.toFixed(0)} | ≤ ${GOALS.lagP99Ms} | ${yes(e.lagP99Ms <= GOALS.lagP99Ms)} | ${e.drainMs.toFixed(0)} | ${n(Math.round(e.runsPerSecond))} | ${e.rssIdleMiB.toFixed(0)} | ${e.rssPeakMiB.toFixed(0)} | ≤ ${GOALS.rssMiB} | ${yes(e.rssPeakMiB <= GOALS.rssMiB)} |`;
     }),
   ];
-  const runs = sorted.map((r) => `- ${r.engine}, ${n(r.policies)} policies in ${n(r.organizations)} organizations: ${r.date}, commit ${r.commit} (working tree may hold uncommitted changes), seeded in ${r.seedSeconds.toFixed(0)} s; load average ${r.loadAverage.map((x) => x.toFixed(1)).join(' → ')} during the measurements; ${r.machine}`);
+  const runs = sorted.map((r) => `- ${engineOf(r)}, ${n(r.policies)} policies in ${n(r.organizations)} organizations: ${r.date}, commit ${r.commit} (working tree may hold uncommitted changes), seeded in ${r.seedSeconds.toFixed(0)} s; load average ${r.loadAverage.map((x) => x.toFixed(1)).join(' → ')} during the measurements; ${r.machine}`);
   return [
     '## Scheduler (`npm run bench:scheduler`)',
     '',
@@ -342,10 +359,10 @@ function render(results: readonly Result[]): string {
     '### Method',
     '',
     '- Seed: N policies across N/100 organizations, spread over the reference countries (so over 10 time zones), inserted in batches of 10 000 rows (one `json_each` document on SQLite, one array per column with `unnest` on PostgreSQL), 100 000 rows per transaction; `analyze` after. `Due` of them (every N/Due-th) are hourly or daily schedules whose series starts at one instant T; all others are hourly, daily, weekly or monthly schedules whose first instant is after T + 60 s. Every schedule is real: its anchor is computed by the product\'s schedule maths in its organization\'s time zone.',
-    `- Claim: the scheduler's \`claimDueRuns\` (the loop's own claim: select due policies — PostgreSQL \`FOR UPDATE OF p SKIP LOCKED\`, SQLite \`BEGIN IMMEDIATE\` — insert a run per policy \`ON CONFLICT DO NOTHING\`, advance \`next_invocation_at\` with the schedule maths, one transaction per ${BATCH}) drains the due set at now = T, in this process. Bare: the same due set advanced by one \`UPDATE disk_backup_policies SET next_invocation_at = next_invocation_at + 3600 WHERE id IN (SELECT … same due predicate … ORDER BY next_invocation_at LIMIT ${BATCH} [FOR UPDATE OF p SKIP LOCKED]) RETURNING id, organization_id, next_invocation_at\`, repeated until it returns nothing. The due set is reset between passes; three passes each, alternating; ratio = median bare ÷ median scheduler.`,
+    `- Claim: the scheduler's \`claimDueRuns\` (the loop's own claim: select due policies — PostgreSQL \`FOR UPDATE SKIP LOCKED\`, SQLite \`BEGIN IMMEDIATE\` — insert a run per policy \`ON CONFLICT DO NOTHING\`, advance \`next_invocation_at\` with the schedule maths, one transaction per ${BATCH}) drains the due set at now = T, in this process. Bare: the same due set advanced by one \`UPDATE disk_backup_policies SET next_invocation_at = next_invocation_at + 3600 WHERE id IN (SELECT … same due predicate … ORDER BY next_invocation_at LIMIT ${BATCH} [FOR UPDATE OF p SKIP LOCKED]) RETURNING id, organization_id, next_invocation_at\`, repeated until it returns nothing. The due set is reset between passes; three passes each, alternating; ratio = median bare ÷ median scheduler.`,
     '- Burst: a worker process runs the real scheduler loop (`schedulerFor(runtime).start()`, default settings) with a runner that returns `succeeded` at once; its clock is shifted so that T comes 6 s after it starts, and it sleeps until T like a real worker. Lag = the moment the runner was called − T (the scheduler\'s own lag metric is the same quantity); drained = the last run recorded − T. RSS is read from /proc every 50 ms from the worker\'s start until the burst is drained (peak includes VmHWM); "idle" is 1.5 s before T. The worker runs TypeScript through tsx, whose loader adds its own memory to the RSS of a compiled (`dist/`) worker.',
     '- The machine is shared: other work (test suites, other benchmarks) ran beside these measurements, as the load averages show (2 cores). Every figure is then pessimistic, and the burst lag most of all: it is wall-clock time of a worker and a PostgreSQL server sharing two busy cores.',
-    '- Triggers from other work (organization `generation` bumps on every policy write, migration 0004) are part of both the scheduler\'s and the bare statement\'s cost.',
+    '- Triggers from other work (organization `generation` bumps on every policy write, migration 0004, for the response cache) are part of both the scheduler\'s and the bare statement\'s cost. Rows labelled "without the generation trigger" are a diagnostic (`--without-generation-trigger`): the same measurement with that trigger dropped from the bench database, to show its share. With 1 000 000 policies the due set has one policy per organization, so each claim of 500 bumps 500 organizations; with 100 000, 10 per organization (50 per claim).',
   ].join('\n');
 }
 
@@ -355,7 +372,8 @@ async function main(): Promise<void> {
   process.on('exit', killAllChildren);
   const fresh: Result[] = [];
   for (const engine of engines) fresh.push(await benchEngine(engine));
-  const results = loadResults().filter((old) => !fresh.some((r) => r.engine === old.engine && r.policies === old.policies));
+  const sameSetUp = (a: Result, b: Result) => a.engine === b.engine && a.policies === b.policies && a.variant === b.variant;
+  const results = loadResults().filter((old) => !fresh.some((r) => sameSetUp(r, old)));
   results.push(...fresh);
   const markdown = render(results);
   process.stdout.write(`${markdown}\n`);

@@ -1,7 +1,7 @@
 /**
  * Claiming work, each batch in one write transaction:
  *
- * - `claimDueRuns`: selects due policies (PostgreSQL: `FOR UPDATE OF p SKIP LOCKED`, so concurrent
+ * - `claimDueRuns`: selects due policies (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so concurrent
  *   workers take disjoint batches; SQLite: `BEGIN IMMEDIATE` makes the transaction the only writer),
  *   inserts one run per policy for its `next_invocation_at` (`ON CONFLICT (policy_id, scheduled_at)
  *   DO NOTHING`), and advances each policy's `next_invocation_at` to the first instant of its series
