@@ -6,24 +6,12 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { forEachEngine, TEST_NOW, TestService, type CallOptions, type TestOrganization } from '../support/harness.js';
+import { ISSUE_DESCRIPTIONS } from '../support/issue-descriptions.js';
 import { officialErrorCodes, validateAgainstOfficial } from '../support/openapi-validator.js';
-
-const OP = {
-  listForOrganization: { method: 'GET', path: '/organizations/organization/disk_backup_policies' },
-  listForVirtualMachine: { method: 'GET', path: '/virtual_machines/virtual_machine/disk_backup_policies' },
-  listForDisk: { method: 'GET', path: '/disks/disk/disk_backup_policies' },
-  createForDisk: { method: 'POST', path: '/disks/disk/disk_backup_policies' },
-  createForVirtualMachine: { method: 'POST', path: '/virtual_machines/virtual_machine/disk_backup_policies' },
-  get: { method: 'GET', path: '/disk_backup_policies/disk_backup_policy' },
-  update: { method: 'PATCH', path: '/disk_backup_policies/disk_backup_policy' },
-  delete: { method: 'DELETE', path: '/disk_backup_policies/disk_backup_policy' },
-  scheduleDelete: { method: 'DELETE', path: '/disk_backup_policies/disk_backup_policy/schedule' },
-} as const;
-type Operation = (typeof OP)[keyof typeof OP];
+import { OP, TRASH_SECONDS, type Operation } from '../support/policy-fixtures.js';
 
 const READ_SCOPES = ['disk_backup_policies', 'disk_backup_policies:read'];
 const MANAGE_SCOPES = ['disk_backup_policies'];
-const TRASH_SECONDS = 172800;
 const PROPERTIES = { retention: 3, schedule: { interval: 'daily' } };
 
 /** The objects a request names. */
@@ -73,18 +61,8 @@ const DESCRIPTIONS: Record<string, string> = {
     'Timestamp must be at least 5 minutes in the future. If you want to delete something immediately, you use can use the delete endpoint.',
 };
 
-/** Apia's issue descriptions (`validation_errors`, `object_expected` and `array_expected` have none). */
-const ISSUE_DESCRIPTIONS: Record<string, string | null> = {
-  invalid_scalar:
-    'The value provided was not of an appropriate type for the scalar that was requested. For example, you may have passed a string where an integer was required etc...',
-  parse_error:
-    'The value provided could not be parsed into an appropriate value by the server. For example, if a date was expected and the value could not be interpretted as such.',
-  invalid_enum_value: 'The value provided was not one of the options suitable for the enum.',
-  missing_lookup_value: 'A value for a lookup argument set has not been provided but at least one value is required.',
-  ambiguous_lookup_values: 'More than one value has been provided for a lookup argument set. Only one option may be provided.',
-  validation_errors: null,
-  object_expected: null,
-};
+/** Apia's issue descriptions, and the issues that have none (nor has `array_expected`). */
+const ISSUE_DESCRIPTION_OF: Record<string, string | null> = { ...ISSUE_DESCRIPTIONS, validation_errors: null, object_expected: null };
 
 const INTEGER_PARSE_ERROR = 'Integer must be provided as an integer or a string only containing numbers';
 const ENDPOINT = 'CoreAPI/Endpoints/DiskBackupPolicies';
@@ -99,7 +77,7 @@ function invalidArgumentDetail(
     path,
     index: null,
     issue,
-    issue_description: ISSUE_DESCRIPTIONS[issue],
+    issue_description: ISSUE_DESCRIPTION_OF[issue],
     errors,
     argument: { id: argument.id, name: path[path.length - 1], description: argument.description },
   };
@@ -180,7 +158,7 @@ forEachEngine('disk backup policies: errors', (engine) => {
     service.clock.set(TEST_NOW + 500);
     await ok(service, OP.delete, { token: alpha.token, json: { disk_backup_policy: { id: doomed.id } } });
     service.clock.set(TEST_NOW);
-    const found = await ok(service, { method: 'GET', path: '/trash_objects/trash_object' }, { token: alpha.token, path: 'trash_objects/_', query: `trash_object[object_id]=${doomed.id}` });
+    const found = await ok(service, OP.getTrashObject, { token: alpha.token, path: 'trash_objects/_', query: `trash_object[object_id]=${doomed.id}` });
     trashed = { policy: doomed.id, trashObject: found.trash_object };
 
     gamma = await service.createOrganization('Gamma');

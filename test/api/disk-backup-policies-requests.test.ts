@@ -7,26 +7,8 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, test } from 'node:test';
 import { forEachEngine, TEST_NOW, TestService, type CallOptions, type TestOrganization } from '../support/harness.js';
 import { validateAgainstOfficial } from '../support/openapi-validator.js';
+import { OP, TRASH_SECONDS, type Operation } from '../support/policy-fixtures.js';
 
-const OP = {
-  listForOrganization: { method: 'GET', path: '/organizations/organization/disk_backup_policies' },
-  listForVirtualMachine: { method: 'GET', path: '/virtual_machines/virtual_machine/disk_backup_policies' },
-  listForDisk: { method: 'GET', path: '/disks/disk/disk_backup_policies' },
-  createForDisk: { method: 'POST', path: '/disks/disk/disk_backup_policies' },
-  createForVirtualMachine: { method: 'POST', path: '/virtual_machines/virtual_machine/disk_backup_policies' },
-  get: { method: 'GET', path: '/disk_backup_policies/disk_backup_policy' },
-  update: { method: 'PATCH', path: '/disk_backup_policies/disk_backup_policy' },
-  delete: { method: 'DELETE', path: '/disk_backup_policies/disk_backup_policy' },
-  scheduleDelete: { method: 'DELETE', path: '/disk_backup_policies/disk_backup_policy/schedule' },
-  getTrashObject: { method: 'GET', path: '/trash_objects/trash_object' },
-  listTrashObjects: { method: 'GET', path: '/organizations/organization/trash_objects' },
-  restoreTrashObject: { method: 'POST', path: '/trash_objects/trash_object/restore' },
-  purgeTrashObject: { method: 'DELETE', path: '/trash_objects/trash_object' },
-  purgeAllTrashObjects: { method: 'POST', path: '/organizations/organization/trash_objects/purge_all' },
-} as const;
-type Operation = (typeof OP)[keyof typeof OP];
-
-const TRASH_SECONDS = 172800;
 const form = (fields: string) => ({ body: fields, contentType: 'application/x-www-form-urlencoded' });
 const argumentsParameter = (json: unknown) => `_arguments=${encodeURIComponent(JSON.stringify(json))}`;
 const ids = (body: { disk_backup_policies: { id: string }[] }) => body.disk_backup_policies.map((p) => p.id);

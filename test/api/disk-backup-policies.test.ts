@@ -7,20 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, test } from 'node:test';
 import { forEachEngine, TEST_NOW, TestService, type CallOptions, type TestOrganization } from '../support/harness.js';
 import { validateAgainstOfficial } from '../support/openapi-validator.js';
-
-/** The operations, by their path in the official document (also the literal-placeholder path clients call). */
-const OP = {
-  listForOrganization: { method: 'GET', path: '/organizations/organization/disk_backup_policies' },
-  listForVirtualMachine: { method: 'GET', path: '/virtual_machines/virtual_machine/disk_backup_policies' },
-  listForDisk: { method: 'GET', path: '/disks/disk/disk_backup_policies' },
-  createForDisk: { method: 'POST', path: '/disks/disk/disk_backup_policies' },
-  createForVirtualMachine: { method: 'POST', path: '/virtual_machines/virtual_machine/disk_backup_policies' },
-  get: { method: 'GET', path: '/disk_backup_policies/disk_backup_policy' },
-  update: { method: 'PATCH', path: '/disk_backup_policies/disk_backup_policy' },
-  delete: { method: 'DELETE', path: '/disk_backup_policies/disk_backup_policy' },
-  scheduleDelete: { method: 'DELETE', path: '/disk_backup_policies/disk_backup_policy/schedule' },
-} as const;
-type Operation = (typeof OP)[keyof typeof OP];
+import { OP, type Operation } from '../support/policy-fixtures.js';
 
 const HOUR = 3600;
 const DAY = 86400;

@@ -23,6 +23,7 @@ import {
   type ArgumentDefinition,
   type LookupType,
 } from '../../src/api/framework/types.js';
+import { ISSUE_DESCRIPTIONS } from '../support/issue-descriptions.js';
 
 // ---- The argument sets under test ----------------------------------------------------------------
 
@@ -619,16 +620,6 @@ function exactError(raw: Record<string, unknown>, set: SetLike = ROOT, route: Re
   return assert.fail('no error');
 }
 
-const ISSUE = {
-  invalid_scalar:
-    'The value provided was not of an appropriate type for the scalar that was requested. For example, you may have passed a string where an integer was required etc...',
-  parse_error:
-    'The value provided could not be parsed into an appropriate value by the server. For example, if a date was expected and the value could not be interpretted as such.',
-  invalid_enum_value: 'The value provided was not one of the options suitable for the enum.',
-  missing_lookup_value: 'A value for a lookup argument set has not been provided but at least one value is required.',
-  ambiguous_lookup_values: 'More than one value has been provided for a lookup argument set. Only one option may be provided.',
-};
-
 describe('parseArguments: each issue, exactly', () => {
   const base = { thing: { id: 'thing_1' }, properties: {} };
 
@@ -656,7 +647,7 @@ describe('parseArguments: each issue, exactly', () => {
         path: ['thing', 'id'],
         index: null,
         issue: 'invalid_scalar',
-        issue_description: ISSUE.invalid_scalar,
+        issue_description: ISSUE_DESCRIPTIONS.invalid_scalar,
         errors: [],
         argument: { id: 'Test/ArgumentSets/ThingLookup/IdArgument', name: 'id', description: null },
       },
@@ -668,7 +659,7 @@ describe('parseArguments: each issue, exactly', () => {
       path: ['per_page'],
       index: null,
       issue: 'parse_error',
-      issue_description: ISSUE.parse_error,
+      issue_description: ISSUE_DESCRIPTIONS.parse_error,
       errors: ['Integer must be provided as an integer or a string only containing numbers'],
       argument: { id: `${ROOT_ID}/PerPageArgument`, name: 'per_page', description: null },
     });
@@ -702,7 +693,7 @@ describe('parseArguments: each issue, exactly', () => {
       path: ['properties', 'schedule', 'interval'],
       index: null,
       issue: 'invalid_enum_value',
-      issue_description: ISSUE.invalid_enum_value,
+      issue_description: ISSUE_DESCRIPTIONS.invalid_enum_value,
       errors: [],
       argument: { id: 'Test/ArgumentSets/ScheduleArguments/IntervalArgument', name: 'interval', description: 'How often' },
     });
@@ -713,7 +704,7 @@ describe('parseArguments: each issue, exactly', () => {
       path: ['thing'],
       index: null,
       issue: 'missing_lookup_value',
-      issue_description: ISSUE.missing_lookup_value,
+      issue_description: ISSUE_DESCRIPTIONS.missing_lookup_value,
       errors: [],
       argument: THING_ARGUMENT,
     });
@@ -730,7 +721,7 @@ describe('parseArguments: each issue, exactly', () => {
       path: ['thing'],
       index: null,
       issue: 'ambiguous_lookup_values',
-      issue_description: ISSUE.ambiguous_lookup_values,
+      issue_description: ISSUE_DESCRIPTIONS.ambiguous_lookup_values,
       errors: [],
       argument: THING_ARGUMENT,
     });
@@ -777,7 +768,7 @@ describe('parseArguments: each issue, exactly', () => {
       path: ['numbers'],
       index: 1,
       issue: 'parse_error',
-      issue_description: ISSUE.parse_error,
+      issue_description: ISSUE_DESCRIPTIONS.parse_error,
       errors: ['Integer must be provided as an integer or a string only containing numbers'],
       argument: { id: `${ROOT_ID}/NumbersArgument`, name: 'numbers', description: null },
     });

@@ -12,23 +12,29 @@
  * drops its own database. The machine's PostgreSQL itself is never stopped.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { openRuntime } from '../../src/runtime.js';
+import {
+  CALL_BOUND_MS,
+  call,
+  createDatabase,
+  dropDatabase,
+  freePort,
+  queryDatabase,
+  spawnServe,
+  waitReady,
+  type Child,
+  type Observed,
+} from '../support/serve-process.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 
 const ADMIN_URL = process.env.TEST_DATABASE_URL;
 const SKIP = ADMIN_URL ? false : 'TEST_DATABASE_URL is not set (a PostgreSQL URL allowed to CREATE DATABASE): PostgreSQL outage tests skipped';
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-/** A correctness bound, not a benchmark: an answer slower than this is a hang. */
-const CALL_BOUND_MS = 8000;
 
 describe('PostgreSQL outage: 503 while unreachable, recovery without restart, no lost or doubled writes', { skip: SKIP }, () => {
   const databaseName = `dbp_outage_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
@@ -327,102 +333,7 @@ function assertUnavailable(name: string, result: Observed): void {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Child processes, databases and HTTP with a deadline (kept in this file on purpose: self-contained).
-
-interface Observed {
-  status: number; // 0: no answer within the bound, or the connection failed
-  ms: number;
-  text: string;
-  body: any;
-  headers?: Headers;
-}
-
-async function call(base: string, method: string, path: string, options: { token?: string; json?: unknown } = {}): Promise<Observed> {
-  const url = `${base}${path.startsWith('/') ? path : `/core/v1/${path}`}`;
-  const headers: Record<string, string> = {};
-  if (options.token) headers.authorization = `Bearer ${options.token}`;
-  if (options.json !== undefined) headers['content-type'] = 'application/json';
-  const started = performance.now();
-  try {
-    const response = await fetch(url, {
-      method,
-      headers,
-      body: options.json === undefined ? undefined : JSON.stringify(options.json),
-      signal: AbortSignal.timeout(CALL_BOUND_MS),
-    });
-    const text = await response.text();
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      body = undefined;
-    }
-    return { status: response.status, ms: Math.round(performance.now() - started), text, body, headers: response.headers };
-  } catch (error) {
-    return { status: 0, ms: Math.round(performance.now() - started), text: String(error), body: undefined };
-  }
-}
-
-interface Child {
-  readonly process: ChildProcess;
-  readonly exited: Promise<number | null>;
-  output(): string;
-  stop(): Promise<void>;
-}
-
-function spawnServe(args: string[]): Child {
-  const env = { ...process.env };
-  for (const name of ['DATABASE_URL', 'DBP_DATA_DIR', 'DBP_HOST', 'DBP_PORT', 'DBP_ROLE', 'DBP_LOG_LEVEL']) delete env[name];
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', ...args], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return {
-    process: child,
-    exited,
-    output: () => output,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const done = await Promise.race([exited.then(() => true), sleep(5000).then(() => false)]);
-      if (!done) {
-        child.kill('SIGKILL');
-        await exited;
-      }
-    },
-  };
-}
-
-async function waitReady(base: string, child: Child, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.process.exitCode !== null) throw new Error(`dbp serve exited with ${child.process.exitCode}:\n${child.output()}`);
-    const health = await call(base, 'GET', '/healthz');
-    if (health.status === 200) return;
-    await sleep(100);
-  }
-  throw new Error(`dbp serve was not ready within ${timeoutMs} ms:\n${child.output()}`);
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (typeof address !== 'object' || !address) throw new Error('no port');
-  return address.port;
-}
-
-async function queryDatabase<T>(url: string, text: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query(text)).rows as T[];
-  } finally {
-    await client.end();
-  }
-}
+// Ending a database's connections (the child process, HTTP and database helpers are in ../support/serve-process.ts).
 
 /**
  * Ends every connection to one database (only that one: the server is shared). Never write this as
@@ -449,15 +360,4 @@ async function terminateBackendsOf(adminUrl: string, name: string): Promise<numb
   } finally {
     await client.end();
   }
-}
-
-async function createDatabase(adminUrl: string, name: string): Promise<string> {
-  await queryDatabase(adminUrl, `create database ${name}`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-async function dropDatabase(adminUrl: string, name: string): Promise<void> {
-  await queryDatabase(adminUrl, `drop database if exists ${name} with (force)`);
 }
