@@ -10,12 +10,16 @@
  * service measurement is followed by a pass rate-limited to half its peak, for latency under load.
  * Prints a Markdown report and writes it to BENCHMARKS.md (its own section only).
  *
- *   npm run bench:api [-- --engine sqlite|postgres|all] [--database-url postgres://…]
- *                     [--connections 10] [--duration 10] [--warmup 3] [--only list|update]
- *                     [--profile DIR] [--dry-run]
+ *   npm run bench:api [-- --engine sqlite|postgres|postgres-x2|all (or a comma-separated list)]
+ *                     [--database-url postgres://…] [--connections 10] [--duration 10] [--warmup 3]
+ *                     [--only list|update] [--profile DIR] [--dry-run]
  *
- * PostgreSQL: with --database-url (or DATABASE_URL / TEST_DATABASE_URL set) the default engines are
- * SQLite and PostgreSQL; each run uses a fresh schema, dropped afterwards.
+ * PostgreSQL: with --database-url (or DATABASE_URL / TEST_DATABASE_URL set) the default engines (and
+ * `all`) are SQLite, PostgreSQL with one service process and PostgreSQL with two; each PostgreSQL
+ * setup uses a fresh schema, dropped afterwards. `postgres-x2` (shown as `postgres ×2`): two service
+ * processes on one schema — the first seeds it, the second opens it as it is — loaded at once by two
+ * autocannon instances, one per process, each with half the connections; req/s is their sum and
+ * the latency percentiles are over every request of both.
  * --profile DIR: the service child runs under `node --cpu-prof`; its profile is summarized at the end
  * (such runs are not written to BENCHMARKS.md: the profiler slows the service).
  */
@@ -31,11 +35,27 @@ import { writeBenchmarkSection } from './support/benchmarks-md.js';
 import { killAllChildren, startChild, type ChildHandle } from './support/children.js';
 import { cpuSnapshot, cpuWindow, type CpuWindow } from './support/cpu-accounting.js';
 import { formatProfileSummary, summarizeProfile } from './support/cpu-profile.js';
-import { runLoad, stopAllLoad, type LoadRequest, type LoadResult } from './support/load.js';
+import { runLoads, stopAllLoad, type LoadRequest, type LoadResult } from './support/load.js';
 import type { ServiceConfig, ServiceReady } from './support/service-child.js';
 
 type Engine = 'sqlite' | 'postgres';
 type EndpointName = 'list' | 'update';
+
+/** What is measured: an engine and how many service processes share its database. */
+interface Setup {
+  /** As shown in the report. */
+  readonly name: string;
+  /** As given to --engine, and in file names. */
+  readonly key: string;
+  readonly engine: Engine;
+  readonly processes: number;
+}
+
+const SETUPS: readonly Setup[] = [
+  { name: 'sqlite', key: 'sqlite', engine: 'sqlite', processes: 1 },
+  { name: 'postgres ×1', key: 'postgres', engine: 'postgres', processes: 1 },
+  { name: 'postgres ×2', key: 'postgres-x2', engine: 'postgres', processes: 2 },
+];
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const LIST_PATH = '/core/v1/disks/disk/disk_backup_policies';
@@ -63,7 +83,7 @@ const duration = positiveInteger('duration', args.duration!);
 const warmup = Number(args.warmup);
 if (!(warmup >= 0)) throw new Error('--warmup must be a number of seconds ≥ 0');
 const databaseUrl = args['database-url'] ?? process.env.DATABASE_URL ?? process.env.TEST_DATABASE_URL;
-const engines: Engine[] = enginesFrom(args.engine, databaseUrl);
+const setups: readonly Setup[] = setupsFrom(args.engine, databaseUrl);
 const endpoints: EndpointName[] = args.only ? [endpointFrom(args.only)] : ['list', 'update'];
 const profileDir = args.profile ? resolve(args.profile) : undefined;
 const writeReport = !args['dry-run'] && !profileDir;
@@ -74,12 +94,21 @@ function positiveInteger(name: string, text: string): number {
   return value;
 }
 
-function enginesFrom(option: string | undefined, url: string | undefined): Engine[] {
-  const wanted = option === undefined ? (url ? ['sqlite', 'postgres'] : ['sqlite']) : option === 'all' ? ['sqlite', 'postgres'] : option.split(',');
-  for (const engine of wanted) if (engine !== 'sqlite' && engine !== 'postgres') throw new Error(`--engine: unknown engine "${engine}"`);
-  if (wanted.includes('postgres') && !url) throw new Error('--engine postgres needs --database-url postgres://… (or DATABASE_URL / TEST_DATABASE_URL)');
-  if (wanted.includes('postgres') && !/^postgres(ql)?:\/\//.test(url!)) throw new Error('--database-url must be a postgres:// URL');
-  return wanted as Engine[];
+function setupsFrom(option: string | undefined, url: string | undefined): Setup[] {
+  const aliases: Record<string, string> = { 'postgres-x1': 'postgres', 'postgres×1': 'postgres', 'postgres×2': 'postgres-x2', 'postgres*2': 'postgres-x2' };
+  const keys =
+    option === undefined ? (url ? SETUPS.map((s) => s.key) : ['sqlite']) : option === 'all' ? SETUPS.map((s) => s.key) : option.split(',').map((k) => aliases[k.trim()] ?? k.trim());
+  const wanted = [...new Set(keys)].map((key) => {
+    const setup = SETUPS.find((s) => s.key === key);
+    if (!setup) throw new Error(`--engine: unknown engine "${key}" (sqlite, postgres, postgres-x2 or all)`);
+    return setup;
+  });
+  if (wanted.some((s) => s.engine === 'postgres')) {
+    if (!url) throw new Error('--engine postgres needs --database-url postgres://… (or DATABASE_URL / TEST_DATABASE_URL)');
+    if (!/^postgres(ql)?:\/\//.test(url)) throw new Error('--database-url must be a postgres:// URL');
+  }
+  if (wanted.some((s) => s.processes > connections)) throw new Error(`--connections must be at least the number of service processes (${Math.max(...wanted.map((s) => s.processes))})`);
+  return wanted;
 }
 
 function endpointFrom(text: string): EndpointName {
@@ -90,9 +119,11 @@ function endpointFrom(text: string): EndpointName {
 // ---- Processes and clean-up ------------------------------------------------------------------------
 
 interface Service {
-  readonly engine: Engine;
-  readonly child: ChildHandle<ServiceReady>;
-  readonly dataDir: string;
+  readonly setup: Setup;
+  /** The first seeded the database (and drops it when it stops); any other serves the same database. */
+  readonly children: readonly ChildHandle<ServiceReady>[];
+  /** The first child's seed (every child of the service answers with the same token and ids). */
+  readonly ready: ServiceReady;
 }
 
 const temporaryDirs: string[] = [];
@@ -103,7 +134,9 @@ let bare: ChildHandle<BareReady> | undefined;
 
 async function stopEverything(): Promise<void> {
   stopAllLoad();
-  await Promise.allSettled([...services.map((s) => s.child.stop()), bare?.stop()]);
+  // Second processes first: the first of each service drops its PostgreSQL schema when it stops.
+  await Promise.allSettled([...services.flatMap((s) => s.children.slice(1).map((c) => c.stop())), bare?.stop()]);
+  await Promise.allSettled(services.map((s) => s.children[0]!.stop()));
   for (const dir of temporaryDirs) rmSync(dir, { recursive: true, force: true });
   if (postgresSchemas.length > 0) await dropSchemas(postgresSchemas.splice(0)).catch(() => {});
 }
@@ -130,22 +163,35 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-async function startService(engine: Engine): Promise<Service> {
-  const dataDir = mkdtempSync(join(tmpdir(), `dbp-bench-${engine}-`));
-  temporaryDirs.push(dataDir);
-  const config: ServiceConfig = {
-    engine,
-    dataDir,
-    policies: POLICIES,
-    ...(engine === 'postgres'
-      ? { databaseUrl: databaseUrl!, postgresSchema: `bench_${process.pid}_${Math.random().toString(36).slice(2, 8)}` }
-      : {}),
-  };
-  if (config.postgresSchema) postgresSchemas.push(config.postgresSchema);
-  const execArgv = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, engine)}`] : [];
-  const child = await startChild<ServiceReady>(`service (${engine})`, new URL('./support/service-child.ts', import.meta.url), config, { execArgv });
-  const service = { engine, child, dataDir };
+/**
+ * Starts a setup's service processes: the first on a fresh database, which it seeds; any further
+ * one (PostgreSQL only) on the same schema, given the first one's seed instead of seeding.
+ */
+async function startService(setup: Setup): Promise<Service> {
+  const { engine } = setup;
+  const postgresSchema = engine === 'postgres' ? `bench_${process.pid}_${Math.random().toString(36).slice(2, 8)}` : undefined;
+  if (postgresSchema) postgresSchemas.push(postgresSchema);
+  const children: ChildHandle<ServiceReady>[] = [];
+  // Tracked before the first child is ready, so that a failure part-way still stops what did start.
+  const service: Service & { ready: ServiceReady } = { setup, children, ready: undefined as unknown as ServiceReady };
   services.push(service);
+  for (let index = 0; index < setup.processes; index++) {
+    const dataDir = mkdtempSync(join(tmpdir(), `dbp-bench-${setup.key}-`));
+    temporaryDirs.push(dataDir);
+    const first = children[0]?.ready;
+    const config: ServiceConfig = {
+      engine,
+      dataDir,
+      policies: POLICIES,
+      ...(postgresSchema ? { databaseUrl: databaseUrl!, postgresSchema } : {}),
+      ...(first ? { seeded: { token: first.token, organizationId: first.organizationId, diskId: first.diskId, policyId: first.policyId } } : {}),
+    };
+    const execArgv = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, setup.key)}`] : [];
+    const name = setup.processes > 1 ? `service (${setup.name}, process ${index + 1})` : `service (${setup.name})`;
+    const child = await startChild<ServiceReady>(name, new URL('./support/service-child.ts', import.meta.url), config, { execArgv });
+    children.push(child);
+    if (index === 0) service.ready = child.ready;
+  }
   return service;
 }
 
@@ -155,30 +201,54 @@ function listRequest(ready: ServiceReady): LoadRequest {
   return { method: 'GET', path: `${LIST_PATH}?disk[id]=${ready.diskId}`, headers: { authorization: `Bearer ${ready.token}` } };
 }
 
-/** A different retention every request (1…1000, the valid range), so every request really writes. */
-function updateRequest(ready: ServiceReady): LoadRequest {
+/**
+ * A different retention every request (1…1000, the valid range), so every request really writes.
+ * With several load generators on one policy, generator `lane` of `lanes` sends only the values
+ * ≡ lane + 1 (mod lanes), so two generators never send the same value one after the other.
+ */
+function updateRequest(ready: ServiceReady, lane = 0, lanes = 1): LoadRequest {
   const prefix = `{"disk_backup_policy":{"id":${JSON.stringify(ready.policyId)}},"properties":{"retention":`;
   return {
     method: 'PATCH',
     path: UPDATE_PATH,
     headers: { authorization: `Bearer ${ready.token}`, 'content-type': 'application/json' },
-    body: (sequence) => `${prefix}${1 + (sequence % 1000)}}}`,
+    body: (sequence) => `${prefix}${1 + ((sequence * lanes + lane) % 1000)}}}`,
   };
 }
 
-function requestFor(endpoint: EndpointName, ready: ServiceReady): LoadRequest {
-  return endpoint === 'list' ? listRequest(ready) : updateRequest(ready);
+function requestFor(endpoint: EndpointName, ready: ServiceReady, lane = 0, lanes = 1): LoadRequest {
+  return endpoint === 'list' ? listRequest(ready) : updateRequest(ready, lane, lanes);
 }
 
-/** One real request, checked, whose body the bare app will serve. */
-async function capture(url: string, request: LoadRequest, check: (body: any) => string | null): Promise<string> {
-  const body = typeof request.body === 'function' ? request.body(6) : request.body;
+/** One real request, checked, whose body the bare app will serve (a generated body: number `sequence`). */
+async function capture(url: string, request: LoadRequest, check: (body: any) => string | null, sequence = 6): Promise<string> {
+  const body = typeof request.body === 'function' ? request.body(sequence) : request.body;
   const response = await fetch(url + request.path, { method: request.method, headers: request.headers, body });
   const text = await response.text();
   if (response.status !== 200) throw new Error(`${request.method} ${request.path}: HTTP ${response.status}: ${text}`);
   const problem = check(JSON.parse(text));
   if (problem) throw new Error(`${request.method} ${request.path}: ${problem}`);
   return text;
+}
+
+/**
+ * Several processes on one database: every one lists (filling its response cache), the first one
+ * writes, and every other one must then answer with the write — the cache follows the organization's
+ * generation across processes.
+ */
+async function checkSharedDatabase(service: Service): Promise<void> {
+  const [owner, ...others] = service.children.map((c) => c.ready);
+  const full = (body: any) => (body.disk_backup_policies?.length !== PAGE_SIZE ? 'not a full page' : null);
+  for (const ready of [owner!, ...others]) await capture(ready.url, listRequest(ready), full);
+  const retention = 11; // updateRequest's body number 10; not the 7 set before
+  const updated = (body: any) => (body.disk_backup_policy?.retention !== retention ? `expected retention ${retention} in ${JSON.stringify(body)}` : null);
+  await capture(owner!.url, updateRequest(owner!), updated, retention - 1);
+  for (const ready of others) {
+    await capture(ready.url, listRequest(ready), (body) => {
+      const policy = body.disk_backup_policies?.find((p: { id?: string }) => p.id === ready.policyId);
+      return policy?.retention !== retention ? `another process's update not seen: retention ${policy?.retention}, expected ${retention}` : null;
+    });
+  }
 }
 
 // ---- Measuring -----------------------------------------------------------------------------------------
@@ -192,26 +262,55 @@ interface Measured {
 
 interface Measurement {
   readonly endpoint: EndpointName;
-  readonly engine: Engine;
+  readonly setup: Setup;
   readonly peak: Measured;
   readonly half: Measured;
   readonly halfRate: number;
 }
 
-/** Warms up (not counted), then measures, with the CPU each process used over the measured window. */
-async function measure(
-  label: string,
-  server: ChildHandle<{ url: string }>,
-  request: LoadRequest,
-  options: { warmup: number; overallRate?: number },
-): Promise<Measured> {
-  const url = server.ready.url;
-  if (options.warmup > 0) await runLoad({ url, request, connections, duration: options.warmup, overallRate: options.overallRate ?? 0 });
-  const before = await cpuSnapshot(server);
-  const load = await runLoad({ url, request, connections, duration, overallRate: options.overallRate ?? 0 });
-  const cpu = cpuWindow(before, await cpuSnapshot(server));
+/** One or more server processes measured together; their CPU counts as the server's. */
+interface Target {
+  readonly servers: readonly ChildHandle<{ url: string }>[];
+  /** The request for the load generator of server `lane` of `lanes`. */
+  request(lane: number, lanes: number): LoadRequest;
+}
+
+/** `total` split into `parts` whole shares that add up to it (the first ones one larger). */
+function split(total: number, parts: number): number[] {
+  return Array.from({ length: parts }, (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0));
+}
+
+/**
+ * Warms up (not counted), then measures, with the CPU each process used over the measured window.
+ * Several servers: one autocannon instance each, all at once, the connections (and the rate, if any)
+ * split between them.
+ */
+async function measure(label: string, target: Target, options: { warmup: number; overallRate?: number }): Promise<Measured> {
+  const lanes = target.servers.length;
+  const shares = split(connections, lanes);
+  const rates = options.overallRate ? split(options.overallRate, lanes) : undefined;
+  const loads = (seconds: number) =>
+    runLoads(
+      target.servers.map((server, lane) => ({
+        url: server.ready.url,
+        request: target.request(lane, lanes),
+        connections: shares[lane]!,
+        duration: seconds,
+        overallRate: rates ? Math.max(1, rates[lane]!) : 0,
+      })),
+    );
+  const servers = { cpuUsage: () => sumCpu(target.servers) };
+  if (options.warmup > 0) await loads(options.warmup);
+  const before = await cpuSnapshot(servers);
+  const load = await loads(duration);
+  const cpu = cpuWindow(before, await cpuSnapshot(servers));
   checkResult(label, load);
   return { load, cpu, serverCpuUs: cpu.serverMicrosecondsPer(load.requests) };
+}
+
+async function sumCpu(servers: readonly { cpuUsage(): Promise<NodeJS.CpuUsage> }[]): Promise<NodeJS.CpuUsage> {
+  const usages = await Promise.all(servers.map((s) => s.cpuUsage()));
+  return usages.reduce((sum, u) => ({ user: sum.user + u.user, system: sum.system + u.system }), { user: 0, system: 0 });
 }
 
 function describe(measured: Measured): string {
@@ -238,16 +337,16 @@ const rps = (value: number) => Math.round(value).toLocaleString('en-US');
 async function main(): Promise<void> {
   const started = Date.now();
   const loadAverage = loadavg();
-  log(`engines: ${engines.join(', ')}; endpoints: ${endpoints.join(', ')}; ${connections} connections, pipelining 1, warm-up ${warmup} s, ${duration} s per measurement`);
+  log(`engines: ${setups.map((s) => s.name).join(', ')}; endpoints: ${endpoints.join(', ')}; ${connections} connections, pipelining 1, warm-up ${warmup} s, ${duration} s per measurement`);
   if (profileDir) mkdirSync(profileDir, { recursive: true });
 
-  for (const engine of engines) {
-    const service = await startService(engine);
-    log(`service (${engine}) ready at ${service.child.ready.url} (pid ${service.child.ready.pid})`);
+  for (const setup of setups) {
+    const service = await startService(setup);
+    for (const child of service.children) log(`${child.name} ready at ${child.ready.url} (pid ${child.ready.pid})`);
   }
 
   // The bodies the bare app serves: captured once from the real service (the first engine).
-  const first = services[0]!.child.ready;
+  const first = services[0]!.ready;
   const listBody = await capture(first.url, listRequest(first), (body) =>
     body.disk_backup_policies?.length !== PAGE_SIZE ? `expected a full page of ${PAGE_SIZE} policies, got ${body.disk_backup_policies?.length}` : null,
   );
@@ -255,10 +354,11 @@ async function main(): Promise<void> {
     body.disk_backup_policy?.retention !== 7 ? `expected retention 7 in ${JSON.stringify(body)}` : null,
   );
   for (const service of services.slice(1)) {
-    const ready = service.child.ready;
+    const ready = service.ready;
     await capture(ready.url, listRequest(ready), (body) => (body.disk_backup_policies?.length !== PAGE_SIZE ? 'not a full page' : null));
     await capture(ready.url, updateRequest(ready), (body) => (body.disk_backup_policy?.retention !== 7 ? 'retention not updated' : null));
   }
+  for (const service of services) if (service.children.length > 1) await checkSharedDatabase(service);
   const bareConfig: BareConfig = {
     routes: [
       { method: 'GET', path: LIST_PATH, body: listBody },
@@ -278,20 +378,22 @@ async function main(): Promise<void> {
   const measurements: Measurement[] = [];
   for (const endpoint of endpoints) {
     log(`${endpoint}: bare Fastify…`);
-    const bareResult = await measure(`bare ${endpoint}`, bare, requestFor(endpoint, first), { warmup });
+    const bareTarget: Target = { servers: [bare], request: () => requestFor(endpoint, first) };
+    const bareResult = await measure(`bare ${endpoint}`, bareTarget, { warmup });
     bareResults.set(endpoint, bareResult);
     log(`${endpoint}: bare Fastify: ${describe(bareResult)}`);
 
     for (const service of services) {
-      const request = requestFor(endpoint, service.child.ready);
-      log(`${endpoint}: service (${service.engine}), peak…`);
-      const peak = await measure(`${endpoint} (${service.engine})`, service.child, request, { warmup });
-      log(`${endpoint}: service (${service.engine}): ${describe(peak)}`);
-      const halfRate = Math.max(1, Math.floor(peak.load.rps / 2));
-      log(`${endpoint}: service (${service.engine}), half load (${rps(halfRate)} req/s)…`);
-      const half = await measure(`${endpoint} (${service.engine}) at half load`, service.child, request, { warmup: 0, overallRate: halfRate });
-      log(`${endpoint}: service (${service.engine}) at half load: ${describe(half)}`);
-      measurements.push({ endpoint, engine: service.engine, peak, half, halfRate });
+      const name = service.setup.name;
+      const target: Target = { servers: service.children, request: (lane, lanes) => requestFor(endpoint, service.ready, lane, lanes) };
+      log(`${endpoint}: service (${name}), peak…`);
+      const peak = await measure(`${endpoint} (${name})`, target, { warmup });
+      log(`${endpoint}: service (${name}): ${describe(peak)}`);
+      const halfRate = Math.max(service.children.length, Math.floor(peak.load.rps / 2));
+      log(`${endpoint}: service (${name}), half load (${rps(halfRate)} req/s)…`);
+      const half = await measure(`${endpoint} (${name}) at half load`, target, { warmup: 0, overallRate: halfRate });
+      log(`${endpoint}: service (${name}) at half load: ${describe(half)}`);
+      measurements.push({ endpoint, setup: service.setup, peak, half, halfRate });
     }
   }
 
@@ -322,7 +424,7 @@ function findProfiles(dir: string): string[] {
     // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main thread (others: the loader's worker).
     else if (/^CPU\.\d+\.\d+\.\d+\.0\.\d+\.cpuprofile$/.test(entry)) found.push(path);
   }
-  return found.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs).slice(0, engines.length);
+  return found.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs).slice(0, setups.reduce((n, s) => n + s.processes, 0));
 }
 
 // ---- Report ------------------------------------------------------------------------------------------
@@ -365,7 +467,7 @@ function renderReport(
     for (const m of measurements.filter((x) => x.endpoint === endpoint)) {
       const ratio = m.peak.load.rps / base.load.rps;
       peakRows.push(
-        `| ${label[endpoint]} | ${m.engine} | ${rps(m.peak.load.rps)} | ${ms(m.peak.load.exact.p50)} | ${ms(m.peak.load.exact.p99)} | ${rps(base.load.rps)} | ${(ratio * 100).toFixed(1)} % | ≥ ${GOALS[endpoint] * 100} % | ${yes(ratio >= GOALS[endpoint])} | ${m.peak.serverCpuUs.toFixed(0)} | ${((base.serverCpuUs / m.peak.serverCpuUs) * 100).toFixed(1)} % | ${cores(m.peak)} |`,
+        `| ${label[endpoint]} | ${m.setup.name} | ${rps(m.peak.load.rps)} | ${ms(m.peak.load.exact.p50)} | ${ms(m.peak.load.exact.p99)} | ${rps(base.load.rps)} | ${(ratio * 100).toFixed(1)} % | ≥ ${GOALS[endpoint] * 100} % | ${yes(ratio >= GOALS[endpoint])} | ${m.peak.serverCpuUs.toFixed(0)} | ${((base.serverCpuUs / m.peak.serverCpuUs) * 100).toFixed(1)} % | ${cores(m.peak)} |`,
       );
     }
     peakRows.push(
@@ -380,7 +482,7 @@ function renderReport(
   for (const m of measurements) {
     const p99 = Math.max(m.half.load.exact.p99, m.half.load.autocannon.p99);
     halfRows.push(
-      `| ${label[m.endpoint]} | ${m.engine} | ${rps(m.halfRate)} | ${rps(m.half.load.rps)} | ${ms(m.half.load.exact.p50)} | ${ms(m.half.load.exact.p99)} | ${ms(m.half.load.exact.max)} | ${m.half.load.autocannon.p99} | < ${HALF_LOAD_P99_GOAL_MS} ms | ${yes(p99 < HALF_LOAD_P99_GOAL_MS)} | ${cores(m.half)} |`,
+      `| ${label[m.endpoint]} | ${m.setup.name} | ${rps(m.halfRate)} | ${rps(m.half.load.rps)} | ${ms(m.half.load.exact.p50)} | ${ms(m.half.load.exact.p99)} | ${ms(m.half.load.exact.max)} | ${m.half.load.autocannon.p99} | < ${HALF_LOAD_P99_GOAL_MS} ms | ${yes(p99 < HALF_LOAD_P99_GOAL_MS)} | ${cores(m.half)} |`,
     );
   }
 
@@ -403,11 +505,12 @@ function renderReport(
     '',
     '### Method',
     '',
-    '- Three processes: this script (autocannon), the service (`startServer` on a fresh SQLite file in a temporary directory, or a fresh PostgreSQL schema) and the baseline, a bare Fastify 5 app. Only one server is under load at a time.',
+    '- Processes: this script (autocannon), the service (`startServer` on a fresh SQLite file in a temporary directory, or a fresh PostgreSQL schema) and the baseline, a bare Fastify 5 app. Only one setup is under load at a time.',
+    `- \`postgres ×2\`: two service processes on one fresh PostgreSQL schema — the first seeds it, the second opens it as it is, given the first one's token and ids (before measuring, a write through the first must show in the second's list answer). They are loaded at once by two autocannon instances in this script, one per process, each with half of the ${connections} connections (and, at half load, half of the rate): req/s is the sum, p50/p99/max are over every request of both, "p99, autocannon" is the higher of the two instances' figures, and server CPU is both processes' together. Both share the one token, so every request upserts the same \`rate_limit_windows\` row; on ${availableParallelism()} cores the two processes, PostgreSQL and autocannon all compete for the same CPUs. Its ratio is still against the one bare process.`,
     `- The service is seeded through \`runtime.services\`: one organization, one disk with ${POLICIES} policies (so the list answers a full page of ${PAGE_SIZE} and counts ${POLICIES}), and a token with every scope and a rate limit of 100 000 000 a minute.`,
     "- The baseline serves the bodies captured once from the real service as constant strings (`application/json`) on the same paths; its PATCH route parses the JSON body with Fastify's default parser and ignores it. Ratio = service req/s ÷ baseline req/s for the same request.",
     '- Every update request sends a different `retention` (1…1000), so every request is a real write. A run with any non-2xx response or socket error fails instead of reporting.',
-    `- ${connections} connections: the service is one Node event loop (and better-sqlite3 is synchronous), so a few requests in flight saturate it; more connections add only queueing time to every latency (Little's law), not throughput. 10 is also the size of the PostgreSQL pool.`,
+    `- ${connections} connections: the service is one Node event loop (and better-sqlite3 is synchronous), so a few requests in flight saturate it; more connections add only queueing time to every latency (Little's law), not throughput. 10 is also the size of the PostgreSQL pool (per process).`,
     '- p50/p99 are exact (every 2xx response\'s own time). "p99, autocannon" is autocannon\'s own figure: whole milliseconds, and in rate-limited runs "corrected" for coordinated omission with an expected interval of 1 ms. autocannon meets a rate by letting each connection send its per-second quota back to back and then wait for the next second, so a half-load pass is bursts at full speed for part of each second, not evenly spaced requests. The goal counts as met only when both p99 figures are under 10 ms.',
     "- CPU columns: the server's own CPU time (user + system) over the measured window ÷ requests, and the busy CPU of every other process on the machine (from /proc/stat) in cores — for PostgreSQL rows that includes the PostgreSQL server itself. On a shared machine req/s moves with the neighbours' load, CPU per request much less, so \"ratio by CPU/req\" (baseline µs/req ÷ service µs/req) is the steadier capacity ratio; when others' CPU is well above 0, treat req/s and latencies as pessimistic.",
   ].join('\n');

@@ -74,6 +74,43 @@ export function stopAllLoad(): void {
 }
 
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+  return runLoads([options]);
+}
+
+/**
+ * Several autocannon instances at once (e.g. one per server process, each with its share of the
+ * connections), as one result: requests, errors and req/s summed, exact percentiles over every
+ * request of every instance. autocannon keeps only percentiles, not its histogram, so its own
+ * figures cannot be merged: the result carries the highest p50 and p99 of the instances.
+ */
+export async function runLoads(options: readonly LoadOptions[]): Promise<LoadResult> {
+  if (options.length === 0) throw new Error('runLoads: nothing to run');
+  const latencies = new LatencyRecorder();
+  const results = await Promise.all(options.map((o) => startLoad(o, latencies)));
+  const statusCodes: Record<string, number> = {};
+  for (const result of results) {
+    for (const [code, { count }] of Object.entries(result.statusCodeStats)) statusCodes[code] = (statusCodes[code] ?? 0) + count;
+  }
+  const sum = (pick: (r: AutocannonResult) => number) => results.reduce((total, r) => total + pick(r), 0);
+  const highest = (pick: (r: AutocannonResult) => number | undefined) => Math.max(...results.map((r) => pick(r) ?? NaN));
+  return {
+    rps: sum((r) => r.requests.total / r.duration),
+    requests: sum((r) => r.requests.total),
+    non2xx: sum((r) => r.non2xx),
+    errors: sum((r) => r.errors),
+    timeouts: sum((r) => r.timeouts),
+    exact: {
+      p50: latencies.percentile(50),
+      p90: latencies.percentile(90),
+      p99: latencies.percentile(99),
+      max: latencies.percentile(100),
+    },
+    autocannon: { p50: highest((r) => r.latency.p50), p99: highest((r) => r.latency.p99) },
+    statusCodes,
+  };
+}
+
+async function startLoad(options: LoadOptions, latencies: LatencyRecorder): Promise<AutocannonResult> {
   const { request } = options;
   let sequence = 0;
   const body = request.body;
@@ -85,7 +122,6 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     ...(typeof body === 'function' ? { setupRequest: (r: AutocannonRequest) => ({ ...r, body: body(sequence++) }) } : {}),
   };
 
-  const latencies = new LatencyRecorder();
   const tracker = autocannon({
     url: options.url,
     connections: options.connections,
@@ -99,29 +135,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   tracker.on('response', (_client, statusCode, _bytes, responseTime) => {
     if (statusCode >= 200 && statusCode < 300) latencies.record(responseTime);
   });
-  let result: AutocannonResult;
   try {
-    result = await tracker;
+    return await tracker;
   } finally {
     running.delete(tracker);
   }
-  const statusCodes: Record<string, number> = {};
-  for (const [code, { count }] of Object.entries(result.statusCodeStats)) statusCodes[code] = count;
-  return {
-    rps: result.requests.total / result.duration,
-    requests: result.requests.total,
-    non2xx: result.non2xx,
-    errors: result.errors,
-    timeouts: result.timeouts,
-    exact: {
-      p50: latencies.percentile(50),
-      p90: latencies.percentile(90),
-      p99: latencies.percentile(99),
-      max: latencies.percentile(100),
-    },
-    autocannon: { p50: result.latency.p50 ?? NaN, p99: result.latency.p99 ?? NaN },
-    statusCodes,
-  };
 }
 
 /** Every latency in a growing Float64Array; sorted once, when asked for a percentile. */

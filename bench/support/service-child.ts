@@ -4,6 +4,10 @@
  * organization, a token with every scope and a very high rate limit, one disk with `policies`
  * policies, then the real server (`startServer`) on 127.0.0.1, port 0.
  *
+ * Given `seeded` (PostgreSQL only), the child instead opens a schema another child has already
+ * created and seeded, serves it as it is (no seeding), and leaves the schema to that child to drop:
+ * a second process on the same database, as `dbp serve` would run beside another.
+ *
  * Started by bench/api.ts with its configuration as JSON in argv[2]; answers `ready` over IPC.
  */
 import { rmSync } from 'node:fs';
@@ -20,22 +24,30 @@ export interface ServiceConfig {
   /** PostgreSQL: the schema to create (and drop on stop). */
   readonly postgresSchema?: string;
   readonly policies: number;
+  /**
+   * PostgreSQL: what another child seeded in `postgresSchema`; this child then neither seeds nor
+   * drops the schema (its owner does, and must be stopped after this one).
+   */
+  readonly seeded?: Seeded;
 }
 
-export interface ServiceReady {
-  readonly url: string;
+export interface Seeded {
   readonly token: string;
   readonly organizationId: string;
   readonly diskId: string;
   /** The policy the update endpoint is measured on. */
   readonly policyId: string;
+}
+
+export interface ServiceReady extends Seeded {
+  readonly url: string;
   readonly pid: number;
 }
 
 /** A token limit no bench reaches (the default, 1000 a minute, would answer 429s within a second). */
 const BENCH_RATE_LIMIT = 100_000_000;
 
-async function seed(runtime: Runtime, policies: number) {
+async function seed(runtime: Runtime, policies: number): Promise<Seeded> {
   const { inventory, tokens, policies: policyService } = runtime.services;
   const organization = await inventory.createOrganization({
     name: 'Bench Organization',
@@ -71,11 +83,13 @@ serveChild<ServiceReady>(async () => {
   const config = JSON.parse(process.argv[2] ?? '{}') as ServiceConfig;
   const postgres = config.engine === 'postgres';
   if (postgres && (!config.databaseUrl || !config.postgresSchema)) throw new Error('postgres needs databaseUrl and postgresSchema');
+  if (config.seeded && !postgres) throw new Error('seeded: only a PostgreSQL schema can be shared by two processes');
+  const ownsSchema = postgres && !config.seeded;
   const cleanup = async (runtime?: Runtime) => {
     try {
       await runtime?.close();
     } finally {
-      if (postgres) await dropSchema(config.databaseUrl!, config.postgresSchema!);
+      if (ownsSchema) await dropSchema(config.databaseUrl!, config.postgresSchema!);
       rmSync(config.dataDir, { recursive: true, force: true });
     }
   };
@@ -87,11 +101,11 @@ serveChild<ServiceReady>(async () => {
       databaseUrl: postgres ? config.databaseUrl : undefined,
       postgresSchema: postgres ? config.postgresSchema : undefined,
     });
-    const seeded = await seed(runtime, config.policies);
+    const seeded = config.seeded ?? (await seed(runtime, config.policies));
     const server = await startServer(runtime, { host: '127.0.0.1', port: 0, logger: false });
     const opened = runtime;
     return {
-      ready: { url: server.url, ...seeded, pid: process.pid },
+      ready: { url: server.url, token: seeded.token, organizationId: seeded.organizationId, diskId: seeded.diskId, policyId: seeded.policyId, pid: process.pid },
       stop: async () => {
         try {
           await server.stop();
