@@ -80,7 +80,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
         `  token secret       ${demo.api_token.secret}   (shown once; \`dbp demo\` issues a new one each run)`,
         '',
         'Call the API (once `dbp serve` is running):',
-        `  curl -g -H "Authorization: Bearer ${demo.api_token.secret}" "${base}/disks/disk/disk_backup_policies?disk[id]=${demo.disk.id}"`,
+        `  curl -s -g -H "Authorization: Bearer ${demo.api_token.secret}" "${base}/disks/disk/disk_backup_policies?disk[id]=${demo.disk.id}"`,
         '',
       ].join('\n'),
     );
