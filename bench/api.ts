@@ -23,13 +23,13 @@
  * --profile DIR: the service child runs under `node --cpu-prof`; its profile is summarized at the end
  * (such runs are not written to BENCHMARKS.md: the profiler slows the service).
  */
+import { dropPostgresSchemas } from '../src/store/database.js';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import type { BareConfig, BareReady } from './support/bare-child.js';
 import { writeBenchmarkSection } from './support/benchmarks-md.js';
 import { killAllChildren, startChild, type ChildHandle } from './support/children.js';
@@ -138,18 +138,9 @@ async function stopEverything(): Promise<void> {
   await Promise.allSettled([...services.flatMap((s) => s.children.slice(1).map((c) => c.stop())), bare?.stop()]);
   await Promise.allSettled(services.map((s) => s.children[0]!.stop()));
   for (const dir of temporaryDirs) rmSync(dir, { recursive: true, force: true });
-  if (postgresSchemas.length > 0) await dropSchemas(postgresSchemas.splice(0)).catch(() => {});
+  if (postgresSchemas.length > 0) await dropPostgresSchemas(databaseUrl!, postgresSchemas.splice(0)).catch(() => {});
 }
 
-async function dropSchemas(schemas: readonly string[]): Promise<void> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    for (const schema of schemas) await client.query(`drop schema if exists "${schema}" cascade`);
-  } finally {
-    await client.end();
-  }
-}
 
 // Last resort (an uncaught error, process.exit): children killed, temporary directories removed.
 process.on('exit', () => {

@@ -24,6 +24,7 @@
  * bumps an organization's `generation` on every policy update (migration 0004, for the response
  * cache), to show how much of a claim's cost is that trigger's; such rows are labelled.
  */
+import { dropPostgresSchemas } from '../src/store/database.js';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
@@ -31,7 +32,6 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { sql, type Kysely } from 'kysely';
-import pg from 'pg';
 import { fixedClock } from '../src/domain/clock.js';
 import { openRuntime, type Runtime } from '../src/runtime.js';
 import { claimDueRuns } from '../src/scheduler/claims.js';
@@ -142,7 +142,7 @@ async function benchEngine(engine: Engine): Promise<Result> {
     return result(engine, seeded, claim, endToEnd, [loadBefore, loadavg()[0]!]);
   } finally {
     await runtime.close();
-    if (location.postgresSchema) await dropSchema(location.databaseUrl!, location.postgresSchema);
+    if (location.postgresSchema) await dropPostgresSchemas(location.databaseUrl!, [location.postgresSchema]);
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
@@ -271,15 +271,6 @@ function median(values: readonly number[]): number {
   return quantile([...values].sort((a, b) => a - b), 0.5);
 }
 
-async function dropSchema(url: string, schema: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(`drop schema if exists "${schema}" cascade`);
-  } finally {
-    await client.end();
-  }
-}
 
 // ---- Report -------------------------------------------------------------------------------------
 

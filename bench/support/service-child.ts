@@ -10,8 +10,8 @@
  *
  * Started by bench/api.ts with its configuration as JSON in argv[2]; answers `ready` over IPC.
  */
+import { dropPostgresSchemas } from '../../src/store/database.js';
 import { rmSync } from 'node:fs';
-import pg from 'pg';
 import { startServer } from '../../src/http/server.js';
 import { openRuntime, type Runtime } from '../../src/runtime.js';
 import { serveChild } from './children.js';
@@ -69,15 +69,6 @@ async function seed(runtime: Runtime, policies: number): Promise<Seeded> {
   return { organizationId: organization.id, token: secret, diskId: disk.id, policyId: first! };
 }
 
-async function dropSchema(url: string, schema: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(`drop schema if exists "${schema}" cascade`);
-  } finally {
-    await client.end();
-  }
-}
 
 serveChild<ServiceReady>(async () => {
   const config = JSON.parse(process.argv[2] ?? '{}') as ServiceConfig;
@@ -89,7 +80,7 @@ serveChild<ServiceReady>(async () => {
     try {
       await runtime?.close();
     } finally {
-      if (ownsSchema) await dropSchema(config.databaseUrl!, config.postgresSchema!);
+      if (ownsSchema) await dropPostgresSchemas(config.databaseUrl!, [config.postgresSchema!]);
       rmSync(config.dataDir, { recursive: true, force: true });
     }
   };

@@ -143,6 +143,20 @@ async function migrate(store: Store, schema: string | undefined): Promise<void> 
   }
 }
 
+/** Drops a schema made with `postgresSchema` and everything in it (test runs and benchmarks clean up with it). */
+export async function dropPostgresSchemas(url: string, schemas: readonly string[]): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    for (const schema of schemas) {
+      if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`Invalid schema name "${schema}"`);
+      await client.query(`drop schema if exists "${schema}" cascade`);
+    }
+  } finally {
+    await client.end();
+  }
+}
+
 export function redact(url: string): string {
   return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
 }

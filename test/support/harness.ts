@@ -5,12 +5,12 @@
  *
  * `forEachEngine` runs a suite once per engine: SQLite always, PostgreSQL whenever TEST_DATABASE_URL is set.
  */
+import { dropPostgresSchemas } from '../../src/store/database.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe } from 'node:test';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { fixedClock } from '../../src/domain/clock.js';
 import { startServer, type RunningServer } from '../../src/http/server.js';
 import { openRuntime, type Runtime } from '../../src/runtime.js';
@@ -73,7 +73,7 @@ export class TestService {
     const cleanup = async () => {
       await server.stop();
       await runtime.close();
-      if (engine === 'postgres') await dropSchema(databaseUrl!, schema);
+      if (engine === 'postgres') await dropPostgresSchemas(databaseUrl!, [schema]);
       rmSync(dataDir, { recursive: true, force: true });
     };
     return new TestService(engine, runtime, server, clock, cleanup);
@@ -166,12 +166,3 @@ function requirePostgresUrl(): string {
   return url;
 }
 
-async function dropSchema(url: string, schema: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(`drop schema if exists ${schema} cascade`);
-  } finally {
-    await client.end();
-  }
-}

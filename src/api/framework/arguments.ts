@@ -10,7 +10,6 @@ import {
   InvalidScalarError,
   ScalarParseError,
   type ArgumentDefinition,
-  type ArgumentSetType,
   type LookupType,
 } from './types.js';
 
@@ -196,6 +195,3 @@ function invalidArgument(
     `The '${pathString(path)}' argument is invalid`,
   );
 }
-
-/** The ArgumentSetType helper's arguments, widened for callers that only need to walk them. */
-export type AnyArgumentSet = ArgumentSetType<Record<string, ArgumentDefinition<any>>>;
