@@ -14,8 +14,8 @@ const BEARER = /^Bearer\s+(\S+)\s*$/i;
 export interface Authenticated {
   readonly identity: Identity;
   readonly rateLimit: RateLimitResult;
-  /** The organization's generation at this request (see response-cache.ts). */
-  readonly organizationGeneration: number;
+  /** Moves whenever the organization's answers may have changed (see response-cache.ts). */
+  readonly answersVersion: number;
 }
 
 export async function authenticate(
@@ -41,7 +41,7 @@ export async function authenticate(
   return {
     identity: { tokenId: token.id, organizationId: token.organization_id, scopes: new Set(token.scopes) },
     rateLimit,
-    organizationGeneration: result.organizationGeneration,
+    answersVersion: result.answersVersion,
   };
 }
 

@@ -27,7 +27,7 @@ export async function runEndpoint(
   dependencies: PipelineDependencies,
   onAuthenticated: (rateLimit: RateLimitResult) => void,
 ): Promise<JsonBody> {
-  const { identity, rateLimit, organizationGeneration } = await authenticate(
+  const { identity, rateLimit, answersVersion } = await authenticate(
     request,
     dependencies.services,
     dependencies.rateLimiter,
@@ -43,7 +43,7 @@ export async function runEndpoint(
   const requestBody = endpoint.method === 'GET' ? await readBodyOfGet(request) : (request.body as RawBody);
   const cacheKey =
     endpoint.method === 'GET' && requestBody === undefined
-      ? ResponseCache.key(identity.organizationId, organizationGeneration, endpoint.method, request.url)
+      ? ResponseCache.key(identity.organizationId, answersVersion, endpoint.method, request.url)
       : undefined;
   const cached = cacheKey === undefined ? undefined : dependencies.responseCache.get(cacheKey);
   if (cached !== undefined) return cached;

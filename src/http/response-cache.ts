@@ -1,9 +1,12 @@
 /**
- * Answers of read endpoints, kept per organization *generation*. Database triggers bump an
- * organization's generation whenever any row its answers are made from changes (migration 0004),
- * whoever writes it and in whatever process, and authentication reads the generation in the same
- * query as the token. So a cached answer is served only while nothing it was made from has changed:
- * the cache can never change an answer, on one process or many. Bounded; least recently used goes first.
+ * Answers of read endpoints, kept per organization and *answers version*: a number read with the
+ * token that moves whenever anything the organization's answers are made from may have changed.
+ * - PostgreSQL: the organization's `generation`, which database triggers bump whenever a row its
+ *   answers are made from changes (migration 0004), whoever writes it and in whatever process.
+ * - SQLite: the store's count of any change (`Store.changes.any`): a write through this process or a
+ *   commit by any other process. Coarser (any write empties every organization's entries) but free.
+ * So a cached answer is served only while nothing it was made from has changed: the cache can never
+ * change an answer, on one process or many. Bounded; least recently used goes first.
  */
 import { createHash } from 'node:crypto';
 
@@ -23,8 +26,8 @@ export class ResponseCache {
 
   constructor(private readonly maxEntries = 2000) {}
 
-  static key(organizationId: string, generation: number, method: string, url: string): string {
-    return `${organizationId}\u0000${generation}\u0000${method}\u0000${url}`;
+  static key(organizationId: string, answersVersion: number, method: string, url: string): string {
+    return `${organizationId}\u0000${answersVersion}\u0000${method}\u0000${url}`;
   }
 
   get(key: string): JsonBody | undefined {

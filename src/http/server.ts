@@ -24,6 +24,7 @@ export interface RunningServer {
 }
 
 export async function startServer(runtime: Runtime, options: ServerOptions): Promise<RunningServer> {
+  runtime.store.checkpointInBackground?.();
   const app = await buildApp({
     endpoints: coreEndpoints,
     services: runtime.services,

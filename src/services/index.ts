@@ -25,7 +25,7 @@ export async function createServices(store: Store, clock: Clock): Promise<Servic
   const inventory = new InventoryService(store.db, clock);
   const trash = new TrashService(store.db, clock);
   const policies = new PolicyService(store.db, clock, inventory, trash);
-  const tokens = new TokenService(store.db, clock);
+  const tokens = new TokenService(store.db, clock, store.changes);
   trash.registerPurger(POLICY_OBJECT_TYPE, async (trx, id) => {
     await trx.deleteFrom('disk_backup_policies').where('id', '=', id).execute();
   });

@@ -8,6 +8,7 @@ import type { Clock } from '../domain/clock.js';
 import { newId, randomToken } from '../domain/ids.js';
 import { ALL_SCOPES, isScope } from '../domain/scopes.js';
 import { prepareQuery } from '../store/prepared.js';
+import type { ChangeCounters } from '../store/database.js';
 import type { ApiToken, Database } from '../store/schema.js';
 import { NotFound, ValidationFailed } from './errors.js';
 
@@ -32,17 +33,30 @@ export type Authentication =
       readonly ok: true;
       readonly token: TokenRecord;
       readonly organizationSuspended: boolean;
-      /** Changes whenever anything the organization's API answers are made from changes. */
-      readonly organizationGeneration: number;
+      /**
+       * Moves whenever anything the organization's API answers are made from may have changed: the
+       * organization's generation, or on SQLite the store's count of any change (see response-cache.ts).
+       */
+      readonly answersVersion: number;
     }
   | { readonly ok: false; readonly reason: 'unknown' | 'expired' };
 
+type FoundToken = Extract<Authentication, { ok: true }>;
+
+/** Tokens remembered between requests while their rows are unchanged (SQLite); cleared when full. */
+const RECENTLY_FOUND_LIMIT = 10_000;
+/** The tables the token query reads (a generation bump by a trigger does not count: see ChangeCounters). */
+const TOKEN_TABLES = ['api_tokens', 'organizations'] as const;
+
 export class TokenService {
   private readonly findBySecretHash: ReturnType<typeof prepareFindBySecretHash>;
+  private readonly recentlyFound = new Map<string, { tokenVersion: number; found: FoundToken }>();
 
   constructor(
     private readonly db: Kysely<Database>,
     private readonly clock: Clock,
+    /** SQLite: a token read is reused while nothing it was read from changed (see `Store.changes`). */
+    private readonly changes?: ChangeCounters,
   ) {
     this.findBySecretHash = prepareFindBySecretHash(db);
   }
@@ -104,19 +118,36 @@ export class TokenService {
     return { token: tokenRecord(row), secret };
   }
 
-  /** One indexed query: the token whose secret hashes to the given one. */
+  /**
+   * The token whose secret hashes to the given one: one indexed query, or none when neither tokens
+   * nor organizations changed since the same token was last read (SQLite; see `Store.changes`).
+   */
   async authenticate(secret: string): Promise<Authentication> {
     const hash = hashSecret(secret);
+    const found = await this.findToken(hash);
+    if (!found) return { ok: false, reason: 'unknown' };
+    const expiresAt = found.token.expires_at;
+    if (expiresAt !== null && expiresAt <= this.clock.now()) return { ok: false, reason: 'expired' };
+    return found;
+  }
+
+  private async findToken(hash: string): Promise<FoundToken | undefined> {
+    const changes = this.changes;
+    if (changes === undefined) {
+      const [row] = await this.findBySecretHash({ hash });
+      return row && foundToken(row, hash, Number(row.generation));
+    }
+    // Read before the token, so that a change made meanwhile makes the next request read again.
+    const { any: answersVersion, tables: tokenVersion } = changes.read(TOKEN_TABLES);
+    const recent = this.recentlyFound.get(hash);
+    if (recent !== undefined && recent.tokenVersion === tokenVersion) return { ...recent.found, answersVersion };
     const [row] = await this.findBySecretHash({ hash });
-    if (!row || !timingSafeEqual(Buffer.from(row.secret_hash), Buffer.from(hash))) return { ok: false, reason: 'unknown' };
-    if (row.expires_at !== null && row.expires_at <= this.clock.now()) return { ok: false, reason: 'expired' };
-    const { suspended, generation, ...token } = row;
-    return {
-      ok: true,
-      token: tokenRecord(token),
-      organizationSuspended: suspended === 1,
-      organizationGeneration: Number(generation),
-    };
+    const found = row && foundToken(row, hash, answersVersion);
+    if (found) {
+      if (this.recentlyFound.size >= RECENTLY_FOUND_LIMIT) this.recentlyFound.clear();
+      this.recentlyFound.set(hash, { tokenVersion, found });
+    }
+    return found;
   }
 
 }
@@ -135,6 +166,14 @@ function prepareFindBySecretHash(db: Kysely<Database>) {
 
 export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');
+}
+
+type TokenRow = ApiToken & { suspended: number; generation: number };
+
+function foundToken(row: TokenRow, hash: string, answersVersion: number): FoundToken | undefined {
+  if (!timingSafeEqual(Buffer.from(row.secret_hash), Buffer.from(hash))) return undefined;
+  const { suspended, generation: _generation, ...token } = row;
+  return { ok: true, token: tokenRecord(token), organizationSuspended: suspended === 1, answersVersion };
 }
 
 function tokenRecord(row: ApiToken): TokenRecord {

@@ -8,6 +8,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type SqliteDatabase } from 'kysely';
 import pg from 'pg';
 import { migrationProvider } from './migrations/index.js';
+import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
 import type { Database } from './schema.js';
 
 export type Engine = 'sqlite' | 'postgres';
@@ -17,7 +18,25 @@ export interface Store {
   readonly engine: Engine;
   /** Where it is, for messages (a file path or a URL without its password). */
   readonly location: string;
+  /** SQLite only (undefined on PostgreSQL, where other processes' writes cannot be seen this cheaply). */
+  readonly changes?: ChangeCounters;
+  /**
+   * SQLite only: for a long-running process, checkpoint the write-ahead log from a worker thread
+   * instead of inside whichever write crosses the size mark (see sqlite-checkpointer.ts).
+   */
+  readonly checkpointInBackground?: () => void;
   close(): Promise<void>;
+}
+
+/**
+ * Numbers that move whenever what was read may have changed, so that what was read while one kept
+ * its value may be reused while it keeps it. Another process's commit moves them all; a write through
+ * this process's connection moves `any` and the count of the table its statement names (not of tables
+ * its triggers write: a reader of such columns must use `any`).
+ */
+export interface ChangeCounters {
+  /** `any` moves at every change; `tables` at every change that may touch one of the named tables. */
+  read(tables: readonly string[]): { readonly any: number; readonly tables: number };
 }
 
 export interface StoreOptions {
@@ -61,26 +80,90 @@ function openSqlite(path: string): Store {
   connection.pragma('foreign_keys = ON');
   // Several processes (the CLI beside `dbp serve`) may write; wait for the lock rather than fail.
   connection.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(connection) }) });
-  return { db, engine: 'sqlite', location: path, close: () => db.destroy() };
+  const changes = new SqliteChangeCounters(connection);
+  const db = new Kysely<Database>({
+    dialect: new SqliteDialect({ database: withStatementCache(connection, changes) }),
+  });
+  let checkpointer: Checkpointer | undefined;
+  return {
+    db,
+    engine: 'sqlite',
+    location: path,
+    changes,
+    checkpointInBackground() {
+      if (checkpointer) return;
+      checkpointer = startCheckpointer(path);
+      connection.pragma('wal_autocheckpoint = 0');
+    },
+    async close() {
+      await checkpointer?.stop();
+      await db.destroy();
+    },
+  };
 }
+
+/**
+ * Counts the changes one SQLite connection can know of: its own writes, counted per table when a
+ * writing statement is handed out (before it runs), and other connections' commits, seen through
+ * `PRAGMA data_version`, which count for every table.
+ */
+class SqliteChangeCounters implements ChangeCounters {
+  private readonly dataVersion: BetterSqlite3.Statement<[], number>;
+  private lastDataVersion = -1;
+  /** Other connections' commits, and own writes whose table is not known: they count for every table. */
+  private everyTable = 0;
+  private anyTable = 0;
+  private readonly perTable = new Map<string, number>();
+
+  constructor(connection: BetterSqlite3.Database) {
+    this.dataVersion = connection.prepare<[], number>('PRAGMA data_version').pluck();
+  }
+
+  /** `table` undefined: a write whose table is not known. */
+  localWrite(table: string | undefined): void {
+    this.anyTable += 1;
+    if (table === undefined) this.everyTable += 1;
+    else this.perTable.set(table, (this.perTable.get(table) ?? 0) + 1);
+  }
+
+  read(tables: readonly string[]): { any: number; tables: number } {
+    const version = this.dataVersion.get()!;
+    if (version !== this.lastDataVersion) {
+      this.lastDataVersion = version;
+      this.everyTable += 1;
+    }
+    let ofTables = this.everyTable;
+    for (const table of tables) ofTables += this.perTable.get(table) ?? 0;
+    return { any: this.anyTable + this.everyTable, tables: ofTables };
+  }
+}
+
+const WRITTEN_TABLE = /^\s*(?:insert\s+(?:or\s+\w+\s+)?into|replace\s+into|update(?:\s+or\s+\w+)?|delete\s+from)\s+"?(\w+)"?/i;
 
 /**
  * Kysely prepares every statement anew; preparing costs more than running most of our queries, so
  * statements are kept by their SQL text (the set of distinct texts is small and fixed by the code).
+ * Handing out a writing statement counts as a write (see SqliteChangeCounters).
  */
-function withStatementCache(connection: BetterSqlite3.Database): SqliteDatabase {
-  const statements = new Map<string, BetterSqlite3.Statement>();
+function withStatementCache(connection: BetterSqlite3.Database, changes: SqliteChangeCounters): SqliteDatabase {
+  interface Entry {
+    readonly statement: BetterSqlite3.Statement;
+    readonly writes: boolean;
+    readonly table: string | undefined;
+  }
+  const statements = new Map<string, Entry>();
   return {
     close: () => connection.close(),
     prepare(text: string) {
-      let statement = statements.get(text);
-      if (!statement) {
+      let entry = statements.get(text);
+      if (!entry) {
         if (statements.size >= STATEMENT_CACHE_SIZE) statements.clear();
-        statement = connection.prepare(text);
-        statements.set(text, statement);
+        const statement = connection.prepare(text);
+        entry = { statement, writes: !statement.readonly, table: WRITTEN_TABLE.exec(text)?.[1]?.toLowerCase() };
+        statements.set(text, entry);
       }
-      return statement;
+      if (entry.writes) changes.localWrite(entry.table);
+      return entry.statement;
     },
   };
 }

@@ -61,6 +61,8 @@ export class TestService {
     readonly server: RunningServer,
     readonly clock: ReturnType<typeof fixedClock>,
     private readonly cleanup: () => Promise<void>,
+    /** Opens another connection to the same database, as another process would. */
+    readonly openAnotherConnection: () => Promise<Runtime>,
   ) {}
 
   static async start(engine: Engine = 'sqlite'): Promise<TestService> {
@@ -68,7 +70,8 @@ export class TestService {
     const dataDir = mkdtempSync(join(tmpdir(), 'dbp-test-'));
     const schema = `test_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
     const databaseUrl = engine === 'postgres' ? requirePostgresUrl() : undefined;
-    const runtime = await openRuntime({ dataDir, databaseUrl, clock, postgresSchema: engine === 'postgres' ? schema : undefined });
+    const runtimeOptions = { dataDir, databaseUrl, clock, postgresSchema: engine === 'postgres' ? schema : undefined };
+    const runtime = await openRuntime(runtimeOptions);
     const server = await startServer(runtime, { host: '127.0.0.1', port: 0, logger: false });
     const cleanup = async () => {
       await server.stop();
@@ -76,7 +79,7 @@ export class TestService {
       if (engine === 'postgres') await dropPostgresSchemas(databaseUrl!, [schema]);
       rmSync(dataDir, { recursive: true, force: true });
     };
-    return new TestService(engine, runtime, server, clock, cleanup);
+    return new TestService(engine, runtime, server, clock, cleanup, () => openRuntime(runtimeOptions));
   }
 
   get services(): Services {

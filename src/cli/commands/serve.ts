@@ -25,6 +25,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
   if (!ROLES.includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')} (got "${role}")`);
   const logger = pino({ level: values['log-level'] as string });
   const runtime = await openRuntime(options);
+  runtime.store.checkpointInBackground?.();
 
   const sweeper = role === 'api' ? undefined : startSweeper(runtime.services, logger);
   const scheduler = role === 'api' ? undefined : schedulerFor(runtime, { logger });
