@@ -8,6 +8,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type SqliteDatabase } from 'kysely';
 import pg from 'pg';
 import { migrationProvider } from './migrations/index.js';
+import { registerDirectRunner } from './prepared.js';
 import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
 import type { Database } from './schema.js';
 
@@ -81,8 +82,14 @@ function openSqlite(path: string): Store {
   // Several processes (the CLI beside `dbp serve`) may write; wait for the lock rather than fail.
   connection.pragma('busy_timeout = 5000');
   const changes = new SqliteChangeCounters(connection);
-  const db = new Kysely<Database>({
-    dialect: new SqliteDialect({ database: withStatementCache(connection, changes) }),
+  const statements = withStatementCache(connection, changes);
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: statements }) });
+  registerDirectRunner(db, (query) => {
+    if (connection.inTransaction) return undefined;
+    const statement = statements.prepare(query.sql);
+    if (statement.reader) return statement.all(query.parameters);
+    statement.run(query.parameters);
+    return [];
   });
   let checkpointer: Checkpointer | undefined;
   return {
@@ -145,7 +152,10 @@ const WRITTEN_TABLE = /^\s*(?:insert\s+(?:or\s+\w+\s+)?into|replace\s+into|updat
  * statements are kept by their SQL text (the set of distinct texts is small and fixed by the code).
  * Handing out a writing statement counts as a write (see SqliteChangeCounters).
  */
-function withStatementCache(connection: BetterSqlite3.Database, changes: SqliteChangeCounters): SqliteDatabase {
+function withStatementCache(
+  connection: BetterSqlite3.Database,
+  changes: SqliteChangeCounters,
+): SqliteDatabase & { prepare(text: string): BetterSqlite3.Statement } {
   interface Entry {
     readonly statement: BetterSqlite3.Statement;
     readonly writes: boolean;

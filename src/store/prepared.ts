@@ -4,8 +4,23 @@
  * policy update) prepare their queries when the service starts. The query is still written with
  * Kysely's typed builder; `build` receives placeholders that stand for the values of each call.
  * Only scalar values may be placeholders (not lists for `in`).
+ *
+ * On SQLite a prepared query also skips Kysely's executor (its connection lock and the promises
+ * around it, about as costly as the query itself) and runs at once on the connection — but only
+ * when no transaction is open there: inside another caller's transaction it would read what that
+ * transaction has not committed, so then it waits its turn through Kysely like any other query.
  */
-import type { Compilable, Kysely } from 'kysely';
+import type { CompiledQuery, Compilable, Kysely } from 'kysely';
+
+/** Runs a query at once and answers its rows, or answers undefined when it must go through Kysely. */
+export type DirectRunner = (query: CompiledQuery) => unknown[] | undefined;
+
+const directRunners = new WeakMap<Kysely<any>, DirectRunner>();
+
+/** For the store: how queries on `db` may run without Kysely's executor. */
+export function registerDirectRunner(db: Kysely<any>, runner: DirectRunner): void {
+  directRunners.set(db, runner);
+}
 
 export type PreparedQuery<Values, Row> = (values: Values) => Promise<Row[]>;
 
@@ -20,11 +35,15 @@ export function prepareQuery<Values extends Record<string, unknown>, Row>(
   const slots = compiled.parameters.map((parameter) => names.find((name) => marker(name) === parameter));
   const unused = names.filter((name) => !slots.includes(name));
   if (unused.length > 0) throw new Error(`prepareQuery: ${unused.join(', ')} not used by ${compiled.sql}`);
+  const direct = directRunners.get(db);
   return async (values) => {
     const parameters = compiled.parameters.map((parameter, i) => {
       const slot = slots[i];
       return slot === undefined ? parameter : values[slot];
     });
-    return (await db.executeQuery<Row>({ ...compiled, parameters })).rows;
+    const query = { ...compiled, parameters };
+    const rows = direct?.(query);
+    if (rows !== undefined) return rows as Row[];
+    return (await db.executeQuery<Row>(query)).rows;
   };
 }
