@@ -11,6 +11,7 @@ import { serveCommand } from './commands/serve.js';
 import { diskCommand, orgCommand, tokenCommand, vmCommand } from './commands/inventory.js';
 import { runDueCommand } from './commands/run-due.js';
 import { runsCommand } from './commands/runs.js';
+import { backupsCommand, gcCommand, policyCommand, restoreCommand, verifyCommand } from './commands/backups.js';
 
 const USAGE = `Usage: dbp <command> [options]
 
@@ -21,11 +22,25 @@ Commands:
                                                  /metrics alone (for a worker without the API)
   run-due [--now UNIX]                           run every policy due at that instant once, wait, print the runs
   runs list [--policy ID] [--limit 100]          the scheduler's run records, newest first
+  policy run ID                                  back the policy's disks up now (recorded as a run)
+  backups list [--policy ID]                     the backups taken, newest first
+  restore --backup ID (--to PATH | --new-disk NAME)
+                                                 write a backup's image (byte-exact, sparse) to a new file,
+                                                 or to a new disk of the backup's organization
+  verify [--backup ID]                           re-read and authenticate every chunk; names the backups a
+                                                 bad chunk affects (exit 1 when not clean)
+  gc                                             mend the catalogue after a crash, delete unused chunks
   demo                                           create demo data (idempotent) and print it
   org create --name N [--sub-domain S] [--time-zone Europe/London | --country GB]
   vm create --org ORG --name N
   disk create --org ORG [--vm VM] --name N --size-gb G
   token create --org ORG [--scopes a,b,…] [--name N] [--rate-limit N]
+
+Options of the backup commands (and serve, run-due):
+  --repository PATH     the backup repository (DBP_REPOSITORY, default DATA-DIR/repository)
+  --unencrypted-repository
+                        without a passphrase (DBP_REPOSITORY_PASSWORD or DATA-DIR/repository.key),
+                        use an unencrypted repository
 
 Options for every command:
   --data-dir DIR        where the SQLite database lives (DBP_DATA_DIR, default ./data)
@@ -44,6 +59,11 @@ const COMMANDS: Record<string, Command> = {
   token: tokenCommand,
   'run-due': runDueCommand,
   runs: runsCommand,
+  backups: backupsCommand,
+  restore: restoreCommand,
+  verify: verifyCommand,
+  policy: policyCommand,
+  gc: gcCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -16,6 +16,7 @@ export const ID_PREFIXES = {
   diskBackupPolicy: 'dbp',
   apiToken: 'apitoken',
   backupRun: 'run',
+  backup: 'bkp',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

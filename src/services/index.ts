@@ -27,6 +27,8 @@ export async function createServices(store: Store, clock: Clock): Promise<Servic
   const policies = new PolicyService(store.db, clock, inventory, trash);
   const tokens = new TokenService(store.db, clock, store.changes);
   trash.registerPurger(POLICY_OBJECT_TYPE, async (trx, id) => {
+    // The catalogue rows of its backups go with it; the engine's reconcile then forgets their manifests.
+    await trx.deleteFrom('backups').where('policy_id', '=', id).execute();
     await trx.deleteFrom('disk_backup_policies').where('id', '=', id).execute();
   });
   const runs = new RunService(store.db);

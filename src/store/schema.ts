@@ -144,6 +144,24 @@ export interface TasksTable {
   progress: number;
 }
 
+export interface BackupsTable {
+  pk: Pk;
+  id: string;
+  organization_id: string;
+  policy_id: string;
+  disk_id: string;
+  /** The scheduler's run that took it (null for one adopted from the repository after a crash). */
+  run_id: string | null;
+  /** The backup's id in the repository (its manifest's name). */
+  repository_backup_id: string;
+  created_at: number;
+  disk_size_bytes: number;
+  /** Stored bytes of the chunks this backup added to the repository. */
+  new_stored_bytes: number;
+  /** `snapshot`: read from a clone of the image; `live`: read while the disk could change. */
+  consistency: 'snapshot' | 'live';
+}
+
 export interface ApiTokensTable {
   pk: Pk;
   id: string;
@@ -206,6 +224,7 @@ export interface Database {
   api_tokens: ApiTokensTable;
   rate_limit_windows: RateLimitWindowsTable;
   backup_runs: BackupRunsTable;
+  backups: BackupsTable;
 }
 
 export type Organization = Selectable<OrganizationsTable>;
@@ -218,6 +237,7 @@ export type TrashObject = Selectable<TrashObjectsTable>;
 export type Task = Selectable<TasksTable>;
 export type ApiToken = Selectable<ApiTokensTable>;
 export type BackupRun = Selectable<BackupRunsTable>;
+export type Backup = Selectable<BackupsTable>;
 export type Country = Selectable<CountriesTable>;
 export type Currency = Selectable<CurrenciesTable>;
 export type DataCenter = Selectable<DataCentersTable>;

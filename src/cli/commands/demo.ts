@@ -3,7 +3,10 @@
  * backup policy, and an API token with every scope. Running it again reuses what exists; since only
  * a hash of a token's secret is stored, the demo token gets a fresh secret each run (printed).
  */
-import { openRuntime } from '../../runtime.js';
+import { resolve } from 'node:path';
+import { createSparseImage, managedImagePath, writeDemoContent } from '../../engine/disk-sources.js';
+import { ensureDemoPassphrase } from '../../engine/index.js';
+import { openRuntime, type Runtime } from '../../runtime.js';
 import type { Services } from '../../services/index.js';
 import { commonOptions, parseCommand } from '../options.js';
 
@@ -58,12 +61,27 @@ export async function ensureDemoData(services: Services): Promise<DemoData> {
   };
 }
 
+/** Each demo disk without an image gets a sparse one under the data directory, with demo content. */
+async function giveDemoDisksImages(runtime: Runtime, dataDir: string, diskIds: readonly string[]): Promise<void> {
+  const db = runtime.store.db;
+  for (const diskId of diskIds) {
+    const disk = await db.selectFrom('disks').select(['id', 'image_path', 'size_in_gb']).where('id', '=', diskId).executeTakeFirstOrThrow();
+    if (disk.image_path) continue;
+    const path = resolve(managedImagePath(dataDir, disk.id));
+    createSparseImage(path, disk.size_in_gb * 1_000_000_000);
+    writeDemoContent(path, disk.id);
+    await db.updateTable('disks').set({ image_path: path }).where('id', '=', disk.id).execute();
+  }
+}
+
 export async function demoCommand(argv: string[]): Promise<void> {
   const { values } = parseCommand(argv, { port: { type: 'string', default: process.env.DBP_PORT ?? '8080' } });
   const options = commonOptions(values);
   const runtime = await openRuntime(options);
   try {
     const demo = await ensureDemoData(runtime.services);
+    const passphraseFile = ensureDemoPassphrase(options.dataDir);
+    await giveDemoDisksImages(runtime, options.dataDir, [...demo.virtual_machine.disk_ids, demo.disk.id]);
     if (options.json) {
       process.stdout.write(`${JSON.stringify(demo, null, 2)}\n`);
       return;
@@ -78,6 +96,8 @@ export async function demoCommand(argv: string[]): Promise<void> {
         `  backup policy      ${demo.disk_backup_policy.id}`,
         `  API token          ${demo.api_token.id}`,
         `  token secret       ${demo.api_token.secret}   (shown once; \`dbp demo\` issues a new one each run)`,
+        `  disk images        ${options.dataDir}/disks/ (sparse, with a few MiB of demo content)`,
+        ...(passphraseFile ? [`  repository key     ${passphraseFile} (the backup repository's passphrase; keep it apart from backups in production)`] : []),
         '',
         'Call the API (once `dbp serve` is running):',
         `  curl -s -g -H "Authorization: Bearer ${demo.api_token.secret}" "${base}/disks/disk/disk_backup_policies?disk[id]=${demo.disk.id}"`,

@@ -7,10 +7,12 @@ import pino from 'pino';
 import { fixedClock } from '../../domain/clock.js';
 import { openRuntime } from '../../runtime.js';
 import { schedulerFor, type FinishedRun } from '../../scheduler/index.js';
+import { ENGINE_OPTIONS, engineIfConfigured } from '../engine-options.js';
 import { commonOptions, integerOption, parseCommand, UsageError } from '../options.js';
 
 export async function runDueCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseCommand(argv, {
+    ...ENGINE_OPTIONS,
     now: { type: 'string' },
     'log-level': { type: 'string', default: process.env.DBP_LOG_LEVEL ?? 'info' },
   });
@@ -20,11 +22,16 @@ export async function runDueCommand(argv: string[]): Promise<void> {
   // Log lines (one per run) go to stderr, so that stdout holds only the result.
   const logger = pino({ level: values['log-level'] as string }, pino.destination(2));
   const runtime = await openRuntime({ ...options, ...(now === undefined ? {} : { clock: fixedClock(now) }) });
+  const engine = await engineIfConfigured(runtime, options, values, logger).catch(async (error: unknown) => {
+    await runtime.close();
+    throw error;
+  });
   try {
     const at = runtime.services.clock.now();
-    const finished = await schedulerFor(runtime, { logger }).runDue();
+    const finished = await schedulerFor(runtime, { logger, ...(engine ? { runner: engine } : {}) }).runDue();
     print(options.json, at, finished);
   } finally {
+    await engine?.close();
     await runtime.close();
   }
 }

@@ -4,6 +4,7 @@ import { startMetricsServer } from '../../http/metrics-server.js';
 import { startServer } from '../../http/server.js';
 import { openRuntime } from '../../runtime.js';
 import { schedulerFor } from '../../scheduler/index.js';
+import { ENGINE_OPTIONS, engineIfConfigured } from '../engine-options.js';
 import { commonOptions, integerOption, parseCommand, UsageError } from '../options.js';
 
 const ROLES = ['all', 'api', 'worker'] as const;
@@ -12,6 +13,7 @@ type Role = (typeof ROLES)[number];
 /** `dbp serve`: the API (role `api`), the scheduler and background sweep (role `worker`), or both (`all`). */
 export async function serveCommand(argv: string[]): Promise<void> {
   const { values } = parseCommand(argv, {
+    ...ENGINE_OPTIONS,
     host: { type: 'string', default: process.env.DBP_HOST ?? '127.0.0.1' },
     port: { type: 'string', default: process.env.DBP_PORT ?? '8080' },
     role: { type: 'string', default: process.env.DBP_ROLE ?? 'all' },
@@ -28,7 +30,8 @@ export async function serveCommand(argv: string[]): Promise<void> {
   runtime.store.checkpointInBackground?.();
 
   const sweeper = role === 'api' ? undefined : startSweeper(runtime.services, logger);
-  const scheduler = role === 'api' ? undefined : schedulerFor(runtime, { logger });
+  const engine = role === 'api' ? undefined : await engineIfConfigured(runtime, options, values, logger);
+  const scheduler = role === 'api' ? undefined : schedulerFor(runtime, { logger, ...(engine ? { runner: engine } : {}) });
   scheduler?.start();
   const server = role === 'worker' ? undefined : await startServer(runtime, { host: values.host as string, port, logger });
   const metricsServer = metricsPort === undefined ? undefined : await startMetricsServer(runtime, values.host as string, metricsPort);
@@ -47,5 +50,6 @@ export async function serveCommand(argv: string[]): Promise<void> {
   await scheduler?.stop();
   await server?.stop();
   await metricsServer?.stop();
+  await engine?.close();
   await runtime.close();
 }

@@ -1,0 +1,295 @@
+/**
+ * The backup engine: what a policy's run does. For each target disk it reads a point-in-time view
+ * of the disk's image into the repository, then records the backup in the catalogue (`backups`);
+ * after the run it keeps the newest `retention` backups per disk, forgets the rest in the
+ * repository, and sets the policy's `total_size` to the stored bytes its remaining backups use.
+ *
+ * The repository's manifests are the truth about backups; the catalogue follows them and
+ * `reconcile` mends it after a crash:
+ * - a catalogue row is written only after its manifest is durable, and a pruned backup's manifest is
+ *   forgotten before its row is deleted, so a row whose manifest is missing was being pruned: delete it;
+ * - a manifest with no row was being recorded (adopt it, when its policy still exists) or belongs
+ *   to a policy purged from the trash, whose rows went with it (forget it).
+ */
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { Clock } from '../domain/clock.js';
+import { newId } from '../domain/ids.js';
+import { backupsToPrune } from '../domain/retention.js';
+import type { BackupRunner, ClaimedRun, RunResult } from '../scheduler/runner.js';
+import type { Backup, Database } from '../store/schema.js';
+import { createSparseImage, managedImagePath, pointInTimeView } from './disk-sources.js';
+import type { BackupSummary, GcReport, ProgressListener, Repository, VerifyReport } from './repository/index.js';
+
+export interface BackupEngineOptions {
+  readonly db: Kysely<Database>;
+  readonly repository: Repository;
+  readonly clock: Clock;
+  /** The service's data directory: images of disks it manages, scratch space for clones. */
+  readonly dataDir: string;
+  readonly logger?: Logger | false;
+}
+
+/** A catalogue row, as the CLI and the API show it. */
+export type BackupRecord = Backup;
+
+export interface CatalogueVerifyReport extends VerifyReport {
+  /** Catalogue ids of the backups a bad chunk or manifest affects. */
+  readonly affectedBackups: readonly string[];
+}
+
+const TAGS = { policy: 'policy_id', disk: 'disk_id', run: 'run_id', backup: 'backup_id' } as const;
+
+export class BackupEngine implements BackupRunner {
+  constructor(private readonly options: BackupEngineOptions) {}
+
+  get repository(): Repository {
+    return this.options.repository;
+  }
+
+  /** The scheduler's runner: backs up every target disk of the run, then applies retention. */
+  async run(run: ClaimedRun, signal: AbortSignal): Promise<RunResult> {
+    return this.backupPolicy(run.policyId, run.targetDiskIds, run.id, signal);
+  }
+
+  /** Runs a policy now, outside its schedule, recorded as a run like a scheduled one. */
+  async runPolicyNow(policyId: string, onProgress?: ProgressListener): Promise<{ runId: string; result: RunResult }> {
+    const { db, clock } = this.options;
+    const policy = await db.selectFrom('disk_backup_policies').selectAll().where('id', '=', policyId).executeTakeFirst();
+    if (!policy) throw new Error(`No disk backup policy ${policyId}`);
+    const diskIds = await this.targetDisks(policy.target_type, policy.target_id);
+    const runId = newId('backupRun');
+    const now = clock.now();
+    // One run per policy and instant: a second "run now" in the same second takes the next free second.
+    let scheduledAt = now;
+    for (;;) {
+      const inserted = await db
+        .insertInto('backup_runs')
+        .values({
+          id: runId,
+          policy_id: policy.id,
+          organization_id: policy.organization_id,
+          target_disk_ids: JSON.stringify(diskIds),
+          scheduled_at: scheduledAt,
+          claimed_at: now,
+          lease_expires_at: now + 24 * 3600,
+          worker_id: 'run-now',
+          started_at: now,
+          status: 'running',
+          attempts: 1,
+        })
+        .onConflict((oc) => oc.columns(['policy_id', 'scheduled_at']).doNothing())
+        .executeTakeFirst();
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) break;
+      scheduledAt += 1;
+    }
+    const result = await this.backupPolicy(policy.id, diskIds, runId, new AbortController().signal, onProgress);
+    await db
+      .updateTable('backup_runs')
+      .set({ status: result.status, error: result.error ?? null, finished_at: clock.now(), lease_expires_at: null })
+      .where('id', '=', runId)
+      .execute();
+    return { runId, result };
+  }
+
+  private async backupPolicy(
+    policyId: string,
+    diskIds: readonly string[],
+    runId: string,
+    signal: AbortSignal,
+    onProgress?: ProgressListener,
+  ): Promise<RunResult> {
+    const failures: string[] = [];
+    const live: string[] = [];
+    for (const diskId of diskIds) {
+      try {
+        const backup = await this.backupDisk(policyId, diskId, runId, signal, onProgress);
+        if (backup.consistency === 'live') live.push(diskId);
+      } catch (error) {
+        failures.push(`${diskId}: ${(error as Error).message}`);
+        this.log('warn', { policyId, diskId, runId, err: error }, 'disk backup failed');
+      }
+    }
+    await this.applyRetention(policyId);
+    if (failures.length > 0) return { status: 'failed', error: failures.join('; ') };
+    // A backup read live is a backup all the same; the run's error field says it was not a snapshot.
+    return { status: 'succeeded', error: live.length > 0 ? `read live (no point-in-time clone): ${live.join(', ')}` : null };
+  }
+
+  private async backupDisk(policyId: string, diskId: string, runId: string, signal: AbortSignal, onProgress?: ProgressListener): Promise<Backup> {
+    const { db, dataDir, repository, clock } = this.options;
+    const imagePath = await this.imageOf(diskId);
+    const view = await pointInTimeView(imagePath, `${dataDir}/scratch`);
+    try {
+      const id = newId('backup');
+      const result = await repository.backup({
+        sourcePath: view.path,
+        tags: { [TAGS.policy]: policyId, [TAGS.disk]: diskId, [TAGS.run]: runId, [TAGS.backup]: id },
+        signal,
+        ...(onProgress ? { onProgress } : {}),
+      });
+      const organization = await db.selectFrom('disks').select('organization_id').where('id', '=', diskId).executeTakeFirstOrThrow();
+      const row = {
+        id,
+        organization_id: organization.organization_id,
+        policy_id: policyId,
+        disk_id: diskId,
+        run_id: runId,
+        repository_backup_id: result.id,
+        created_at: clock.now(),
+        disk_size_bytes: result.diskSize,
+        new_stored_bytes: result.newStoredBytes,
+        consistency: view.consistency,
+      } as const;
+      // Reconcile (another process) may have adopted it from its manifest a moment ago.
+      await db.insertInto('backups').values(row).onConflict((oc) => oc.doNothing()).execute();
+      this.log('info', { policyId, diskId, runId, backupId: id, bytes: result.diskSize, newStoredBytes: result.newStoredBytes, consistency: view.consistency }, 'disk backed up');
+      return (await db.selectFrom('backups').selectAll().where('repository_backup_id', '=', result.id).executeTakeFirstOrThrow());
+    } finally {
+      await view.release();
+    }
+  }
+
+  /** The disk's image; a disk without one gets an empty sparse image under the data directory. */
+  private async imageOf(diskId: string): Promise<string> {
+    const { db, dataDir } = this.options;
+    const disk = await db.selectFrom('disks').select(['id', 'image_path', 'size_in_gb']).where('id', '=', diskId).executeTakeFirst();
+    if (!disk) throw new Error(`Disk ${diskId} no longer exists`);
+    if (disk.image_path) return disk.image_path;
+    const path = managedImagePath(dataDir, disk.id);
+    createSparseImage(path, disk.size_in_gb * 1_000_000_000);
+    await db.updateTable('disks').set({ image_path: path }).where('id', '=', disk.id).where('image_path', 'is', null).execute();
+    return path;
+  }
+
+  private async targetDisks(targetType: string, targetId: string): Promise<string[]> {
+    if (targetType === 'Disk') return [targetId];
+    const rows = await this.options.db.selectFrom('virtual_machine_disks').select('disk_id').where('virtual_machine_id', '=', targetId).orderBy('disk_id').execute();
+    return rows.map((row) => row.disk_id);
+  }
+
+  /** Keeps the newest `retention` backups per disk of the policy; forgets the rest; refreshes `total_size`. */
+  async applyRetention(policyId: string): Promise<void> {
+    const { db, repository } = this.options;
+    const policy = await db.selectFrom('disk_backup_policies').select(['id', 'retention']).where('id', '=', policyId).executeTakeFirst();
+    if (!policy) return;
+    const rows = await db.selectFrom('backups').selectAll().where('policy_id', '=', policyId).execute();
+    const prune = backupsToPrune(
+      rows.map((row) => ({ ...row, diskId: row.disk_id, createdAt: row.created_at, sequence: row.pk })),
+      policy.retention,
+    );
+    if (prune.length > 0) {
+      // Manifests first: a crash between leaves rows whose manifest is gone, which reconcile deletes.
+      await repository.forget(prune.map((row) => row.repository_backup_id));
+      await db.deleteFrom('backups').where('id', 'in', prune.map((row) => row.id)).execute();
+    }
+    await this.refreshTotalSize(policyId);
+  }
+
+  async refreshTotalSize(policyId: string): Promise<void> {
+    const { db, repository } = this.options;
+    const remaining = await db.selectFrom('backups').select('repository_backup_id').where('policy_id', '=', policyId).execute();
+    const bytes = await repository.storedBytes(remaining.map((row) => row.repository_backup_id));
+    await db.updateTable('disk_backup_policies').set({ total_size_bytes: bytes }).where('id', '=', policyId).where('total_size_bytes', '!=', bytes).execute();
+  }
+
+  listBackups(policyId?: string): Promise<BackupRecord[]> {
+    let query = this.options.db.selectFrom('backups').selectAll().orderBy('created_at', 'desc').orderBy('pk', 'desc');
+    if (policyId !== undefined) query = query.where('policy_id', '=', policyId);
+    return query.execute();
+  }
+
+  async findBackup(backupId: string): Promise<BackupRecord> {
+    const row = await this.options.db.selectFrom('backups').selectAll().where('id', '=', backupId).executeTakeFirst();
+    if (!row) throw new BackupNotInCatalogue(backupId);
+    return row;
+  }
+
+  async restoreToPath(backupId: string, toPath: string, onProgress?: ProgressListener): Promise<BackupRecord> {
+    const backup = await this.findBackup(backupId);
+    await this.options.repository.restore(backup.repository_backup_id, { toPath, ...(onProgress ? { onProgress } : {}) });
+    return backup;
+  }
+
+  async verify(backupId?: string, onProgress?: ProgressListener): Promise<CatalogueVerifyReport> {
+    const { db, repository } = this.options;
+    const rows = backupId === undefined ? await db.selectFrom('backups').selectAll().execute() : [await this.findBackup(backupId)];
+    const report = await repository.verify({
+      backupIds: rows.map((row) => row.repository_backup_id),
+      ...(onProgress ? { onProgress } : {}),
+    });
+    const catalogueId = new Map(rows.map((row) => [row.repository_backup_id, row.id]));
+    const affected = new Set<string>();
+    for (const chunk of report.badChunks) for (const id of chunk.backupIds) affected.add(catalogueId.get(id) ?? id);
+    for (const manifest of report.badManifests) affected.add(catalogueId.get(manifest.backupId) ?? manifest.backupId);
+    return { ...report, affectedBackups: [...affected].sort() };
+  }
+
+  /** Mends the catalogue after a crash (see the module comment). Answers what it changed. */
+  async reconcile(): Promise<{ adopted: number; forgotten: number; rowsDeleted: number }> {
+    const { db, repository, clock } = this.options;
+    const summaries: BackupSummary[] = await repository.listBackups();
+    const inRepository = new Set(summaries.map((summary) => summary.id));
+    const rows = await db.selectFrom('backups').select(['id', 'policy_id', 'repository_backup_id']).execute();
+    const inCatalogue = new Set(rows.map((row) => row.repository_backup_id));
+    const touched = new Set<string>();
+
+    const missing = rows.filter((row) => !inRepository.has(row.repository_backup_id));
+    if (missing.length > 0) await db.deleteFrom('backups').where('id', 'in', missing.map((row) => row.id)).execute();
+    for (const row of missing) touched.add(row.policy_id);
+
+    let adopted = 0;
+    const orphans: string[] = [];
+    for (const summary of summaries) {
+      if (inCatalogue.has(summary.id)) continue;
+      const policyId = summary.tags[TAGS.policy];
+      const diskId = summary.tags[TAGS.disk];
+      const policy = policyId ? await db.selectFrom('disk_backup_policies').select(['id', 'organization_id']).where('id', '=', policyId).executeTakeFirst() : undefined;
+      if (!policy || !diskId) {
+        orphans.push(summary.id);
+        continue;
+      }
+      await db
+        .insertInto('backups')
+        .values({
+          id: summary.tags[TAGS.backup] ?? newId('backup'),
+          organization_id: policy.organization_id,
+          policy_id: policy.id,
+          disk_id: diskId,
+          run_id: summary.tags[TAGS.run] ?? null,
+          repository_backup_id: summary.id,
+          created_at: summary.createdAt || clock.now(),
+          disk_size_bytes: summary.diskSize,
+          new_stored_bytes: 0,
+          consistency: 'live',
+        })
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+      adopted += 1;
+      touched.add(policy.id);
+    }
+    await repository.forget(orphans);
+    for (const policyId of touched) await this.applyRetention(policyId);
+    return { adopted, forgotten: orphans.length, rowsDeleted: missing.length };
+  }
+
+  /** Reconciles, then removes the chunks no backup uses. */
+  async collectGarbage(onProgress?: ProgressListener): Promise<GcReport> {
+    await this.reconcile();
+    return this.options.repository.gc(onProgress ? { onProgress } : {});
+  }
+
+  async close(): Promise<void> {
+    await this.options.repository.close();
+  }
+
+  private log(level: 'info' | 'warn', fields: Record<string, unknown>, message: string): void {
+    if (this.options.logger) this.options.logger[level](fields, message);
+  }
+}
+
+export class BackupNotInCatalogue extends Error {
+  constructor(readonly backupId: string) {
+    super(`No backup ${backupId}`);
+  }
+}

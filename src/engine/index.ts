@@ -1,0 +1,64 @@
+/**
+ * Opening the backup engine for a runtime: the repository (`--repository`, DBP_REPOSITORY, default
+ * <data-dir>/repository) and its passphrase — DBP_REPOSITORY_PASSWORD, else the file
+ * <data-dir>/repository.key when it exists (`dbp demo` writes one), else an unencrypted repository
+ * only when asked for explicitly (`--unencrypted-repository`).
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import type { Runtime } from '../runtime.js';
+import { BackupEngine } from './backup-engine.js';
+import { openRepository } from './repository/index.js';
+
+export { BackupEngine, BackupNotInCatalogue, type BackupRecord } from './backup-engine.js';
+export { RepositoryError } from './repository/index.js';
+
+export interface EngineSettings {
+  readonly dataDir: string;
+  readonly repositoryPath?: string | undefined;
+  readonly unencrypted?: boolean | undefined;
+  /** The passphrase itself (tests); otherwise the environment or the key file. */
+  readonly password?: string | undefined;
+  readonly workers?: number | undefined;
+}
+
+export const PASSPHRASE_FILE = 'repository.key';
+
+export class EngineNotConfigured extends Error {}
+
+export function repositoryPathOf(settings: EngineSettings): string {
+  return resolve(settings.repositoryPath ?? process.env.DBP_REPOSITORY ?? join(settings.dataDir, 'repository'));
+}
+
+function passphrase(settings: EngineSettings): string | null {
+  if (settings.password !== undefined) return settings.password;
+  const fromEnvironment = process.env.DBP_REPOSITORY_PASSWORD;
+  if (fromEnvironment) return fromEnvironment;
+  const file = join(settings.dataDir, PASSPHRASE_FILE);
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  if (settings.unencrypted) return null;
+  throw new EngineNotConfigured(
+    'The backup repository needs a passphrase: set DBP_REPOSITORY_PASSWORD (or put one in ' +
+      `${file}), or choose an unencrypted repository with --unencrypted-repository`,
+  );
+}
+
+export async function openBackupEngine(runtime: Runtime, settings: EngineSettings, logger: Logger | false = false): Promise<BackupEngine> {
+  const repository = await openRepository({
+    path: repositoryPathOf(settings),
+    password: passphrase(settings),
+    create: true,
+    ...(settings.workers ? { workers: settings.workers } : {}),
+  });
+  return new BackupEngine({ db: runtime.store.db, repository, clock: runtime.services.clock, dataDir: resolve(settings.dataDir), logger });
+}
+
+/** For `dbp demo`: a random passphrase in <data-dir>/repository.key unless one is set. Answers the file, or null. */
+export function ensureDemoPassphrase(dataDir: string): string | null {
+  if (process.env.DBP_REPOSITORY_PASSWORD) return null;
+  const file = join(dataDir, PASSPHRASE_FILE);
+  if (!existsSync(file)) writeFileSync(file, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
+  return file;
+}

@@ -1,0 +1,126 @@
+/**
+ * The backup repository's public contract: what the rest of the product (runner, CLI, extension API)
+ * may use. The repository is a directory of content-addressed, compressed, encrypted chunks and one
+ * manifest per backup; its on-disk format is written down in docs/REPOSITORY.md.
+ * Nothing here knows of HTTP, the database or policies: backups carry free-form string tags
+ * (the runner uses policy_id, disk_id, run_id) so that a catalogue can be rebuilt from the repository.
+ */
+
+export interface Progress {
+  /** Bytes of the source (backup) or image (restore, verify) handled so far. */
+  readonly bytesDone: number;
+  readonly bytesTotal: number;
+}
+
+export type ProgressListener = (progress: Progress) => void;
+
+export interface BackupSummary {
+  readonly id: string;
+  /** Unix seconds when the backup's manifest became durable. */
+  readonly createdAt: number;
+  readonly startedAt: number;
+  /** Size of the backed-up image in bytes. */
+  readonly diskSize: number;
+  readonly chunkSize: number;
+  /** Number of chunks in the image (zero chunks included; they are not stored). */
+  readonly chunkCount: number;
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+export interface BackupResult extends BackupSummary {
+  /** Chunks this backup added to the repository (not already there, not all-zero). */
+  readonly newChunks: number;
+  /** Stored (compressed + encrypted) bytes those new chunks occupy. */
+  readonly newStoredBytes: number;
+}
+
+export interface BadChunk {
+  readonly chunkId: string;
+  readonly problem: 'missing' | 'unreadable' | 'corrupt';
+  readonly detail: string;
+  /** Every backup whose manifest names the chunk. */
+  readonly backupIds: readonly string[];
+}
+
+export interface VerifyReport {
+  readonly backupsChecked: number;
+  readonly chunksChecked: number;
+  readonly badChunks: readonly BadChunk[];
+  /** Manifests that could not be read or authenticated. */
+  readonly badManifests: readonly { readonly backupId: string; readonly detail: string }[];
+  readonly ok: boolean;
+}
+
+export interface GcReport {
+  readonly chunksRemoved: number;
+  readonly bytesRemoved: number;
+  readonly chunksKept: number;
+}
+
+export interface BackupOptions {
+  /** Path of a readable image file or block device: already the point-in-time view the caller chose. */
+  readonly sourcePath: string;
+  readonly tags?: Readonly<Record<string, string>>;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: ProgressListener;
+}
+
+export interface RestoreOptions {
+  /** Written atomically (temporary file beside it, then rename); zero chunks become holes. Refuses to overwrite an existing file unless `overwrite`. */
+  readonly toPath: string;
+  readonly overwrite?: boolean;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: ProgressListener;
+}
+
+export interface VerifyOptions {
+  /** Only these backups (default: all). */
+  readonly backupIds?: readonly string[];
+  readonly signal?: AbortSignal;
+  readonly onProgress?: ProgressListener;
+}
+
+export interface Repository {
+  readonly path: string;
+  readonly encrypted: boolean;
+  backup(options: BackupOptions): Promise<BackupResult>;
+  listBackups(): Promise<BackupSummary[]>;
+  /** Throws BackupNotFound. */
+  getBackup(backupId: string): Promise<BackupSummary>;
+  restore(backupId: string, options: RestoreOptions): Promise<void>;
+  verify(options?: VerifyOptions): Promise<VerifyReport>;
+  /** Deletes these backups' manifests (durably). Chunks stay until gc. Unknown ids are ignored. */
+  forget(backupIds: readonly string[]): Promise<void>;
+  /** Removes chunks no manifest references, never one an in-flight backup (any process) may use. */
+  gc(options?: { signal?: AbortSignal; onProgress?: ProgressListener }): Promise<GcReport>;
+  /** Stored bytes of the distinct chunks these backups reference (each chunk counted once). */
+  storedBytes(backupIds: readonly string[]): Promise<number>;
+  /** Stops the worker threads. */
+  close(): Promise<void>;
+}
+
+export interface OpenRepositoryOptions {
+  readonly path: string;
+  /** The passphrase; null opens or creates an unencrypted repository (only by explicit choice). */
+  readonly password: string | null;
+  /** Create the repository when the directory is missing or empty. */
+  readonly create?: boolean;
+  /** Chunk size for a new repository (bytes, a power of two). */
+  readonly chunkSize?: number;
+  /** Worker threads for hashing, compression and encryption (default: the number of cores). */
+  readonly workers?: number;
+}
+
+/** Errors a caller can tell apart (each a subclass of RepositoryError with a clear message). */
+export type RepositoryErrorCode =
+  | 'not_a_repository'
+  | 'wrong_password'
+  | 'password_required'
+  | 'backup_not_found'
+  | 'corrupt_manifest'
+  | 'corrupt_chunk'
+  | 'missing_chunk'
+  | 'target_exists'
+  | 'source_unreadable'
+  | 'repository_locked'
+  | 'aborted';

@@ -1,0 +1,52 @@
+/**
+ * Durable file operations. Every file of a repository is written whole or not at all: into a
+ * temporary file beside its final name, synced, renamed over the name, and the directory synced so
+ * that the rename itself survives a crash. Readers never see a half-written file.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
+
+/** Temporary files start with this; garbage collection removes old ones a crash left behind. */
+export const TEMPORARY_PREFIX = '.tmp-';
+
+export function temporaryPathFor(path: string): string {
+  return join(dirname(path), `${TEMPORARY_PREFIX}${basename(path)}-${randomBytes(6).toString('hex')}`);
+}
+
+export function syncDirectory(directory: string): void {
+  const fd = openSync(directory, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Writes `data` to `path` atomically and durably (see the module comment). */
+export function writeFileAtomically(path: string, data: Uint8Array | readonly Uint8Array[]): void {
+  const temporary = temporaryPathFor(path);
+  const fd = openSync(temporary, 'wx', 0o600);
+  try {
+    for (const part of Array.isArray(data) ? data : [data]) writeFully(fd, part as Uint8Array);
+    fsyncSync(fd);
+  } catch (error) {
+    closeSync(fd);
+    rmSync(temporary, { force: true });
+    throw error;
+  }
+  closeSync(fd);
+  renameSync(temporary, path);
+  syncDirectory(dirname(path));
+}
+
+export function writeFully(fd: number, data: Uint8Array, position: number | null = null): void {
+  let written = 0;
+  while (written < data.length) {
+    written += writeSync(fd, data, written, data.length - written, position === null ? null : position + written);
+  }
+}
+
+export function ensureDirectory(path: string): void {
+  mkdirSync(path, { recursive: true, mode: 0o700 });
+}

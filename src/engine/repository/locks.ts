@@ -1,0 +1,132 @@
+/**
+ * Who is using the repository. A backup holds a `backup` lock while it writes chunks and its
+ * manifest; garbage collection holds the only lock while it deletes. Each writes its own lock file
+ * *before* looking at the others, so of a backup and a collection that start together at least one
+ * sees the other: the collection then gives up and the backup waits for it to finish. A lock is
+ * kept fresh (its mtime) while held; one whose process is gone (same host) or that has not been
+ * refreshed for STALE_AFTER_MS is stale and ignored, and removed by the next collection.
+ */
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RepositoryError } from './errors.js';
+import { syncDirectory, TEMPORARY_PREFIX, writeFileAtomically } from './files.js';
+import { LOCKS_DIRECTORY } from './layout.js';
+
+export type LockKind = 'backup' | 'gc';
+const REFRESH_EVERY_MS = 20_000;
+const STALE_AFTER_MS = 10 * 60_000;
+const WAIT_STEP_MS = 250;
+
+interface LockContent {
+  readonly kind: LockKind;
+  readonly pid: number;
+  readonly host: string;
+  readonly createdAt: number;
+}
+
+export interface HeldLock {
+  release(): void;
+}
+
+export function acquireLock(root: string, kind: LockKind): HeldLock {
+  const directory = join(root, LOCKS_DIRECTORY);
+  const name = `${kind}-${randomBytes(8).toString('hex')}`;
+  const path = join(directory, name);
+  const content: LockContent = { kind, pid: process.pid, host: hostname(), createdAt: Date.now() };
+  writeFileAtomically(path, Buffer.from(JSON.stringify(content)));
+  const refresh = setInterval(() => {
+    const now = new Date();
+    try {
+      utimesSync(path, now, now);
+    } catch {
+      // Removed under us (by hand); the lock is lost, which the next collection would notice.
+    }
+  }, REFRESH_EVERY_MS);
+  refresh.unref();
+  return {
+    release() {
+      clearInterval(refresh);
+      rmSync(path, { force: true });
+      syncDirectory(directory);
+    },
+  };
+}
+
+/** A backup's lock: waits while a collection runs. */
+export async function acquireBackupLock(root: string, signal?: AbortSignal): Promise<HeldLock> {
+  for (;;) {
+    const lock = acquireLock(root, 'backup');
+    if (!liveKinds(root).includes('gc')) return lock;
+    lock.release();
+    if (signal?.aborted) throw new RepositoryError('aborted', 'The backup was stopped before it began');
+    await sleep(WAIT_STEP_MS);
+  }
+}
+
+/** The collection's lock: only when nobody else holds one. */
+export function acquireGcLock(root: string): HeldLock {
+  const lock = acquireLock(root, 'gc');
+  const others = liveKinds(root);
+  // Our own lock is one of the `gc` entries.
+  others.splice(others.indexOf('gc'), 1);
+  if (others.length > 0) {
+    lock.release();
+    throw new RepositoryError('repository_locked', `The repository is in use (${others.join(', ')} running); try again when it is done`);
+  }
+  return lock;
+}
+
+export function removeStaleLocks(root: string): number {
+  const directory = join(root, LOCKS_DIRECTORY);
+  let removed = 0;
+  for (const name of readdirSync(directory)) {
+    const path = join(directory, name);
+    const content = name.startsWith(TEMPORARY_PREFIX) ? undefined : readLock(path);
+    if (content !== undefined && isLive(content, path)) continue;
+    rmSync(path, { force: true });
+    removed += 1;
+  }
+  if (removed > 0) syncDirectory(directory);
+  return removed;
+}
+
+function liveKinds(root: string): LockKind[] {
+  const directory = join(root, LOCKS_DIRECTORY);
+  const kinds: LockKind[] = [];
+  for (const name of readdirSync(directory)) {
+    if (name.startsWith(TEMPORARY_PREFIX)) continue;
+    const path = join(directory, name);
+    const content = readLock(path);
+    if (content !== undefined && isLive(content, path)) kinds.push(content.kind);
+  }
+  return kinds;
+}
+
+function readLock(path: string): LockContent | undefined {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as LockContent;
+  } catch {
+    return undefined;
+  }
+}
+
+function isLive(lock: LockContent, path: string): boolean {
+  if (lock.host === hostname()) return processExists(lock.pid);
+  try {
+    return Date.now() - statSync(path).mtimeMs < STALE_AFTER_MS;
+  } catch {
+    return false;
+  }
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
