@@ -79,7 +79,8 @@ async function main(argv: string[]): Promise<number> {
   }
   try {
     await command(rest);
-    return 0;
+    // A command that finished but found a problem (verify) sets the exit code itself.
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
     if (error instanceof UsageError) {
       process.stderr.write(`dbp ${name}: ${error.message}\nRun "dbp help" for usage.\n`);

@@ -95,7 +95,7 @@ forEachEngine('backup engine', (engineName) => {
   test('the scheduler hands due runs to the engine, which backs them up', async () => {
     const { disk } = await diskWithImage('scheduled', randomBytes(MiB));
     const policy = await service.createPolicy(org.token, disk.id, { retention: 1, schedule: { interval: 'hourly' } });
-    service.clock.set(policy.schedule.next_invocation_at);
+    service.clock.set((policy.schedule as { next_invocation_at: number }).next_invocation_at);
     const finished = await schedulerFor(service.runtime, { logger: false, runner: backupEngine }).runDue();
     const mine = finished.filter((run) => run.run.policyId === policy.id);
     assert.equal(mine.length, 1);

@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { dbp, dbpJson } from '../support/dbp-cli.js';
+
+/** The backup commands through the real CLI, on the demo's data: run, list, restore, verify, gc, and bad input. */
+/** The image's size and the hash of its first 16 MiB (the demo's content; the rest of a demo image is a hole). */
+async function fingerprint(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { end: 16 * 1024 * 1024 - 1 })) hash.update(chunk as Buffer);
+  return `${statSync(path).size}:${hash.digest('hex')}`;
+}
+let dataDir: string;
+let demo: any;
+before(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'dbp-backups-cli-'));
+  demo = await dbpJson(['demo', '--data-dir', dataDir]);
+});
+after(() => rmSync(dataDir, { recursive: true, force: true }));
+
+test('demo gives its disks images with content and the repository a passphrase file', () => {
+  assert.ok(existsSync(join(dataDir, 'repository.key')));
+  const image = join(dataDir, 'disks', `${demo.disk.id}.img`);
+  assert.ok(statSync(image).size >= 10_000_000_000, 'a 10 GB sparse image');
+});
+
+test('policy run backs up now; backups list shows it; restore --to is byte-exact; --new-disk adds a disk; verify is clean', async () => {
+  const run = await dbpJson(['policy', 'run', demo.disk_backup_policy.id, '--data-dir', dataDir]);
+  assert.equal(run.status, 'succeeded');
+  const backups = await dbpJson(['backups', 'list', '--policy', demo.disk_backup_policy.id, '--data-dir', dataDir]);
+  assert.equal(backups.length, 1);
+  assert.equal(backups[0].disk_id, demo.disk.id);
+  const target = join(dataDir, 'restored.img');
+  await dbpJson(['restore', '--backup', backups[0].id, '--to', target, '--data-dir', dataDir]);
+  assert.equal(await fingerprint(target), await fingerprint(join(dataDir, 'disks', `${demo.disk.id}.img`)));
+  assert.ok(statSync(target).blocks * 512 < 64 * 1024 * 1024, 'the restored image is sparse');
+  const again = await dbp(['restore', '--backup', backups[0].id, '--to', target, '--data-dir', dataDir]);
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /exists/);
+  const restored = await dbpJson(['restore', '--backup', backups[0].id, '--new-disk', 'restored archive', '--data-dir', dataDir]);
+  assert.match(restored.disk, /^disk_/);
+  const verify = await dbpJson(['verify', '--data-dir', dataDir]);
+  assert.equal(verify.ok, true);
+  const gc = await dbpJson(['gc', '--data-dir', dataDir]);
+  assert.equal(gc.chunksRemoved, 0);
+});
+
+test('verify names the backup a damaged chunk affects and exits 1', async () => {
+  const backups = await dbpJson(['backups', 'list', '--data-dir', dataDir]);
+  const chunks = join(dataDir, 'repository', 'chunks');
+  const [directory] = readdirSync(chunks);
+  const [name] = readdirSync(join(chunks, directory!));
+  const path = join(chunks, directory!, name!);
+  const bytes = readFileSync(path);
+  bytes[5]! ^= 0x01;
+  writeFileSync(path, bytes);
+  const verify = await dbp(['verify', '--data-dir', dataDir]);
+  assert.equal(verify.code, 1);
+  assert.match(verify.stdout, /PROBLEMS FOUND/);
+  assert.match(verify.stdout, new RegExp(backups[0].id));
+});
+
+test('bad input: clear errors and exit codes', async () => {
+  const neither = await dbp(['restore', '--backup', 'bkp_x', '--data-dir', dataDir]);
+  assert.equal(neither.code, 2);
+  assert.match(neither.stderr, /exactly one of --to PATH and --new-disk NAME/);
+  const unknown = await dbp(['restore', '--backup', 'bkp_nope', '--to', join(dataDir, 'x.img'), '--data-dir', dataDir]);
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /No backup bkp_nope/);
+  const wrong = await dbp(['backups', 'list', '--data-dir', dataDir], { env: { DBP_REPOSITORY_PASSWORD: 'not the passphrase' } });
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stderr, /Wrong passphrase/);
+  const fresh = mkdtempSync(join(tmpdir(), 'dbp-backups-cli-fresh-'));
+  try {
+    const unconfigured = await dbp(['backups', 'list', '--data-dir', fresh]);
+    assert.equal(unconfigured.code, 1);
+    assert.match(unconfigured.stderr, /DBP_REPOSITORY_PASSWORD/);
+  } finally {
+    rmSync(fresh, { recursive: true, force: true });
+  }
+});
