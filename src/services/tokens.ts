@@ -1,30 +1,62 @@
 /**
  * API tokens. A token belongs to one organization and holds scopes; only a SHA-256 hash of its
- * secret is stored, so a leaked database holds no working token. The secret is shown once, at creation.
+ * secret is stored, so a leaked database holds no working token. The secret is shown once, when it
+ * is made (creation or regeneration).
+ *
+ * A token may be restricted to networks (`authorized_ip_addresses`), may expire, and has a rate
+ * limit. Tokens made through the API are made by another token (the *grantor*), which can give no
+ * scope it lacks itself and no higher rate limit than its own.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import type { Kysely, Updateable } from 'kysely';
 import type { Clock } from '../domain/clock.js';
 import { newId, randomToken } from '../domain/ids.js';
+import { NetworkSet, networkListErrors } from '../domain/networks.js';
 import { ALL_SCOPES, isScope } from '../domain/scopes.js';
 import { prepareQuery } from '../store/prepared.js';
-import type { ApiToken, Database } from '../store/schema.js';
+import type { ApiToken, ApiTokensTable, Database } from '../store/schema.js';
 import { NotFound, ValidationFailed } from './errors.js';
+import { countUpTo } from './inventory.js';
+import { offsetOf, paginationFor, type Page, type PageRequest } from './pagination.js';
 
 export const DEFAULT_RATE_LIMIT = 1000;
+export const MAX_RATE_LIMIT = 1_000_000;
 const SECRET_LENGTH = 48;
+const MAX_NAME_LENGTH = 255;
+/** Distinct network lists kept compiled; tokens share an entry when their lists are equal. */
+const NETWORK_CACHE_SIZE = 1000;
 
-export interface NewToken {
-  organizationId: string;
-  name?: string | undefined;
-  /** Left out: every scope. */
-  scopes?: readonly string[] | undefined;
-  rateLimit?: number | undefined;
+export interface Annotation {
+  readonly key: string;
+  readonly value: string | null;
 }
 
-export interface TokenRecord extends Omit<ApiToken, 'scopes' | 'authorized_ip_addresses' | 'secret_hash'> {
+/** What may be set on a token; left out (undefined) keeps the current value (or the default on creation). */
+export interface TokenProperties {
+  name?: string | null | undefined;
+  /** Left out on creation: every scope the grantor holds. */
+  scopes?: readonly string[] | null | undefined;
+  authorizedIpAddresses?: readonly string[] | null | undefined;
+  /** Unix seconds; null: never expires. */
+  expiresAt?: number | null | undefined;
+  rateLimit?: number | null | undefined;
+  annotations?: readonly Annotation[] | null | undefined;
+}
+
+export interface NewToken extends TokenProperties {
+  organizationId: string;
+}
+
+/** The token on whose authority a token is made or changed (absent for the CLI, which may grant anything). */
+export interface Grantor {
+  readonly scopes: ReadonlySet<string>;
+  readonly rateLimit: number;
+}
+
+export interface TokenRecord extends Omit<ApiToken, 'scopes' | 'authorized_ip_addresses' | 'secret_hash' | 'annotations'> {
   readonly scopes: string[];
   readonly authorized_ip_addresses: string[];
+  readonly annotations: Annotation[];
 }
 
 export type Authentication =
@@ -35,10 +67,14 @@ export type Authentication =
       /** Changes whenever anything the organization's API answers are made from changes. */
       readonly organizationGeneration: number;
     }
-  | { readonly ok: false; readonly reason: 'unknown' | 'expired' };
+  | { readonly ok: false; readonly reason: 'unknown' | 'expired' | 'unauthorized_network' };
+
+/** A token whose scopes reach beyond its grantor's may not be changed by it (it could take them over). */
+export class TokenBeyondGrantor extends Error {}
 
 export class TokenService {
   private readonly findBySecretHash: ReturnType<typeof prepareFindBySecretHash>;
+  private readonly networkSets = new Map<string, NetworkSet>();
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -47,13 +83,11 @@ export class TokenService {
     this.findBySecretHash = prepareFindBySecretHash(db);
   }
 
-  async create(input: NewToken): Promise<{ token: TokenRecord; secret: string }> {
-    const scopes = input.scopes ?? [...ALL_SCOPES];
-    const unknown = scopes.filter((s) => !isScope(s));
-    const errors = unknown.map((s) => `Scope ${s} is not known (known scopes: ${ALL_SCOPES.join(', ')})`);
-    const rateLimit = input.rateLimit ?? DEFAULT_RATE_LIMIT;
-    if (!Number.isInteger(rateLimit) || rateLimit < 1) errors.push('Rate limit must be a whole number of at least 1');
-    if (errors.length > 0) throw new ValidationFailed(errors);
+  async create(input: NewToken, grantor?: Grantor): Promise<{ token: TokenRecord; secret: string }> {
+    const scopes = input.scopes ?? (grantor ? [...grantor.scopes].filter(isScope) : [...ALL_SCOPES]);
+    const rateLimit = input.rateLimit ?? (grantor ? Math.min(grantor.rateLimit, DEFAULT_RATE_LIMIT) : DEFAULT_RATE_LIMIT);
+    const properties = { ...input, scopes, rateLimit };
+    this.validate(properties, grantor, 'create');
     const organization = await this.db
       .selectFrom('organizations')
       .select('id')
@@ -70,14 +104,60 @@ export class TokenService {
         name: input.name?.trim() || 'API token',
         secret_hash: hashSecret(secret),
         scopes: JSON.stringify([...new Set(scopes)]),
-        authorized_ip_addresses: '[]',
-        expires_at: null,
+        authorized_ip_addresses: JSON.stringify(input.authorizedIpAddresses ?? []),
+        expires_at: input.expiresAt ?? null,
         rate_limit: rateLimit,
+        annotations: JSON.stringify(input.annotations ?? []),
         created_at: this.clock.now(),
       })
       .returningAll()
       .executeTakeFirstOrThrow();
     return { token: tokenRecord(row), secret };
+  }
+
+  /** Changes the given properties of a token (one statement); the secret stays as it is. */
+  async update(token: TokenRecord, properties: TokenProperties, grantor?: Grantor): Promise<TokenRecord> {
+    this.ensureWithinGrantor(token, grantor);
+    this.validate(properties, grantor, 'update');
+    const changes: Updateable<ApiTokensTable> = {};
+    if (properties.name !== undefined && properties.name !== null) changes.name = properties.name.trim();
+    if (properties.scopes) changes.scopes = JSON.stringify([...new Set(properties.scopes)]);
+    if (properties.authorizedIpAddresses) changes.authorized_ip_addresses = JSON.stringify(properties.authorizedIpAddresses);
+    if (properties.expiresAt !== undefined) changes.expires_at = properties.expiresAt;
+    if (properties.rateLimit !== undefined && properties.rateLimit !== null) changes.rate_limit = properties.rateLimit;
+    if (properties.annotations) changes.annotations = JSON.stringify(properties.annotations);
+    if (Object.keys(changes).length === 0) return token;
+    const row = await this.db.updateTable('api_tokens').set(changes).where('id', '=', token.id).returningAll().executeTakeFirst();
+    if (!row) throw new NotFound(`No API token ${token.id}`);
+    return tokenRecord(row);
+  }
+
+  /** Deletes a token: its secret stops working at once. */
+  async delete(tokenId: string): Promise<TokenRecord> {
+    const row = await this.db.deleteFrom('api_tokens').where('id', '=', tokenId).returningAll().executeTakeFirst();
+    if (!row) throw new NotFound(`No API token ${tokenId}`);
+    await this.db.deleteFrom('rate_limit_windows').where('token_id', '=', tokenId).execute();
+    return tokenRecord(row);
+  }
+
+  async find(tokenId: string): Promise<TokenRecord | null> {
+    const row = await this.db.selectFrom('api_tokens').selectAll().where('id', '=', tokenId).executeTakeFirst();
+    return row ? tokenRecord(row) : null;
+  }
+
+  async listForOrganization(organizationId: string, page: PageRequest): Promise<Page<TokenRecord>> {
+    const base = this.db.selectFrom('api_tokens').where('organization_id', '=', organizationId);
+    const [rows, total] = await Promise.all([
+      base.selectAll().orderBy('pk').limit(page.perPage).offset(offsetOf(page)).execute(),
+      countUpTo(this.db, base),
+    ]);
+    return { items: rows.map(tokenRecord), pagination: paginationFor(page, total) };
+  }
+
+  /** Every token of an organization, oldest first (for the CLI). */
+  async allForOrganization(organizationId: string): Promise<TokenRecord[]> {
+    const rows = await this.db.selectFrom('api_tokens').selectAll().where('organization_id', '=', organizationId).orderBy('pk').execute();
+    return rows.map(tokenRecord);
   }
 
   async findByName(organizationId: string, name: string): Promise<TokenRecord | null> {
@@ -92,24 +172,31 @@ export class TokenService {
   }
 
   /** Replaces a token's secret; the old one stops working at once. */
-  async regenerateSecret(tokenId: string): Promise<{ token: TokenRecord; secret: string }> {
+  async regenerateSecret(token: Pick<TokenRecord, 'id' | 'scopes'>, grantor?: Grantor): Promise<{ token: TokenRecord; secret: string }> {
+    this.ensureWithinGrantor(token, grantor);
     const secret = randomToken(SECRET_LENGTH);
     const row = await this.db
       .updateTable('api_tokens')
       .set({ secret_hash: hashSecret(secret) })
-      .where('id', '=', tokenId)
+      .where('id', '=', token.id)
       .returningAll()
       .executeTakeFirst();
-    if (!row) throw new NotFound(`No API token ${tokenId}`);
+    if (!row) throw new NotFound(`No API token ${token.id}`);
     return { token: tokenRecord(row), secret };
   }
 
-  /** One indexed query: the token whose secret hashes to the given one. */
-  async authenticate(secret: string): Promise<Authentication> {
+  /**
+   * One indexed query: the token whose secret hashes to the given one, with its organization's
+   * suspension and generation. `clientAddress` is checked against the token's networks.
+   */
+  async authenticate(secret: string, clientAddress?: string): Promise<Authentication> {
     const hash = hashSecret(secret);
     const [row] = await this.findBySecretHash({ hash });
     if (!row || !timingSafeEqual(Buffer.from(row.secret_hash), Buffer.from(hash))) return { ok: false, reason: 'unknown' };
     if (row.expires_at !== null && row.expires_at <= this.clock.now()) return { ok: false, reason: 'expired' };
+    if (clientAddress !== undefined && !this.networkAllows(row.authorized_ip_addresses, clientAddress)) {
+      return { ok: false, reason: 'unauthorized_network' };
+    }
     const { suspended, generation, ...token } = row;
     return {
       ok: true,
@@ -119,6 +206,51 @@ export class TokenService {
     };
   }
 
+  /** An empty list allows every network. Compiled lists are kept (bounded), keyed by their stored text. */
+  private networkAllows(storedList: string, address: string): boolean {
+    if (storedList === '[]') return true;
+    let networks = this.networkSets.get(storedList);
+    if (networks === undefined) {
+      if (this.networkSets.size >= NETWORK_CACHE_SIZE) this.networkSets.clear();
+      const entries = JSON.parse(storedList) as string[];
+      // A list stored before validation existed may hold a bad entry: it matches nothing.
+      networks = new NetworkSet(entries.filter((entry) => networkListErrors([entry], '').length === 0));
+      this.networkSets.set(storedList, networks);
+    }
+    return networks.size === 0 ? false : networks.includes(address);
+  }
+
+  private ensureWithinGrantor(token: Pick<TokenRecord, 'scopes'>, grantor: Grantor | undefined): void {
+    const beyond = grantor ? token.scopes.filter((scope) => !grantor.scopes.has(scope)) : [];
+    if (beyond.length > 0) {
+      throw new TokenBeyondGrantor(`The API token holds scopes this API token does not hold (${beyond.join(', ')})`);
+    }
+  }
+
+  /** Every problem with the properties, in one ValidationFailed; nothing is written when there is one. */
+  private validate(properties: TokenProperties, grantor: Grantor | undefined, action: 'create' | 'update'): void {
+    const errors: string[] = [];
+    const { name, scopes, authorizedIpAddresses, expiresAt, rateLimit, annotations } = properties;
+    if (typeof name === 'string' && name.trim() === '' && action === 'update') errors.push('Name cannot be blank');
+    if (typeof name === 'string' && name.trim().length > MAX_NAME_LENGTH) errors.push(`Name is too long (at most ${MAX_NAME_LENGTH} characters)`);
+    for (const scope of scopes ?? []) {
+      if (!isScope(scope)) errors.push(`Scope ${scope} is not known (known scopes: ${ALL_SCOPES.join(', ')})`);
+      else if (grantor && !grantor.scopes.has(scope)) errors.push(`Scope ${scope} cannot be granted by an API token that does not hold it`);
+    }
+    errors.push(...networkListErrors(authorizedIpAddresses ?? [], 'Authorized IP addresses'));
+    if (typeof expiresAt === 'number' && expiresAt <= this.clock.now()) errors.push('Expires at must be in the future');
+    if (rateLimit !== undefined && rateLimit !== null) {
+      if (!Number.isInteger(rateLimit) || rateLimit < 1 || rateLimit > MAX_RATE_LIMIT) {
+        errors.push(`Rate limit must be a whole number from 1 to ${MAX_RATE_LIMIT}`);
+      } else if (grantor && rateLimit > grantor.rateLimit) {
+        errors.push(`Rate limit cannot be higher than that of the API token granting it (${grantor.rateLimit})`);
+      }
+    }
+    const keys = (annotations ?? []).map((annotation) => annotation.key);
+    if (keys.some((key) => key.trim() === '')) errors.push('Annotation keys cannot be blank');
+    if (new Set(keys).size !== keys.length) errors.push('Annotation keys must be unique');
+    if (errors.length > 0) throw new ValidationFailed(errors);
+  }
 }
 
 /** Every request runs this: one indexed query, prepared once. */
@@ -138,6 +270,11 @@ export function hashSecret(secret: string): string {
 }
 
 function tokenRecord(row: ApiToken): TokenRecord {
-  const { secret_hash: _hash, scopes, authorized_ip_addresses, ...rest } = row;
-  return { ...rest, scopes: JSON.parse(scopes) as string[], authorized_ip_addresses: JSON.parse(authorized_ip_addresses) as string[] };
+  const { secret_hash: _hash, scopes, authorized_ip_addresses, annotations, ...rest } = row;
+  return {
+    ...rest,
+    scopes: JSON.parse(scopes) as string[],
+    authorized_ip_addresses: JSON.parse(authorized_ip_addresses) as string[],
+    annotations: JSON.parse(annotations) as Annotation[],
+  };
 }
