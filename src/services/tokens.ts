@@ -28,7 +28,7 @@ const NETWORK_CACHE_SIZE = 1000;
 
 export interface Annotation {
   readonly key: string;
-  readonly value: string | null;
+  readonly value: string;
 }
 
 /** What may be set on a token; left out (undefined) keeps the current value (or the default on creation). */
@@ -84,7 +84,7 @@ export class TokenService {
   }
 
   async create(input: NewToken, grantor?: Grantor): Promise<{ token: TokenRecord; secret: string }> {
-    const scopes = input.scopes ?? (grantor ? [...grantor.scopes].filter(isScope) : [...ALL_SCOPES]);
+    const scopes = input.scopes ?? ALL_SCOPES.filter((scope) => !grantor || grantor.scopes.has(scope));
     const rateLimit = input.rateLimit ?? (grantor ? Math.min(grantor.rateLimit, DEFAULT_RATE_LIMIT) : DEFAULT_RATE_LIMIT);
     const properties = { ...input, scopes, rateLimit };
     this.validate(properties, grantor, 'create');

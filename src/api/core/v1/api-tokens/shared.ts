@@ -47,7 +47,8 @@ export function tokenProperties(
     authorizedIpAddresses: properties.authorized_ip_addresses,
     expiresAt: properties.expires_at,
     rateLimit: properties.rate_limit,
-    annotations: annotations?.map((annotation) => ({ key: annotation.key ?? '', value: annotation.value ?? null })),
+    // The official KeyValue answers `value` as a string: an annotation given without one holds ''.
+    annotations: annotations?.map((annotation) => ({ key: annotation.key ?? '', value: annotation.value ?? '' })),
   };
 }
 
