@@ -20,7 +20,8 @@ import { countUpTo } from './inventory.js';
 import { offsetOf, paginationFor, type Page, type PageRequest } from './pagination.js';
 
 export const DEFAULT_RATE_LIMIT = 1000;
-export const MAX_RATE_LIMIT = 1_000_000;
+/** The largest value the `rate_limit` column (a 32-bit integer on PostgreSQL) holds. */
+export const MAX_RATE_LIMIT = 2_147_483_647;
 const SECRET_LENGTH = 48;
 const MAX_NAME_LENGTH = 255;
 /** Distinct network lists kept compiled; tokens share an entry when their lists are equal. */

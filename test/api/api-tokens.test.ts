@@ -217,7 +217,7 @@ forEachEngine('API tokens', (engine) => {
       'Authorized IP addresses: "fe80::1%eth0" is not an IPv4 or IPv6 address or CIDR range',
       'Authorized IP addresses: "1.2.3.4/x" has an invalid prefix length (an IPv4 range takes /0 to /32)',
       'Expires at must be in the future',
-      'Rate limit must be a whole number from 1 to 1000000',
+      'Rate limit must be a whole number from 1 to 2147483647',
     ]);
     const existing = await createThroughApi({ name: 'kept', scopes: ['disks:read'] });
     const update = await refused(
