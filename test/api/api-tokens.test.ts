@@ -4,9 +4,12 @@
  * database), what a token may grant, and that a changed token takes effect on the next request.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
 import { forEachEngine, TEST_NOW, TestService, type CallOptions, type CallResult, type TestOrganization } from '../support/harness.js';
 import { officialErrorCodes, validateAgainstOfficial } from '../support/openapi-validator.js';
+
+const OFFICIAL_DOCUMENT = '/work/shared/reference/katapult-core-openapi-2.68.0.json';
 
 const OP = {
   list: { method: 'GET', path: '/organizations/organization/api_tokens' },
@@ -290,6 +293,50 @@ forEachEngine('API tokens', (engine) => {
       const result = await call(op, { token: gamma.token, path: op.path.slice(1).replace('organization/', `${gamma.id}/`) });
       assert.equal(result.status, 403, result.text);
       assert.equal(result.body.error.code, 'organization_suspended');
+    }
+  });
+});
+
+describe('API tokens in the served OpenAPI document', () => {
+  test('each operation has the official operation id, summary, tag, scopes, arguments, answer fields and error statuses', async () => {
+    const official = JSON.parse(readFileSync(OFFICIAL_DOCUMENT, 'utf8'));
+    const service = await TestService.start('sqlite');
+    try {
+      const served = (await service.call('GET', 'openapi.json')).body;
+      const resolve = (document: any, node: any): any => {
+        let current = node;
+        while (current?.$ref) current = current.$ref.slice(2).split('/').reduce((at: any, part: string) => at?.[part], document);
+        return current;
+      };
+      const bodyOf = (document: any, operation: any) => resolve(document, operation.requestBody?.content['application/json'].schema);
+      const answerOf = (document: any, operation: any) => resolve(document, operation.responses['200'].content['application/json'].schema);
+      for (const { method, path } of Object.values(OP)) {
+        const label = `${method} ${path}`;
+        const mine = served.paths[path]?.[method.toLowerCase()];
+        const theirs = official.paths[path][method.toLowerCase()];
+        assert.ok(mine, `${label} is served`);
+        for (const key of ['operationId', 'summary', 'tags', 'security']) assert.deepEqual(mine[key], theirs[key], `${label} ${key}`);
+        if (method !== 'GET') {
+          assert.deepEqual(Object.keys(bodyOf(served, mine).properties), Object.keys(bodyOf(official, theirs).properties), `${label} arguments`);
+          assert.deepEqual(bodyOf(served, mine).required, bodyOf(official, theirs).required, `${label} required arguments`);
+        } else {
+          const names = (operation: any) => operation.parameters.map((p: any) => p.name).filter((n: string) => !n.startsWith('annotations'));
+          assert.deepEqual(names(mine), names(theirs), `${label} parameters (the annotations filter is not served)`);
+        }
+        const fields = (document: any, operation: any) => {
+          const answer = answerOf(document, operation);
+          return Object.fromEntries(Object.entries(answer.properties).map(([name, schema]: [string, any]) => {
+            const object = resolve(document, schema.allOf?.[0] ?? schema.items ?? schema);
+            return [name, Object.keys(resolve(document, object.items ?? object).properties ?? {})];
+          }));
+        };
+        assert.deepEqual(fields(served, mine), fields(official, theirs), `${label} answer fields`);
+        const servedStatuses = Object.keys(mine.responses).filter((s) => s !== '200');
+        const officialStatuses = Object.keys(theirs.responses).filter((s) => s !== '200');
+        assert.deepEqual(servedStatuses.filter((s) => !officialStatuses.includes(s)), [], `${label}: no status the official document lacks`);
+      }
+    } finally {
+      await service.stop();
     }
   });
 });
