@@ -47,7 +47,6 @@ export function networkListErrors(entries: readonly string[], label: string): st
 /** A set of addresses and ranges; building one costs more than checking it, so keep it. */
 export class NetworkSet {
   private readonly list = new BlockList();
-  readonly size: number;
 
   /** Throws on an invalid entry: validate with `networkListErrors` first. */
   constructor(entries: readonly string[]) {
@@ -57,7 +56,6 @@ export class NetworkSet {
       if (parsed.prefix === undefined) this.list.addAddress(parsed.address, parsed.family);
       else this.list.addSubnet(parsed.address, parsed.prefix, parsed.family);
     }
-    this.size = entries.length;
   }
 
   /** Whether the address is in the set; an address that is not valid is in no set. */

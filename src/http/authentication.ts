@@ -49,7 +49,7 @@ export async function authenticate(
     throw new ApiError(RateLimitReached, { total_permitted: rateLimit.permitted }).withHeaders(rateLimitHeaders(rateLimit));
   }
   return {
-    identity: { tokenId: token.id, organizationId: token.organization_id, scopes: new Set(token.scopes), rateLimit: token.rate_limit },
+    identity: { tokenId: token.id, organizationId: token.organization_id, scopes: token.scopes, rateLimit: token.rate_limit },
     rateLimit,
     organizationGeneration: result.organizationGeneration,
   };

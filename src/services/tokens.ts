@@ -24,8 +24,13 @@ export const DEFAULT_RATE_LIMIT = 1000;
 export const MAX_RATE_LIMIT = 2_147_483_647;
 const SECRET_LENGTH = 48;
 const MAX_NAME_LENGTH = 255;
-/** Distinct network lists kept compiled; tokens share an entry when their lists are equal. */
+/**
+ * Bounds of the per-process caches authentication keeps of pure computations on stored text
+ * (never of stored state): compiled network lists, network decisions per (list, address), scope sets.
+ */
 const NETWORK_CACHE_SIZE = 1000;
+const NETWORK_DECISION_CACHE_SIZE = 10_000;
+const SCOPE_SET_CACHE_SIZE = 1000;
 
 export interface Annotation {
   readonly key: string;
@@ -60,10 +65,18 @@ export interface TokenRecord extends Omit<ApiToken, 'scopes' | 'authorized_ip_ad
   readonly annotations: Annotation[];
 }
 
+/** What a request needs of the token that authenticated it. */
+export interface AuthenticatedToken {
+  readonly id: string;
+  readonly organization_id: string;
+  readonly rate_limit: number;
+  readonly scopes: ReadonlySet<string>;
+}
+
 export type Authentication =
   | {
       readonly ok: true;
-      readonly token: TokenRecord;
+      readonly token: AuthenticatedToken;
       readonly organizationSuspended: boolean;
       /** Changes whenever anything the organization's API answers are made from changes. */
       readonly organizationGeneration: number;
@@ -76,6 +89,8 @@ export class TokenBeyondGrantor extends Error {}
 export class TokenService {
   private readonly findBySecretHash: ReturnType<typeof prepareFindBySecretHash>;
   private readonly networkSets = new Map<string, NetworkSet>();
+  private readonly networkDecisions = new Map<string, boolean>();
+  private readonly scopeSets = new Map<string, ReadonlySet<string>>();
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -198,18 +213,38 @@ export class TokenService {
     if (clientAddress !== undefined && !this.networkAllows(row.authorized_ip_addresses, clientAddress)) {
       return { ok: false, reason: 'unauthorized_network' };
     }
-    const { suspended, generation, ...token } = row;
     return {
       ok: true,
-      token: tokenRecord(token),
-      organizationSuspended: suspended === 1,
-      organizationGeneration: Number(generation),
+      token: { id: row.id, organization_id: row.organization_id, rate_limit: row.rate_limit, scopes: this.scopeSet(row.scopes) },
+      organizationSuspended: row.suspended === 1,
+      organizationGeneration: Number(row.generation),
     };
   }
 
-  /** An empty list allows every network. Compiled lists are kept (bounded), keyed by their stored text. */
+  private scopeSet(storedScopes: string): ReadonlySet<string> {
+    let scopes = this.scopeSets.get(storedScopes);
+    if (scopes === undefined) {
+      if (this.scopeSets.size >= SCOPE_SET_CACHE_SIZE) this.scopeSets.clear();
+      scopes = new Set(JSON.parse(storedScopes) as string[]);
+      this.scopeSets.set(storedScopes, scopes);
+    }
+    return scopes;
+  }
+
+  /** An empty list allows every network. Decisions and compiled lists are kept (bounded), keyed by the stored text. */
   private networkAllows(storedList: string, address: string): boolean {
     if (storedList === '[]') return true;
+    const key = `${storedList}\u0000${address}`;
+    let allowed = this.networkDecisions.get(key);
+    if (allowed === undefined) {
+      if (this.networkDecisions.size >= NETWORK_DECISION_CACHE_SIZE) this.networkDecisions.clear();
+      allowed = this.compiledNetworks(storedList).includes(address);
+      this.networkDecisions.set(key, allowed);
+    }
+    return allowed;
+  }
+
+  private compiledNetworks(storedList: string): NetworkSet {
     let networks = this.networkSets.get(storedList);
     if (networks === undefined) {
       if (this.networkSets.size >= NETWORK_CACHE_SIZE) this.networkSets.clear();
@@ -218,7 +253,7 @@ export class TokenService {
       networks = new NetworkSet(entries.filter((entry) => networkListErrors([entry], '').length === 0));
       this.networkSets.set(storedList, networks);
     }
-    return networks.size === 0 ? false : networks.includes(address);
+    return networks;
   }
 
   private ensureWithinGrantor(token: Pick<TokenRecord, 'scopes'>, grantor: Grantor | undefined): void {
@@ -260,7 +295,8 @@ function prepareFindBySecretHash(db: Kysely<Database>) {
     db
       .selectFrom('api_tokens as t')
       .innerJoin('organizations as o', 'o.id', 't.organization_id')
-      .selectAll('t')
+      // Only what a request needs: fewer columns to read and convert on every request.
+      .select(['t.id', 't.organization_id', 't.secret_hash', 't.scopes', 't.authorized_ip_addresses', 't.expires_at', 't.rate_limit'])
       .select(['o.suspended', 'o.generation'])
       .where('t.secret_hash', '=', hash),
   );
