@@ -152,7 +152,7 @@ export class TokenService {
   async delete(tokenId: string): Promise<TokenRecord> {
     const row = await this.db.deleteFrom('api_tokens').where('id', '=', tokenId).returningAll().executeTakeFirst();
     if (!row) throw new NotFound(`No API token ${tokenId}`);
-    await this.db.deleteFrom('rate_limit_windows').where('token_id', '=', tokenId).execute();
+    // Its rate-limit windows (PostgreSQL) go with the minutely clean-up of past windows.
     return tokenRecord(row);
   }
 

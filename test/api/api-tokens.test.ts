@@ -141,6 +141,24 @@ forEachEngine('API tokens', (engine) => {
     assert.equal((await service.call('GET', `organizations/${alpha.id}/disks`, { token: created.secret })).status, 200);
   });
 
+  test('a token made with expires_at works until then and answers invalid_api_token (expired) from that second on', async () => {
+    const created = await createThroughApi({ name: 'short-lived', scopes: ['organizations:read'], expires_at: TEST_NOW + 60 });
+    try {
+      service.clock.set(TEST_NOW + 59);
+      assert.equal((await service.call('GET', 'organizations', { token: created.secret })).status, 200);
+      service.clock.set(TEST_NOW + 60);
+      const expired = await service.call('GET', 'organizations', { token: created.secret });
+      assert.equal(expired.status, 403);
+      assert.deepEqual(expired.body.error, {
+        code: 'invalid_api_token',
+        description: 'The API token provided was not valid (it may not exist or have expired)',
+        detail: { details: 'The API token has expired' },
+      });
+    } finally {
+      service.clock.set(TEST_NOW);
+    }
+  });
+
   test('update of the rate limit applies to the next request', async () => {
     const created = await createThroughApi({ name: 'limited', scopes: ['organizations:read'] });
     await ok(OP.update, { token: alpha.token, path: `api_tokens/${created.id}`, json: { properties: { rate_limit: 2 } } });
