@@ -4,6 +4,11 @@
  *
  *   (a) GET   /core/v1/disks/disk/disk_backup_policies?disk[id]=…   a full page (30 of 40 policies)
  *   (b) PATCH /core/v1/disk_backup_policies/disk_backup_policy      a real write every request
+ *   (c) `auth`: the list (a) with a guarded token (one read scope, authorized networks, an expiry, a
+ *       rate limit — every check runs, and the rate limiter counts) beside the same list on an
+ *       auth-free twin of the service (bench/support/service-child.ts, `authentication: 'off'`):
+ *       the difference is what authentication and rate limiting cost (goal: < 15 % of the request).
+ *       Single-process setups only; written to its own BENCHMARKS.md section (`api-auth`).
  *
  * The service and the bare app each run in a child process (bench/support/*-child.ts); autocannon
  * runs here, so its CPU is not on a server's event loop. Every measurement is warmed up first; each
@@ -12,7 +17,7 @@
  *
  *   npm run bench:api [-- --engine sqlite|postgres|postgres-x2|all (or a comma-separated list)]
  *                     [--database-url postgres://…] [--connections 10] [--duration 10] [--warmup 3]
- *                     [--only list|update] [--profile DIR] [--dry-run]
+ *                     [--only list|update|auth] [--profile DIR] [--dry-run]
  *
  * PostgreSQL: with --database-url (or DATABASE_URL / TEST_DATABASE_URL set) the default engines (and
  * `all`) are SQLite, PostgreSQL with one service process and PostgreSQL with two; each PostgreSQL
@@ -39,7 +44,7 @@ import { runLoads, stopAllLoad, type LoadRequest, type LoadResult } from './supp
 import type { ServiceConfig, ServiceReady } from './support/service-child.js';
 
 type Engine = 'sqlite' | 'postgres';
-type EndpointName = 'list' | 'update';
+type EndpointName = 'list' | 'update' | 'auth';
 
 /** What is measured: an engine and how many service processes share its database. */
 interface Setup {
@@ -62,7 +67,11 @@ const LIST_PATH = '/core/v1/disks/disk/disk_backup_policies';
 const UPDATE_PATH = '/core/v1/disk_backup_policies/disk_backup_policy';
 const POLICIES = 40; // more than a page, so the page is full (30) and the count is not trivially the page
 const PAGE_SIZE = 30;
-const GOALS: Record<EndpointName, number> = { list: 0.5, update: 0.3 };
+const GOALS: Record<Exclude<EndpointName, 'auth'>, number> = { list: 0.5, update: 0.3 };
+/** Authentication and rate limiting may cost at most this share of a request. */
+const AUTH_SHARE_GOAL = 0.15;
+/** Authenticated and auth-free measurements alternate this many times (neighbours' load moves). */
+const AUTH_ROUNDS = 2;
 const HALF_LOAD_P99_GOAL_MS = 10;
 
 const { values: args } = parseArgs({
@@ -84,7 +93,7 @@ const warmup = Number(args.warmup);
 if (!(warmup >= 0)) throw new Error('--warmup must be a number of seconds ≥ 0');
 const databaseUrl = args['database-url'] ?? process.env.DATABASE_URL ?? process.env.TEST_DATABASE_URL;
 const setups: readonly Setup[] = setupsFrom(args.engine, databaseUrl);
-const endpoints: EndpointName[] = args.only ? [endpointFrom(args.only)] : ['list', 'update'];
+const endpoints: EndpointName[] = args.only ? [endpointFrom(args.only)] : ['list', 'update', 'auth'];
 const profileDir = args.profile ? resolve(args.profile) : undefined;
 const writeReport = !args['dry-run'] && !profileDir;
 
@@ -112,7 +121,7 @@ function setupsFrom(option: string | undefined, url: string | undefined): Setup[
 }
 
 function endpointFrom(text: string): EndpointName {
-  if (text !== 'list' && text !== 'update') throw new Error('--only must be list or update');
+  if (text !== 'list' && text !== 'update' && text !== 'auth') throw new Error('--only must be list, update or auth');
   return text;
 }
 
@@ -158,7 +167,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
  * Starts a setup's service processes: the first on a fresh database, which it seeds; any further
  * one (PostgreSQL only) on the same schema, given the first one's seed instead of seeding.
  */
-async function startService(setup: Setup): Promise<Service> {
+async function startService(setup: Setup, authentication: 'on' | 'off' = 'on'): Promise<Service> {
   const { engine } = setup;
   const postgresSchema = engine === 'postgres' ? `bench_${process.pid}_${Math.random().toString(36).slice(2, 8)}` : undefined;
   if (postgresSchema) postgresSchemas.push(postgresSchema);
@@ -174,11 +183,13 @@ async function startService(setup: Setup): Promise<Service> {
       engine,
       dataDir,
       policies: POLICIES,
+      authentication,
       ...(postgresSchema ? { databaseUrl: databaseUrl!, postgresSchema } : {}),
-      ...(first ? { seeded: { token: first.token, organizationId: first.organizationId, diskId: first.diskId, policyId: first.policyId } } : {}),
+      ...(first ? { seeded: { token: first.token, guardedToken: first.guardedToken, organizationId: first.organizationId, diskId: first.diskId, policyId: first.policyId } } : {}),
     };
     const execArgv = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, setup.key)}`] : [];
-    const name = setup.processes > 1 ? `service (${setup.name}, process ${index + 1})` : `service (${setup.name})`;
+    const twin = authentication === 'off' ? ', auth-free twin' : '';
+    const name = setup.processes > 1 ? `service (${setup.name}${twin}, process ${index + 1})` : `service (${setup.name}${twin})`;
     const child = await startChild<ServiceReady>(name, new URL('./support/service-child.ts', import.meta.url), config, { execArgv });
     children.push(child);
     if (index === 0) service.ready = child.ready;
@@ -188,8 +199,8 @@ async function startService(setup: Setup): Promise<Service> {
 
 // ---- Requests ----------------------------------------------------------------------------------------
 
-function listRequest(ready: ServiceReady): LoadRequest {
-  return { method: 'GET', path: `${LIST_PATH}?disk[id]=${ready.diskId}`, headers: { authorization: `Bearer ${ready.token}` } };
+function listRequest(ready: ServiceReady, token = ready.token): LoadRequest {
+  return { method: 'GET', path: `${LIST_PATH}?disk[id]=${ready.diskId}`, headers: { authorization: `Bearer ${token}` } };
 }
 
 /**
@@ -207,7 +218,7 @@ function updateRequest(ready: ServiceReady, lane = 0, lanes = 1): LoadRequest {
   };
 }
 
-function requestFor(endpoint: EndpointName, ready: ServiceReady, lane = 0, lanes = 1): LoadRequest {
+function requestFor(endpoint: Exclude<EndpointName, 'auth'>, ready: ServiceReady, lane = 0, lanes = 1): LoadRequest {
   return endpoint === 'list' ? listRequest(ready) : updateRequest(ready, lane, lanes);
 }
 
@@ -252,7 +263,7 @@ interface Measured {
 }
 
 interface Measurement {
-  readonly endpoint: EndpointName;
+  readonly endpoint: Exclude<EndpointName, 'auth'>;
   readonly setup: Setup;
   readonly peak: Measured;
   readonly half: Measured;
@@ -367,7 +378,13 @@ async function main(): Promise<void> {
 
   const bareResults = new Map<EndpointName, Measured>();
   const measurements: Measurement[] = [];
+  const authMeasurements: AuthMeasurement[] = [];
   for (const endpoint of endpoints) {
+    if (endpoint === 'auth') {
+      for (const service of services.filter((s) => s.children.length === 1)) authMeasurements.push(await measureAuthentication(service));
+      for (const service of services.filter((s) => s.children.length > 1)) log(`auth: ${service.setup.name} skipped (single-process setups only)`);
+      continue;
+    }
     log(`${endpoint}: bare Fastify…`);
     const bareTarget: Target = { servers: [bare], request: () => requestFor(endpoint, first) };
     const bareResult = await measure(`bare ${endpoint}`, bareTarget, { warmup });
@@ -391,11 +408,16 @@ async function main(): Promise<void> {
   await stopEverything();
   const elapsed = (Date.now() - started) / 1000;
 
-  const report = renderReport(measurements, bareResults, { elapsedSeconds: elapsed, listBytes: listBody.length, updateBytes: updateBody.length, loadAverage });
-  process.stdout.write(`\n${report}\n`);
+  const context = { elapsedSeconds: elapsed, listBytes: listBody.length, updateBytes: updateBody.length, loadAverage };
+  const sections: [string, string][] = [];
+  if (measurements.length > 0) sections.push(['api', renderReport(measurements, bareResults, context)]);
+  if (authMeasurements.length > 0) sections.push(['api-auth', renderAuthReport(authMeasurements, context)]);
+  for (const [, report] of sections) process.stdout.write(`\n${report}\n`);
   if (writeReport) {
-    writeBenchmarkSection(join(ROOT, 'BENCHMARKS.md'), 'api', report);
-    log('BENCHMARKS.md: section "api" written');
+    for (const [name, report] of sections) {
+      writeBenchmarkSection(join(ROOT, 'BENCHMARKS.md'), name, report);
+      log(`BENCHMARKS.md: section "${name}" written`);
+    }
   } else {
     log('BENCHMARKS.md left as it is (--dry-run or --profile)');
   }
@@ -405,6 +427,87 @@ async function main(): Promise<void> {
       process.stdout.write(`\n== CPU profile ${file}\n${formatProfileSummary(summarizeProfile(file))}\n`);
     }
   }
+}
+
+// ---- The cost of authentication and rate limiting ------------------------------------------------------
+
+interface AuthMeasurement {
+  readonly setup: Setup;
+  readonly authenticated: Measured[];
+  readonly authFree: Measured[];
+}
+
+/**
+ * The list with the guarded token on the service, beside the same list on an auth-free twin (its own
+ * database, seeded alike), alternating AUTH_ROUNDS times; the twin is stopped afterwards.
+ */
+async function measureAuthentication(service: Service): Promise<AuthMeasurement> {
+  const name = service.setup.name;
+  const twin = await startService(service.setup, 'off');
+  const twinChild = twin.children[0]!;
+  log(`${twinChild.name} ready at ${twinChild.ready.url} (pid ${twinChild.ready.pid})`);
+  const full = (body: any) => (body.disk_backup_policies?.length !== PAGE_SIZE ? 'not a full page' : null);
+  const authenticated: Measured[] = [];
+  const authFree: Measured[] = [];
+  try {
+    const guarded = listRequest(service.ready, service.ready.guardedToken);
+    const free = listRequest(twin.ready, twin.ready.guardedToken);
+    const [withAuth, withoutAuth] = await Promise.all([capture(service.ready.url, guarded, full), capture(twin.ready.url, free, full)]);
+    if (withAuth.length !== withoutAuth.length) throw new Error('the auth-free twin answers a different body');
+    for (let round = 1; round <= AUTH_ROUNDS; round++) {
+      log(`auth: ${name}, guarded token, round ${round}…`);
+      authenticated.push(await measure(`auth (${name})`, { servers: service.children, request: () => guarded }, { warmup }));
+      log(`auth: ${name}, guarded token: ${describe(authenticated.at(-1)!)}`);
+      log(`auth: ${name}, auth-free twin, round ${round}…`);
+      authFree.push(await measure(`auth-free (${name})`, { servers: twin.children, request: () => free }, { warmup }));
+      log(`auth: ${name}, auth-free twin: ${describe(authFree.at(-1)!)}`);
+    }
+  } finally {
+    services.splice(services.indexOf(twin), 1);
+    await twinChild.stop();
+  }
+  return { setup: service.setup, authenticated, authFree };
+}
+
+function renderAuthReport(
+  measurements: readonly AuthMeasurement[],
+  context: { elapsedSeconds: number; loadAverage: number[] },
+): string {
+  const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+  const pct = (share: number) => `${(share * 100).toFixed(1)} %`;
+  const rows = [
+    '| Engine | guarded list req/s | auth-free req/s | guarded CPU/req (µs) | auth-free CPU/req (µs) | share by CPU/req | share by req/s | goal | met? | others\' CPU (cores) |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|:-:|--:|',
+  ];
+  for (const m of measurements) {
+    const withRps = mean(m.authenticated.map((x) => x.load.rps));
+    const freeRps = mean(m.authFree.map((x) => x.load.rps));
+    const withCpu = mean(m.authenticated.map((x) => x.serverCpuUs));
+    const freeCpu = mean(m.authFree.map((x) => x.serverCpuUs));
+    const shareByCpu = (withCpu - freeCpu) / withCpu;
+    const shareByRps = 1 - withRps / freeRps;
+    const others = [...m.authenticated, ...m.authFree].map((x) => x.cpu.others);
+    const othersText = others.some((x) => x === null) ? '?' : (mean(others as number[])).toFixed(2);
+    rows.push(
+      `| ${m.setup.name} | ${rps(withRps)} | ${rps(freeRps)} | ${withCpu.toFixed(0)} | ${freeCpu.toFixed(0)} | ${pct(shareByCpu)} | ${pct(shareByRps)} | < ${AUTH_SHARE_GOAL * 100} % | ${shareByCpu < AUTH_SHARE_GOAL ? 'yes' : '**no**'} | ${othersText} |`,
+    );
+    const rounds = m.authenticated.map((x, i) => `${rps(x.load.rps)} / ${rps(m.authFree[i]!.load.rps)} req/s, ${x.serverCpuUs.toFixed(0)} / ${m.authFree[i]!.serverCpuUs.toFixed(0)} µs`);
+    rows.push(`| ${m.setup.name}: each round (guarded / auth-free) | ${rounds.join('; ')} | | | | | | | | |`);
+  }
+  return [
+    '## API: the cost of authentication and rate limiting (`npm run bench:api -- --only auth`)',
+    '',
+    `- Command: \`${commandLine()}\` (took ${context.elapsedSeconds.toFixed(0)} s)`,
+    `- Date: ${new Date().toISOString()}; commit ${commit()} (the working tree may hold uncommitted changes)`,
+    `- Machine: \`nproc\` ${availableParallelism()}, ${cpus()[0]?.model.trim() ?? 'unknown CPU'}; Node ${process.version}; load average at start ${context.loadAverage.map((x) => x.toFixed(2)).join(' / ')}. The machine was shared with other work while this ran.`,
+    `- Load: autocannon, ${connections} connections, pipelining 1, ${warmup} s warm-up then ${duration} s measured per pass, guarded and auth-free passes alternating ${AUTH_ROUNDS} times (the table shows their means)`,
+    '',
+    ...rows,
+    '',
+    `- Request: \`GET ${LIST_PATH}?disk[id]=…\` (30 of ${POLICIES} policies). The guarded token holds only \`disk_backup_policies:read\`, four authorized networks (one of them 127.0.0.0/8), an expiry a year ahead and a rate limit no pass reaches; so every request hashes the secret, runs the one indexed token query, checks the expiry, the network, the suspension and the scope, and counts against the rate limit (in memory on SQLite, one upsert on PostgreSQL).`,
+    '- Auth-free twin: the same service and seed in its own process and database, with authentication answered from one result computed at start and a rate limiter that counts nothing (a switch of the bench\'s service child; production code has none). Everything else — routing, argument parsing, the response cache keyed by the organization generation, serialization, headers — is the same.',
+    '- Share by CPU/req = (guarded − auth-free) ÷ guarded server CPU per request: the part of each request\'s own CPU that authentication and rate limiting take, steadier than req/s on a shared machine. Share by req/s = 1 − guarded ÷ auth-free req/s. The goal is judged on CPU/req.',
+  ].join('\n');
 }
 
 function findProfiles(dir: string): string[] {
@@ -441,7 +544,7 @@ function renderReport(
   bareResults: ReadonlyMap<EndpointName, Measured>,
   context: { elapsedSeconds: number; listBytes: number; updateBytes: number; loadAverage: number[] },
 ): string {
-  const label: Record<EndpointName, string> = {
+  const label: Record<Exclude<EndpointName, 'auth'>, string> = {
     list: '`GET disks/disk/disk_backup_policies` (30 of 40)',
     update: '`PATCH disk_backup_policies/disk_backup_policy`',
   };
@@ -454,6 +557,7 @@ function renderReport(
     '|---|---|--:|--:|--:|--:|--:|--:|:-:|--:|--:|--:|',
   ];
   for (const endpoint of endpoints) {
+    if (endpoint === 'auth') continue; // its own section (renderAuthReport)
     const base = bareResults.get(endpoint)!;
     for (const m of measurements.filter((x) => x.endpoint === endpoint)) {
       const ratio = m.peak.load.rps / base.load.rps;

@@ -8,10 +8,15 @@
  * created and seeded, serves it as it is (no seeding), and leaves the schema to that child to drop:
  * a second process on the same database, as `dbp serve` would run beside another.
  *
+ * `authentication: 'off'` (bench-only, for the cost of authentication in bench:api): every request
+ * is taken as the seeded guarded token's without hashing or querying, and the rate limiter permits
+ * everything without counting. Production code has no such switch; it is patched in here.
+ *
  * Started by bench/api.ts with its configuration as JSON in argv[2]; answers `ready` over IPC.
  */
 import { dropPostgresSchemas } from '../../src/store/database.js';
 import { rmSync } from 'node:fs';
+import { DatabaseRateLimiter, MemoryRateLimiter, type RateLimitResult } from '../../src/http/rate-limit.js';
 import { startServer } from '../../src/http/server.js';
 import { openRuntime, type Runtime } from '../../src/runtime.js';
 import { serveChild } from './children.js';
@@ -29,10 +34,17 @@ export interface ServiceConfig {
    * drops the schema (its owner does, and must be stopped after this one).
    */
   readonly seeded?: Seeded;
+  /** `off`: the auth-free twin (see above). */
+  readonly authentication?: 'on' | 'off';
 }
 
 export interface Seeded {
   readonly token: string;
+  /**
+   * A token as a careful customer makes one: one read scope, authorized networks, an expiry and
+   * a rate limit (no bench reaches it), so that every check of authentication runs.
+   */
+  readonly guardedToken: string;
   readonly organizationId: string;
   readonly diskId: string;
   /** The policy the update endpoint is measured on. */
@@ -55,6 +67,14 @@ async function seed(runtime: Runtime, policies: number): Promise<Seeded> {
     timeZone: 'Europe/London',
   });
   const { secret } = await tokens.create({ organizationId: organization.id, name: 'bench (every scope)', rateLimit: BENCH_RATE_LIMIT });
+  const guarded = await tokens.create({
+    organizationId: organization.id,
+    name: 'bench (guarded)',
+    scopes: ['disk_backup_policies:read'],
+    authorizedIpAddresses: ['10.0.0.0/8', '192.168.0.0/16', '127.0.0.0/8', '::1'],
+    expiresAt: runtime.services.clock.now() + 365 * 86_400,
+    rateLimit: BENCH_RATE_LIMIT,
+  });
   const disk = await inventory.createDisk({ organizationId: organization.id, name: 'bench disk', sizeInGb: 10 });
   const target = { type: 'Disk' as const, id: disk.id, name: disk.name };
   const intervals = ['hourly', 'daily', 'weekly', 'monthly'] as const;
@@ -66,7 +86,18 @@ async function seed(runtime: Runtime, policies: number): Promise<Seeded> {
     });
     first ??= policy.id;
   }
-  return { organizationId: organization.id, token: secret, diskId: disk.id, policyId: first! };
+  return { organizationId: organization.id, token: secret, guardedToken: guarded.secret, diskId: disk.id, policyId: first! };
+}
+
+/** The auth-free twin: one real authentication up front, then every request reuses its answer. */
+async function switchAuthenticationOff(runtime: Runtime, seeded: Seeded): Promise<void> {
+  const tokens = runtime.services.tokens;
+  const answer = await tokens.authenticate(seeded.guardedToken, '127.0.0.1');
+  if (!answer.ok) throw new Error(`the guarded token does not authenticate: ${answer.reason}`);
+  tokens.authenticate = async () => answer;
+  const permitAll = (_key: string, permitted: number): RateLimitResult => ({ allowed: true, permitted, remaining: permitted });
+  MemoryRateLimiter.prototype.consume = permitAll;
+  DatabaseRateLimiter.prototype.consume = async (key, permitted) => permitAll(key, permitted);
 }
 
 
@@ -93,10 +124,11 @@ serveChild<ServiceReady>(async () => {
       postgresSchema: postgres ? config.postgresSchema : undefined,
     });
     const seeded = config.seeded ?? (await seed(runtime, config.policies));
+    if (config.authentication === 'off') await switchAuthenticationOff(runtime, seeded);
     const server = await startServer(runtime, { host: '127.0.0.1', port: 0, logger: false });
     const opened = runtime;
     return {
-      ready: { url: server.url, token: seeded.token, organizationId: seeded.organizationId, diskId: seeded.diskId, policyId: seeded.policyId, pid: process.pid },
+      ready: { url: server.url, token: seeded.token, guardedToken: seeded.guardedToken, organizationId: seeded.organizationId, diskId: seeded.diskId, policyId: seeded.policyId, pid: process.pid },
       stop: async () => {
         try {
           await server.stop();

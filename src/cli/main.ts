@@ -8,7 +8,8 @@ import { ValidationFailed, NotFound } from '../services/errors.js';
 import { UsageError } from './options.js';
 import { demoCommand } from './commands/demo.js';
 import { serveCommand } from './commands/serve.js';
-import { diskCommand, orgCommand, tokenCommand, vmCommand } from './commands/inventory.js';
+import { diskCommand, orgCommand, vmCommand } from './commands/inventory.js';
+import { tokenCommand } from './commands/tokens.js';
 import { runDueCommand } from './commands/run-due.js';
 import { runsCommand } from './commands/runs.js';
 import { backupsCommand, gcCommand, policyCommand, restoreCommand, verifyCommand } from './commands/backups.js';
@@ -16,10 +17,11 @@ import { backupsCommand, gcCommand, policyCommand, restoreCommand, verifyCommand
 const USAGE = `Usage: dbp <command> [options]
 
 Commands:
-  serve  [--host 127.0.0.1] [--port 8080] [--role all|api|worker] [--metrics-port P]
+  serve  [--host 127.0.0.1] [--port 8080] [--role all|api|worker] [--metrics-port P] [--trusted-proxy CIDR]…
                                                  migrate the database; serve the API and /metrics (api); run due
                                                  policies and sweep the trash (worker); --metrics-port serves
-                                                 /metrics alone (for a worker without the API)
+                                                 /metrics alone (for a worker without the API); X-Forwarded-For is
+                                                 believed only from a --trusted-proxy (DBP_TRUSTED_PROXIES=a,b)
   run-due [--now UNIX]                           run every policy due at that instant once, wait, print the runs
   runs list [--policy ID] [--limit 100]          the scheduler's run records, newest first
   policy run ID                                  back the policy's disks up now (recorded as a run)
@@ -32,9 +34,14 @@ Commands:
   gc                                             mend the catalogue after a crash, delete unused chunks
   demo                                           create demo data (idempotent) and print it
   org create --name N [--sub-domain S] [--time-zone Europe/London | --country GB]
+  org suspend ORG | org unsuspend ORG            a suspended organization's tokens get organization_suspended
   vm create --org ORG --name N
   disk create --org ORG [--vm VM] --name N --size-gb G
-  token create --org ORG [--scopes a,b,…] [--name N] [--rate-limit N]
+  token create --org ORG [--scopes a,b,…] [--name N] [--rate-limit N] [--allow CIDR]… [--expires-at UNIX]
+                                                 prints the secret once; --allow (repeatable) limits the networks
+                                                 it may be used from; no --scopes: every scope
+  token list --org ORG                           the organization's tokens (never their secrets)
+  token revoke ID                                delete a token: its secret stops working at once
 
 Options of the backup commands (and serve, run-due):
   --repository PATH     the backup repository (DBP_REPOSITORY, default DATA-DIR/repository)

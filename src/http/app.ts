@@ -41,6 +41,11 @@ export interface AppOptions extends PipelineDependencies {
   readonly healthCheck?: () => Promise<boolean>;
   /** The Prometheus text for /metrics (no route when absent). */
   readonly metrics?: () => Promise<string>;
+  /**
+   * Addresses and CIDR ranges of proxies whose X-Forwarded-For is believed (validated by the caller);
+   * `request.ip` is then the right-most address not in this list. Empty: the socket's address.
+   */
+  readonly trustedProxies?: readonly string[];
 }
 
 declare module 'fastify' {
@@ -54,6 +59,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     loggerInstance: (options.logger || undefined) as FastifyBaseLogger | undefined,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
+    trustProxy: options.trustedProxies?.length ? [...options.trustedProxies] : false,
     bodyLimit: MAX_BODY_BYTES,
     // The query string is parsed by the pipeline, and only when an answer is not already cached.
     routerOptions: {

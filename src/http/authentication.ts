@@ -1,11 +1,19 @@
 /**
- * Who is calling: `Authorization: Bearer <secret>` → an API token of one organization, with scopes.
- * Then the per-token rate limit. The checks run in the order the Core API runs them.
+ * Who is calling: `Authorization: Bearer <secret>` → an API token of one organization, with scopes,
+ * used from a network it allows. Then the per-token rate limit. The checks run in the order the Core
+ * API runs them. The client's address is `request.ip`: the socket's, or — only for a request that
+ * came through a trusted proxy (`--trusted-proxy`) — the right-most untrusted X-Forwarded-For entry.
  */
 import type { FastifyRequest } from 'fastify';
 import { ApiError } from '../api/framework/errors.js';
 import type { Identity } from '../api/framework/endpoint.js';
-import { InvalidApiToken, MissingApiToken, OrganizationSuspended, RateLimitReached } from '../api/core/v1/errors.js';
+import {
+  InvalidApiToken,
+  MissingApiToken,
+  OrganizationSuspended,
+  RateLimitReached,
+  UnauthorizedNetworkForApiToken,
+} from '../api/core/v1/errors.js';
 import type { Services } from '../services/index.js';
 import type { RateLimiter, RateLimitResult } from './rate-limit.js';
 
@@ -27,8 +35,10 @@ export async function authenticate(
   const secret = typeof header === 'string' ? BEARER.exec(header)?.[1] : undefined;
   if (!secret) throw new ApiError(MissingApiToken);
 
-  const result = await services.tokens.authenticate(secret);
+  const clientAddress = unmappedAddress(request.ip);
+  const result = await services.tokens.authenticate(secret, clientAddress);
   if (!result.ok) {
+    if (result.reason === 'unauthorized_network') throw new ApiError(UnauthorizedNetworkForApiToken, { ip_address: clientAddress });
     throw new ApiError(InvalidApiToken, { details: result.reason === 'expired' ? 'The API token has expired' : null });
   }
   const { token } = result;
@@ -39,7 +49,7 @@ export async function authenticate(
     throw new ApiError(RateLimitReached, { total_permitted: rateLimit.permitted }).withHeaders(rateLimitHeaders(rateLimit));
   }
   return {
-    identity: { tokenId: token.id, organizationId: token.organization_id, scopes: new Set(token.scopes) },
+    identity: { tokenId: token.id, organizationId: token.organization_id, scopes: token.scopes, rateLimit: token.rate_limit },
     rateLimit,
     answersVersion: result.answersVersion,
   };
@@ -50,4 +60,9 @@ export function rateLimitHeaders(rateLimit: RateLimitResult): Record<string, str
     'x-ratelimit-permitted': String(rateLimit.permitted),
     'x-ratelimit-remaining': String(rateLimit.remaining),
   };
+}
+
+/** `::ffff:192.0.2.1` (an IPv4 client on an IPv6 socket) is written as the IPv4 address it is. */
+function unmappedAddress(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice('::ffff:'.length) : address;
 }

@@ -14,6 +14,8 @@ export interface ServerOptions {
   readonly host: string;
   readonly port: number;
   readonly logger: Logger | false;
+  /** See AppOptions.trustedProxies. */
+  readonly trustedProxies?: readonly string[];
 }
 
 export interface RunningServer {
@@ -32,6 +34,7 @@ export async function startServer(runtime: Runtime, options: ServerOptions): Pro
     rateLimiter: runtime.store.engine === 'postgres' ? new DatabaseRateLimiter(runtime.store.db) : new MemoryRateLimiter(),
     responseCache: new ResponseCache(),
     logger: options.logger,
+    trustedProxies: options.trustedProxies,
     version: VERSION,
     metrics: () => renderMetrics(runtime.store.db, runtime.services.clock),
     healthCheck: async () => {

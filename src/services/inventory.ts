@@ -75,6 +75,18 @@ export class InventoryService {
     return rows.map(organizationRecord);
   }
 
+  /** Suspends (or unsuspends) an organization: its tokens are refused with organization_suspended. */
+  async setSuspended(organizationId: string, suspended: boolean): Promise<OrganizationRecord> {
+    const row = await this.db
+      .updateTable('organizations')
+      .set({ suspended: suspended ? 1 : 0 })
+      .where('id', '=', organizationId)
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) throw new NotFound(`No organization ${organizationId}`);
+    return organizationRecord(row);
+  }
+
   async createOrganization(input: NewOrganization): Promise<OrganizationRecord> {
     const name = input.name.trim();
     // A sub-domain made from a short name gets a random tail, so any name makes a valid one.

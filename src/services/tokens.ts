@@ -1,37 +1,83 @@
 /**
  * API tokens. A token belongs to one organization and holds scopes; only a SHA-256 hash of its
- * secret is stored, so a leaked database holds no working token. The secret is shown once, at creation.
+ * secret is stored, so a leaked database holds no working token. The secret is shown once, when it
+ * is made (creation or regeneration).
+ *
+ * A token may be restricted to networks (`authorized_ip_addresses`), may expire, and has a rate
+ * limit. Tokens made through the API are made by another token (the *grantor*), which can give no
+ * scope it lacks itself and no higher rate limit than its own.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import type { Kysely, Updateable } from 'kysely';
 import type { Clock } from '../domain/clock.js';
 import { newId, randomToken } from '../domain/ids.js';
+import { NetworkSet, networkListErrors } from '../domain/networks.js';
 import { ALL_SCOPES, isScope } from '../domain/scopes.js';
 import { prepareQuery } from '../store/prepared.js';
 import type { ChangeCounters } from '../store/database.js';
-import type { ApiToken, Database } from '../store/schema.js';
+import type { ApiToken, ApiTokensTable, Database } from '../store/schema.js';
 import { NotFound, ValidationFailed } from './errors.js';
+import { countUpTo } from './inventory.js';
+import { offsetOf, paginationFor, type Page, type PageRequest } from './pagination.js';
 
 export const DEFAULT_RATE_LIMIT = 1000;
+/** The largest value the `rate_limit` column (a 32-bit integer on PostgreSQL) holds. */
+export const MAX_RATE_LIMIT = 2_147_483_647;
 const SECRET_LENGTH = 48;
+const MAX_NAME_LENGTH = 255;
+/**
+ * Bounds of the per-process caches authentication keeps of pure computations on stored text
+ * (never of stored state): compiled network lists, network decisions per (list, address), scope sets.
+ */
+const NETWORK_CACHE_SIZE = 1000;
+const NETWORK_DECISION_CACHE_SIZE = 10_000;
+const SCOPE_SET_CACHE_SIZE = 1000;
 
-export interface NewToken {
-  organizationId: string;
-  name?: string | undefined;
-  /** Left out: every scope. */
-  scopes?: readonly string[] | undefined;
-  rateLimit?: number | undefined;
+export interface Annotation {
+  readonly key: string;
+  readonly value: string;
 }
 
-export interface TokenRecord extends Omit<ApiToken, 'scopes' | 'authorized_ip_addresses' | 'secret_hash'> {
+/** What may be set on a token; left out (undefined) keeps the current value (or the default on creation). */
+export interface TokenProperties {
+  name?: string | null | undefined;
+  /** Left out on creation: every scope the grantor holds. */
+  scopes?: readonly string[] | null | undefined;
+  authorizedIpAddresses?: readonly string[] | null | undefined;
+  /** Unix seconds; null: never expires. */
+  expiresAt?: number | null | undefined;
+  rateLimit?: number | null | undefined;
+  annotations?: readonly Annotation[] | null | undefined;
+}
+
+export interface NewToken extends TokenProperties {
+  organizationId: string;
+}
+
+/** The token on whose authority a token is made or changed (absent for the CLI, which may grant anything). */
+export interface Grantor {
+  readonly scopes: ReadonlySet<string>;
+  readonly rateLimit: number;
+}
+
+export interface TokenRecord extends Omit<ApiToken, 'scopes' | 'authorized_ip_addresses' | 'secret_hash' | 'annotations'> {
   readonly scopes: string[];
   readonly authorized_ip_addresses: string[];
+  readonly annotations: Annotation[];
+}
+
+/** What a request needs of the token that authenticated it. */
+export interface AuthenticatedToken {
+  readonly id: string;
+  readonly organization_id: string;
+  readonly rate_limit: number;
+  readonly scopes: ReadonlySet<string>;
 }
 
 export type Authentication =
   | {
       readonly ok: true;
-      readonly token: TokenRecord;
+      readonly token: AuthenticatedToken;
       readonly organizationSuspended: boolean;
       /**
        * Moves whenever anything the organization's API answers are made from may have changed: the
@@ -39,9 +85,10 @@ export type Authentication =
        */
       readonly answersVersion: number;
     }
-  | { readonly ok: false; readonly reason: 'unknown' | 'expired' };
+  | { readonly ok: false; readonly reason: 'unknown' | 'expired' | 'unauthorized_network' };
 
-type FoundToken = Extract<Authentication, { ok: true }>;
+/** A token whose scopes reach beyond its grantor's may not be changed by it (it could take them over). */
+export class TokenBeyondGrantor extends Error {}
 
 /** Tokens remembered between requests while their rows are unchanged (SQLite); cleared when full. */
 const RECENTLY_FOUND_LIMIT = 10_000;
@@ -50,7 +97,10 @@ const TOKEN_TABLES = ['api_tokens', 'organizations'] as const;
 
 export class TokenService {
   private readonly findBySecretHash: ReturnType<typeof prepareFindBySecretHash>;
-  private readonly recentlyFound = new Map<string, { tokenVersion: number; found: FoundToken }>();
+  private readonly recentlyFound = new Map<string, { tokenVersion: number; row: TokenRow }>();
+  private readonly networkSets = new Map<string, NetworkSet>();
+  private readonly networkDecisions = new Map<string, boolean>();
+  private readonly scopeSets = new Map<string, ReadonlySet<string>>();
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -61,13 +111,11 @@ export class TokenService {
     this.findBySecretHash = prepareFindBySecretHash(db);
   }
 
-  async create(input: NewToken): Promise<{ token: TokenRecord; secret: string }> {
-    const scopes = input.scopes ?? [...ALL_SCOPES];
-    const unknown = scopes.filter((s) => !isScope(s));
-    const errors = unknown.map((s) => `Scope ${s} is not known (known scopes: ${ALL_SCOPES.join(', ')})`);
-    const rateLimit = input.rateLimit ?? DEFAULT_RATE_LIMIT;
-    if (!Number.isInteger(rateLimit) || rateLimit < 1) errors.push('Rate limit must be a whole number of at least 1');
-    if (errors.length > 0) throw new ValidationFailed(errors);
+  async create(input: NewToken, grantor?: Grantor): Promise<{ token: TokenRecord; secret: string }> {
+    const scopes = input.scopes ?? ALL_SCOPES.filter((scope) => !grantor || grantor.scopes.has(scope));
+    const rateLimit = input.rateLimit ?? (grantor ? Math.min(grantor.rateLimit, DEFAULT_RATE_LIMIT) : DEFAULT_RATE_LIMIT);
+    const properties = { ...input, scopes, rateLimit };
+    this.validate(properties, grantor, 'create');
     const organization = await this.db
       .selectFrom('organizations')
       .select('id')
@@ -84,14 +132,60 @@ export class TokenService {
         name: input.name?.trim() || 'API token',
         secret_hash: hashSecret(secret),
         scopes: JSON.stringify([...new Set(scopes)]),
-        authorized_ip_addresses: '[]',
-        expires_at: null,
+        authorized_ip_addresses: JSON.stringify(input.authorizedIpAddresses ?? []),
+        expires_at: input.expiresAt ?? null,
         rate_limit: rateLimit,
+        annotations: JSON.stringify(input.annotations ?? []),
         created_at: this.clock.now(),
       })
       .returningAll()
       .executeTakeFirstOrThrow();
     return { token: tokenRecord(row), secret };
+  }
+
+  /** Changes the given properties of a token (one statement); the secret stays as it is. */
+  async update(token: TokenRecord, properties: TokenProperties, grantor?: Grantor): Promise<TokenRecord> {
+    this.ensureWithinGrantor(token, grantor);
+    this.validate(properties, grantor, 'update');
+    const changes: Updateable<ApiTokensTable> = {};
+    if (properties.name !== undefined && properties.name !== null) changes.name = properties.name.trim();
+    if (properties.scopes) changes.scopes = JSON.stringify([...new Set(properties.scopes)]);
+    if (properties.authorizedIpAddresses) changes.authorized_ip_addresses = JSON.stringify(properties.authorizedIpAddresses);
+    if (properties.expiresAt !== undefined) changes.expires_at = properties.expiresAt;
+    if (properties.rateLimit !== undefined && properties.rateLimit !== null) changes.rate_limit = properties.rateLimit;
+    if (properties.annotations) changes.annotations = JSON.stringify(properties.annotations);
+    if (Object.keys(changes).length === 0) return token;
+    const row = await this.db.updateTable('api_tokens').set(changes).where('id', '=', token.id).returningAll().executeTakeFirst();
+    if (!row) throw new NotFound(`No API token ${token.id}`);
+    return tokenRecord(row);
+  }
+
+  /** Deletes a token: its secret stops working at once. */
+  async delete(tokenId: string): Promise<TokenRecord> {
+    const row = await this.db.deleteFrom('api_tokens').where('id', '=', tokenId).returningAll().executeTakeFirst();
+    if (!row) throw new NotFound(`No API token ${tokenId}`);
+    // Its rate-limit windows (PostgreSQL) go with the minutely clean-up of past windows.
+    return tokenRecord(row);
+  }
+
+  async find(tokenId: string): Promise<TokenRecord | null> {
+    const row = await this.db.selectFrom('api_tokens').selectAll().where('id', '=', tokenId).executeTakeFirst();
+    return row ? tokenRecord(row) : null;
+  }
+
+  async listForOrganization(organizationId: string, page: PageRequest): Promise<Page<TokenRecord>> {
+    const base = this.db.selectFrom('api_tokens').where('organization_id', '=', organizationId);
+    const [rows, total] = await Promise.all([
+      base.selectAll().orderBy('pk').limit(page.perPage).offset(offsetOf(page)).execute(),
+      countUpTo(this.db, base),
+    ]);
+    return { items: rows.map(tokenRecord), pagination: paginationFor(page, total) };
+  }
+
+  /** Every token of an organization, oldest first (for the CLI). */
+  async allForOrganization(organizationId: string): Promise<TokenRecord[]> {
+    const rows = await this.db.selectFrom('api_tokens').selectAll().where('organization_id', '=', organizationId).orderBy('pk').execute();
+    return rows.map(tokenRecord);
   }
 
   async findByName(organizationId: string, name: string): Promise<TokenRecord | null> {
@@ -106,50 +200,123 @@ export class TokenService {
   }
 
   /** Replaces a token's secret; the old one stops working at once. */
-  async regenerateSecret(tokenId: string): Promise<{ token: TokenRecord; secret: string }> {
+  async regenerateSecret(token: Pick<TokenRecord, 'id' | 'scopes'>, grantor?: Grantor): Promise<{ token: TokenRecord; secret: string }> {
+    this.ensureWithinGrantor(token, grantor);
     const secret = randomToken(SECRET_LENGTH);
     const row = await this.db
       .updateTable('api_tokens')
       .set({ secret_hash: hashSecret(secret) })
-      .where('id', '=', tokenId)
+      .where('id', '=', token.id)
       .returningAll()
       .executeTakeFirst();
-    if (!row) throw new NotFound(`No API token ${tokenId}`);
+    if (!row) throw new NotFound(`No API token ${token.id}`);
     return { token: tokenRecord(row), secret };
   }
 
   /**
-   * The token whose secret hashes to the given one: one indexed query, or none when neither tokens
-   * nor organizations changed since the same token was last read (SQLite; see `Store.changes`).
+   * The token whose secret hashes to the given one, with its organization's suspension, checked
+   * against its expiry and (given `clientAddress`) its networks. One indexed query, or none on SQLite
+   * when neither tokens nor organizations changed since the same token was last read (`Store.changes`).
    */
-  async authenticate(secret: string): Promise<Authentication> {
-    const hash = hashSecret(secret);
-    const found = await this.findToken(hash);
+  async authenticate(secret: string, clientAddress?: string): Promise<Authentication> {
+    const found = await this.findToken(hashSecret(secret));
     if (!found) return { ok: false, reason: 'unknown' };
-    const expiresAt = found.token.expires_at;
-    if (expiresAt !== null && expiresAt <= this.clock.now()) return { ok: false, reason: 'expired' };
-    return found;
+    const { row, answersVersion } = found;
+    if (row.expires_at !== null && row.expires_at <= this.clock.now()) return { ok: false, reason: 'expired' };
+    if (clientAddress !== undefined && !this.networkAllows(row.authorized_ip_addresses, clientAddress)) {
+      return { ok: false, reason: 'unauthorized_network' };
+    }
+    return {
+      ok: true,
+      token: { id: row.id, organization_id: row.organization_id, rate_limit: row.rate_limit, scopes: this.scopeSet(row.scopes) },
+      organizationSuspended: row.suspended === 1,
+      answersVersion,
+    };
   }
 
-  private async findToken(hash: string): Promise<FoundToken | undefined> {
+  private async findToken(hash: string): Promise<{ row: TokenRow; answersVersion: number } | undefined> {
     const changes = this.changes;
     if (changes === undefined) {
       const [row] = await this.findBySecretHash({ hash });
-      return row && foundToken(row, hash, Number(row.generation));
+      return row && secretMatches(row, hash) ? { row, answersVersion: Number(row.generation) } : undefined;
     }
     // Read before the token, so that a change made meanwhile makes the next request read again.
     const { any: answersVersion, tables: tokenVersion } = changes.read(TOKEN_TABLES);
     const recent = this.recentlyFound.get(hash);
-    if (recent !== undefined && recent.tokenVersion === tokenVersion) return { ...recent.found, answersVersion };
+    if (recent !== undefined && recent.tokenVersion === tokenVersion) return { row: recent.row, answersVersion };
     const [row] = await this.findBySecretHash({ hash });
-    const found = row && foundToken(row, hash, answersVersion);
-    if (found) {
-      if (this.recentlyFound.size >= RECENTLY_FOUND_LIMIT) this.recentlyFound.clear();
-      this.recentlyFound.set(hash, { tokenVersion, found });
-    }
-    return found;
+    if (!row || !secretMatches(row, hash)) return undefined;
+    if (this.recentlyFound.size >= RECENTLY_FOUND_LIMIT) this.recentlyFound.clear();
+    this.recentlyFound.set(hash, { tokenVersion, row });
+    return { row, answersVersion };
   }
 
+  private scopeSet(storedScopes: string): ReadonlySet<string> {
+    let scopes = this.scopeSets.get(storedScopes);
+    if (scopes === undefined) {
+      if (this.scopeSets.size >= SCOPE_SET_CACHE_SIZE) this.scopeSets.clear();
+      scopes = new Set(JSON.parse(storedScopes) as string[]);
+      this.scopeSets.set(storedScopes, scopes);
+    }
+    return scopes;
+  }
+
+  /** An empty list allows every network. Decisions and compiled lists are kept (bounded), keyed by the stored text. */
+  private networkAllows(storedList: string, address: string): boolean {
+    if (storedList === '[]') return true;
+    const key = `${storedList}\u0000${address}`;
+    let allowed = this.networkDecisions.get(key);
+    if (allowed === undefined) {
+      if (this.networkDecisions.size >= NETWORK_DECISION_CACHE_SIZE) this.networkDecisions.clear();
+      allowed = this.compiledNetworks(storedList).includes(address);
+      this.networkDecisions.set(key, allowed);
+    }
+    return allowed;
+  }
+
+  private compiledNetworks(storedList: string): NetworkSet {
+    let networks = this.networkSets.get(storedList);
+    if (networks === undefined) {
+      if (this.networkSets.size >= NETWORK_CACHE_SIZE) this.networkSets.clear();
+      const entries = JSON.parse(storedList) as string[];
+      // A list stored before validation existed may hold a bad entry: it matches nothing.
+      networks = new NetworkSet(entries.filter((entry) => networkListErrors([entry], '').length === 0));
+      this.networkSets.set(storedList, networks);
+    }
+    return networks;
+  }
+
+  private ensureWithinGrantor(token: Pick<TokenRecord, 'scopes'>, grantor: Grantor | undefined): void {
+    const beyond = grantor ? token.scopes.filter((scope) => !grantor.scopes.has(scope)) : [];
+    if (beyond.length > 0) {
+      throw new TokenBeyondGrantor(`The API token holds scopes this API token does not hold (${beyond.join(', ')})`);
+    }
+  }
+
+  /** Every problem with the properties, in one ValidationFailed; nothing is written when there is one. */
+  private validate(properties: TokenProperties, grantor: Grantor | undefined, action: 'create' | 'update'): void {
+    const errors: string[] = [];
+    const { name, scopes, authorizedIpAddresses, expiresAt, rateLimit, annotations } = properties;
+    if (typeof name === 'string' && name.trim() === '' && action === 'update') errors.push('Name cannot be blank');
+    if (typeof name === 'string' && name.trim().length > MAX_NAME_LENGTH) errors.push(`Name is too long (at most ${MAX_NAME_LENGTH} characters)`);
+    for (const scope of scopes ?? []) {
+      if (!isScope(scope)) errors.push(`Scope ${scope} is not known (known scopes: ${ALL_SCOPES.join(', ')})`);
+      else if (grantor && !grantor.scopes.has(scope)) errors.push(`Scope ${scope} cannot be granted by an API token that does not hold it`);
+    }
+    errors.push(...networkListErrors(authorizedIpAddresses ?? [], 'Authorized IP addresses'));
+    if (typeof expiresAt === 'number' && expiresAt <= this.clock.now()) errors.push('Expires at must be in the future');
+    if (rateLimit !== undefined && rateLimit !== null) {
+      if (!Number.isInteger(rateLimit) || rateLimit < 1 || rateLimit > MAX_RATE_LIMIT) {
+        errors.push(`Rate limit must be a whole number from 1 to ${MAX_RATE_LIMIT}`);
+      } else if (grantor && rateLimit > grantor.rateLimit) {
+        errors.push(`Rate limit cannot be higher than that of the API token granting it (${grantor.rateLimit})`);
+      }
+    }
+    const keys = (annotations ?? []).map((annotation) => annotation.key);
+    if (keys.some((key) => key.trim() === '')) errors.push('Annotation keys cannot be blank');
+    if (new Set(keys).size !== keys.length) errors.push('Annotation keys must be unique');
+    if (errors.length > 0) throw new ValidationFailed(errors);
+  }
 }
 
 /** Every request runs this: one indexed query, prepared once. */
@@ -158,7 +325,8 @@ function prepareFindBySecretHash(db: Kysely<Database>) {
     db
       .selectFrom('api_tokens as t')
       .innerJoin('organizations as o', 'o.id', 't.organization_id')
-      .selectAll('t')
+      // Only what a request needs: fewer columns to read and convert on every request.
+      .select(['t.id', 't.organization_id', 't.secret_hash', 't.scopes', 't.authorized_ip_addresses', 't.expires_at', 't.rate_limit'])
       .select(['o.suspended', 'o.generation'])
       .where('t.secret_hash', '=', hash),
   );
@@ -168,15 +336,22 @@ export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');
 }
 
-type TokenRow = ApiToken & { suspended: number; generation: number };
+/** What the authentication query reads. */
+type TokenRow = Pick<ApiToken, 'id' | 'organization_id' | 'secret_hash' | 'scopes' | 'authorized_ip_addresses' | 'expires_at' | 'rate_limit'> & {
+  suspended: number;
+  generation: number;
+};
 
-function foundToken(row: TokenRow, hash: string, answersVersion: number): FoundToken | undefined {
-  if (!timingSafeEqual(Buffer.from(row.secret_hash), Buffer.from(hash))) return undefined;
-  const { suspended, generation: _generation, ...token } = row;
-  return { ok: true, token: tokenRecord(token), organizationSuspended: suspended === 1, answersVersion };
+function secretMatches(row: TokenRow, hash: string): boolean {
+  return timingSafeEqual(Buffer.from(row.secret_hash), Buffer.from(hash));
 }
 
 function tokenRecord(row: ApiToken): TokenRecord {
-  const { secret_hash: _hash, scopes, authorized_ip_addresses, ...rest } = row;
-  return { ...rest, scopes: JSON.parse(scopes) as string[], authorized_ip_addresses: JSON.parse(authorized_ip_addresses) as string[] };
+  const { secret_hash: _hash, scopes, authorized_ip_addresses, annotations, ...rest } = row;
+  return {
+    ...rest,
+    scopes: JSON.parse(scopes) as string[],
+    authorized_ip_addresses: JSON.parse(authorized_ip_addresses) as string[],
+    annotations: JSON.parse(annotations) as Annotation[],
+  };
 }

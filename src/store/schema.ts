@@ -177,6 +177,8 @@ export interface ApiTokensTable {
   rate_limit: number;
   created_at: number;
   last_used_at: ColumnType<number | null, number | null | undefined, number | null>;
+  /** JSON array of `{key, value}` annotations. */
+  annotations: ColumnType<string, string | undefined, string>;
 }
 
 export interface RateLimitWindowsTable {

@@ -1,7 +1,7 @@
 /**
  * Fuzzing every endpoint of `coreEndpoints` over HTTP. For each endpoint, a fixture world (two
  * organizations, each with a virtual machine with two disks, a standalone disk, policies on each kind
- * of target and one policy in the trash) and random requests: lookups that name real objects, other
+ * of target, one policy in the trash and an API token) and random requests: lookups that name real objects, other
  * organizations' objects, garbage or nothing (or two things); random values of every argument; broken
  * and odd bodies; `_arguments` fields; junk query strings; odd placeholders; good, weak, foreign and
  * bad tokens. Whatever arrives:
@@ -64,7 +64,7 @@ const WIRE_STATUS: Record<string, number> = {
   invalid_argument: 400, missing_required_argument: 400, invalid_json_body: 400, route_not_found: 404,
   permission_denied: 403, organization_not_found: 404, virtual_machine_not_found: 404, disk_not_found: 404,
   disk_backup_policy_not_found: 404, trash_object_not_found: 404, object_in_trash: 406, validation_error: 422,
-  invalid_timestamp: 400, rate_limit_reached: 429,
+  invalid_timestamp: 400, rate_limit_reached: 429, api_token_not_found: 404,
 };
 
 function allowedErrors(endpoint: EndpointDefinition): Map<string, ErrorDefinition> {
@@ -76,7 +76,7 @@ function allowedErrors(endpoint: EndpointDefinition): Map<string, ErrorDefinitio
 
 const OBJECTS = [
   'org', 'subDomain', 'vm', 'fqdn', 'disk1', 'disk2', 'standalone',
-  'policyDisk', 'policyVm', 'policyStandalone', 'trashedPolicy', 'trash',
+  'policyDisk', 'policyVm', 'policyStandalone', 'trashedPolicy', 'trash', 'apiToken',
 ] as const;
 type ObjectName = (typeof OBJECTS)[number];
 type Side = 'a' | 'b';
@@ -131,10 +131,11 @@ async function buildSide(service: TestService, organization: { id: string; subDo
   const trashedPolicy = await policies.create(organization.id, { type: 'Disk', id: disk2.id, name: disk2.name }, properties);
   await policies.delete(trashedPolicy);
   const trash = await service.services.trash.find({ object_id: trashedPolicy.id });
+  const apiToken = await service.services.tokens.create({ organizationId: organization.id, name: `${side} token`, scopes: ['disks:read'] });
   return {
     org: organization.id, subDomain: organization.subDomain, vm: vm.id, fqdn: vm.fqdn, disk1: disk1.id, disk2: disk2.id,
     standalone: standalone.id, policyDisk: policyDisk.id, policyVm: policyVm.id, policyStandalone: policyStandalone.id,
-    trashedPolicy: trashedPolicy.id, trash: trash!.id,
+    trashedPolicy: trashedPolicy.id, trash: trash!.id, apiToken: apiToken.token.id,
   };
 }
 
@@ -208,6 +209,7 @@ const RIGHT_KIND: Record<string, readonly ObjectName[]> = {
   'CoreAPI/ArgumentSets/DiskBackupPolicyLookup/id': ['policyDisk', 'policyVm', 'policyStandalone', 'trashedPolicy'],
   'CoreAPI/ArgumentSets/TrashObjectLookup/id': ['trash'],
   'CoreAPI/ArgumentSets/TrashObjectLookup/object_id': ['trashedPolicy', 'policyDisk'],
+  'CoreAPI/ArgumentSets/APITokenLookup/id': ['apiToken'],
 };
 
 function rightRef(kind: readonly ObjectName[] | undefined): fc.Arbitrary<Ref> {

@@ -275,6 +275,113 @@ describe('dbp command line', { concurrency: 4 }, () => {
     assert.equal(await countRows(dataDir, 'api_tokens'), 0);
   });
 
+  test('token create --rate-limit --allow --expires-at: the token is limited as asked, over HTTP', async () => {
+    const dataDir = newDataDir();
+    const organization = await createOrganization(dataDir);
+    const expiresAt = Math.floor(Date.now() / 1000) + 3600;
+    const args = ['token', 'create', '--org', organization.id, '--scopes', 'organizations:read', '--rate-limit', '2', '--expires-at', String(expiresAt), '--data-dir', dataDir];
+    const open = await dbpJson([...args, '--allow', '10.0.0.0/8', '--allow', '127.0.0.1']);
+    assert.deepEqual(open.authorized_ip_addresses, ['10.0.0.0/8', '127.0.0.1']);
+    assert.equal(open.expires_at, expiresAt);
+    assert.equal(open.rate_limit, 2);
+    const elsewhere = await dbpJson([...args, '--allow', '192.0.2.0/24', '--allow', '2001:db8::/32']);
+    await withServer(dataDir, async (call) => {
+      assert.equal((await call('GET', 'organizations', open.secret)).status, 200);
+      assert.equal((await call('GET', 'organizations', open.secret)).status, 200);
+      const limited = await call('GET', 'organizations', open.secret);
+      assert.equal(limited.status, 429);
+      assert.deepEqual(limited.body.error.detail, { total_permitted: 2 });
+      const refused = await call('GET', 'organizations', elsewhere.secret);
+      assert.equal(refused.status, 403);
+      assert.deepEqual(refused.body.error, {
+        code: 'unauthorized_network_for_api_token',
+        description: 'Network is not allowed to access the API with this API token',
+        detail: { ip_address: '127.0.0.1' },
+      });
+    });
+  });
+
+  test('token create with a bad --allow, a past --expires-at or a bad --rate-limit fails clearly and creates nothing', async () => {
+    const dataDir = newDataDir();
+    const organization = await createOrganization(dataDir);
+    const base = ['token', 'create', '--org', organization.id, '--data-dir', dataDir];
+    const cases: [string[], number, RegExp][] = [
+      [['--allow', '10.0.0.0/33'], 1, /"10\.0\.0\.0\/33" has an invalid prefix length/],
+      [['--allow', 'example.com'], 1, /"example\.com" is not an IPv4 or IPv6 address or CIDR range/],
+      [['--expires-at', '1000'], 1, /Expires at must be in the future/],
+      [['--expires-at', 'tomorrow'], 2, /--expires-at must be a whole number/],
+      [['--rate-limit', '0'], 2, /--rate-limit must be a whole number from 1/],
+    ];
+    for (const [flags, code, message] of cases) {
+      const result = await dbp([...base, ...flags]);
+      assert.equal(result.code, code, `${flags.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, message);
+      assert.equal(result.stdout, '');
+    }
+    assert.equal(await countRows(dataDir, 'api_tokens'), 0);
+  });
+
+  test('token list shows every token of the organization without secrets; token revoke stops one at once', async () => {
+    const dataDir = newDataDir();
+    const organization = await createOrganization(dataDir);
+    const other = await createOrganization(dataDir, 'Other Org');
+    const kept = await dbpJson(['token', 'create', '--org', organization.id, '--name', 'kept', '--scopes', 'organizations:read', '--data-dir', dataDir]);
+    const revoked = await dbpJson(['token', 'create', '--org', organization.id, '--name', 'revoked', '--allow', '127.0.0.1', '--data-dir', dataDir]);
+    await dbpJson(['token', 'create', '--org', other.id, '--name', 'elsewhere', '--data-dir', dataDir]);
+    const listed = await dbpJson(['token', 'list', '--org', organization.sub_domain, '--data-dir', dataDir]);
+    assert.deepEqual(listed.map((t: any) => t.name), ['kept', 'revoked']);
+    assert.deepEqual(listed[1].authorized_ip_addresses, ['127.0.0.1']);
+    assert.equal(JSON.stringify(listed).includes(kept.secret), false);
+    assert.ok(listed.every((t: any) => !('secret' in t)));
+    const text = await dbp(['token', 'list', '--org', organization.id, '--data-dir', dataDir]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, new RegExp(`${kept.id}  kept  \\[organizations:read\\]  1000/min  no expiry  any network`));
+    assert.equal(text.stdout.includes(revoked.secret), false);
+
+    const revoke = await dbpJson(['token', 'revoke', revoked.id, '--data-dir', dataDir]);
+    assert.equal(revoke.id, revoked.id);
+    await withServer(dataDir, async (call) => {
+      assert.equal((await call('GET', 'organizations', revoked.secret)).body.error.code, 'invalid_api_token');
+      assert.equal((await call('GET', 'organizations', kept.secret)).status, 200);
+    });
+    const again = await dbp(['token', 'revoke', revoked.id, '--data-dir', dataDir]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, new RegExp(`No API token with id "${revoked.id}"`));
+    const missing = await dbp(['token', 'revoke', '--data-dir', dataDir]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /ID is required/);
+    const unknownOrg = await dbp(['token', 'list', '--org', 'no-such-org', '--data-dir', dataDir]);
+    assert.equal(unknownOrg.code, 1);
+    assert.match(unknownOrg.stderr, /No organization with id or sub-domain "no-such-org"/);
+  });
+
+  test('org suspend refuses the organization\'s tokens with organization_suspended; org unsuspend lets them in again', async () => {
+    const dataDir = newDataDir();
+    const organization = await createOrganization(dataDir);
+    const token = await dbpJson(['token', 'create', '--org', organization.id, '--data-dir', dataDir]);
+    const suspended = await dbpJson(['org', 'suspend', organization.sub_domain, '--data-dir', dataDir]);
+    assert.deepEqual(suspended, { id: organization.id, sub_domain: organization.sub_domain, suspended: true });
+    await withServer(dataDir, async (call) => {
+      const refused = await call('GET', 'organizations', token.secret);
+      assert.equal(refused.status, 403);
+      assert.equal(refused.body.error.code, 'organization_suspended');
+    });
+    assert.equal((await dbpJson(['org', 'unsuspend', organization.id, '--data-dir', dataDir])).suspended, false);
+    await withServer(dataDir, async (call) => assert.equal((await call('GET', 'organizations', token.secret)).status, 200));
+    const unknown = await dbp(['org', 'suspend', 'nobody', '--data-dir', dataDir]);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /No organization with id or sub-domain "nobody"/);
+  });
+
+  test('serve refuses a --trusted-proxy that is not an address or range, naming it (exit 2)', async () => {
+    const result = await dbp(['serve', '--trusted-proxy', '10.0.0.0/8', '--trusted-proxy', '10.0.0.0/40', '--data-dir', newDataDir()]);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--trusted-proxy: "10\.0\.0\.0\/40" has an invalid prefix length/);
+    const fromEnv = await dbp(['serve', '--data-dir', newDataDir()], { env: { DBP_TRUSTED_PROXIES: '127.0.0.1, proxy.local' } });
+    assert.equal(fromEnv.code, 2);
+    assert.match(fromEnv.stderr, /"proxy\.local" is not an IPv4 or IPv6 address/);
+  });
+
   // ---- the data directory, help and unknown commands --------------------------------------------
 
   test('DBP_DATA_DIR chooses the data directory as --data-dir does', async () => {
@@ -301,7 +408,9 @@ describe('dbp command line', { concurrency: 4 }, () => {
     const result = await dbp(['help']);
     assert.equal(result.code, 0);
     assert.match(result.stdout, /Usage: dbp <command>/);
-    assert.match(result.stdout, /token create/);
+    for (const command of ['token create', 'token list', 'token revoke', 'org suspend', 'org unsuspend', '--trusted-proxy', '--allow', '--expires-at']) {
+      assert.ok(result.stdout.includes(command), command);
+    }
   });
 
   test('an unknown command exits 2 and says so', async () => {

@@ -65,14 +65,14 @@ export class TestService {
     readonly openAnotherConnection: () => Promise<Runtime>,
   ) {}
 
-  static async start(engine: Engine = 'sqlite'): Promise<TestService> {
+  static async start(engine: Engine = 'sqlite', options: { trustedProxies?: string[] } = {}): Promise<TestService> {
     const clock = fixedClock(TEST_NOW);
     const dataDir = mkdtempSync(join(tmpdir(), 'dbp-test-'));
     const schema = `test_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
     const databaseUrl = engine === 'postgres' ? requirePostgresUrl() : undefined;
     const runtimeOptions = { dataDir, databaseUrl, clock, postgresSchema: engine === 'postgres' ? schema : undefined };
     const runtime = await openRuntime(runtimeOptions);
-    const server = await startServer(runtime, { host: '127.0.0.1', port: 0, logger: false });
+    const server = await startServer(runtime, { host: '127.0.0.1', port: 0, logger: false, trustedProxies: options.trustedProxies });
     const cleanup = async () => {
       await server.stop();
       await runtime.close();

@@ -16,6 +16,8 @@ export interface Identity {
   readonly tokenId: string;
   readonly organizationId: string;
   readonly scopes: ReadonlySet<string>;
+  /** The token's requests per minute (a token it makes may not have more). */
+  readonly rateLimit: number;
 }
 
 export interface ActionContext<A extends Record<string, ArgumentDefinition<any>>> {

@@ -49,7 +49,7 @@ export async function ensureDemoData(services: Services): Promise<DemoData> {
 
   const existingToken = await tokens.findByName(organization.id, DEMO_TOKEN_NAME);
   const { token, secret } = existingToken
-    ? await tokens.regenerateSecret(existingToken.id)
+    ? await tokens.regenerateSecret(existingToken)
     : await tokens.create({ organizationId: organization.id, name: DEMO_TOKEN_NAME });
 
   return {

@@ -1,4 +1,4 @@
-/** `dbp org|vm|disk|token create`: administer what the API serves. Each prints the new object. */
+/** `dbp org|vm|disk …`: administer what the API serves. Each command prints the object it made or changed. */
 import { NotFound } from '../../services/errors.js';
 import type { Services } from '../../services/index.js';
 import { openRuntime } from '../../runtime.js';
@@ -6,25 +6,37 @@ import { commonOptions, integerOption, parseCommand, printObject, requireString,
 
 type Values = Record<string, unknown>;
 
-/** Runs `<group> create …` with the runtime open, then closes it. */
-function createCommand(
-  group: string,
-  options: NonNullable<Parameters<typeof parseCommand>[1]>,
-  create: (services: Services, values: Values, json: boolean) => Promise<void>,
-) {
+/** One action of a command group (`dbp <group> <action> …`). */
+export interface GroupAction {
+  readonly options: NonNullable<Parameters<typeof parseCommand>[1]>;
+  /** The names of the positional arguments it takes, in order (all required). */
+  readonly positionals?: readonly string[];
+  readonly run: (services: Services, values: Values, positionals: string[], json: boolean) => Promise<void>;
+}
+
+/** Runs `<group> <action> …` with the runtime open, then closes it. */
+export function commandGroup(group: string, actions: Record<string, GroupAction>) {
   return async (argv: string[]) => {
-    const [action, ...rest] = argv;
-    if (action !== 'create') throw new UsageError(`usage: dbp ${group} create …  (got "${action ?? ''}")`);
-    const { values, positionals } = parseCommand(rest, options);
-    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    const [name, ...rest] = argv;
+    const action = name === undefined ? undefined : actions[name];
+    if (!action) throw new UsageError(`usage: dbp ${group} ${Object.keys(actions).join('|')} …  (got "${name ?? ''}")`);
+    const { values, positionals } = parseCommand(rest, action.options);
+    const expected = action.positionals ?? [];
+    if (positionals.length > expected.length) throw new UsageError(`unexpected argument "${positionals[expected.length]}"`);
+    if (positionals.length < expected.length) throw new UsageError(`${expected[positionals.length]} is required`);
     const common = commonOptions(values);
     const runtime = await openRuntime(common);
     try {
-      await create(runtime.services, values, common.json);
+      await action.run(runtime.services, values, positionals, common.json);
     } finally {
       await runtime.close();
     }
   };
+}
+
+/** A group with the single action `create`. */
+function createCommand(group: string, options: GroupAction['options'], create: (services: Services, values: Values, json: boolean) => Promise<void>) {
+  return commandGroup(group, { create: { options, run: (services, values, _positionals, json) => create(services, values, json) } });
 }
 
 export async function findOrganization(services: Services, idOrSubDomain: string) {
@@ -43,26 +55,46 @@ async function findVirtualMachine(services: Services, idOrFqdn: string) {
   return vm;
 }
 
-export const orgCommand = createCommand(
-  'org',
-  { name: { type: 'string' }, 'sub-domain': { type: 'string' }, 'time-zone': { type: 'string' }, country: { type: 'string' } },
-  async (services, values, json) => {
-    const organization = await services.inventory.createOrganization({
-      name: requireString(values.name, 'name'),
-      subDomain: values['sub-domain'] as string | undefined,
-      timeZone: values['time-zone'] as string | undefined,
-      countryCode: values.country as string | undefined,
-    });
-    printObject(json, 'Organization created', {
-      id: organization.id,
-      name: organization.name,
-      sub_domain: organization.sub_domain,
-      country: organization.country?.name ?? null,
-      time_zone: organization.country?.time_zone ?? 'UTC',
-      currency: organization.currency.iso_code,
-    });
-  },
-);
+const ORG_CREATE_OPTIONS = { name: { type: 'string' }, 'sub-domain': { type: 'string' }, 'time-zone': { type: 'string' }, country: { type: 'string' } } as const;
+
+async function createOrganization(services: Services, values: Values, json: boolean): Promise<void> {
+  const organization = await services.inventory.createOrganization({
+    name: requireString(values.name, 'name'),
+    subDomain: values['sub-domain'] as string | undefined,
+    timeZone: values['time-zone'] as string | undefined,
+    countryCode: values.country as string | undefined,
+  });
+  printObject(json, 'Organization created', {
+    id: organization.id,
+    name: organization.name,
+    sub_domain: organization.sub_domain,
+    country: organization.country?.name ?? null,
+    time_zone: organization.country?.time_zone ?? 'UTC',
+    currency: organization.currency.iso_code,
+  });
+}
+
+/** `org suspend ORG` / `org unsuspend ORG`. */
+function suspension(suspended: boolean): GroupAction {
+  return {
+    options: {},
+    positionals: ['ORG'],
+    async run(services, _values, [idOrSubDomain], json) {
+      const organization = await services.inventory.setSuspended((await findOrganization(services, idOrSubDomain!)).id, suspended);
+      printObject(json, suspended ? 'Organization suspended' : 'Organization unsuspended', {
+        id: organization.id,
+        sub_domain: organization.sub_domain,
+        suspended: organization.suspended === 1,
+      });
+    },
+  };
+}
+
+export const orgCommand = commandGroup('org', {
+  create: { options: ORG_CREATE_OPTIONS, run: (services, values, _positionals, json) => createOrganization(services, values, json) },
+  suspend: suspension(true),
+  unsuspend: suspension(false),
+});
 
 export const vmCommand = createCommand('vm', { org: { type: 'string' }, name: { type: 'string' } }, async (services, values, json) => {
   const organization = await findOrganization(services, requireString(values.org, 'org'));
@@ -91,31 +123,6 @@ export const diskCommand = createCommand(
       size_in_gb: disk.size_in_gb,
       organization_id: disk.organization_id,
       virtual_machine_id: disk.attachment?.virtual_machine.id ?? null,
-    });
-  },
-);
-
-export const tokenCommand = createCommand(
-  'token',
-  { org: { type: 'string' }, scopes: { type: 'string' }, name: { type: 'string' }, 'rate-limit': { type: 'string' } },
-  async (services, values, json) => {
-    const organization = await findOrganization(services, requireString(values.org, 'org'));
-    const scopes =
-      typeof values.scopes === 'string' ? values.scopes.split(',').map((s) => s.trim()).filter((s) => s !== '') : undefined;
-    if (scopes?.length === 0) throw new UsageError('--scopes names no scope; leave it out to grant every scope');
-    const { token, secret } = await services.tokens.create({
-      organizationId: organization.id,
-      name: values.name as string | undefined,
-      scopes,
-      rateLimit: integerOption(values['rate-limit'], 'rate-limit', 1, 1_000_000),
-    });
-    printObject(json, 'API token created (the secret is shown only this once)', {
-      id: token.id,
-      name: token.name,
-      organization_id: token.organization_id,
-      scopes: token.scopes,
-      rate_limit: token.rate_limit,
-      secret,
     });
   },
 );

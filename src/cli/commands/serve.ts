@@ -4,6 +4,7 @@ import { startMetricsServer } from '../../http/metrics-server.js';
 import { startServer } from '../../http/server.js';
 import { openRuntime } from '../../runtime.js';
 import { schedulerFor } from '../../scheduler/index.js';
+import { networkListErrors } from '../../domain/networks.js';
 import { ENGINE_OPTIONS, engineIfConfigured } from '../engine-options.js';
 import { commonOptions, integerOption, parseCommand, UsageError } from '../options.js';
 
@@ -19,12 +20,14 @@ export async function serveCommand(argv: string[]): Promise<void> {
     role: { type: 'string', default: process.env.DBP_ROLE ?? 'all' },
     'log-level': { type: 'string', default: process.env.DBP_LOG_LEVEL ?? 'info' },
     'metrics-port': { type: 'string', default: process.env.DBP_METRICS_PORT },
+    'trusted-proxy': { type: 'string', multiple: true },
   });
   const options = commonOptions(values);
   const port = integerOption(values.port, 'port', 0, 65535)!;
   const metricsPort = integerOption(values['metrics-port'], 'metrics-port', 0, 65535);
   const role = values.role as Role;
   if (!ROLES.includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')} (got "${role}")`);
+  const trustedProxies = trustedProxiesOption(values['trusted-proxy'] as string[] | undefined);
   const logger = pino({ level: values['log-level'] as string });
   const runtime = await openRuntime(options);
   runtime.store.checkpointInBackground?.();
@@ -33,7 +36,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const engine = role === 'api' ? undefined : await engineIfConfigured(runtime, options, values, logger);
   const scheduler = role === 'api' ? undefined : schedulerFor(runtime, { logger, ...(engine ? { runner: engine } : {}) });
   scheduler?.start();
-  const server = role === 'worker' ? undefined : await startServer(runtime, { host: values.host as string, port, logger });
+  const server = role === 'worker' ? undefined : await startServer(runtime, { host: values.host as string, port, logger, trustedProxies });
   const metricsServer = metricsPort === undefined ? undefined : await startMetricsServer(runtime, values.host as string, metricsPort);
   logger.info(
     { role, url: server?.url, metrics: metricsServer?.url, worker: scheduler?.workerId, database: runtime.store.location, engine: runtime.store.engine },
@@ -52,4 +55,13 @@ export async function serveCommand(argv: string[]): Promise<void> {
   await metricsServer?.stop();
   await engine?.close();
   await runtime.close();
+}
+
+/** `--trusted-proxy` (repeatable), else DBP_TRUSTED_PROXIES (comma-separated): addresses or CIDR ranges. */
+function trustedProxiesOption(flags: string[] | undefined): string[] {
+  const entries = flags ?? (process.env.DBP_TRUSTED_PROXIES ?? '').split(',');
+  const proxies = entries.map((entry) => entry.trim()).filter((entry) => entry !== '');
+  const errors = networkListErrors(proxies, '--trusted-proxy');
+  if (errors.length > 0) throw new UsageError(errors.join('; '));
+  return proxies;
 }

@@ -7,6 +7,7 @@ import * as initial from './0001_initial.js';
 import * as rateLimitWindows from './0002_rate_limit_windows.js';
 import * as backupRuns from './0003_backup_runs.js';
 import * as organizationGenerations from './0004_organization_generations.js';
+import * as apiTokenNetworks from './0005_api_token_networks.js';
 import * as backups from './0007_backups.js';
 
 /** What differs between the engines, handed to every migration. */
@@ -25,6 +26,7 @@ const migrations: Record<string, EngineMigration> = {
   '0002_rate_limit_windows': rateLimitWindows,
   '0003_backup_runs': backupRuns,
   '0004_organization_generations': organizationGenerations,
+  '0005_api_token_networks': apiTokenNetworks,
   '0007_backups': backups,
 };
 

@@ -102,6 +102,13 @@ export const TrashObjectNotFound = defineError({
   description: 'No trash object was found matching any of the criteria provided in the arguments',
 });
 
+export const ApiTokenNotFound = defineError({
+  id: 'CoreAPI/ArgumentSets/APITokenLookup/APITokenNotFound',
+  code: 'api_token_not_found',
+  httpStatus: 404,
+  description: 'No API token was found matching any of the criteria provided in the arguments',
+});
+
 export const InvalidTimestamp = defineError({
   id: 'CoreAPI/Endpoints/DiskBackupPolicies/ScheduleDeleteEndpoint/InvalidTimestamp',
   code: 'invalid_timestamp',

@@ -1,5 +1,10 @@
 /** Every endpoint of the Core API v1 this product serves, in one list for the router and the OpenAPI document. */
 import type { EndpointDefinition } from '../../framework/endpoint.js';
+import createApiToken from './api-tokens/create.js';
+import deleteApiToken from './api-tokens/delete.js';
+import listApiTokens from './api-tokens/list.js';
+import regenerateApiTokenSecret from './api-tokens/regenerate-secret.js';
+import updateApiToken from './api-tokens/update.js';
 import createPolicyForDisk from './disk-backup-policies/create-for-disk.js';
 import createPolicyForVirtualMachine from './disk-backup-policies/create-for-virtual-machine.js';
 import deletePolicy from './disk-backup-policies/delete.js';
@@ -51,4 +56,10 @@ export const coreEndpoints: readonly EndpointDefinition[] = [
   restoreTrashObject,
   purgeTrashObject,
   purgeAllTrashObjects,
+  // API tokens
+  listApiTokens,
+  createApiToken,
+  updateApiToken,
+  deleteApiToken,
+  regenerateApiTokenSecret,
 ];

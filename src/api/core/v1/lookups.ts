@@ -8,8 +8,10 @@ import { StringScalar } from '../../framework/scalars.js';
 import { lookup, type LookupContext } from '../../framework/types.js';
 import type { DiskRecord, OrganizationRecord, VirtualMachineRecord } from '../../../services/inventory.js';
 import type { PolicyRecord } from '../../../services/policies.js';
+import type { TokenRecord } from '../../../services/tokens.js';
 import type { TrashObject } from '../../../store/schema.js';
 import {
+  ApiTokenNotFound,
   DiskBackupPolicyNotFound,
   DiskNotFound,
   ObjectInTrash,
@@ -126,5 +128,17 @@ export const TrashObjectLookup = lookup<TrashObject>({
   async resolve(values, context) {
     const found = await findUnlessNul(values, () => context.services.trash.find(values));
     return guard(found, TrashObjectNotFound, (t) => ({ organizationId: t.organization_id, objectId: null }), context);
+  },
+});
+
+export const ApiTokenLookup = lookup<TokenRecord>({
+  id: 'CoreAPI/ArgumentSets/APITokenLookup',
+  name: 'APITokenLookup',
+  description: 'Provides for API tokens to be looked up',
+  arguments: { id: lookupKey },
+  errors: [ApiTokenNotFound, PermissionDenied],
+  async resolve(values, context) {
+    const found = await findUnlessNul(values, () => (values.id ? context.services.tokens.find(values.id) : Promise.resolve(null)));
+    return guard(found, ApiTokenNotFound, (t) => ({ organizationId: t.organization_id, objectId: null }), context);
   },
 });
