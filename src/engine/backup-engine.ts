@@ -17,7 +17,11 @@ import type { Clock } from '../domain/clock.js';
 import { newId } from '../domain/ids.js';
 import { backupsToPrune } from '../domain/retention.js';
 import type { BackupRunner, ClaimedRun, RunResult } from '../scheduler/runner.js';
+import type { BackupOperations } from '../services/backups.js';
 import type { Backup, Database } from '../store/schema.js';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { createSparseImage, managedImagePath, pointInTimeView } from './disk-sources.js';
 import type { BackupSummary, GcReport, ProgressListener, Repository, VerifyReport } from './repository/index.js';
 
@@ -40,7 +44,7 @@ export interface CatalogueVerifyReport extends VerifyReport {
 
 const TAGS = { policy: 'policy_id', disk: 'disk_id', run: 'run_id', backup: 'backup_id' } as const;
 
-export class BackupEngine implements BackupRunner {
+export class BackupEngine implements BackupRunner, BackupOperations {
   constructor(private readonly options: BackupEngineOptions) {}
 
   get repository(): Repository {
@@ -209,6 +213,14 @@ export class BackupEngine implements BackupRunner {
     const backup = await this.findBackup(backupId);
     await this.options.repository.restore(backup.repository_backup_id, { toPath, ...(onProgress ? { onProgress } : {}) });
     return backup;
+  }
+
+  /** Restores the backup into a new image under the data directory (for a new disk); answers its path. */
+  async restoreToNewImage(backupId: string, onProgress?: ProgressListener): Promise<string> {
+    const imagePath = managedImagePath(this.options.dataDir, `restored-${backupId}-${randomBytes(4).toString('hex')}`);
+    mkdirSync(dirname(imagePath), { recursive: true });
+    await this.restoreToPath(backupId, imagePath, onProgress);
+    return imagePath;
   }
 
   async verify(backupId?: string, onProgress?: ProgressListener): Promise<CatalogueVerifyReport> {

@@ -26,6 +26,7 @@ import { jsonBody, type JsonBody } from './response-cache.js';
 import { MAX_BODY_BYTES } from './request-arguments.js';
 
 export const API_PREFIX = '/core/v1/';
+export const EXTENSION_PREFIX = '/ext/v1/';
 
 const CORS_HEADERS = {
   'access-control-allow-origin': '*',
@@ -33,8 +34,16 @@ const CORS_HEADERS = {
   'access-control-allow-headers': 'Authorization, Content-Type',
 };
 
-export interface AppOptions extends PipelineDependencies {
+/** A set of endpoints served under one prefix, with its own OpenAPI document at `<prefix>openapi.json`. */
+export interface ApiNamespace {
+  /** e.g. `/core/v1/` */
+  readonly prefix: string;
+  readonly title: string;
   readonly endpoints: readonly EndpointDefinition[];
+}
+
+export interface AppOptions extends PipelineDependencies {
+  readonly apis: readonly ApiNamespace[];
   readonly logger: Logger | false;
   readonly version: string;
   /** Answers whether the database is reachable, for /healthz. */
@@ -99,30 +108,31 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     done();
   });
 
-  for (const definition of options.endpoints) {
-    const endpoint = compileEndpoint(definition);
-    app.route({
-      method: endpoint.method,
-      url: API_PREFIX + endpoint.route,
-      handler: async (request, reply) => {
-        const body = await runEndpoint(endpoint, request, options, (rateLimit) => {
-          request.rateLimit = rateLimit;
-          reply.headers(rateLimitHeaders(rateLimit));
-        });
-        sendJson(reply, endpoint.httpStatus ?? 200, body);
-      },
-    });
+  for (const api of options.apis) {
+    for (const definition of api.endpoints) {
+      const endpoint = compileEndpoint(definition);
+      app.route({
+        method: endpoint.method,
+        url: api.prefix + endpoint.route,
+        handler: async (request, reply) => {
+          const body = await runEndpoint(endpoint, request, options, (rateLimit) => {
+            request.rateLimit = rateLimit;
+            reply.headers(rateLimitHeaders(rateLimit));
+          });
+          sendJson(reply, endpoint.httpStatus ?? 200, body);
+        },
+      });
+    }
+    const openApi = jsonBody(JSON.stringify(
+      buildOpenApiDocument(api.endpoints, {
+        title: api.title,
+        version: options.version,
+        serverUrl: api.prefix.replace(/\/$/, ''),
+        authErrors: AUTHENTICATION_ERRORS,
+      }),
+    ));
+    app.get(`${api.prefix}openapi.json`, async (_request, reply) => sendJson(reply, 200, openApi));
   }
-
-  const openApi = jsonBody(JSON.stringify(
-    buildOpenApiDocument(options.endpoints, {
-      title: 'Katapult Core API (disk backup policies)',
-      version: options.version,
-      serverUrl: API_PREFIX.replace(/\/$/, ''),
-      authErrors: AUTHENTICATION_ERRORS,
-    }),
-  ));
-  app.get(`${API_PREFIX}openapi.json`, async (_request, reply) => sendJson(reply, 200, openApi));
 
   app.get('/healthz', async (_request, reply) => {
     const ready = options.healthCheck ? await options.healthCheck().catch(() => false) : true;
@@ -143,7 +153,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   app.setNotFoundHandler(async (request, reply) => {
     const path = request.url.split('?')[0]!;
-    const apiPath = path.startsWith(API_PREFIX) ? path.slice(API_PREFIX.length) : path;
+    const prefix = options.apis.find((api) => path.startsWith(api.prefix))?.prefix;
+    const apiPath = prefix ? path.slice(prefix.length) : path;
     sendError(reply, new ApiError(RouteNotFound, {}, `No route matches '${apiPath}' for ${request.method}`));
   });
 

@@ -9,6 +9,7 @@ import type { CompiledEndpoint } from '../api/framework/endpoint.js';
 import { ApiError } from '../api/framework/errors.js';
 import { ScopeNotGranted } from '../api/framework/framework-errors.js';
 import type { LookupContext } from '../api/framework/types.js';
+import type { BackupOperations } from '../services/backups.js';
 import type { Services } from '../services/index.js';
 import { authenticate } from './authentication.js';
 import type { RateLimiter, RateLimitResult } from './rate-limit.js';
@@ -17,6 +18,7 @@ import { jsonBody, ResponseCache, type JsonBody } from './response-cache.js';
 
 export interface PipelineDependencies {
   readonly services: Services;
+  readonly backups?: BackupOperations | undefined;
   readonly rateLimiter: RateLimiter;
   readonly responseCache: ResponseCache;
 }
@@ -42,7 +44,7 @@ export async function runEndpoint(
   // served from the cache while the organization is unchanged.
   const requestBody = endpoint.method === 'GET' ? await readBodyOfGet(request) : (request.body as RawBody);
   const cacheKey =
-    endpoint.method === 'GET' && requestBody === undefined
+    endpoint.method === 'GET' && requestBody === undefined && endpoint.cacheable !== false
       ? ResponseCache.key(identity.organizationId, answersVersion, endpoint.method, request.url)
       : undefined;
   const cached = cacheKey === undefined ? undefined : dependencies.responseCache.get(cacheKey);
@@ -57,7 +59,7 @@ export async function runEndpoint(
     request.params as Record<string, string>,
   );
   const args = await resolveLookups(parsed, { services: dependencies.services, identity });
-  const result = await endpoint.action({ args: args as never, identity, services: dependencies.services });
+  const result = await endpoint.action({ args: args as never, identity, services: dependencies.services, backups: dependencies.backups });
   const body = jsonBody(endpoint.writeBody(result));
   if (cacheKey !== undefined) dependencies.responseCache.set(cacheKey, body);
   return body;

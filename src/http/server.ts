@@ -3,10 +3,12 @@ import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { coreEndpoints } from '../api/core/v1/index.js';
+import { extensionEndpoints } from '../api/ext/v1/index.js';
+import type { BackupOperations } from '../services/backups.js';
 import type { Runtime } from '../runtime.js';
 import { renderMetrics } from '../scheduler/index.js';
 import { VERSION } from '../version.js';
-import { buildApp } from './app.js';
+import { API_PREFIX, buildApp, EXTENSION_PREFIX } from './app.js';
 import { DatabaseRateLimiter, MemoryRateLimiter } from './rate-limit.js';
 import { ResponseCache } from './response-cache.js';
 
@@ -16,6 +18,8 @@ export interface ServerOptions {
   readonly logger: Logger | false;
   /** See AppOptions.trustedProxies. */
   readonly trustedProxies?: readonly string[];
+  /** The backup engine, for the extension endpoints (they answer backup_engine_unavailable without it). */
+  readonly backups?: BackupOperations | undefined;
 }
 
 export interface RunningServer {
@@ -28,8 +32,12 @@ export interface RunningServer {
 export async function startServer(runtime: Runtime, options: ServerOptions): Promise<RunningServer> {
   runtime.store.checkpointInBackground?.();
   const app = await buildApp({
-    endpoints: coreEndpoints,
+    apis: [
+      { prefix: API_PREFIX, title: 'Katapult Core API (disk backup policies)', endpoints: coreEndpoints },
+      { prefix: EXTENSION_PREFIX, title: 'Disk backup policies: extension API (backups)', endpoints: extensionEndpoints },
+    ],
     services: runtime.services,
+    backups: options.backups,
     // One process owns a SQLite file; on PostgreSQL several processes must share one budget.
     rateLimiter: runtime.store.engine === 'postgres' ? new DatabaseRateLimiter(runtime.store.db) : new MemoryRateLimiter(),
     responseCache: new ResponseCache(),

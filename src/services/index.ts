@@ -4,6 +4,7 @@
  */
 import type { Clock } from '../domain/clock.js';
 import type { Store } from '../store/database.js';
+import { BackupCatalogue } from './backups.js';
 import { InventoryService } from './inventory.js';
 import { POLICY_OBJECT_TYPE, PolicyService } from './policies.js';
 import { insertMissingReferenceData } from './reference-data.js';
@@ -18,6 +19,7 @@ export interface Services {
   readonly trash: TrashService;
   readonly tokens: TokenService;
   readonly runs: RunService;
+  readonly backups: BackupCatalogue;
 }
 
 export async function createServices(store: Store, clock: Clock): Promise<Services> {
@@ -32,5 +34,5 @@ export async function createServices(store: Store, clock: Clock): Promise<Servic
     await trx.deleteFrom('disk_backup_policies').where('id', '=', id).execute();
   });
   const runs = new RunService(store.db);
-  return { clock, inventory, policies, trash, tokens, runs };
+  return { clock, inventory, policies, trash, tokens, runs, backups: new BackupCatalogue(store.db) };
 }

@@ -12,11 +12,14 @@ import { join } from 'node:path';
 import { describe } from 'node:test';
 import { sql } from 'kysely';
 import { fixedClock } from '../../src/domain/clock.js';
+import { openBackupEngine, type BackupEngine } from '../../src/engine/index.js';
 import { startServer, type RunningServer } from '../../src/http/server.js';
 import { openRuntime, type Runtime } from '../../src/runtime.js';
 import type { Services } from '../../src/services/index.js';
 
 export type Engine = 'sqlite' | 'postgres';
+
+export const TEST_REPOSITORY_PASSWORD = 'test repository passphrase';
 
 /** 2026-11-25T12:00:00Z: tests run on a fixed clock unless they move it. */
 export const TEST_NOW = 1795608000;
@@ -63,23 +66,36 @@ export class TestService {
     private readonly cleanup: () => Promise<void>,
     /** Opens another connection to the same database, as another process would. */
     readonly openAnotherConnection: () => Promise<Runtime>,
+    /** With `backupEngine: true`: the engine the server's extension endpoints use (repository under the data directory). */
+    readonly backupEngine: BackupEngine | undefined,
+    readonly dataDir: string,
   ) {}
 
-  static async start(engine: Engine = 'sqlite', options: { trustedProxies?: string[] } = {}): Promise<TestService> {
+  static async start(engine: Engine = 'sqlite', options: { trustedProxies?: string[]; backupEngine?: boolean } = {}): Promise<TestService> {
     const clock = fixedClock(TEST_NOW);
     const dataDir = mkdtempSync(join(tmpdir(), 'dbp-test-'));
     const schema = `test_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
     const databaseUrl = engine === 'postgres' ? requirePostgresUrl() : undefined;
     const runtimeOptions = { dataDir, databaseUrl, clock, postgresSchema: engine === 'postgres' ? schema : undefined };
     const runtime = await openRuntime(runtimeOptions);
-    const server = await startServer(runtime, { host: '127.0.0.1', port: 0, logger: false, trustedProxies: options.trustedProxies });
+    const backupEngine = options.backupEngine
+      ? await openBackupEngine(runtime, { dataDir, password: TEST_REPOSITORY_PASSWORD, workers: 2 })
+      : undefined;
+    const server = await startServer(runtime, {
+      host: '127.0.0.1',
+      port: 0,
+      logger: false,
+      trustedProxies: options.trustedProxies,
+      backups: backupEngine,
+    });
     const cleanup = async () => {
       await server.stop();
+      await backupEngine?.close();
       await runtime.close();
       if (engine === 'postgres') await dropPostgresSchemas(databaseUrl!, [schema]);
       rmSync(dataDir, { recursive: true, force: true });
     };
-    return new TestService(engine, runtime, server, clock, cleanup, () => openRuntime(runtimeOptions));
+    return new TestService(engine, runtime, server, clock, cleanup, () => openRuntime(runtimeOptions), backupEngine, dataDir);
   }
 
   get services(): Services {

@@ -3,6 +3,7 @@
  * the fields it answers with and a small action. Routing, argument parsing, serialization, error
  * rendering and the OpenAPI document are all derived from these declarations.
  */
+import type { BackupOperations } from '../../services/backups.js';
 import type { Services } from '../../services/index.js';
 import type { ErrorDefinition } from './errors.js';
 import { FieldSpec } from './field-spec.js';
@@ -24,6 +25,8 @@ export interface ActionContext<A extends Record<string, ArgumentDefinition<any>>
   readonly args: ArgumentValues<A>;
   readonly identity: Identity;
   readonly services: Services;
+  /** The backup engine, in a process that has one (extension endpoints). */
+  readonly backups?: BackupOperations | undefined;
 }
 
 export interface EndpointField extends FieldDefinition {
@@ -47,6 +50,8 @@ export interface EndpointDefinition<A extends Record<string, ArgumentDefinition<
   readonly errors: readonly ErrorDefinition[];
   readonly fields: Readonly<Record<string, EndpointField>>;
   readonly httpStatus?: number;
+  /** A bodiless GET's answer may be cached per organization generation (default); false when it is made from rows the generation does not follow. */
+  readonly cacheable?: boolean;
   readonly action: (context: ActionContext<A>) => Promise<Record<string, unknown>>;
 }
 

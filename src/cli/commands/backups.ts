@@ -2,10 +2,8 @@
  * The backup engine's commands: `backups list`, `restore`, `verify`, `policy run`, `gc`.
  * Each opens the runtime and the repository (see src/engine/index.ts for the passphrase rules).
  */
-import { rmSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import type { BackupEngine, BackupRecord } from '../../engine/index.js';
-import { managedImagePath } from '../../engine/disk-sources.js';
+import { diskFromRestoredImage } from '../../services/backups.js';
 import { openRuntime, type Runtime } from '../../runtime.js';
 import { commonOptions, parseCommand, printObject, requireString, UsageError, type CommonOptions } from '../options.js';
 import { ENGINE_OPTIONS, openEngine, type EngineValues } from '../engine-options.js';
@@ -57,21 +55,10 @@ export async function restoreCommand(argv: string[]): Promise<void> {
       return;
     }
     const backup = await engine.findBackup(backupId);
-    const imagePath = managedImagePath(options.dataDir, `restored-${backup.id}-${randomBytes(4).toString('hex')}`);
-    await engine.restoreToPath(backupId, imagePath, (p) => progress.update(p));
+    const imagePath = await engine.restoreToNewImage(backupId, (p) => progress.update(p));
     progress.done();
-    try {
-      const disk = await runtime.services.inventory.createDisk({
-        organizationId: backup.organization_id,
-        name: newDisk!,
-        sizeInGb: Math.max(1, Math.ceil(backup.disk_size_bytes / 1_000_000_000)),
-        imagePath,
-      });
-      printObject(options.json, `Restored ${backup.id} to a new disk`, { backup: backup.id, disk: disk.id, name: disk.name, image: imagePath });
-    } catch (error) {
-      rmSync(imagePath, { force: true });
-      throw error;
-    }
+    const disk = await diskFromRestoredImage(runtime.services.inventory, backup, newDisk!, imagePath);
+    printObject(options.json, `Restored ${backup.id} to a new disk`, { backup: backup.id, disk: disk.id, name: disk.name, image: imagePath });
   });
 }
 

@@ -33,10 +33,10 @@ export async function serveCommand(argv: string[]): Promise<void> {
   runtime.store.checkpointInBackground?.();
 
   const sweeper = role === 'api' ? undefined : startSweeper(runtime.services, logger);
-  const engine = role === 'api' ? undefined : await engineIfConfigured(runtime, options, values, logger);
+  const engine = await engineIfConfigured(runtime, options, values, logger);
   const scheduler = role === 'api' ? undefined : schedulerFor(runtime, { logger, ...(engine ? { runner: engine } : {}) });
   scheduler?.start();
-  const server = role === 'worker' ? undefined : await startServer(runtime, { host: values.host as string, port, logger, trustedProxies });
+  const server = role === 'worker' ? undefined : await startServer(runtime, { host: values.host as string, port, logger, trustedProxies, backups: engine });
   const metricsServer = metricsPort === undefined ? undefined : await startMetricsServer(runtime, values.host as string, metricsPort);
   logger.info(
     { role, url: server?.url, metrics: metricsServer?.url, worker: scheduler?.workerId, database: runtime.store.location, engine: runtime.store.engine },

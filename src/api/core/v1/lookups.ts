@@ -28,12 +28,12 @@ const lookupKey = { type: StringScalar } as const;
  * Finds nothing for a value holding NUL: no stored key holds one, and PostgreSQL refuses NUL in text
  * parameters (the query would fail with a 500 instead of answering not found).
  */
-function findUnlessNul<T>(values: Record<string, string | null>, find: () => Promise<T | null>): Promise<T | null> {
+export function findUnlessNul<T>(values: Record<string, string | null>, find: () => Promise<T | null>): Promise<T | null> {
   return Object.values(values).some((value) => value?.includes('\u0000')) ? Promise.resolve(null) : find();
 }
 
 /** The checks every found object goes through, in order. */
-async function guard<T>(
+export async function guard<T>(
   found: T | null,
   notFound: ErrorDefinition,
   ownership: (record: T) => { organizationId: string; objectId: string | null },

@@ -1,0 +1,103 @@
+/**
+ * What the extension endpoints share: their objects, errors, lookups and scopes. The real Core API
+ * has no backups endpoints; these live under /ext/v1/ with their own OpenAPI document.
+ */
+import { ApiError, defineError } from '../../framework/errors.js';
+import { BooleanScalar, IntegerScalar, StringScalar, UnixTimeScalar } from '../../framework/scalars.js';
+import { enumType, lookup, objectType, type LookupContext } from '../../framework/types.js';
+import type { BackupOperations } from '../../../services/backups.js';
+import type { Backup } from '../../../store/schema.js';
+import { findUnlessNul, guard } from '../../core/v1/lookups.js';
+import { StringScalar as Key } from '../../framework/scalars.js';
+
+export const BACKUP_TAG = 'Backups (extension)';
+/** Reading backups needs the policies' read scope; running, restoring and verifying the manage scope. */
+export const READ_SCOPES = ['disk_backup_policies', 'disk_backup_policies:read'] as const;
+export const MANAGE_SCOPES = ['disk_backup_policies'] as const;
+
+export const BackupNotFound = defineError({
+  id: 'ExtAPI/ArgumentSets/BackupLookup/BackupNotFound',
+  code: 'backup_not_found',
+  httpStatus: 404,
+  description: 'No backup was found matching any of the criteria provided in the arguments',
+});
+
+export const BackupEngineUnavailable = defineError({
+  id: 'ExtAPI/Errors/BackupEngineUnavailable',
+  code: 'backup_engine_unavailable',
+  httpStatus: 503,
+  description: 'This service process has no backup engine (no repository passphrase is configured)',
+});
+
+export const BackupUnreadable = defineError({
+  id: 'ExtAPI/Errors/BackupUnreadable',
+  code: 'backup_unreadable',
+  httpStatus: 422,
+  description: 'The backup cannot be read back from the repository (a chunk or its manifest is missing or damaged)',
+  detail: { details: { type: StringScalar } },
+});
+
+export const BackupLookup = lookup<Backup>({
+  id: 'ExtAPI/ArgumentSets/BackupLookup',
+  name: 'BackupLookup',
+  description: 'Provides for backups to be looked up',
+  arguments: { id: { type: Key } },
+  errors: [BackupNotFound],
+  async resolve(values, context: LookupContext) {
+    const found = await findUnlessNul(values, () => (values.id ? context.services.backups.find(values.id) : Promise.resolve(null)));
+    return guard(found, BackupNotFound, (b) => ({ organizationId: b.organization_id, objectId: null }), context);
+  },
+});
+
+export function engineOf(backups: BackupOperations | undefined): BackupOperations {
+  if (!backups) throw new ApiError(BackupEngineUnavailable);
+  return backups;
+}
+
+export const BackupObject = objectType({
+  id: 'ExtAPI/Objects/Backup',
+  name: 'Backup',
+  fields: {
+    id: { type: StringScalar },
+    disk_backup_policy_id: { type: StringScalar, value: (b: Backup) => b.policy_id },
+    disk_id: { type: StringScalar },
+    run_id: { type: StringScalar, nullable: true },
+    created_at: { type: UnixTimeScalar },
+    size: { type: IntegerScalar, description: 'Bytes of the disk image backed up', value: (b: Backup) => b.disk_size_bytes },
+    new_stored_size: { type: IntegerScalar, description: 'Stored bytes this backup added to the repository', value: (b: Backup) => b.new_stored_bytes },
+    consistency: {
+      type: enumType('ExtAPI/Objects/BackupConsistencyEnum', 'BackupConsistencyEnum', ['snapshot', 'live']),
+      description: '`snapshot`: read from a point-in-time clone of the image; `live`: read while the disk could change',
+    },
+  },
+});
+
+export const RunObject = objectType({
+  id: 'ExtAPI/Objects/BackupRun',
+  name: 'BackupRun',
+  fields: {
+    id: { type: StringScalar },
+    status: { type: enumType('ExtAPI/Objects/BackupRunStatusEnum', 'BackupRunStatusEnum', ['succeeded', 'failed', 'skipped']) },
+    error: { type: StringScalar, nullable: true },
+  },
+});
+
+export const BadChunkObject = objectType({
+  id: 'ExtAPI/Objects/BadChunk',
+  name: 'BadChunk',
+  fields: {
+    chunk_id: { type: StringScalar, value: (c: { chunkId: string }) => c.chunkId },
+    problem: { type: StringScalar },
+    detail: { type: StringScalar },
+  },
+});
+
+export const VerificationObject = objectType({
+  id: 'ExtAPI/Objects/Verification',
+  name: 'Verification',
+  fields: {
+    ok: { type: BooleanScalar },
+    chunks_checked: { type: IntegerScalar, value: (v: { chunksChecked: number }) => v.chunksChecked },
+    bad_chunks: { type: BadChunkObject, array: true, value: (v: { badChunks: unknown[] }) => v.badChunks },
+  },
+});

@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { forEachEngine, TestService, type CallResult, type TestOrganization } from '../support/harness.js';
+
+/** The extension API under /ext/v1/: a policy's backups, run now, restore to a new disk, verify — and every error it documents. */
+function assertError(result: CallResult, status: number, code: string): void {
+  assert.equal(result.status, status, result.text);
+  assert.equal(result.body?.error?.code, code, result.text);
+}
+
+forEachEngine('extension API: backups', (engine) => {
+  let service: TestService;
+  let org: TestOrganization;
+  let other: TestOrganization;
+  let policyId: string;
+  let backupId: string;
+  const ext = (path: string) => `/ext/v1/${path}`;
+
+  before(async () => {
+    service = await TestService.start(engine, { backupEngine: true });
+    org = await service.createOrganization('Ext');
+    other = await service.createOrganization('Other');
+    const imagePath = join(service.dataDir, 'ext.img');
+    writeFileSync(imagePath, Buffer.concat([randomBytes(1024 * 1024), Buffer.alloc(512 * 1024)]));
+    const disk = await service.services.inventory.createDisk({ organizationId: org.id, name: 'ext disk', sizeInGb: 1, imagePath });
+    policyId = (await service.createPolicy(org.token, disk.id)).id;
+  });
+  after(() => service.stop());
+
+  test('run now backs the policy up and answers the finished run', async () => {
+    const result = await service.call('POST', ext(`disk_backup_policies/${policyId}/run`), { token: org.token });
+    assert.equal(result.status, 200, result.text);
+    assert.deepEqual(Object.keys(result.body.run), ['id', 'status', 'error']);
+    assert.equal(result.body.run.status, 'succeeded');
+  });
+
+  test("list answers the policy's backups with exactly the Backup fields", async () => {
+    const result = await service.call('GET', ext(`disk_backup_policies/${policyId}/backups`), { token: org.token });
+    assert.equal(result.status, 200, result.text);
+    assert.equal(result.body.backups.length, 1);
+    const [backup] = result.body.backups;
+    assert.deepEqual(Object.keys(backup), ['id', 'disk_backup_policy_id', 'disk_id', 'run_id', 'created_at', 'size', 'new_stored_size', 'consistency']);
+    assert.equal(backup.disk_backup_policy_id, policyId);
+    assert.equal(backup.size, 1.5 * 1024 * 1024);
+    backupId = backup.id;
+  });
+
+  test('restore makes a new disk of the organization from the backup', async () => {
+    const result = await service.call('POST', ext(`backups/${backupId}/restore`), { token: org.token, json: { name: 'restored disk' } });
+    assert.equal(result.status, 200, result.text);
+    assert.equal(result.body.disk.name, 'restored disk');
+    const disk = await service.call('GET', `disks/${result.body.disk.id}`, { token: org.token });
+    assert.equal(disk.status, 200, disk.text);
+    const row = await service.runtime.store.db.selectFrom('disks').select('image_path').where('id', '=', result.body.disk.id).executeTakeFirstOrThrow();
+    assert.deepEqual(readFileSync(row.image_path!), readFileSync(join(service.dataDir, 'ext.img')));
+  });
+
+  test('verify answers a clean check', async () => {
+    const result = await service.call('POST', ext(`backups/${backupId}/verify`), { token: org.token });
+    assert.equal(result.status, 200, result.text);
+    assert.deepEqual(result.body.verification, { ok: true, chunks_checked: 1, bad_chunks: [] });
+  });
+
+  describe('errors', () => {
+    test('backup_not_found for a backup that does not exist', async () => {
+      assertError(await service.call('POST', ext('backups/bkp_doesnotexist0000/verify'), { token: org.token }), 404, 'backup_not_found');
+      assertError(await service.call('POST', ext('backups/bkp_doesnotexist0000/restore'), { token: org.token, json: { name: 'x' } }), 404, 'backup_not_found');
+    });
+    test("permission_denied for another organization's backup or policy", async () => {
+      assertError(await service.call('POST', ext(`backups/${backupId}/verify`), { token: other.token }), 403, 'permission_denied');
+      assertError(await service.call('GET', ext(`disk_backup_policies/${policyId}/backups`), { token: other.token }), 403, 'permission_denied');
+      assertError(await service.call('POST', ext(`disk_backup_policies/${policyId}/run`), { token: other.token }), 403, 'permission_denied');
+    });
+    test('disk_backup_policy_not_found for a policy that does not exist', async () => {
+      assertError(await service.call('POST', ext('disk_backup_policies/dbp_doesnotexist0000/run'), { token: org.token }), 404, 'disk_backup_policy_not_found');
+      assertError(await service.call('GET', ext('disk_backup_policies/dbp_doesnotexist0000/backups'), { token: org.token }), 404, 'disk_backup_policy_not_found');
+    });
+    test('restore needs a name', async () => {
+      assertError(await service.call('POST', ext(`backups/${backupId}/restore`), { token: org.token }), 400, 'missing_required_argument');
+    });
+    test('a read-only token may list but not run, restore or verify', async () => {
+      const readOnly = await service.createToken(org.id, ['disk_backup_policies:read']);
+      assert.equal((await service.call('GET', ext(`disk_backup_policies/${policyId}/backups`), { token: readOnly })).status, 200);
+      assertError(await service.call('POST', ext(`disk_backup_policies/${policyId}/run`), { token: readOnly }), 403, 'scope_not_granted');
+      assertError(await service.call('POST', ext(`backups/${backupId}/verify`), { token: readOnly }), 403, 'scope_not_granted');
+    });
+    test('a damaged backup: verify names the bad chunk, restore answers backup_unreadable and makes no disk', async () => {
+      const chunks = join(service.dataDir, 'repository', 'chunks');
+      for (const directory of readdirSync(chunks)) {
+        for (const name of readdirSync(join(chunks, directory))) {
+          const path = join(chunks, directory, name);
+          const bytes = readFileSync(path);
+          bytes[bytes.length - 1]! ^= 0xff;
+          writeFileSync(path, bytes);
+        }
+      }
+      const verified = await service.call('POST', ext(`backups/${backupId}/verify`), { token: org.token });
+      assert.equal(verified.status, 200, verified.text);
+      assert.equal(verified.body.verification.ok, false);
+      assert.equal(verified.body.verification.bad_chunks[0].problem, 'corrupt');
+      const disksBefore = await service.snapshot();
+      assertError(await service.call('POST', ext(`backups/${backupId}/restore`), { token: org.token, json: { name: 'nope' } }), 422, 'backup_unreadable');
+      assert.equal(await service.snapshot(), disksBefore);
+    });
+  });
+});
+
+describe('extension API without a backup engine', () => {
+  let service: TestService;
+  let org: TestOrganization;
+  before(async () => {
+    service = await TestService.start('sqlite');
+    org = await service.createOrganization('No engine');
+  });
+  after(() => service.stop());
+
+  test('run, restore and verify answer backup_engine_unavailable; the list still answers', async () => {
+    const disk = await service.createDisk(org.id);
+    const policy = await service.createPolicy(org.token, disk.id);
+    assertError(await service.call('POST', `/ext/v1/disk_backup_policies/${policy.id}/run`, { token: org.token }), 503, 'backup_engine_unavailable');
+    const list = await service.call('GET', `/ext/v1/disk_backup_policies/${policy.id}/backups`, { token: org.token });
+    assert.deepEqual(list.body, { backups: [] });
+  });
+
+  test('the extension API has its own OpenAPI document; the Core API document does not list it', async () => {
+    const extension = await service.call('GET', '/ext/v1/openapi.json');
+    assert.equal(extension.status, 200);
+    assert.deepEqual(Object.keys(extension.body.paths).sort(), [
+      '/backups/backup/restore',
+      '/backups/backup/verify',
+      '/disk_backup_policies/disk_backup_policy/backups',
+      '/disk_backup_policies/disk_backup_policy/run',
+    ]);
+    const core = await service.call('GET', '/core/v1/openapi.json');
+    assert.ok(!Object.keys(core.body.paths).some((path) => path.endsWith('/backups') || path.endsWith('/run') || path.endsWith('/verify')));
+  });
+});
