@@ -36,7 +36,9 @@ Commands:
   org create --name N [--sub-domain S] [--time-zone Europe/London | --country GB]
   org suspend ORG | org unsuspend ORG            a suspended organization's tokens get organization_suspended
   vm create --org ORG --name N
-  disk create --org ORG [--vm VM] --name N --size-gb G
+  disk create --org ORG [--vm VM] --name N (--size-gb G | --image PATH [--size-gb G])
+                                                 --image: a raw image file or block device holding the disk;
+                                                 otherwise a sparse image of G GB the service makes
   token create --org ORG [--scopes a,b,…] [--name N] [--rate-limit N] [--allow CIDR]… [--expires-at UNIX]
                                                  prints the secret once; --allow (repeatable) limits the networks
                                                  it may be used from; no --scopes: every scope

@@ -63,6 +63,17 @@ test('verify names the backup a damaged chunk affects and exits 1', async () => 
   assert.match(verify.stdout, new RegExp(backups[0].id));
 });
 
+test('disk create --image records the image and takes its size; a missing image is refused', async () => {
+  const image = join(dataDir, 'given.img');
+  writeFileSync(image, Buffer.alloc(4096));
+  const disk = await dbpJson(['disk', 'create', '--org', demo.organization.id, '--name', 'given', '--image', image, '--data-dir', dataDir]);
+  assert.equal(disk.image, image);
+  assert.equal(disk.size_in_gb, 1);
+  const missing = await dbp(['disk', 'create', '--org', demo.organization.id, '--name', 'gone', '--image', join(dataDir, 'nope.img'), '--data-dir', dataDir]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /--image .*nope\.img: ENOENT/);
+});
+
 test('bad input: clear errors and exit codes', async () => {
   const neither = await dbp(['restore', '--backup', 'bkp_x', '--data-dir', dataDir]);
   assert.equal(neither.code, 2);

@@ -1,4 +1,6 @@
 /** `dbp org|vm|disk …`: administer what the API serves. Each command prints the object it made or changed. */
+import { accessSync, constants, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { NotFound } from '../../services/errors.js';
 import type { Services } from '../../services/index.js';
 import { openRuntime } from '../../runtime.js';
@@ -104,7 +106,7 @@ export const vmCommand = createCommand('vm', { org: { type: 'string' }, name: { 
 
 export const diskCommand = createCommand(
   'disk',
-  { org: { type: 'string' }, vm: { type: 'string' }, name: { type: 'string' }, 'size-gb': { type: 'string' } },
+  { org: { type: 'string' }, vm: { type: 'string' }, name: { type: 'string' }, 'size-gb': { type: 'string' }, image: { type: 'string' } },
   async (services, values, json) => {
     const organization = await findOrganization(services, requireString(values.org, 'org'));
     const vm = typeof values.vm === 'string' ? await findVirtualMachine(services, values.vm) : undefined;
@@ -114,7 +116,7 @@ export const diskCommand = createCommand(
     const disk = await services.inventory.createDisk({
       organizationId: organization.id,
       name: requireString(values.name, 'name'),
-      sizeInGb: integerOption(requireString(values['size-gb'], 'size-gb'), 'size-gb', 1, 65536)!,
+      ...diskData(values),
       virtualMachineId: vm?.id,
     });
     printObject(json, 'Disk created', {
@@ -123,6 +125,27 @@ export const diskCommand = createCommand(
       size_in_gb: disk.size_in_gb,
       organization_id: disk.organization_id,
       virtual_machine_id: disk.attachment?.virtual_machine.id ?? null,
+      image: disk.image_path ?? '(a sparse image under the data directory, made at its first backup)',
     });
   },
 );
+
+/**
+ * Where a disk's bytes are: `--image PATH` (a raw image file or block device; its size unless
+ * `--size-gb` says otherwise), or by default a sparse image of `--size-gb` the service makes.
+ */
+function diskData(values: Values): { sizeInGb: number; imagePath?: string } {
+  const sizeInGb = integerOption(values['size-gb'], 'size-gb', 1, 65536);
+  if (typeof values.image !== 'string') return { sizeInGb: sizeInGb ?? integerOption(requireString(values['size-gb'], 'size-gb'), 'size-gb', 1, 65536)! };
+  const imagePath = resolve(values.image);
+  let stat;
+  try {
+    stat = statSync(imagePath);
+    accessSync(imagePath, constants.R_OK);
+  } catch (error) {
+    throw new UsageError(`--image ${values.image}: ${(error as Error).message}`);
+  }
+  if (!stat.isFile() && !stat.isBlockDevice()) throw new UsageError(`--image ${values.image} is neither a file nor a block device`);
+  if (sizeInGb === undefined && stat.size === 0) throw new UsageError(`--image ${values.image}: its size is unknown or 0; give --size-gb`);
+  return { sizeInGb: sizeInGb ?? Math.max(1, Math.ceil(stat.size / 1_000_000_000)), imagePath };
+}

@@ -5,6 +5,7 @@ import { startServer } from '../../http/server.js';
 import { openRuntime } from '../../runtime.js';
 import { schedulerFor } from '../../scheduler/index.js';
 import { networkListErrors } from '../../domain/networks.js';
+import { startGarbageCollection } from '../../engine/maintenance.js';
 import { ENGINE_OPTIONS, engineIfConfigured } from '../engine-options.js';
 import { commonOptions, integerOption, parseCommand, UsageError } from '../options.js';
 
@@ -36,6 +37,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const engine = await engineIfConfigured(runtime, options, values, logger);
   const scheduler = role === 'api' ? undefined : schedulerFor(runtime, { logger, ...(engine ? { runner: engine } : {}) });
   scheduler?.start();
+  const garbageCollection = engine && role !== 'api' ? startGarbageCollection(engine, logger) : undefined;
   const server = role === 'worker' ? undefined : await startServer(runtime, { host: values.host as string, port, logger, trustedProxies, backups: engine });
   const metricsServer = metricsPort === undefined ? undefined : await startMetricsServer(runtime, values.host as string, metricsPort);
   logger.info(
@@ -50,6 +52,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
   });
   logger.info('shutting down');
   sweeper?.stop();
+  garbageCollection?.stop();
   await scheduler?.stop();
   await server?.stop();
   await metricsServer?.stop();
