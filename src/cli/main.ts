@@ -18,7 +18,8 @@ Commands:
   serve  [--host 127.0.0.1] [--port 8080] [--role all|api|worker] [--metrics-port P]
                                                  migrate the database; serve the API and /metrics (api); run due
                                                  policies and sweep the trash (worker); --metrics-port serves
-                                                 /metrics alone (for a worker without the API)
+                                                 /metrics alone (for a worker without the API); --keep-runs N
+                                                 keeps each policy's newest N finished run records (100)
   run-due [--now UNIX]                           run every policy due at that instant once, wait, print the runs
   runs list [--policy ID] [--limit 100]          the scheduler's run records, newest first
   demo                                           create demo data (idempotent) and print it

@@ -1,11 +1,13 @@
 /**
  * Claiming work, each batch in one write transaction:
  *
- * - `claimDueRuns`: selects due policies (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so concurrent
- *   workers take disjoint batches; SQLite: `BEGIN IMMEDIATE` makes the transaction the only writer),
- *   inserts one run per policy for its `next_invocation_at` (`ON CONFLICT (policy_id, scheduled_at)
- *   DO NOTHING`), and advances each policy's `next_invocation_at` to the first instant of its series
- *   after now — all or nothing, so an instant is claimed exactly when its policy moves past it.
+ * - `claimDueRuns`: selects policies due by `until` (now, or a few seconds later when the worker
+ *   claims ahead; PostgreSQL: `FOR UPDATE SKIP LOCKED`, so concurrent workers take disjoint batches;
+ *   SQLite: `BEGIN IMMEDIATE` makes the transaction the only writer), inserts one run per policy for
+ *   its `next_invocation_at` (`ON CONFLICT (policy_id, scheduled_at) DO NOTHING`), and advances each
+ *   policy's `next_invocation_at` to the first instant of its series after both now and the instant
+ *   claimed — all or nothing, so an instant is claimed exactly when its policy moves past it. Each
+ *   run learns whether an earlier run of its policy was still unfinished (see `followingUnfinished`).
  * - `reclaimExpiredRuns`: takes over unfinished runs whose lease expired (their worker died), one
  *   attempt more each; runs out of attempts are finished as failed.
  */
@@ -14,7 +16,7 @@ import { newId } from '../domain/ids.js';
 import { nextInvocationAfter, resolveTimeZone, type ScheduleFields } from '../domain/schedule.js';
 import { reference } from '../services/reference-data.js';
 import type { Engine } from '../store/database.js';
-import type { BackupRun, Database } from '../store/schema.js';
+import type { BackupRun, Database, DiskBackupPolicy } from '../store/schema.js';
 import { writeTransaction } from '../store/write-transaction.js';
 import { duePolicies } from './due-policies.js';
 import type { ClaimedRun } from './runner.js';
@@ -22,6 +24,11 @@ import { isOneOf } from './sql-lists.js';
 
 export interface ClaimOptions {
   readonly now: number;
+  /**
+   * Claim instants up to this one (≥ now; default now): a worker claims a few seconds ahead so that
+   * its runs start on their instant. The lease covers the wait (it ends `leaseSeconds` after `until`).
+   */
+  readonly until?: number;
   /** At most this many policies (or runs) in the batch. */
   readonly limit: number;
   readonly workerId: string;
@@ -35,6 +42,11 @@ export interface DueClaim {
   readonly policies: number;
   /** Policies whose next instant could not be computed; they were moved an hour on instead. */
   readonly unschedulable: { policyId: string; error: string }[];
+  /**
+   * Ids of the runs whose policy had an earlier run still unfinished at the claim. Such a run must
+   * look again at its instant: while that earlier run is unfinished it is skipped, not started.
+   */
+  readonly followingUnfinished: ReadonlySet<string>;
 }
 
 /** When a policy's next instant cannot be computed (never expected), it is tried again this much later. */
@@ -42,10 +54,12 @@ const UNSCHEDULABLE_RETRY_SECONDS = 3600;
 
 export async function claimDueRuns(db: Kysely<Database>, engine: Engine, options: ClaimOptions): Promise<DueClaim> {
   const { now, limit, workerId, leaseSeconds } = options;
-  if (limit <= 0) return { runs: [], policies: 0, unschedulable: [] };
+  const until = Math.max(now, options.until ?? now);
+  const nothing: DueClaim = { runs: [], policies: 0, unschedulable: [], followingUnfinished: new Set() };
+  if (limit <= 0) return nothing;
   return writeTransaction(db, engine, async (trx) => {
     // One table only: joining organizations here costs PostgreSQL more to plan than to run the claim.
-    const policies = await duePolicies(trx, now)
+    const policies = await duePolicies(trx, now, until)
       .select([
         'p.id', 'p.organization_id', 'p.target_type', 'p.target_id', 'p.schedule_interval', 'p.schedule_frequency',
         'p.schedule_time', 'p.schedule_minute', 'p.schedule_anchor_at', 'p.next_invocation_at',
@@ -54,7 +68,7 @@ export async function claimDueRuns(db: Kysely<Database>, engine: Engine, options
       .limit(limit)
       .$if(engine === 'postgres', (query) => query.forUpdate().skipLocked())
       .execute();
-    if (policies.length === 0) return { runs: [], policies: 0, unschedulable: [] };
+    if (policies.length === 0) return nothing;
 
     const timeZones = await timeZonesOf(trx, engine, policies.map((p) => p.organization_id));
     const machineDisks = await disksOfMachines(
@@ -72,33 +86,82 @@ export async function claimDueRuns(db: Kysely<Database>, engine: Engine, options
         targetDiskIds: JSON.stringify(policy.target_type === 'Disk' ? [policy.target_id] : machineDisks.get(policy.target_id) ?? []),
         scheduledAt: policy.next_invocation_at,
       })),
-      { claimedAt: now, leaseExpiresAt: now + leaseSeconds, workerId },
+      { claimedAt: now, leaseExpiresAt: until + leaseSeconds, workerId },
     );
 
     const unschedulable: DueClaim['unschedulable'] = [];
+    const nextInstant = memoizedNextInvocation();
     const advances = policies.map((policy) => {
+      // Past the instant claimed, and past now (after downtime the series resumes in the future).
+      const after = Math.max(now, policy.next_invocation_at);
+      try {
+        const timeZone = timeZones.get(policy.organization_id) ?? 'UTC';
+        return { id: policy.id, nextAt: nextInstant(policy, timeZone, after) };
+      } catch (error) {
+        unschedulable.push({ policyId: policy.id, error: (error as Error).message });
+        return { id: policy.id, nextAt: after + UNSCHEDULABLE_RETRY_SECONDS };
+      }
+    });
+    await advancePolicies(trx, engine, advances);
+    return {
+      runs: inserted.map(claimedRunOf),
+      policies: policies.length,
+      unschedulable,
+      followingUnfinished: new Set(inserted.filter((row) => isTrue(row.follows_unfinished)).map((row) => row.id)),
+    };
+  });
+}
+
+type SchedulePolicyRow = Pick<
+  DiskBackupPolicy,
+  'schedule_interval' | 'schedule_frequency' | 'schedule_time' | 'schedule_minute' | 'schedule_anchor_at'
+>;
+
+/**
+ * `nextInvocationAfter`, remembering its answers for one claim: a burst of due policies is mostly
+ * a few schedules in a few time zones anchored at the same instant, and the time zone maths
+ * (Intl formatting) is the dearest part of a claim's own work.
+ */
+function memoizedNextInvocation(): (policy: SchedulePolicyRow, timeZone: string, after: number) => number {
+  const answers = new Map<string, number>();
+  return (policy, timeZone, after) => {
+    const key = `${policy.schedule_interval} ${policy.schedule_frequency} ${policy.schedule_time} ${policy.schedule_minute} ${timeZone} ${policy.schedule_anchor_at} ${after}`;
+    let answer = answers.get(key);
+    if (answer === undefined) {
       const schedule: ScheduleFields = {
         interval: policy.schedule_interval,
         frequency: policy.schedule_frequency,
         time: policy.schedule_time,
         minute: policy.schedule_minute,
       };
-      try {
-        const timeZone = timeZones.get(policy.organization_id) ?? 'UTC';
-        return { id: policy.id, nextAt: nextInvocationAfter(schedule, timeZone, policy.schedule_anchor_at, now) };
-      } catch (error) {
-        unschedulable.push({ policyId: policy.id, error: (error as Error).message });
-        return { id: policy.id, nextAt: now + UNSCHEDULABLE_RETRY_SECONDS };
-      }
-    });
-    await advancePolicies(trx, engine, advances);
-    return { runs: inserted.map(claimedRunOf), policies: policies.length, unschedulable };
-  });
+      answer = nextInvocationAfter(schedule, timeZone, policy.schedule_anchor_at, after);
+      answers.set(key, answer);
+    }
+    return answer;
+  };
+}
+
+/**
+ * True for a run (alias `run`) whose policy has an earlier run not yet finished. One probe of the
+ * `(policy_id, scheduled_at)` index per run.
+ */
+export function followsUnfinishedRun(run: string) {
+  return sql<boolean | number>`exists (
+    select 1 from backup_runs as earlier
+    where earlier.policy_id = ${sql.ref(`${run}.policy_id`)} and earlier.scheduled_at < ${sql.ref(`${run}.scheduled_at`)}
+      and earlier.lease_expires_at is not null)`;
+}
+
+/** PostgreSQL answers booleans, SQLite 1 or 0. */
+export function isTrue(value: boolean | number | null | undefined): boolean {
+  return value === true || value === 1;
 }
 
 export interface ExpiredClaim {
   /** Runs taken over by this worker, one attempt more. */
   readonly runs: ClaimedRun[];
+  /** As in `DueClaim`: those of `runs` whose policy has an earlier run still unfinished. */
+  readonly followingUnfinished: ReadonlySet<string>;
   /** Runs whose lease expired with no attempt left: now finished as failed. */
   readonly abandoned: BackupRun[];
 }
@@ -111,7 +174,7 @@ export async function reclaimExpiredRuns(
   options: ClaimOptions & { readonly maxAttempts: number },
 ): Promise<ExpiredClaim> {
   const { now, limit, workerId, leaseSeconds, maxAttempts } = options;
-  if (limit <= 0) return { runs: [], abandoned: [] };
+  if (limit <= 0) return { runs: [], abandoned: [], followingUnfinished: new Set() };
   return writeTransaction(db, engine, async (trx) => {
     const expired = await trx
       .selectFrom('backup_runs')
@@ -121,7 +184,7 @@ export async function reclaimExpiredRuns(
       .limit(limit)
       .$if(engine === 'postgres', (query) => query.forUpdate().skipLocked())
       .execute();
-    if (expired.length === 0) return { runs: [], abandoned: [] };
+    if (expired.length === 0) return { runs: [], abandoned: [], followingUnfinished: new Set() };
 
     const exhausted = expired.filter((run) => run.attempts >= maxAttempts).map((run) => run.id);
     const retried = expired.filter((run) => run.attempts < maxAttempts).map((run) => run.id);
@@ -149,8 +212,13 @@ export async function reclaimExpiredRuns(
             }))
             .where(isOneOf(engine, 'id', retried))
             .returningAll()
+            .returning(followsUnfinishedRun('backup_runs').as('follows_unfinished'))
             .execute();
-    return { runs: runs.map(claimedRunOf), abandoned };
+    return {
+      runs: runs.map(claimedRunOf),
+      abandoned,
+      followingUnfinished: new Set(runs.filter((run) => isTrue(run.follows_unfinished)).map((run) => run.id)),
+    };
   });
 }
 
@@ -209,12 +277,13 @@ async function insertRuns(
   engine: Engine,
   runs: readonly NewRun[],
   claim: { claimedAt: number; leaseExpiresAt: number; workerId: string },
-): Promise<ClaimedRunRow[]> {
-  const returned = sql`returning id, policy_id, organization_id, target_disk_ids, scheduled_at, attempts`;
+): Promise<(ClaimedRunRow & { follows_unfinished: boolean | number })[]> {
+  const returned = sql`returning id, policy_id, organization_id, target_disk_ids, scheduled_at, attempts,
+    ${followsUnfinishedRun('backup_runs')} as follows_unfinished`;
   const columns = sql`(id, policy_id, organization_id, target_disk_ids, scheduled_at, claimed_at, lease_expires_at, worker_id, status, attempts)`;
   const { rows } =
     engine === 'postgres'
-      ? await sql<ClaimedRunRow>`
+      ? await sql<ClaimedRunRow & { follows_unfinished: boolean }>`
           insert into backup_runs ${columns}
           select r.id, r.policy_id, r.organization_id, r.target_disk_ids, r.scheduled_at,
                  ${claim.claimedAt}::bigint, ${claim.leaseExpiresAt}::bigint, ${claim.workerId}::text, 'claimed', 1
@@ -224,7 +293,7 @@ async function insertRuns(
           ) as r(id, policy_id, organization_id, target_disk_ids, scheduled_at)
           on conflict (policy_id, scheduled_at) do nothing
           ${returned}`.execute(db)
-      : await sql<ClaimedRunRow>`
+      : await sql<ClaimedRunRow & { follows_unfinished: number }>`
           insert into backup_runs ${columns}
           select r.value ->> 0, r.value ->> 1, r.value ->> 2, r.value ->> 3, r.value ->> 4,
                  ${claim.claimedAt}, ${claim.leaseExpiresAt}, ${claim.workerId}, 'claimed', 1

@@ -7,8 +7,22 @@
 import { sql, type Kysely } from 'kysely';
 import type { Engine } from '../store/database.js';
 import type { Database } from '../store/schema.js';
+import { followsUnfinishedRun, isTrue } from './claims.js';
 import type { ClaimedRun, RunResult } from './runner.js';
 import { isOneOf } from './sql-lists.js';
+
+/** The error of a run skipped because the previous run of its policy had not finished by its instant. */
+export const PREVIOUS_RUN_UNFINISHED = 'previous run still running';
+
+/** Whether an earlier run of the run's policy is still unfinished (claimed or running). */
+export async function followsUnfinished(db: Kysely<Database>, runId: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('backup_runs as run')
+    .select(followsUnfinishedRun('run').as('follows'))
+    .where('run.id', '=', runId)
+    .executeTakeFirst();
+  return isTrue(row?.follows);
+}
 
 /**
  * Records that runs are running (their runners are already going), each with its own start;

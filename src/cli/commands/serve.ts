@@ -17,16 +17,18 @@ export async function serveCommand(argv: string[]): Promise<void> {
     role: { type: 'string', default: process.env.DBP_ROLE ?? 'all' },
     'log-level': { type: 'string', default: process.env.DBP_LOG_LEVEL ?? 'info' },
     'metrics-port': { type: 'string', default: process.env.DBP_METRICS_PORT },
+    'keep-runs': { type: 'string', default: process.env.DBP_KEEP_RUNS },
   });
   const options = commonOptions(values);
   const port = integerOption(values.port, 'port', 0, 65535)!;
   const metricsPort = integerOption(values['metrics-port'], 'metrics-port', 0, 65535);
+  const keepRunsPerPolicy = integerOption(values['keep-runs'], 'keep-runs', 1, 1_000_000);
   const role = values.role as Role;
   if (!ROLES.includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')} (got "${role}")`);
   const logger = pino({ level: values['log-level'] as string });
   const runtime = await openRuntime(options);
 
-  const sweeper = role === 'api' ? undefined : startSweeper(runtime.services, logger);
+  const sweeper = role === 'api' ? undefined : startSweeper(runtime.services, logger, keepRunsPerPolicy === undefined ? {} : { keepRunsPerPolicy });
   const scheduler = role === 'api' ? undefined : schedulerFor(runtime, { logger });
   scheduler?.start();
   const server = role === 'worker' ? undefined : await startServer(runtime, { host: values.host as string, port, logger });
