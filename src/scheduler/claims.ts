@@ -20,7 +20,7 @@ import type { BackupRun, Database, DiskBackupPolicy } from '../store/schema.js';
 import { writeTransaction } from '../store/write-transaction.js';
 import { duePolicies } from './due-policies.js';
 import type { ClaimedRun } from './runner.js';
-import { isOneOf } from './sql-lists.js';
+import { isOneOf, jsonRows } from './sql-lists.js';
 
 export interface ClaimOptions {
   readonly now: number;
@@ -58,11 +58,13 @@ export async function claimDueRuns(db: Kysely<Database>, engine: Engine, options
   const nothing: DueClaim = { runs: [], policies: 0, unschedulable: [], followingUnfinished: new Set() };
   if (limit <= 0) return nothing;
   return writeTransaction(db, engine, async (trx) => {
-    // One table only: joining organizations here costs PostgreSQL more to plan than to run the claim.
+    // The organization's country as a subquery per row, not a join: a join costs PostgreSQL more to
+    // plan than the claim costs to run.
     const policies = await duePolicies(trx, now, until)
-      .select([
+      .select((eb) => [
         'p.id', 'p.organization_id', 'p.target_type', 'p.target_id', 'p.schedule_interval', 'p.schedule_frequency',
         'p.schedule_time', 'p.schedule_minute', 'p.schedule_anchor_at', 'p.next_invocation_at',
+        eb.selectFrom('organizations as o').select('o.country_id').whereRef('o.id', '=', 'p.organization_id').as('country_id'),
       ])
       .orderBy('p.next_invocation_at')
       .limit(limit)
@@ -70,24 +72,18 @@ export async function claimDueRuns(db: Kysely<Database>, engine: Engine, options
       .execute();
     if (policies.length === 0) return nothing;
 
-    const timeZones = await timeZonesOf(trx, engine, policies.map((p) => p.organization_id));
     const machineDisks = await disksOfMachines(
       trx,
       engine,
       policies.filter((p) => p.target_type === 'VirtualMachine').map((p) => p.target_id),
     );
-    const inserted = await insertRuns(
-      trx,
-      engine,
-      policies.map((policy) => ({
-        id: newId('backupRun'),
-        policyId: policy.id,
-        organizationId: policy.organization_id,
-        targetDiskIds: JSON.stringify(policy.target_type === 'Disk' ? [policy.target_id] : machineDisks.get(policy.target_id) ?? []),
-        scheduledAt: policy.next_invocation_at,
-      })),
-      { claimedAt: now, leaseExpiresAt: until + leaseSeconds, workerId },
-    );
+    const runs = policies.map((policy) => ({
+      id: newId('backupRun'),
+      policyId: policy.id,
+      organizationId: policy.organization_id,
+      targetDiskIds: JSON.stringify(policy.target_type === 'Disk' ? [policy.target_id] : machineDisks.get(policy.target_id) ?? []),
+      scheduledAt: policy.next_invocation_at,
+    }));
 
     const unschedulable: DueClaim['unschedulable'] = [];
     const nextInstant = memoizedNextInvocation();
@@ -95,14 +91,13 @@ export async function claimDueRuns(db: Kysely<Database>, engine: Engine, options
       // Past the instant claimed, and past now (after downtime the series resumes in the future).
       const after = Math.max(now, policy.next_invocation_at);
       try {
-        const timeZone = timeZones.get(policy.organization_id) ?? 'UTC';
-        return { id: policy.id, nextAt: nextInstant(policy, timeZone, after) };
+        return { id: policy.id, nextAt: nextInstant(policy, timeZoneOf(policy.country_id), after) };
       } catch (error) {
         unschedulable.push({ policyId: policy.id, error: (error as Error).message });
         return { id: policy.id, nextAt: after + UNSCHEDULABLE_RETRY_SECONDS };
       }
     });
-    await advancePolicies(trx, engine, advances);
+    const inserted = await writeClaim(trx, engine, runs, advances, { claimedAt: now, leaseExpiresAt: until + leaseSeconds, workerId });
     return {
       runs: inserted.map(claimedRunOf),
       policies: policies.length,
@@ -235,14 +230,9 @@ export function claimedRunOf(row: ClaimedRunRow): ClaimedRun {
   };
 }
 
-/** Each organization's time zone: its country's (as everywhere else in the product), UTC when it has none. */
-async function timeZonesOf(db: Kysely<Database>, engine: Engine, organizationIds: string[]): Promise<Map<string, string>> {
-  const rows = await db
-    .selectFrom('organizations')
-    .select(['id', 'country_id'])
-    .where(isOneOf(engine, 'id', [...new Set(organizationIds)]))
-    .execute();
-  return new Map(rows.map((row) => [row.id, resolveTimeZone(reference.country(row.country_id)?.time_zone)]));
+/** An organization's time zone: its country's (as everywhere else in the product), UTC when it has none. */
+function timeZoneOf(countryId: string | null): string {
+  return resolveTimeZone(reference.country(countryId)?.time_zone);
 }
 
 async function disksOfMachines(db: Kysely<Database>, engine: Engine, machineIds: string[]): Promise<Map<string, string[]>> {
@@ -268,53 +258,33 @@ interface NewRun {
 }
 
 /**
- * Inserts claimed runs in one statement, skipping instants that already have a run; answers those
- * inserted. The rows travel as arrays (PostgreSQL) or one JSON document (SQLite): one parameter per
- * column or per batch rather than one per value, so a 500-row batch is parsed and bound quickly.
+ * Writes a claim: inserts the runs, skipping instants that already have a run (answering those
+ * inserted), and sets each policy's `next_invocation_at`. The rows travel as one JSON document per
+ * statement (one parameter, not one per value: quick to bind, and the statement's text is always
+ * the same). On PostgreSQL both writes are one statement (a data-modifying WITH), one round trip.
  */
-async function insertRuns(
+async function writeClaim(
   db: Kysely<Database>,
   engine: Engine,
   runs: readonly NewRun[],
+  advances: readonly { id: string; nextAt: number }[],
   claim: { claimedAt: number; leaseExpiresAt: number; workerId: string },
 ): Promise<(ClaimedRunRow & { follows_unfinished: boolean | number })[]> {
-  const returned = sql`returning id, policy_id, organization_id, target_disk_ids, scheduled_at, attempts,
-    ${followsUnfinishedRun('backup_runs')} as follows_unfinished`;
-  const columns = sql`(id, policy_id, organization_id, target_disk_ids, scheduled_at, claimed_at, lease_expires_at, worker_id, status, attempts)`;
-  const { rows } =
-    engine === 'postgres'
-      ? await sql<ClaimedRunRow & { follows_unfinished: boolean }>`
-          insert into backup_runs ${columns}
-          select r.id, r.policy_id, r.organization_id, r.target_disk_ids, r.scheduled_at,
-                 ${claim.claimedAt}::bigint, ${claim.leaseExpiresAt}::bigint, ${claim.workerId}::text, 'claimed', 1
-          from unnest(
-            ${runs.map((r) => r.id)}::text[], ${runs.map((r) => r.policyId)}::text[], ${runs.map((r) => r.organizationId)}::text[],
-            ${runs.map((r) => r.targetDiskIds)}::text[], ${runs.map((r) => r.scheduledAt)}::bigint[]
-          ) as r(id, policy_id, organization_id, target_disk_ids, scheduled_at)
-          on conflict (policy_id, scheduled_at) do nothing
-          ${returned}`.execute(db)
-      : await sql<ClaimedRunRow & { follows_unfinished: number }>`
-          insert into backup_runs ${columns}
-          select r.value ->> 0, r.value ->> 1, r.value ->> 2, r.value ->> 3, r.value ->> 4,
-                 ${claim.claimedAt}, ${claim.leaseExpiresAt}, ${claim.workerId}, 'claimed', 1
-          from json_each(${JSON.stringify(runs.map((r) => [r.id, r.policyId, r.organizationId, r.targetDiskIds, r.scheduledAt]))}) as r
-          where true -- SQLite needs a WHERE before ON CONFLICT in INSERT … SELECT
-          on conflict (policy_id, scheduled_at) do nothing
-          ${returned}`.execute(db);
-  return rows;
-}
-
-/** Sets each policy's `next_invocation_at` in one statement. */
-async function advancePolicies(db: Kysely<Database>, engine: Engine, advances: { id: string; nextAt: number }[]): Promise<void> {
-  if (engine === 'postgres') {
-    await sql`
-      update disk_backup_policies as p set next_invocation_at = a.next_at
-      from unnest(${advances.map((a) => a.id)}::text[], ${advances.map((a) => a.nextAt)}::bigint[]) as a(id, next_at)
-      where p.id = a.id`.execute(db);
-  } else {
-    await sql`
-      update disk_backup_policies set next_invocation_at = a.value ->> 1
-      from json_each(${JSON.stringify(advances.map((a) => [a.id, a.nextAt]))}) as a
-      where disk_backup_policies.id = a.value ->> 0`.execute(db);
-  }
+  const advance = sql`
+    update disk_backup_policies set next_invocation_at = cast(a.value ->> 1 as bigint)
+    from ${jsonRows(engine, advances.map((a) => [a.id, a.nextAt]), 'a')}
+    where disk_backup_policies.id = a.value ->> 0`;
+  type Inserted = ClaimedRunRow & { follows_unfinished: boolean | number };
+  const insert = sql<Inserted>`
+    insert into backup_runs (id, policy_id, organization_id, target_disk_ids, scheduled_at, claimed_at, lease_expires_at, worker_id, status, attempts)
+    select r.value ->> 0, r.value ->> 1, r.value ->> 2, r.value ->> 3, cast(r.value ->> 4 as bigint),
+           cast(${claim.claimedAt} as bigint), cast(${claim.leaseExpiresAt} as bigint), cast(${claim.workerId} as text), 'claimed', 1
+    from ${jsonRows(engine, runs.map((r) => [r.id, r.policyId, r.organizationId, r.targetDiskIds, r.scheduledAt]), 'r')}
+    where true -- SQLite needs a WHERE before ON CONFLICT in INSERT … SELECT
+    on conflict (policy_id, scheduled_at) do nothing
+    returning id, policy_id, organization_id, target_disk_ids, scheduled_at, attempts,
+      ${followsUnfinishedRun('backup_runs')} as follows_unfinished`;
+  if (engine === 'postgres') return (await sql<Inserted>`with advanced as (${advance}) ${insert}`.execute(db)).rows;
+  await advance.execute(db);
+  return (await insert.execute(db)).rows;
 }

@@ -116,7 +116,8 @@ interface HeldRun {
    * the runner) → finishing (its ending being written)
    */
   state: 'queued' | 'running' | 'finishing';
-  readonly controller: AbortController;
+  /** Made when the run starts (thousands may wait for their instant; they need none until then). */
+  controller?: AbortController;
   /** The claim saw an earlier run of the policy unfinished: look again before running (no overlap). */
   readonly followsUnfinished: boolean;
 }
@@ -198,7 +199,7 @@ export class Scheduler {
     this.loopDone = undefined;
     const queued = [...this.queue.splice(0), ...this.stopWaiting()].filter((held) => held.state === 'queued' && this.isHeld(held));
     await this.release(queued);
-    for (const held of this.held.values()) held.controller.abort(new Error('the worker is stopping'));
+    for (const held of this.held.values()) held.controller?.abort(new Error('the worker is stopping'));
     await Promise.race([this.whenIdle(), delay(this.settings.stopGraceMs)]);
     await this.release([...this.held.values()]);
     this.stopHeartbeat();
@@ -313,7 +314,7 @@ export class Scheduler {
     const previous = this.held.get(run.id);
     // This worker lost its own lease (it could not renew in time) and claimed the run again.
     if (previous) this.drop(previous, 'the run was claimed again');
-    const held: HeldRun = { run, state: 'queued', controller: new AbortController(), followsUnfinished };
+    const held: HeldRun = { run, state: 'queued', followsUnfinished };
     this.held.set(run.id, held);
     // +2 ms: start just after the second turns, so that `now()` reads the scheduled second.
     const waitMs = run.scheduledAt * 1000 - millisecondsOf(this.clock) + 2;
@@ -373,7 +374,8 @@ export class Scheduler {
    * quicker one is written once, when it ends.
    */
   private async execute(held: HeldRun): Promise<void> {
-    const { run, controller } = held;
+    const { run } = held;
+    const controller = (held.controller = new AbortController());
     held.state = 'running';
     const startedAt = this.clock.now();
     const startedMs = millisecondsOf(this.clock);
@@ -463,7 +465,7 @@ export class Scheduler {
   }
 
   private drop(held: HeldRun, reason: string): void {
-    held.controller.abort(new Error(reason));
+    held.controller?.abort(new Error(reason));
     this.letGo(held);
   }
 

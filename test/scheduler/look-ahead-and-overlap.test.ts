@@ -45,7 +45,7 @@ forEachEngine('scheduler: claiming ahead and overlapping runs', (engine) => {
     clock = fixedClock(dueAt);
     runtime = await database.open(clock);
     const { organization } = await createOrganizationWithDisk(runtime);
-    [policyId] = await seedHourlyPolicies(runtime, organization.id, 1, dueAt);
+    policyId = (await seedHourlyPolicies(runtime, organization.id, 1, dueAt))[0]!;
   });
   afterEach(() => database.close());
 

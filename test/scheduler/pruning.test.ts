@@ -57,9 +57,9 @@ forEachEngine('scheduler: pruning run records', (engine) => {
     await sweeper.sweepOnce();
     sweeper.stop();
 
-    const kept = [[4 * HOUR, ''], [5 * HOUR, '']];
+    const kept: [number, string][] = [[4 * HOUR, ''], [5 * HOUR, '']];
     for (const [policyId, runs] of await runsByPolicy()) {
-      const expected = before.get(policyId) === stuck ? [[0, 'claimed'], ...kept] : kept;
+      const expected: [number, string][] = before.get(policyId) === stuck ? [[0, 'claimed'], ...kept] : kept;
       assert.deepEqual(runs.map(([at, status]) => [at, status === 'claimed' ? 'claimed' : '']), expected, policyId);
     }
   });
