@@ -12,7 +12,7 @@
  *   attempt more each; runs out of attempts are finished as failed.
  */
 import { sql, type Kysely } from 'kysely';
-import { newId } from '../domain/ids.js';
+import { newTimeOrderedId } from '../domain/ids.js';
 import { nextInvocationAfter, resolveTimeZone, type ScheduleFields } from '../domain/schedule.js';
 import { reference } from '../services/reference-data.js';
 import type { Engine } from '../store/database.js';
@@ -78,7 +78,7 @@ export async function claimDueRuns(db: Kysely<Database>, engine: Engine, options
       policies.filter((p) => p.target_type === 'VirtualMachine').map((p) => p.target_id),
     );
     const runs = policies.map((policy) => ({
-      id: newId('backupRun'),
+      id: newTimeOrderedId('backupRun'),
       policyId: policy.id,
       organizationId: policy.organization_id,
       targetDiskIds: JSON.stringify(policy.target_type === 'Disk' ? [policy.target_id] : machineDisks.get(policy.target_id) ?? []),

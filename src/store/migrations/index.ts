@@ -7,6 +7,7 @@ import * as initial from './0001_initial.js';
 import * as rateLimitWindows from './0002_rate_limit_windows.js';
 import * as backupRuns from './0003_backup_runs.js';
 import * as organizationGenerations from './0004_organization_generations.js';
+import * as backupRunsWithoutOrganizationIndex from './0006_backup_runs_without_organization_index.js';
 
 /** What differs between the engines, handed to every migration. */
 export interface MigrationContext {
@@ -24,6 +25,7 @@ const migrations: Record<string, EngineMigration> = {
   '0002_rate_limit_windows': rateLimitWindows,
   '0003_backup_runs': backupRuns,
   '0004_organization_generations': organizationGenerations,
+  '0006_backup_runs_without_organization_index': backupRunsWithoutOrganizationIndex,
 };
 
 export function migrationProvider(context: MigrationContext): MigrationProvider {
