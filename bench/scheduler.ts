@@ -19,6 +19,10 @@
  *
  *   npm run bench:scheduler [-- --policies 1000000] [--due 10000] [--engine sqlite|postgres|all]
  *                           [--database-url postgres://…] [--without-generation-trigger] [--dry-run]
+ *                           [--report-only]
+ *
+ * --report-only: measures nothing; rewrites BENCHMARKS.md's section from the kept results (after a
+ * change to the report's text, or to bench/scheduler-results.json).
  *
  * --without-generation-trigger: a diagnostic. Drops, in the bench database only, the trigger that
  * bumps an organization's `generation` on every policy update (migration 0004, for the response
@@ -59,6 +63,7 @@ const { values: args } = parseArgs({
     'database-url': { type: 'string' },
     'without-generation-trigger': { type: 'boolean', default: false },
     'dry-run': { type: 'boolean', default: false },
+    'report-only': { type: 'boolean', default: false },
   },
 });
 const variant = args['without-generation-trigger'] ? 'without the generation trigger' : undefined;
@@ -350,8 +355,9 @@ function render(results: readonly Result[]): string {
     '### Method',
     '',
     '- Seed: N policies across N/100 organizations, spread over the reference countries (so over 10 time zones), inserted in batches of 10 000 rows (one `json_each` document on SQLite, one array per column with `unnest` on PostgreSQL), 100 000 rows per transaction; `analyze` after. `Due` of them (every N/Due-th) are hourly or daily schedules whose series starts at one instant T; all others are hourly, daily, weekly or monthly schedules whose first instant is after T + 60 s. Every schedule is real: its anchor is computed by the product\'s schedule maths in its organization\'s time zone.',
-    `- Claim: the scheduler's \`claimDueRuns\` (the loop's own claim: select due policies — PostgreSQL \`FOR UPDATE SKIP LOCKED\`, SQLite \`BEGIN IMMEDIATE\` — insert a run per policy \`ON CONFLICT DO NOTHING\`, advance \`next_invocation_at\` with the schedule maths, one transaction per ${BATCH}) drains the due set at now = T, in this process. Bare: the same due set advanced by one \`UPDATE disk_backup_policies SET next_invocation_at = next_invocation_at + 3600 WHERE id IN (SELECT … same due predicate … ORDER BY next_invocation_at LIMIT ${BATCH} [FOR UPDATE OF p SKIP LOCKED]) RETURNING id, organization_id, next_invocation_at\`, repeated until it returns nothing. The due set is reset between passes; three passes each, alternating; ratio = median bare ÷ median scheduler.`,
-    '- Burst: a worker process runs the real scheduler loop (`schedulerFor(runtime).start()`, default settings) with a runner that returns `succeeded` at once; its clock is shifted so that T comes 6 s after it starts, and it sleeps until T like a real worker. Lag = the moment the runner was called − T (the scheduler\'s own lag metric is the same quantity); drained = the last run recorded − T. RSS is read from /proc every 50 ms from the worker\'s start until the burst is drained (peak includes VmHWM); "idle" is 1.5 s before T. The worker runs TypeScript through tsx, whose loader adds its own memory to the RSS of a compiled (`dist/`) worker.',
+    `- Claim: the scheduler's \`claimDueRuns\` (the loop's own claim: select due policies — PostgreSQL \`FOR UPDATE SKIP LOCKED\`, SQLite \`BEGIN IMMEDIATE\` — insert a run per policy \`ON CONFLICT DO NOTHING\` and advance \`next_invocation_at\` with the schedule maths — one statement on PostgreSQL, two on SQLite, each batch's rows as one JSON document — one transaction per ${BATCH}) drains the due set at now = T, in this process. Bare: the same due set advanced by one \`UPDATE disk_backup_policies SET next_invocation_at = next_invocation_at + 3600 WHERE id IN (SELECT … same due predicate … ORDER BY next_invocation_at LIMIT ${BATCH} [FOR UPDATE OF p SKIP LOCKED]) RETURNING id, organization_id, next_invocation_at\`, repeated until it returns nothing. The due set is reset between passes; three passes each, alternating; ratio = median bare ÷ median scheduler.`,
+    '- Burst: a worker process runs the real scheduler loop (`schedulerFor(runtime).start()`, default settings) with a runner that returns `succeeded` at once; its clock is shifted so that T comes 6 s after it starts. Like a real worker it sleeps until \`lookAheadSeconds\` (${DEFAULT_SCHEDULER_SETTINGS.lookAheadSeconds} s) before T, claims the burst ahead (leases covering the wait), holds the runs and calls the runner for each when T comes. Lag = the moment the runner was called − T (the scheduler\'s own lag metric is the same quantity); drained = the last run recorded − T. RSS is read from /proc every 50 ms from the worker\'s start until the burst is drained (peak includes VmHWM); "idle" is 1.5 s before T, when the worker already holds the burst it claimed ahead. The worker runs TypeScript through tsx, whose loader adds its own memory to the RSS of a compiled (`dist/`) worker.',
+    '- What a claim does beyond the bare statement: the bare statement only advances policies; a claim also inserts one run record per policy (its table has four indexes: primary key, run id — time-ordered, so it grows at one end —, the unique (policy, instant) and lease expiry) and reads whether an earlier run of the policy is unfinished (one index probe per run, for the no-overlap rule), and commits that much more. With 100 000 policies the bare statement is cheapest (10 due policies per organization, so its trigger bumps 50 organizations per batch, not 500), so the ratio is lowest there.',
     '- The machine is shared: other work (test suites, other benchmarks) ran beside these measurements, as the load averages show (2 cores). Every figure is then pessimistic, and the burst lag most of all: it is wall-clock time of a worker and a PostgreSQL server sharing two busy cores.',
     '- Triggers from other work (organization `generation` bumps on every policy write, migration 0004, for the response cache) are part of both the scheduler\'s and the bare statement\'s cost. Rows labelled "without the generation trigger" are a diagnostic (`--without-generation-trigger`): the same measurement with that trigger dropped from the bench database, to show its share. With 1 000 000 policies the due set has one policy per organization, so each claim of 500 bumps 500 organizations; with 100 000, 10 per organization (50 per claim).',
   ].join('\n');
@@ -362,7 +368,7 @@ function render(results: readonly Result[]): string {
 async function main(): Promise<void> {
   process.on('exit', killAllChildren);
   const fresh: Result[] = [];
-  for (const engine of engines) fresh.push(await benchEngine(engine));
+  if (!args['report-only']) for (const engine of engines) fresh.push(await benchEngine(engine));
   const sameSetUp = (a: Result, b: Result) => a.engine === b.engine && a.policies === b.policies && a.variant === b.variant;
   const results = loadResults().filter((old) => !fresh.some((r) => sameSetUp(r, old)));
   results.push(...fresh);

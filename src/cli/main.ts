@@ -21,7 +21,8 @@ Commands:
                                                  migrate the database; serve the API and /metrics (api); run due
                                                  policies and sweep the trash (worker); --metrics-port serves
                                                  /metrics alone (for a worker without the API); X-Forwarded-For is
-                                                 believed only from a --trusted-proxy (DBP_TRUSTED_PROXIES=a,b)
+                                                 believed only from a --trusted-proxy (DBP_TRUSTED_PROXIES=a,b);
+                                                 --keep-runs N keeps each policy's newest N finished run records (100)
   run-due [--now UNIX]                           run every policy due at that instant once, wait, print the runs
   runs list [--policy ID] [--limit 100]          the scheduler's run records, newest first
   policy run ID                                  back the policy's disks up now (recorded as a run)

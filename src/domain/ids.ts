@@ -26,6 +26,15 @@ export function newId(kind: IdKind): string {
 }
 
 /**
+ * An id of the same shape whose text sorts by creation time (to the millisecond): 9 base-36 digits
+ * of the time, then 7 random letters and digits. For rows inserted by the thousand (run records):
+ * their unique index on `id` then grows at one end instead of being written all over.
+ */
+export function newTimeOrderedId(kind: IdKind, nowMs = Date.now()): string {
+  return `${ID_PREFIXES[kind]}_${nowMs.toString(36).padStart(9, '0')}${randomToken(7)}`;
+}
+
+/**
  * A random string of the given length from the id alphabet (used for secrets and WWNs): uniform
  * (bytes that would bias the choice are skipped) and from the system's CSPRNG, read through a pool
  * so that making many ids (the scheduler inserts hundreds per claim) costs no call per character.

@@ -1,27 +1,34 @@
 /**
  * Claiming work, each batch in one write transaction:
  *
- * - `claimDueRuns`: selects due policies (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so concurrent
- *   workers take disjoint batches; SQLite: `BEGIN IMMEDIATE` makes the transaction the only writer),
- *   inserts one run per policy for its `next_invocation_at` (`ON CONFLICT (policy_id, scheduled_at)
- *   DO NOTHING`), and advances each policy's `next_invocation_at` to the first instant of its series
- *   after now — all or nothing, so an instant is claimed exactly when its policy moves past it.
+ * - `claimDueRuns`: selects policies due by `until` (now, or a few seconds later when the worker
+ *   claims ahead; PostgreSQL: `FOR UPDATE SKIP LOCKED`, so concurrent workers take disjoint batches;
+ *   SQLite: `BEGIN IMMEDIATE` makes the transaction the only writer), inserts one run per policy for
+ *   its `next_invocation_at` (`ON CONFLICT (policy_id, scheduled_at) DO NOTHING`), and advances each
+ *   policy's `next_invocation_at` to the first instant of its series after both now and the instant
+ *   claimed — all or nothing, so an instant is claimed exactly when its policy moves past it. Each
+ *   run learns whether an earlier run of its policy was still unfinished (see `followingUnfinished`).
  * - `reclaimExpiredRuns`: takes over unfinished runs whose lease expired (their worker died), one
  *   attempt more each; runs out of attempts are finished as failed.
  */
 import { sql, type Kysely } from 'kysely';
-import { newId } from '../domain/ids.js';
+import { newTimeOrderedId } from '../domain/ids.js';
 import { nextInvocationAfter, resolveTimeZone, type ScheduleFields } from '../domain/schedule.js';
 import { reference } from '../services/reference-data.js';
 import type { Engine } from '../store/database.js';
-import type { BackupRun, Database } from '../store/schema.js';
+import type { BackupRun, Database, DiskBackupPolicy } from '../store/schema.js';
 import { writeTransaction } from '../store/write-transaction.js';
 import { duePolicies } from './due-policies.js';
 import type { ClaimedRun } from './runner.js';
-import { isOneOf } from './sql-lists.js';
+import { isOneOf, jsonRows } from './sql-lists.js';
 
 export interface ClaimOptions {
   readonly now: number;
+  /**
+   * Claim instants up to this one (≥ now; default now): a worker claims a few seconds ahead so that
+   * its runs start on their instant. The lease covers the wait (it ends `leaseSeconds` after `until`).
+   */
+  readonly until?: number;
   /** At most this many policies (or runs) in the batch. */
   readonly limit: number;
   readonly workerId: string;
@@ -35,6 +42,11 @@ export interface DueClaim {
   readonly policies: number;
   /** Policies whose next instant could not be computed; they were moved an hour on instead. */
   readonly unschedulable: { policyId: string; error: string }[];
+  /**
+   * Ids of the runs whose policy had an earlier run still unfinished at the claim. Such a run must
+   * look again at its instant: while that earlier run is unfinished it is skipped, not started.
+   */
+  readonly followingUnfinished: ReadonlySet<string>;
 }
 
 /** When a policy's next instant cannot be computed (never expected), it is tried again this much later. */
@@ -42,63 +54,109 @@ const UNSCHEDULABLE_RETRY_SECONDS = 3600;
 
 export async function claimDueRuns(db: Kysely<Database>, engine: Engine, options: ClaimOptions): Promise<DueClaim> {
   const { now, limit, workerId, leaseSeconds } = options;
-  if (limit <= 0) return { runs: [], policies: 0, unschedulable: [] };
+  const until = Math.max(now, options.until ?? now);
+  const nothing: DueClaim = { runs: [], policies: 0, unschedulable: [], followingUnfinished: new Set() };
+  if (limit <= 0) return nothing;
   return writeTransaction(db, engine, async (trx) => {
-    // One table only: joining organizations here costs PostgreSQL more to plan than to run the claim.
-    const policies = await duePolicies(trx, now)
-      .select([
+    // The organization's country as a subquery per row, not a join: a join costs PostgreSQL more to
+    // plan than the claim costs to run.
+    const policies = await duePolicies(trx, now, until)
+      .select((eb) => [
         'p.id', 'p.organization_id', 'p.target_type', 'p.target_id', 'p.schedule_interval', 'p.schedule_frequency',
         'p.schedule_time', 'p.schedule_minute', 'p.schedule_anchor_at', 'p.next_invocation_at',
+        eb.selectFrom('organizations as o').select('o.country_id').whereRef('o.id', '=', 'p.organization_id').as('country_id'),
       ])
       .orderBy('p.next_invocation_at')
       .limit(limit)
       .$if(engine === 'postgres', (query) => query.forUpdate().skipLocked())
       .execute();
-    if (policies.length === 0) return { runs: [], policies: 0, unschedulable: [] };
+    if (policies.length === 0) return nothing;
 
-    const timeZones = await timeZonesOf(trx, engine, policies.map((p) => p.organization_id));
     const machineDisks = await disksOfMachines(
       trx,
       engine,
       policies.filter((p) => p.target_type === 'VirtualMachine').map((p) => p.target_id),
     );
-    const inserted = await insertRuns(
-      trx,
-      engine,
-      policies.map((policy) => ({
-        id: newId('backupRun'),
-        policyId: policy.id,
-        organizationId: policy.organization_id,
-        targetDiskIds: JSON.stringify(policy.target_type === 'Disk' ? [policy.target_id] : machineDisks.get(policy.target_id) ?? []),
-        scheduledAt: policy.next_invocation_at,
-      })),
-      { claimedAt: now, leaseExpiresAt: now + leaseSeconds, workerId },
-    );
+    const runs = policies.map((policy) => ({
+      id: newTimeOrderedId('backupRun'),
+      policyId: policy.id,
+      organizationId: policy.organization_id,
+      targetDiskIds: JSON.stringify(policy.target_type === 'Disk' ? [policy.target_id] : machineDisks.get(policy.target_id) ?? []),
+      scheduledAt: policy.next_invocation_at,
+    }));
 
     const unschedulable: DueClaim['unschedulable'] = [];
+    const nextInstant = memoizedNextInvocation();
     const advances = policies.map((policy) => {
+      // Past the instant claimed, and past now (after downtime the series resumes in the future).
+      const after = Math.max(now, policy.next_invocation_at);
+      try {
+        return { id: policy.id, nextAt: nextInstant(policy, timeZoneOf(policy.country_id), after) };
+      } catch (error) {
+        unschedulable.push({ policyId: policy.id, error: (error as Error).message });
+        return { id: policy.id, nextAt: after + UNSCHEDULABLE_RETRY_SECONDS };
+      }
+    });
+    const inserted = await writeClaim(trx, engine, runs, advances, { claimedAt: now, leaseExpiresAt: until + leaseSeconds, workerId });
+    return {
+      runs: inserted.map(claimedRunOf),
+      policies: policies.length,
+      unschedulable,
+      followingUnfinished: new Set(inserted.filter((row) => isTrue(row.follows_unfinished)).map((row) => row.id)),
+    };
+  });
+}
+
+type SchedulePolicyRow = Pick<
+  DiskBackupPolicy,
+  'schedule_interval' | 'schedule_frequency' | 'schedule_time' | 'schedule_minute' | 'schedule_anchor_at'
+>;
+
+/**
+ * `nextInvocationAfter`, remembering its answers for one claim: a burst of due policies is mostly
+ * a few schedules in a few time zones anchored at the same instant, and the time zone maths
+ * (Intl formatting) is the dearest part of a claim's own work.
+ */
+function memoizedNextInvocation(): (policy: SchedulePolicyRow, timeZone: string, after: number) => number {
+  const answers = new Map<string, number>();
+  return (policy, timeZone, after) => {
+    const key = `${policy.schedule_interval} ${policy.schedule_frequency} ${policy.schedule_time} ${policy.schedule_minute} ${timeZone} ${policy.schedule_anchor_at} ${after}`;
+    let answer = answers.get(key);
+    if (answer === undefined) {
       const schedule: ScheduleFields = {
         interval: policy.schedule_interval,
         frequency: policy.schedule_frequency,
         time: policy.schedule_time,
         minute: policy.schedule_minute,
       };
-      try {
-        const timeZone = timeZones.get(policy.organization_id) ?? 'UTC';
-        return { id: policy.id, nextAt: nextInvocationAfter(schedule, timeZone, policy.schedule_anchor_at, now) };
-      } catch (error) {
-        unschedulable.push({ policyId: policy.id, error: (error as Error).message });
-        return { id: policy.id, nextAt: now + UNSCHEDULABLE_RETRY_SECONDS };
-      }
-    });
-    await advancePolicies(trx, engine, advances);
-    return { runs: inserted.map(claimedRunOf), policies: policies.length, unschedulable };
-  });
+      answer = nextInvocationAfter(schedule, timeZone, policy.schedule_anchor_at, after);
+      answers.set(key, answer);
+    }
+    return answer;
+  };
+}
+
+/**
+ * True for a run (alias `run`) whose policy has an earlier run not yet finished. One probe of the
+ * `(policy_id, scheduled_at)` index per run.
+ */
+export function followsUnfinishedRun(run: string) {
+  return sql<boolean | number>`exists (
+    select 1 from backup_runs as earlier
+    where earlier.policy_id = ${sql.ref(`${run}.policy_id`)} and earlier.scheduled_at < ${sql.ref(`${run}.scheduled_at`)}
+      and earlier.lease_expires_at is not null)`;
+}
+
+/** PostgreSQL answers booleans, SQLite 1 or 0. */
+export function isTrue(value: boolean | number | null | undefined): boolean {
+  return value === true || value === 1;
 }
 
 export interface ExpiredClaim {
   /** Runs taken over by this worker, one attempt more. */
   readonly runs: ClaimedRun[];
+  /** As in `DueClaim`: those of `runs` whose policy has an earlier run still unfinished. */
+  readonly followingUnfinished: ReadonlySet<string>;
   /** Runs whose lease expired with no attempt left: now finished as failed. */
   readonly abandoned: BackupRun[];
 }
@@ -111,7 +169,7 @@ export async function reclaimExpiredRuns(
   options: ClaimOptions & { readonly maxAttempts: number },
 ): Promise<ExpiredClaim> {
   const { now, limit, workerId, leaseSeconds, maxAttempts } = options;
-  if (limit <= 0) return { runs: [], abandoned: [] };
+  if (limit <= 0) return { runs: [], abandoned: [], followingUnfinished: new Set() };
   return writeTransaction(db, engine, async (trx) => {
     const expired = await trx
       .selectFrom('backup_runs')
@@ -121,7 +179,7 @@ export async function reclaimExpiredRuns(
       .limit(limit)
       .$if(engine === 'postgres', (query) => query.forUpdate().skipLocked())
       .execute();
-    if (expired.length === 0) return { runs: [], abandoned: [] };
+    if (expired.length === 0) return { runs: [], abandoned: [], followingUnfinished: new Set() };
 
     const exhausted = expired.filter((run) => run.attempts >= maxAttempts).map((run) => run.id);
     const retried = expired.filter((run) => run.attempts < maxAttempts).map((run) => run.id);
@@ -149,8 +207,13 @@ export async function reclaimExpiredRuns(
             }))
             .where(isOneOf(engine, 'id', retried))
             .returningAll()
+            .returning(followsUnfinishedRun('backup_runs').as('follows_unfinished'))
             .execute();
-    return { runs: runs.map(claimedRunOf), abandoned };
+    return {
+      runs: runs.map(claimedRunOf),
+      abandoned,
+      followingUnfinished: new Set(runs.filter((run) => isTrue(run.follows_unfinished)).map((run) => run.id)),
+    };
   });
 }
 
@@ -167,14 +230,9 @@ export function claimedRunOf(row: ClaimedRunRow): ClaimedRun {
   };
 }
 
-/** Each organization's time zone: its country's (as everywhere else in the product), UTC when it has none. */
-async function timeZonesOf(db: Kysely<Database>, engine: Engine, organizationIds: string[]): Promise<Map<string, string>> {
-  const rows = await db
-    .selectFrom('organizations')
-    .select(['id', 'country_id'])
-    .where(isOneOf(engine, 'id', [...new Set(organizationIds)]))
-    .execute();
-  return new Map(rows.map((row) => [row.id, resolveTimeZone(reference.country(row.country_id)?.time_zone)]));
+/** An organization's time zone: its country's (as everywhere else in the product), UTC when it has none. */
+function timeZoneOf(countryId: string | null): string {
+  return resolveTimeZone(reference.country(countryId)?.time_zone);
 }
 
 async function disksOfMachines(db: Kysely<Database>, engine: Engine, machineIds: string[]): Promise<Map<string, string[]>> {
@@ -200,52 +258,33 @@ interface NewRun {
 }
 
 /**
- * Inserts claimed runs in one statement, skipping instants that already have a run; answers those
- * inserted. The rows travel as arrays (PostgreSQL) or one JSON document (SQLite): one parameter per
- * column or per batch rather than one per value, so a 500-row batch is parsed and bound quickly.
+ * Writes a claim: inserts the runs, skipping instants that already have a run (answering those
+ * inserted), and sets each policy's `next_invocation_at`. The rows travel as one JSON document per
+ * statement (one parameter, not one per value: quick to bind, and the statement's text is always
+ * the same). On PostgreSQL both writes are one statement (a data-modifying WITH), one round trip.
  */
-async function insertRuns(
+async function writeClaim(
   db: Kysely<Database>,
   engine: Engine,
   runs: readonly NewRun[],
+  advances: readonly { id: string; nextAt: number }[],
   claim: { claimedAt: number; leaseExpiresAt: number; workerId: string },
-): Promise<ClaimedRunRow[]> {
-  const returned = sql`returning id, policy_id, organization_id, target_disk_ids, scheduled_at, attempts`;
-  const columns = sql`(id, policy_id, organization_id, target_disk_ids, scheduled_at, claimed_at, lease_expires_at, worker_id, status, attempts)`;
-  const { rows } =
-    engine === 'postgres'
-      ? await sql<ClaimedRunRow>`
-          insert into backup_runs ${columns}
-          select r.id, r.policy_id, r.organization_id, r.target_disk_ids, r.scheduled_at,
-                 ${claim.claimedAt}::bigint, ${claim.leaseExpiresAt}::bigint, ${claim.workerId}::text, 'claimed', 1
-          from unnest(
-            ${runs.map((r) => r.id)}::text[], ${runs.map((r) => r.policyId)}::text[], ${runs.map((r) => r.organizationId)}::text[],
-            ${runs.map((r) => r.targetDiskIds)}::text[], ${runs.map((r) => r.scheduledAt)}::bigint[]
-          ) as r(id, policy_id, organization_id, target_disk_ids, scheduled_at)
-          on conflict (policy_id, scheduled_at) do nothing
-          ${returned}`.execute(db)
-      : await sql<ClaimedRunRow>`
-          insert into backup_runs ${columns}
-          select r.value ->> 0, r.value ->> 1, r.value ->> 2, r.value ->> 3, r.value ->> 4,
-                 ${claim.claimedAt}, ${claim.leaseExpiresAt}, ${claim.workerId}, 'claimed', 1
-          from json_each(${JSON.stringify(runs.map((r) => [r.id, r.policyId, r.organizationId, r.targetDiskIds, r.scheduledAt]))}) as r
-          where true -- SQLite needs a WHERE before ON CONFLICT in INSERT … SELECT
-          on conflict (policy_id, scheduled_at) do nothing
-          ${returned}`.execute(db);
-  return rows;
-}
-
-/** Sets each policy's `next_invocation_at` in one statement. */
-async function advancePolicies(db: Kysely<Database>, engine: Engine, advances: { id: string; nextAt: number }[]): Promise<void> {
-  if (engine === 'postgres') {
-    await sql`
-      update disk_backup_policies as p set next_invocation_at = a.next_at
-      from unnest(${advances.map((a) => a.id)}::text[], ${advances.map((a) => a.nextAt)}::bigint[]) as a(id, next_at)
-      where p.id = a.id`.execute(db);
-  } else {
-    await sql`
-      update disk_backup_policies set next_invocation_at = a.value ->> 1
-      from json_each(${JSON.stringify(advances.map((a) => [a.id, a.nextAt]))}) as a
-      where disk_backup_policies.id = a.value ->> 0`.execute(db);
-  }
+): Promise<(ClaimedRunRow & { follows_unfinished: boolean | number })[]> {
+  const advance = sql`
+    update disk_backup_policies set next_invocation_at = cast(a.value ->> 1 as bigint)
+    from ${jsonRows(engine, advances.map((a) => [a.id, a.nextAt]), 'a')}
+    where disk_backup_policies.id = a.value ->> 0`;
+  type Inserted = ClaimedRunRow & { follows_unfinished: boolean | number };
+  const insert = sql<Inserted>`
+    insert into backup_runs (id, policy_id, organization_id, target_disk_ids, scheduled_at, claimed_at, lease_expires_at, worker_id, status, attempts)
+    select r.value ->> 0, r.value ->> 1, r.value ->> 2, r.value ->> 3, cast(r.value ->> 4 as bigint),
+           cast(${claim.claimedAt} as bigint), cast(${claim.leaseExpiresAt} as bigint), cast(${claim.workerId} as text), 'claimed', 1
+    from ${jsonRows(engine, runs.map((r) => [r.id, r.policyId, r.organizationId, r.targetDiskIds, r.scheduledAt]), 'r')}
+    where true -- SQLite needs a WHERE before ON CONFLICT in INSERT … SELECT
+    on conflict (policy_id, scheduled_at) do nothing
+    returning id, policy_id, organization_id, target_disk_ids, scheduled_at, attempts,
+      ${followsUnfinishedRun('backup_runs')} as follows_unfinished`;
+  if (engine === 'postgres') return (await sql<Inserted>`with advanced as (${advance}) ${insert}`.execute(db)).rows;
+  await advance.execute(db);
+  return (await insert.execute(db)).rows;
 }

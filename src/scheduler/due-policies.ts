@@ -14,9 +14,17 @@ function schedulablePolicies(db: Kysely<Database>, now: number) {
     .where((eb) => eb.or([eb('p.auto_move_to_trash_at', 'is', null), eb('p.auto_move_to_trash_at', '>', now)]));
 }
 
-/** The policies due at `now`, as a query to select from (alias `p`). */
-export function duePolicies(db: Kysely<Database>, now: number) {
-  return schedulablePolicies(db, now).where('p.next_invocation_at', '<=', now);
+/**
+ * The policies due by `until` (default `now`; later when claiming ahead), as a query to select from
+ * (alias `p`). A policy whose scheduled deletion comes at or before the instant it is due at does
+ * not run.
+ */
+export function duePolicies(db: Kysely<Database>, now: number, until = now) {
+  return schedulablePolicies(db, now)
+    .where('p.next_invocation_at', '<=', until)
+    .$if(until > now, (query) =>
+      query.where((eb) => eb.or([eb('p.auto_move_to_trash_at', 'is', null), eb('p.auto_move_to_trash_at', '>', eb.ref('p.next_invocation_at'))])),
+    );
 }
 
 /** How many policies are due at `now` and not yet claimed: the scheduler's backlog. */

@@ -7,8 +7,22 @@
 import { sql, type Kysely } from 'kysely';
 import type { Engine } from '../store/database.js';
 import type { Database } from '../store/schema.js';
+import { followsUnfinishedRun, isTrue } from './claims.js';
 import type { ClaimedRun, RunResult } from './runner.js';
-import { isOneOf } from './sql-lists.js';
+import { isOneOf, jsonRows } from './sql-lists.js';
+
+/** The error of a run skipped because the previous run of its policy had not finished by its instant. */
+export const PREVIOUS_RUN_UNFINISHED = 'previous run still running';
+
+/** Whether an earlier run of the run's policy is still unfinished (claimed or running). */
+export async function followsUnfinished(db: Kysely<Database>, runId: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('backup_runs as run')
+    .select(followsUnfinishedRun('run').as('follows'))
+    .where('run.id', '=', runId)
+    .executeTakeFirst();
+  return isTrue(row?.follows);
+}
 
 /**
  * Records that runs are running (their runners are already going), each with its own start;
@@ -21,19 +35,12 @@ export async function markRunning(
   workerId: string,
 ): Promise<Set<string>> {
   if (starts.length === 0) return new Set();
-  const { rows } =
-    engine === 'postgres'
-      ? await sql<{ id: string }>`
-          update backup_runs as r set status = 'running', started_at = s.started_at
-          from unnest(${starts.map((s) => s.id)}::text[], ${starts.map((s) => s.startedAt)}::bigint[]) as s(id, started_at)
-          where r.id = s.id and r.worker_id = ${workerId} and r.status = 'claimed' and r.lease_expires_at is not null
-          returning r.id`.execute(db)
-      : await sql<{ id: string }>`
-          update backup_runs set status = 'running', started_at = s.value ->> 1
-          from json_each(${JSON.stringify(starts.map((s) => [s.id, s.startedAt]))}) as s
-          where backup_runs.id = s.value ->> 0 and backup_runs.worker_id = ${workerId}
-            and backup_runs.status = 'claimed' and backup_runs.lease_expires_at is not null
-          returning id`.execute(db);
+  const { rows } = await sql<{ id: string }>`
+    update backup_runs set status = 'running', started_at = cast(s.value ->> 1 as bigint)
+    from ${jsonRows(engine, starts.map((s) => [s.id, s.startedAt]), 's')}
+    where backup_runs.id = s.value ->> 0 and backup_runs.worker_id = ${workerId}
+      and backup_runs.status = 'claimed' and backup_runs.lease_expires_at is not null
+    returning backup_runs.id`.execute(db);
   return new Set(rows.map((row) => row.id));
 }
 
@@ -50,27 +57,14 @@ export interface RunEnding {
  */
 export async function finishRuns(db: Kysely<Database>, engine: Engine, endings: readonly RunEnding[], workerId: string): Promise<Set<string>> {
   if (endings.length === 0) return new Set();
-  const { rows } =
-    engine === 'postgres'
-      ? await sql<{ id: string }>`
-          update backup_runs as r
-          set status = f.status, error = f.error, started_at = coalesce(r.started_at, f.started_at),
-              finished_at = f.finished_at, lease_expires_at = null
-          from unnest(
-            ${endings.map((e) => e.run.id)}::text[], ${endings.map((e) => e.result.status)}::text[],
-            ${endings.map((e) => e.result.error ?? null)}::text[], ${endings.map((e) => e.run.attempt)}::integer[],
-            ${endings.map((e) => e.startedAt)}::bigint[], ${endings.map((e) => e.finishedAt)}::bigint[]
-          ) as f(id, status, error, attempts, started_at, finished_at)
-          where r.id = f.id and r.attempts = f.attempts and r.worker_id = ${workerId} and r.lease_expires_at is not null
-          returning r.id`.execute(db)
-      : await sql<{ id: string }>`
-          update backup_runs
-          set status = f.value ->> 1, error = f.value ->> 2, started_at = coalesce(backup_runs.started_at, f.value ->> 4),
-              finished_at = f.value ->> 5, lease_expires_at = null
-          from json_each(${JSON.stringify(endings.map((e) => [e.run.id, e.result.status, e.result.error ?? null, e.run.attempt, e.startedAt, e.finishedAt]))}) as f
-          where backup_runs.id = f.value ->> 0 and backup_runs.attempts = f.value ->> 3
-            and backup_runs.worker_id = ${workerId} and backup_runs.lease_expires_at is not null
-          returning id`.execute(db);
+  const { rows } = await sql<{ id: string }>`
+    update backup_runs
+    set status = f.value ->> 1, error = f.value ->> 2, started_at = coalesce(backup_runs.started_at, cast(f.value ->> 4 as bigint)),
+        finished_at = cast(f.value ->> 5 as bigint), lease_expires_at = null
+    from ${jsonRows(engine, endings.map((e) => [e.run.id, e.result.status, e.result.error ?? null, e.run.attempt, e.startedAt, e.finishedAt]), 'f')}
+    where backup_runs.id = f.value ->> 0 and backup_runs.attempts = cast(f.value ->> 3 as integer)
+      and backup_runs.worker_id = ${workerId} and backup_runs.lease_expires_at is not null
+    returning backup_runs.id`.execute(db);
   return new Set(rows.map((row) => row.id));
 }
 

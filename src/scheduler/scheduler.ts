@@ -3,12 +3,20 @@
  * bounded concurrency, keeps their leases alive while they are in hand, and records how each ended.
  *
  * Two ways to drive it:
- * - `start()` / `stop()`: the worker's loop. It claims while full batches come back (so a burst of
- *   10 000 due policies drains at once), else sleeps until the earliest `next_invocation_at` or
- *   `maxPollMs`, whichever is sooner, reading time from the injected `Clock`. On PostgreSQL it
- *   claims in `claimConcurrency` lanes at once (SKIP LOCKED keeps their batches apart).
+ * - `start()` / `stop()`: the worker's loop. It claims ahead: policies due within
+ *   `lookAheadSeconds` are claimed before their instant (their lease covers the wait) and held
+ *   until it comes, then handed to the runner, so that a burst of 10 000 policies due at one instant
+ *   starts on time instead of as fast as it can be claimed. It claims while full batches come back,
+ *   else sleeps until `lookAheadSeconds` before the earliest `next_invocation_at` or `maxPollMs`,
+ *   whichever is sooner, reading time from the injected `Clock`. On PostgreSQL it claims in
+ *   `claimConcurrency` lanes at once (SKIP LOCKED keeps their batches apart).
  * - `runDue()`: claims everything due (and every expired lease) at the clock's now, runs it, and
- *   resolves with what ran (`dbp run-due`, tests).
+ *   resolves with what ran (`dbp run-due`, tests). It does not claim ahead.
+ *
+ * Two runs of one policy never overlap: a run claimed while an earlier run of its policy was still
+ * unfinished looks again at its instant, and is recorded as skipped (`previous run still running`)
+ * without calling the runner if that earlier run has still not finished. The instant is not run
+ * later: like the instants missed during downtime, the series carries on with the next one.
  */
 import { hostname } from 'node:os';
 import type { Kysely } from 'kysely';
@@ -21,7 +29,7 @@ import { claimDueRuns, reclaimExpiredRuns } from './claims.js';
 import { earliestInvocation } from './due-policies.js';
 import { processMetrics, type SchedulerMetrics } from './metrics.js';
 import { BatchWriter } from './batch-writer.js';
-import { finishRuns, markRunning, releaseRuns, renewLeases, type RunEnding } from './run-records.js';
+import { finishRuns, followsUnfinished, markRunning, PREVIOUS_RUN_UNFINISHED, releaseRuns, renewLeases, type RunEnding } from './run-records.js';
 import type { BackupRunner, ClaimedRun, RunResult, RunStatus } from './runner.js';
 
 export interface SchedulerSettings {
@@ -30,11 +38,18 @@ export interface SchedulerSettings {
   /** Most runs handed to the runner at once. */
   readonly maxConcurrentRuns: number;
   /**
-   * Most claimed runs waiting for a runner slot; the loop claims while a whole batch still fits. A
-   * worker whose runs are slow should keep it (and `batchSize`) near `maxConcurrentRuns`, leaving
-   * due runs to other workers.
+   * Most claimed runs waiting, for a runner slot or (claimed ahead) for their instant; the loop
+   * claims while a whole batch still fits. The default lets one worker take a burst of 10 000 runs
+   * due at one instant ahead of it. A worker whose runs are slow should keep it (and `batchSize`)
+   * near `maxConcurrentRuns`, leaving due runs to other workers.
    */
   readonly maxQueuedRuns: number;
+  /**
+   * The loop claims policies due up to this many seconds ahead and starts each on its instant.
+   * Meanwhile a claimed policy's `next_invocation_at` already shows its following instant; the
+   * instant claimed is in its run record (`claimed`, `scheduled_at`). 0: claim only what is due.
+   */
+  readonly lookAheadSeconds: number;
   /** How long a claim is this worker's without renewal; renewed every third of it while in hand. */
   readonly leaseSeconds: number;
   /** Claims of one run (the first and each retry after a lease expired) before it is failed. */
@@ -59,7 +74,8 @@ export interface SchedulerSettings {
 export const DEFAULT_SCHEDULER_SETTINGS: SchedulerSettings = {
   batchSize: 500,
   maxConcurrentRuns: 32,
-  maxQueuedRuns: 1_000,
+  maxQueuedRuns: 10_000,
+  lookAheadSeconds: 5,
   leaseSeconds: 300,
   maxAttempts: 3,
   maxPollMs: 5_000,
@@ -95,9 +111,15 @@ export interface FinishedRun {
 
 interface HeldRun {
   readonly run: ClaimedRun;
-  /** queued (waiting for a runner slot) → running (in the runner) → finishing (its ending being written) */
+  /**
+   * queued (claimed ahead and waiting for its instant, or waiting for a runner slot) → running (in
+   * the runner) → finishing (its ending being written)
+   */
   state: 'queued' | 'running' | 'finishing';
-  readonly controller: AbortController;
+  /** Made when the run starts (thousands may wait for their instant; they need none until then). */
+  controller?: AbortController;
+  /** The claim saw an earlier run of the policy unfinished: look again before running (no overlap). */
+  readonly followsUnfinished: boolean;
 }
 
 export function defaultWorkerId(): string {
@@ -118,6 +140,9 @@ export class Scheduler {
   private readonly held = new Map<string, HeldRun>();
   /** Claimed runs waiting for a runner slot, in claim order. */
   private queue: HeldRun[] = [];
+  /** Runs claimed ahead, by their instant (Unix seconds), each instant with the timer that queues them. */
+  private readonly waiting = new Map<number, { runs: HeldRun[]; timer: NodeJS.Timeout }>();
+  private waitingCount = 0;
   /** Runner slots in use: runs in their runner. */
   private busySlots = 0;
   /** Room in the queue promised to claims in flight. */
@@ -172,9 +197,9 @@ export class Scheduler {
     this.notifyChange();
     await this.loopDone;
     this.loopDone = undefined;
-    const queued = this.queue.splice(0).filter((held) => held.state === 'queued' && this.isHeld(held));
+    const queued = [...this.queue.splice(0), ...this.stopWaiting()].filter((held) => held.state === 'queued' && this.isHeld(held));
     await this.release(queued);
-    for (const held of this.held.values()) held.controller.abort(new Error('the worker is stopping'));
+    for (const held of this.held.values()) held.controller?.abort(new Error('the worker is stopping'));
     await Promise.race([this.whenIdle(), delay(this.settings.stopGraceMs)]);
     await this.release([...this.held.values()]);
     this.stopHeartbeat();
@@ -189,7 +214,7 @@ export class Scheduler {
     if (ownsHeartbeat) this.startHeartbeat();
     this.nextLeaseCheckMs = 0;
     try {
-      while (await this.claimBatch());
+      while (await this.claimBatch(0));
       await this.whenIdle();
     } finally {
       this.finishedListeners.delete(collect);
@@ -209,7 +234,7 @@ export class Scheduler {
   private async loop(): Promise<void> {
     while (!this.stopping) {
       try {
-        if (await this.claimBatch()) continue;
+        if (await this.claimBatch(this.settings.lookAheadSeconds)) continue;
         await this.sleep(await this.msUntilNextDue());
       } catch (error) {
         // A deadlock or serialization failure is another transaction's bad timing: try again at once.
@@ -221,10 +246,10 @@ export class Scheduler {
   }
 
   /**
-   * Claims one batch: expired leases first, then due policies, up to the room in the queue. Answers
-   * whether the batch came back full (so more may be waiting).
+   * Claims one batch: expired leases first, then policies due within `lookAheadSeconds`, up to the
+   * room in the queue. Answers whether the batch came back full (so more may be waiting).
    */
-  private async claimBatch(): Promise<boolean> {
+  private async claimBatch(lookAheadSeconds: number): Promise<boolean> {
     const limit = Math.min(this.settings.batchSize, this.settings.maxQueuedRuns);
     await this.waitFor(() => this.stopping || this.claimRoom() >= limit);
     if (this.stopping) return false;
@@ -236,16 +261,16 @@ export class Scheduler {
       if (Date.now() >= this.nextLeaseCheckMs) {
         const expired = await reclaimExpiredRuns(this.db, this.engine, { ...options, maxAttempts: this.settings.maxAttempts });
         for (const run of expired.abandoned) this.reportAbandoned(run);
-        for (const run of expired.runs) this.hold(run);
+        for (const run of expired.runs) this.hold(run, expired.followingUnfinished.has(run.id));
         taken = expired.runs.length + expired.abandoned.length;
         // A full batch of expired runs may mean more: look again at the next claim.
         this.nextLeaseCheckMs = taken >= limit ? 0 : Date.now() + this.settings.leaseCheckIntervalMs;
       }
-      const due = await claimDueRuns(this.db, this.engine, { ...options, limit: limit - taken });
+      const due = await claimDueRuns(this.db, this.engine, { ...options, until: now + lookAheadSeconds, limit: limit - taken });
       for (const { policyId, error } of due.unschedulable) {
         this.log('error', { policy: policyId, err: error }, 'scheduler: next invocation could not be computed; trying again in an hour');
       }
-      for (const run of due.runs) this.hold(run);
+      for (const run of due.runs) this.hold(run, due.followingUnfinished.has(run.id));
       return taken + due.policies >= limit;
     } finally {
       this.reservedRoom -= limit;
@@ -257,8 +282,8 @@ export class Scheduler {
   private async msUntilNextDue(): Promise<number> {
     const earliest = await earliestInvocation(this.db, this.clock.now());
     if (earliest === null) return this.settings.maxPollMs;
-    // +2 ms: wake just after the second turns, so that `now()` reads the due second.
-    const wait = earliest * 1000 - millisecondsOf(this.clock) + 2;
+    // +2 ms: wake just after the second turns, so that `now()` reads the second to claim up to.
+    const wait = (earliest - this.settings.lookAheadSeconds) * 1000 - millisecondsOf(this.clock) + 2;
     if (wait <= 0) return this.settings.minPollMs; // due, but another worker holds it
     return Math.min(wait, this.settings.maxPollMs);
   }
@@ -281,16 +306,52 @@ export class Scheduler {
 
   /** How many more runs the loop may claim: room in the queue of runs waiting for a runner slot. */
   private claimRoom(): number {
-    return this.settings.maxQueuedRuns - this.queue.length - this.reservedRoom;
+    return this.settings.maxQueuedRuns - this.queue.length - this.waitingCount - this.reservedRoom;
   }
 
-  private hold(run: ClaimedRun): void {
+  /** Takes a claimed run in hand: into the queue when its instant has come, else to wait for it. */
+  private hold(run: ClaimedRun, followsUnfinished: boolean): void {
     const previous = this.held.get(run.id);
     // This worker lost its own lease (it could not renew in time) and claimed the run again.
     if (previous) this.drop(previous, 'the run was claimed again');
-    const held: HeldRun = { run, state: 'queued', controller: new AbortController() };
+    const held: HeldRun = { run, state: 'queued', followsUnfinished };
     this.held.set(run.id, held);
-    this.queue.push(held);
+    // +2 ms: start just after the second turns, so that `now()` reads the scheduled second.
+    const waitMs = run.scheduledAt * 1000 - millisecondsOf(this.clock) + 2;
+    if (waitMs <= 0) {
+      this.queue.push(held);
+      return;
+    }
+    let instant = this.waiting.get(run.scheduledAt);
+    if (!instant) {
+      const timer = setTimeout(() => this.instantCame(run.scheduledAt), waitMs);
+      instant = { runs: [], timer };
+      this.waiting.set(run.scheduledAt, instant);
+    }
+    instant.runs.push(held);
+    this.waitingCount++;
+  }
+
+  /** Queues the runs claimed ahead for `scheduledAt`, now that it has come. */
+  private instantCame(scheduledAt: number): void {
+    const instant = this.waiting.get(scheduledAt);
+    if (!instant) return;
+    this.waiting.delete(scheduledAt);
+    this.waitingCount -= instant.runs.length;
+    this.queue.push(...instant.runs);
+    this.dispatch();
+  }
+
+  /** Cancels the waits of the runs claimed ahead; answers those runs. */
+  private stopWaiting(): HeldRun[] {
+    const runs: HeldRun[] = [];
+    for (const instant of this.waiting.values()) {
+      clearTimeout(instant.timer);
+      runs.push(...instant.runs);
+    }
+    this.waiting.clear();
+    this.waitingCount = 0;
+    return runs;
   }
 
   /** Starts queued runs while runner slots are free. */
@@ -313,7 +374,8 @@ export class Scheduler {
    * quicker one is written once, when it ends.
    */
   private async execute(held: HeldRun): Promise<void> {
-    const { run, controller } = held;
+    const { run } = held;
+    const controller = (held.controller = new AbortController());
     held.state = 'running';
     const startedAt = this.clock.now();
     const startedMs = millisecondsOf(this.clock);
@@ -330,8 +392,12 @@ export class Scheduler {
 
     let result: RunResult;
     try {
-      const answer = await this.runner.run(run, controller.signal);
-      result = { status: answer.status, error: answer.error ?? null };
+      if (held.followsUnfinished && (await followsUnfinished(this.db, run.id))) {
+        result = { status: 'skipped', error: PREVIOUS_RUN_UNFINISHED };
+      } else {
+        const answer = await this.runner.run(run, controller.signal);
+        result = { status: answer.status, error: answer.error ?? null };
+      }
     } catch (thrown) {
       result = { status: 'failed', error: (thrown as Error)?.message ?? String(thrown) };
     }
@@ -399,7 +465,7 @@ export class Scheduler {
   }
 
   private drop(held: HeldRun, reason: string): void {
-    held.controller.abort(new Error(reason));
+    held.controller?.abort(new Error(reason));
     this.letGo(held);
   }
 

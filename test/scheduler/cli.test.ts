@@ -147,5 +147,8 @@ forEachEngine('scheduler: dbp run-due and dbp runs list', (engine) => {
     assert.equal(result.code, 2);
     assert.match(result.stderr, /--now must be a whole number/);
     assert.equal((await dbp(['runs', 'show', ...where])).code, 2);
+    const keepNone = await dbp(['serve', '--role', 'worker', '--keep-runs', '0', ...where]);
+    assert.equal(keepNone.code, 2);
+    assert.match(keepNone.stderr, /--keep-runs must be a whole number from 1/);
   });
 });

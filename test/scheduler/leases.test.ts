@@ -9,47 +9,13 @@ import { afterEach, beforeEach, test } from 'node:test';
 import { fixedClock } from '../../src/domain/clock.js';
 import type { Runtime } from '../../src/runtime.js';
 import { claimDueRuns, LEASE_EXPIRED_ERROR, reclaimExpiredRuns } from '../../src/scheduler/claims.js';
-import { schedulerFor, type BackupRunner, type ClaimedRun, type RunResult, type SchedulerSettings } from '../../src/scheduler/index.js';
+import { schedulerFor, type BackupRunner, type SchedulerSettings } from '../../src/scheduler/index.js';
 import { finishRun } from '../../src/scheduler/run-records.js';
 import { forEachEngine, TEST_NOW } from '../support/harness.js';
-import { allRuns, createDiskPolicy, createOrganizationWithDisk, nextInvocationOf, RecordingRunner, TestDatabase } from './support.js';
+import { allRuns, createDiskPolicy, createOrganizationWithDisk, HeldRunner, nextInvocationOf, RecordingRunner, TestDatabase } from './support.js';
 
 const DAY = 86400;
 const LEASE = 300;
-
-/** A runner whose runs last until `finish()` (or their signal aborts). */
-class HeldRunner implements BackupRunner {
-  readonly started: ClaimedRun[] = [];
-  readonly aborted: ClaimedRun[] = [];
-  private readonly waiting: (() => void)[] = [];
-  private onStart: (() => void) | undefined;
-
-  run(run: ClaimedRun, signal: AbortSignal): Promise<RunResult> {
-    this.started.push(run);
-    this.onStart?.();
-    return new Promise((resolve) => {
-      signal.addEventListener('abort', () => {
-        this.aborted.push(run);
-        resolve({ status: 'failed', error: 'aborted' });
-      });
-      this.waiting.push(() => resolve({ status: 'succeeded' }));
-    });
-  }
-
-  whenStarted(count: number): Promise<void> {
-    return new Promise((resolve) => {
-      const check = () => {
-        if (this.started.length >= count) resolve();
-      };
-      this.onStart = check;
-      check();
-    });
-  }
-
-  finishAll(): void {
-    for (const finish of this.waiting.splice(0)) finish();
-  }
-}
 
 forEachEngine('scheduler: leases and retries', (engine) => {
   let database: TestDatabase;

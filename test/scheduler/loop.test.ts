@@ -6,22 +6,9 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, test } from 'node:test';
 import { fixedClock, type Clock } from '../../src/domain/clock.js';
 import type { Runtime } from '../../src/runtime.js';
-import { schedulerFor, type FinishedRun, type Scheduler } from '../../src/scheduler/index.js';
+import { schedulerFor } from '../../src/scheduler/index.js';
 import { forEachEngine, TEST_NOW } from '../support/harness.js';
-import { allRuns, createOrganizationWithDisk, RecordingRunner, seedHourlyPolicies, TestDatabase } from './support.js';
-
-function finishedCount(scheduler: Scheduler, count: number): Promise<FinishedRun[]> {
-  const finished: FinishedRun[] = [];
-  return new Promise((resolve) => {
-    const stopListening = scheduler.onFinished((run) => {
-      finished.push(run);
-      if (finished.length === count) {
-        stopListening();
-        resolve(finished);
-      }
-    });
-  });
-}
+import { allRuns, createOrganizationWithDisk, finishedCount, RecordingRunner, seedHourlyPolicies, TestDatabase } from './support.js';
 
 forEachEngine('scheduler: the loop', (engine) => {
   let database: TestDatabase;

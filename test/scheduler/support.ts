@@ -12,7 +12,7 @@ import pg from 'pg';
 import { fixedClock, type Clock } from '../../src/domain/clock.js';
 import { newId } from '../../src/domain/ids.js';
 import { openRuntime, type Runtime } from '../../src/runtime.js';
-import type { BackupRunner, ClaimedRun, RunResult } from '../../src/scheduler/index.js';
+import type { BackupRunner, ClaimedRun, FinishedRun, RunResult, Scheduler } from '../../src/scheduler/index.js';
 import type { PolicyChanges } from '../../src/services/policies.js';
 import type { NewDiskBackupPolicy } from '../../src/store/schema.js';
 import { TEST_NOW, type Engine } from '../support/harness.js';
@@ -132,6 +132,54 @@ export class RecordingRunner implements BackupRunner {
     if (this.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
     return this.result;
   }
+}
+
+/** A runner whose runs last until `finish()` (or their signal aborts). */
+export class HeldRunner implements BackupRunner {
+  readonly started: ClaimedRun[] = [];
+  readonly aborted: ClaimedRun[] = [];
+  private readonly waiting: (() => void)[] = [];
+  private onStart: (() => void) | undefined;
+
+  run(run: ClaimedRun, signal: AbortSignal): Promise<RunResult> {
+    this.started.push(run);
+    this.onStart?.();
+    return new Promise((resolve) => {
+      signal.addEventListener('abort', () => {
+        this.aborted.push(run);
+        resolve({ status: 'failed', error: 'aborted' });
+      });
+      this.waiting.push(() => resolve({ status: 'succeeded' }));
+    });
+  }
+
+  whenStarted(count: number): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (this.started.length >= count) resolve();
+      };
+      this.onStart = check;
+      check();
+    });
+  }
+
+  finishAll(): void {
+    for (const finish of this.waiting.splice(0)) finish();
+  }
+}
+
+/** Resolves with the next `count` runs the scheduler finishes. */
+export function finishedCount(scheduler: Scheduler, count: number): Promise<FinishedRun[]> {
+  const finished: FinishedRun[] = [];
+  return new Promise((resolve) => {
+    const stopListening = scheduler.onFinished((run) => {
+      finished.push(run);
+      if (finished.length === count) {
+        stopListening();
+        resolve(finished);
+      }
+    });
+  });
 }
 
 /** Every run row, oldest first. */

@@ -66,7 +66,9 @@ async function runBurst(database: TestDatabase, runtime: Runtime, burst: Burst):
       await waitUntil(async () => completions() >= burst.killAfterCompletions!, burst.timeoutMs);
       workers[0]!.child.kill('SIGKILL');
     }
-    await waitUntil(async () => (await finishedRuns(runtime)) === burst.policies, burst.timeoutMs);
+    await waitUntil(async () => (await finishedRuns(runtime)) === burst.policies, burst.timeoutMs).catch(async (error: Error) => {
+      throw new Error(`${error.message}; runs by status and attempts: ${JSON.stringify(await runsByStatus(runtime))}`);
+    });
   } finally {
     for (const { child } of workers) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   }
@@ -86,6 +88,15 @@ async function finishedRuns(runtime: Runtime): Promise<number> {
     .where('status', '=', 'succeeded')
     .executeTakeFirstOrThrow();
   return Number(row.n);
+}
+
+/** How many runs have each status and attempt count (what a burst that did not finish left behind). */
+async function runsByStatus(runtime: Runtime) {
+  return runtime.store.db
+    .selectFrom('backup_runs')
+    .select((eb) => ['status', 'attempts', eb.fn.countAll<number | string>().as('n')])
+    .groupBy(['status', 'attempts'])
+    .execute();
 }
 
 async function waitUntil(condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {

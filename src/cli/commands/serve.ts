@@ -22,10 +22,12 @@ export async function serveCommand(argv: string[]): Promise<void> {
     'log-level': { type: 'string', default: process.env.DBP_LOG_LEVEL ?? 'info' },
     'metrics-port': { type: 'string', default: process.env.DBP_METRICS_PORT },
     'trusted-proxy': { type: 'string', multiple: true },
+    'keep-runs': { type: 'string', default: process.env.DBP_KEEP_RUNS },
   });
   const options = commonOptions(values);
   const port = integerOption(values.port, 'port', 0, 65535)!;
   const metricsPort = integerOption(values['metrics-port'], 'metrics-port', 0, 65535);
+  const keepRunsPerPolicy = integerOption(values['keep-runs'], 'keep-runs', 1, 1_000_000);
   const role = values.role as Role;
   if (!ROLES.includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')} (got "${role}")`);
   const trustedProxies = trustedProxiesOption(values['trusted-proxy'] as string[] | undefined);
@@ -33,7 +35,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const runtime = await openRuntime(options);
   runtime.store.checkpointInBackground?.();
 
-  const sweeper = role === 'api' ? undefined : startSweeper(runtime.services, logger);
+  const sweeper = role === 'api' ? undefined : startSweeper(runtime.services, logger, keepRunsPerPolicy === undefined ? {} : { keepRunsPerPolicy });
   const engine = await engineIfConfigured(runtime, options, values, logger);
   const scheduler = role === 'api' ? undefined : schedulerFor(runtime, { logger, ...(engine ? { runner: engine } : {}) });
   scheduler?.start();

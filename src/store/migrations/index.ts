@@ -8,6 +8,7 @@ import * as rateLimitWindows from './0002_rate_limit_windows.js';
 import * as backupRuns from './0003_backup_runs.js';
 import * as organizationGenerations from './0004_organization_generations.js';
 import * as apiTokenNetworks from './0005_api_token_networks.js';
+import * as backupRunsWithoutOrganizationIndex from './0006_backup_runs_without_organization_index.js';
 import * as backups from './0007_backups.js';
 
 /** What differs between the engines, handed to every migration. */
@@ -27,6 +28,7 @@ const migrations: Record<string, EngineMigration> = {
   '0003_backup_runs': backupRuns,
   '0004_organization_generations': organizationGenerations,
   '0005_api_token_networks': apiTokenNetworks,
+  '0006_backup_runs_without_organization_index': backupRunsWithoutOrganizationIndex,
   '0007_backups': backups,
 };
 
