@@ -4,23 +4,14 @@
  * What a command prints is checked against the database it wrote, and printed secrets against the API.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { SQLITE_FILE_NAME } from '../../src/store/database.js';
 import { startServer } from '../../src/http/server.js';
 import { openRuntime, type Runtime } from '../../src/runtime.js';
-
-const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import { dbp, dbpJson } from '../support/dbp-cli.js';
 
 const dataDirs: string[] = [];
 
@@ -28,36 +19,6 @@ function newDataDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'dbp-cli-test-'));
   dataDirs.push(dir);
   return dir;
-}
-
-/** The environment of the test process without anything that would point the CLI at another database. */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  delete env.DATABASE_URL;
-  delete env.DBP_DATA_DIR;
-  delete env.TEST_DATABASE_URL;
-  return { ...env, ...extra };
-}
-
-function dbp(args: string[], options: { env?: Record<string, string> } = {}): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'src/cli/main.ts', ...args],
-      { cwd: REPO_ROOT, env: cleanEnv(options.env), timeout: 60_000 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
-/** Runs a command that must succeed with --json and answers what it printed. */
-async function dbpJson(args: string[]): Promise<any> {
-  const result = await dbp([...args, '--json']);
-  assert.equal(result.code, 0, `dbp ${args.join(' ')} failed (${result.code}): ${result.stderr}`);
-  return JSON.parse(result.stdout);
 }
 
 /** Opens the data directory's database in this process, for a look at what the CLI left there. */

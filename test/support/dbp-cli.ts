@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 export interface CliResult {
   code: number;
@@ -12,7 +12,7 @@ export interface CliResult {
 }
 
 /** The environment of the test process without anything that would point the CLI at another database or repository. */
-export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const name of ['DATABASE_URL', 'DBP_DATA_DIR', 'TEST_DATABASE_URL', 'DBP_REPOSITORY', 'DBP_REPOSITORY_PASSWORD']) delete env[name];
   return { ...env, ...extra };
