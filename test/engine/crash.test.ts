@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { after, test } from 'node:test';
+import { openRepository } from '../../src/engine/repository/index.js';
+
+/**
+ * Crash safety: a process backs up, forgets and collects garbage in a loop and is killed with SIGKILL
+ * at a random moment, again and again (DBP_CRASH_KILLS times, default 12). After every kill the
+ * repository must verify clean, and every backup in it must restore byte-exact.
+ */
+const KILLS = Number(process.env.DBP_CRASH_KILLS ?? 12);
+const FIXTURE = fileURLToPath(new URL('./fixtures/crash-worker.ts', import.meta.url));
+const root = mkdtempSync('/work/dbp-crash-test-');
+after(() => rmSync(root, { recursive: true, force: true }));
+
+async function runAndKill(repositoryPath: string, imagesPath: string, afterMs: number): Promise<string> {
+  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, repositoryPath, imagesPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (data: Buffer) => (output += data.toString()));
+  child.stderr.on('data', (data: Buffer) => (output += data.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // Killed only once it has begun working, so that each kill lands somewhere in backup, forget or gc.
+  while (!output.includes('backup') && child.exitCode === null) await sleep(20);
+  await sleep(afterMs);
+  child.kill('SIGKILL');
+  await exited;
+  return output;
+}
+
+test(`the repository stays whole through ${KILLS} kill -9 during backup, forget and garbage collection`, async () => {
+  const repositoryPath = join(root, 'repository');
+  const imagesPath = join(root, 'images');
+  mkdirSync(imagesPath);
+  let backupsSeen = 0;
+  for (let kill = 0; kill < KILLS; kill++) {
+    const output = await runAndKill(repositoryPath, imagesPath, Math.floor(Math.random() * 700));
+    assert.doesNotMatch(output, /Error/, output);
+    const repository = await openRepository({ path: repositoryPath, password: 'crash test' });
+    try {
+      const report = await repository.verify();
+      assert.equal(report.ok, true, `after kill ${kill + 1}: ${JSON.stringify(report)}`);
+      const backups = await repository.listBackups();
+      backupsSeen = Math.max(backupsSeen, backups.length);
+      for (const backup of backups) {
+        const target = join(root, `restored-${backup.id}`);
+        await repository.restore(backup.id, { toPath: target });
+        const sha256 = createHash('sha256').update(readFileSync(target)).digest('hex');
+        assert.equal(sha256, backup.tags.sha256, `backup ${backup.tags.n} restores byte-exact`);
+        rmSync(target);
+      }
+    } finally {
+      await repository.close();
+    }
+  }
+  assert.ok(backupsSeen > 0, 'some backups were completed between the kills');
+});
