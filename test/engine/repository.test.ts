@@ -1,0 +1,195 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import fc from 'fast-check';
+import { openRepository, RepositoryError, type Repository } from '../../src/engine/repository/index.js';
+import { writeFileAtomically } from '../../src/engine/repository/files.js';
+
+/** The repository through its public contract: round trips, deduplication, keys, damage, locks, gc. */
+const CHUNK = 4096;
+const root = mkdtempSync('/work/dbp-repository-test-');
+after(() => rmSync(root, { recursive: true, force: true }));
+let counter = 0;
+const fresh = (name: string) => join(root, `${name}-${counter++}`);
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+function image(bytes: Buffer): string {
+  const path = fresh('image');
+  writeFileSync(path, bytes);
+  return path;
+}
+
+async function withRepository<T>(options: { password?: string | null; path?: string }, use: (repository: Repository, path: string) => Promise<T>): Promise<T> {
+  const path = options.path ?? fresh('repository');
+  const repository = await openRepository({ path, password: options.password === undefined ? 'secret' : options.password, create: true, chunkSize: CHUNK, workers: 2 });
+  try {
+    return await use(repository, path);
+  } finally {
+    await repository.close();
+  }
+}
+
+function chunkFiles(path: string): string[] {
+  const chunks = join(path, 'chunks');
+  return readdirSync(chunks).flatMap((directory) => readdirSync(join(chunks, directory)).map((name) => join(chunks, directory, name)));
+}
+
+async function assertCode(promise: Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => error instanceof RepositoryError && error.code === code);
+}
+
+describe('round trips', () => {
+  // Images made of runs: random bytes, zeros, and repeats of one block, of any length (not only whole chunks).
+  const run = fc.oneof(
+    fc.integer({ min: 0, max: 3 * CHUNK }).map((n) => ({ kind: 'random' as const, n })),
+    fc.integer({ min: 0, max: 3 * CHUNK }).map((n) => ({ kind: 'zero' as const, n })),
+    fc.integer({ min: 1, max: 3 }).map((n) => ({ kind: 'repeat' as const, n })),
+  );
+  for (const password of ['secret', null]) {
+    test(`any image restores byte-exact (${password ? 'encrypted' : 'unencrypted'})`, async () => {
+      await withRepository({ password }, async (repository) => {
+        const block = randomBytes(CHUNK);
+        await fc.assert(
+          fc.asyncProperty(fc.array(run, { maxLength: 6 }), async (runs) => {
+            const bytes = Buffer.concat(runs.map((r) => (r.kind === 'random' ? randomBytes(r.n) : r.kind === 'zero' ? Buffer.alloc(r.n) : Buffer.concat(Array(r.n).fill(block)))));
+            const backup = await repository.backup({ sourcePath: image(bytes) });
+            assert.equal(backup.diskSize, bytes.length);
+            const target = fresh('restored');
+            await repository.restore(backup.id, { toPath: target });
+            assert.equal(sha256(readFileSync(target)), sha256(bytes));
+          }),
+          { numRuns: 25 },
+        );
+        assert.equal(repository.encrypted, password !== null);
+      });
+    });
+  }
+
+  test('a second backup of the same image stores nothing new; zero chunks are never stored and restore as holes', async () => {
+    await withRepository({}, async (repository, path) => {
+      const source = image(Buffer.concat([randomBytes(3 * CHUNK), Buffer.alloc(256 * CHUNK), randomBytes(100)]));
+      const first = await repository.backup({ sourcePath: source, tags: { n: '1' } });
+      assert.equal(first.newChunks, 4);
+      const second = await repository.backup({ sourcePath: source });
+      assert.equal(second.newChunks, 0);
+      assert.equal(chunkFiles(path).length, 4);
+      assert.equal(await repository.storedBytes([first.id, second.id]), await repository.storedBytes([first.id]));
+      const target = fresh('holes');
+      await repository.restore(first.id, { toPath: target });
+      assert.ok(statSync(target).blocks * 512 < 64 * CHUNK, 'the zero chunks are holes');
+      assert.deepEqual((await repository.getBackup(first.id)).tags, { n: '1' });
+    });
+  });
+});
+
+describe('keys', () => {
+  test('a wrong passphrase is refused; an encrypted repository needs one; nothing is changed', async () => {
+    const path = fresh('repository');
+    await withRepository({ path }, async () => {});
+    const config = readFileSync(join(path, 'config'));
+    await assertCode(openRepository({ path, password: 'wrong' }), 'wrong_password');
+    await assertCode(openRepository({ path, password: null }), 'password_required');
+    assert.deepEqual(readFileSync(join(path, 'config')), config);
+  });
+
+  test('a directory that is not a repository is refused, and a non-empty one is never made one', async () => {
+    const path = fresh('not-a-repository');
+    await assertCode(openRepository({ path, password: 'x' }), 'not_a_repository');
+    writeFileAtomically(join(root, 'some-file'), Buffer.from('x'));
+    await assertCode(openRepository({ path: root, password: 'x', create: true }), 'not_a_repository');
+  });
+});
+
+describe('damage', () => {
+  let repository: Repository;
+  let path: string;
+  let backupIds: string[];
+  before(async () => {
+    path = fresh('damaged');
+    repository = await openRepository({ path, password: 'secret', create: true, chunkSize: CHUNK, workers: 2 });
+    const shared = randomBytes(CHUNK);
+    backupIds = [];
+    for (let i = 0; i < 3; i++) backupIds.push((await repository.backup({ sourcePath: image(Buffer.concat([shared, randomBytes(CHUNK)])) })).id);
+  });
+  after(() => repository.close());
+
+  test('verify is clean before any damage', async () => {
+    const report = await repository.verify();
+    assert.deepEqual({ ok: report.ok, backups: report.backupsChecked, chunks: report.chunksChecked }, { ok: true, backups: 3, chunks: 4 });
+  });
+
+  test('a flipped byte: verify names the chunk and the backups using it; restore fails and leaves nothing', async () => {
+    const [damaged] = chunkFiles(path);
+    const bytes = readFileSync(damaged!);
+    bytes[bytes.length - 5]! ^= 0x40;
+    writeFileSync(damaged!, bytes);
+    const report = await repository.verify();
+    assert.equal(report.ok, false);
+    assert.equal(report.badChunks.length, 1);
+    assert.equal(report.badChunks[0]!.problem, 'corrupt');
+    assert.ok(damaged!.endsWith(report.badChunks[0]!.chunkId));
+    // The shared chunk is named by all three backups, any other by one.
+    const affected = report.badChunks[0]!.backupIds;
+    assert.ok(affected.length === 1 || affected.length === 3, JSON.stringify(affected));
+    assert.ok(affected.every((id) => backupIds.includes(id)));
+    const target = fresh('target');
+    await assertCode(repository.restore(affected[0]!, { toPath: target }), 'corrupt_chunk');
+    assert.equal(existsSync(target), false);
+    assert.deepEqual(readdirSync(root).filter((name) => name.startsWith('.tmp-')), []);
+  });
+
+  test('a truncated chunk and a missing chunk are reported as such', async () => {
+    const files = chunkFiles(path).sort();
+    writeFileSync(files[0]!, readFileSync(files[0]!).subarray(0, 10));
+    rmSync(files[1]!);
+    const problems = (await repository.verify()).badChunks.map((chunk) => chunk.problem).sort();
+    assert.ok(problems.includes('missing'), JSON.stringify(problems));
+    assert.ok(problems.includes('corrupt'), JSON.stringify(problems));
+  });
+
+  test('a missing manifest: backup_not_found for it; verify reports it', async () => {
+    rmSync(join(path, 'backups', backupIds[2]!));
+    await assertCode(repository.getBackup(backupIds[2]!), 'backup_not_found');
+    await assertCode(repository.restore(backupIds[2]!, { toPath: fresh('target') }), 'backup_not_found');
+    const report = await repository.verify({ backupIds: [backupIds[2]!] });
+    assert.equal(report.badManifests.length, 1);
+  });
+
+  test('restore never overwrites an existing file', async () => {
+    const target = fresh('existing');
+    writeFileSync(target, 'keep me');
+    await assertCode(repository.restore(backupIds[0]!, { toPath: target }), 'target_exists');
+    assert.equal(readFileSync(target, 'utf8'), 'keep me');
+  });
+});
+
+describe('forget and garbage collection', () => {
+  test('gc removes exactly the chunks no manifest names', async () => {
+    await withRepository({}, async (repository, path) => {
+      const shared = randomBytes(CHUNK);
+      const a = await repository.backup({ sourcePath: image(Buffer.concat([shared, randomBytes(CHUNK)])) });
+      const b = await repository.backup({ sourcePath: image(Buffer.concat([shared, randomBytes(CHUNK)])) });
+      await repository.forget([a.id]);
+      const report = await repository.gc();
+      assert.deepEqual({ removed: report.chunksRemoved, kept: report.chunksKept }, { removed: 1, kept: 2 });
+      assert.equal(chunkFiles(path).length, 2);
+      assert.equal((await repository.verify()).ok, true);
+      assert.equal(await repository.storedBytes([b.id]), chunkFiles(path).reduce((sum, file) => sum + statSync(file).size, 0));
+    });
+  });
+
+  test('gc refuses while a live process holds a backup lock, and ignores the lock of a dead one', async () => {
+    await withRepository({}, async (repository, path) => {
+      const lock = (pid: number) => join(path, 'locks', `backup-${pid}`);
+      writeFileAtomically(lock(process.pid), Buffer.from(JSON.stringify({ kind: 'backup', pid: process.pid, host: (await import('node:os')).hostname(), createdAt: Date.now() })));
+      await assertCode(repository.gc(), 'repository_locked');
+      rmSync(lock(process.pid));
+      const dead = 2 ** 22 + 12345; // above Linux's default pid_max: no such process
+      writeFileAtomically(lock(dead), Buffer.from(JSON.stringify({ kind: 'backup', pid: dead, host: (await import('node:os')).hostname(), createdAt: Date.now() })));
+      await repository.gc();
+      assert.equal(existsSync(lock(dead)), false, 'the stale lock was removed');
+    });
+  });
+});
