@@ -102,8 +102,9 @@ function measure(command: string, commandArgs: string[], env: Record<string, str
   });
 }
 
+// This engine runs compiled (dist/, as `dbp` runs), not through tsx: `npm run build` first.
 const ours = (operation: string, ...rest: string[]) =>
-  measure(process.execPath, ['--import', 'tsx', 'bench/support/backup-child.ts', operation, ...rest], { DBP_REPOSITORY_PASSWORD: PASSWORD }).then((m) => {
+  measure(process.execPath, ['dist/bench/support/backup-child.js', operation, ...rest], { DBP_REPOSITORY_PASSWORD: PASSWORD }).then((m) => {
     const reported = JSON.parse(m.output.trim().split('\n').at(-1)!) as { seconds: number; peakRssBytes: number; backupId?: string };
     // The operation's own time (without starting Node), and the larger of the two RSS readings.
     return { ...m, ...reported, peakRssBytes: Math.max(m.peakRssBytes, reported.peakRssBytes) };
@@ -112,6 +113,7 @@ const restic = (...rest: string[]) => measure('restic', ['--no-cache', '--quiet'
 const storedBytes = (path: string) => Number(execFileSync('du', ['-sb', path], { encoding: 'utf8' }).split('\t')[0]);
 
 async function main(): Promise<void> {
+  execFileSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const image = join(dir, 'image');
@@ -192,7 +194,7 @@ Chunk sizes (this engine alone, a fresh repository each):
 |---|--:|--:|--:|--:|
 ${chunkRows.join('\n')}
 ` : ''}
-Method: each operation runs in its own process; its time is the operation's own (this engine: from
+Method: each operation runs in its own process (this engine compiled, from \`dist/\`); its time is the operation's own (this engine: from
 the child's report, without Node's start-up; restic: the whole command, which includes its start-up
 of well under a second) and its peak RSS the process's VmHWM. Throughput is the image's size over
 that time, for the restore too.

@@ -23,8 +23,12 @@ export function syncDirectory(directory: string): void {
   }
 }
 
-/** Writes `data` to `path` atomically and durably (see the module comment). */
-export function writeFileAtomically(path: string, data: Uint8Array | readonly Uint8Array[]): void {
+/**
+ * Writes `data` to `path` atomically and durably (see the module comment). `syncDirectory: false`
+ * leaves the rename's durability to a later sync of the directory by the caller (chunks: every
+ * chunk directory is synced once before a manifest that may name them is written).
+ */
+export function writeFileAtomically(path: string, data: Uint8Array | readonly Uint8Array[], options: { syncDirectory?: boolean } = {}): void {
   const temporary = temporaryPathFor(path);
   const fd = openSync(temporary, 'wx', 0o600);
   try {
@@ -37,7 +41,7 @@ export function writeFileAtomically(path: string, data: Uint8Array | readonly Ui
   }
   closeSync(fd);
   renameSync(temporary, path);
-  syncDirectory(dirname(path));
+  if (options.syncDirectory !== false) syncDirectory(dirname(path));
 }
 
 export function writeFully(fd: number, data: Uint8Array, position: number | null = null): void {

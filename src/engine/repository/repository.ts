@@ -31,7 +31,7 @@ import { readManifest, sealManifest, summaryOf, type Manifest } from './manifest
 
 export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
 /** Chunks in flight per worker: enough to keep every worker busy while the main thread reads. */
-const IN_FLIGHT_PER_WORKER = 2;
+const IN_FLIGHT_PER_WORKER = 4;
 
 export async function openRepository(options: OpenRepositoryOptions): Promise<Repository> {
   const root = options.path;
@@ -116,6 +116,8 @@ class DirectoryRepository implements Repository {
       }, (bytes) => {
         diskSize = bytes;
       });
+      // Chunk renames are made durable here, once, rather than once per chunk: before any manifest names them.
+      syncChunkDirectories(this.path);
       const manifest: Manifest = {
         format: 1,
         id: randomBytes(16).toString('hex'),
@@ -374,6 +376,12 @@ class DirectoryRepository implements Repository {
   private backupIds(): string[] {
     return readdirSync(join(this.path, BACKUPS_DIRECTORY)).filter((name) => BACKUP_ID.test(name));
   }
+}
+
+function syncChunkDirectories(root: string): void {
+  const chunks = join(root, CHUNKS_DIRECTORY);
+  for (const directory of readdirSync(chunks)) syncDirectory(join(chunks, directory));
+  syncDirectory(chunks);
 }
 
 function removeTemporaryFiles(directory: string): void {
