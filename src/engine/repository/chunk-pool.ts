@@ -26,6 +26,10 @@ export type ChunkReply =
   | { readonly kind: 'bad'; readonly problem: 'missing' | 'unreadable' | 'corrupt'; readonly detail: string }
   | { readonly kind: 'failed'; readonly message: string; readonly code?: string | undefined };
 
+/** What crosses between the threads: a task or its reply, with the task's sequence number. */
+export type SequencedTask = ChunkTask & { readonly sequence: number };
+export type SequencedReply = ChunkReply & { readonly sequence: number };
+
 interface Job {
   readonly task: ChunkTask;
   readonly resolve: (reply: ChunkReply) => void;
@@ -47,20 +51,29 @@ function startWorker(workerData: ChunkWorkerData): Worker {
   return new Worker(SOURCE_BOOTSTRAP, { eval: true, workerData: { ...workerData, tsxApi, workerUrl: WORKER_URL.href } });
 }
 
+/** Tasks one worker holds at once: while one chunk's file is synced to disk, the next is hashed and sealed. */
+const TASKS_PER_WORKER = 3;
+
+interface PoolWorker {
+  readonly thread: Worker;
+  /** Its tasks in hand, by sequence number. */
+  readonly jobs: Map<number, Job>;
+}
+
 export class ChunkPool {
-  private readonly idle: Worker[] = [];
+  private readonly workers: PoolWorker[] = [];
   private readonly waiting: Job[] = [];
-  private readonly running = new Map<Worker, Job>();
+  private nextSequence = 0;
   private closed = false;
 
   constructor(root: string, keys: RepositoryKeys, readonly size = availableParallelism()) {
     const workerData: ChunkWorkerData = { root, encryptionKey: keys.encryption, idKey: keys.id };
     for (let i = 0; i < size; i++) {
-      const worker = startWorker(workerData);
-      worker.on('message', (reply: ChunkReply) => this.finished(worker, reply));
-      worker.on('error', (error) => this.crashed(worker, error));
-      worker.unref();
-      this.idle.push(worker);
+      const worker: PoolWorker = { thread: startWorker(workerData), jobs: new Map() };
+      worker.thread.on('message', (reply: SequencedReply) => this.finished(worker, reply));
+      worker.thread.on('error', (error) => this.crashed(error));
+      worker.thread.unref();
+      this.workers.push(worker);
     }
   }
 
@@ -74,36 +87,37 @@ export class ChunkPool {
 
   async close(): Promise<void> {
     this.closed = true;
-    const workers = [...this.idle, ...this.running.keys()];
-    this.idle.length = 0;
-    await Promise.all(workers.map((worker) => worker.terminate()));
+    await Promise.all(this.workers.map((worker) => worker.thread.terminate()));
   }
 
   private dispatch(): void {
-    while (this.idle.length > 0 && this.waiting.length > 0) {
-      const worker = this.idle.pop()!;
+    while (this.waiting.length > 0) {
+      // The least busy worker, if any has room.
+      const worker = this.workers.reduce((best, candidate) => (candidate.jobs.size < best.jobs.size ? candidate : best));
+      if (worker.jobs.size >= TASKS_PER_WORKER) return;
       const job = this.waiting.shift()!;
-      this.running.set(worker, job);
-      worker.ref(); // a task in hand keeps the process alive
+      const sequence = this.nextSequence++;
+      worker.jobs.set(sequence, job);
+      worker.thread.ref(); // tasks in hand keep the process alive
       const transfer = job.task.kind === 'store' ? [job.task.buffer] : [];
-      worker.postMessage(job.task, transfer);
+      worker.thread.postMessage({ ...job.task, sequence }, transfer);
     }
   }
 
-  private finished(worker: Worker, reply: ChunkReply): void {
-    const job = this.running.get(worker);
-    this.running.delete(worker);
-    worker.unref();
-    if (!this.closed) this.idle.push(worker);
+  private finished(worker: PoolWorker, reply: SequencedReply): void {
+    const job = worker.jobs.get(reply.sequence);
+    worker.jobs.delete(reply.sequence);
+    if (worker.jobs.size === 0) worker.thread.unref();
     job?.resolve(reply);
-    this.dispatch();
+    if (!this.closed) this.dispatch();
   }
 
-  private crashed(worker: Worker, error: Error): void {
-    const job = this.running.get(worker);
-    this.running.delete(worker);
-    job?.reject(error);
-    for (const waiting of this.waiting.splice(0)) waiting.reject(error);
+  private crashed(error: Error): void {
     this.closed = true;
+    for (const worker of this.workers) {
+      for (const job of worker.jobs.values()) job.reject(error);
+      worker.jobs.clear();
+    }
+    for (const waiting of this.waiting.splice(0)) waiting.reject(error);
   }
 }

@@ -7,10 +7,10 @@ import { createHmac } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import { writeFileAtomically } from './files.js';
+import { writeFileAtomicallyInBackground } from './files.js';
 import { chunkPath } from './layout.js';
 import { seal, unseal, UnsealError } from './sealing.js';
-import type { ChunkReply, ChunkTask, ChunkWorkerData } from './chunk-pool.js';
+import type { ChunkReply, ChunkTask, ChunkWorkerData, SequencedTask } from './chunk-pool.js';
 
 const { root, encryptionKey, idKey } = workerData as ChunkWorkerData;
 const encryption = encryptionKey ? Buffer.from(encryptionKey) : null;
@@ -26,7 +26,7 @@ function isAllZero(data: Buffer): boolean {
   return data.equals(zeros.subarray(0, data.length));
 }
 
-function store(task: Extract<ChunkTask, { kind: 'store' }>): ChunkReply {
+async function store(task: Extract<ChunkTask, { kind: 'store' }>): Promise<ChunkReply> {
   const data = Buffer.from(task.buffer, 0, task.length);
   if (isAllZero(data)) return { kind: 'stored', id: null, storedSize: 0, isNew: false, buffer: task.buffer };
   const id = chunkId(data);
@@ -34,8 +34,9 @@ function store(task: Extract<ChunkTask, { kind: 'store' }>): ChunkReply {
   if (existsSync(path)) return { kind: 'stored', id, storedSize: statSync(path).size, isNew: false, buffer: task.buffer };
   const parts = seal(data, id, encryption);
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  // The chunk directory is synced once per backup, before its manifest (see repository.ts).
-  writeFileAtomically(path, parts, { syncDirectory: false });
+  // The chunk directory is synced once per backup, before its manifest (see repository.ts). Written
+  // in the background: this worker takes its next chunk while the disk syncs this one.
+  await writeFileAtomicallyInBackground(path, parts);
   const storedSize = parts.reduce((sum, part) => sum + part.length, 0);
   return { kind: 'stored', id, storedSize, isNew: true, buffer: task.buffer };
 }
@@ -71,13 +72,13 @@ function ownArrayBuffer(bytes: Buffer): ArrayBuffer {
   return copy;
 }
 
-parentPort!.on('message', (task: ChunkTask) => {
+parentPort!.on('message', async (task: SequencedTask) => {
   let reply: ChunkReply;
   try {
-    reply = task.kind === 'store' ? store(task) : load(task);
+    reply = task.kind === 'store' ? await store(task) : load(task);
   } catch (error) {
     reply = { kind: 'failed', message: (error as Error).message, code: (error as NodeJS.ErrnoException).code };
   }
   const transfer = 'buffer' in reply && reply.buffer ? [reply.buffer] : [];
-  parentPort!.postMessage(reply, transfer);
+  parentPort!.postMessage({ ...reply, sequence: task.sequence }, transfer);
 });

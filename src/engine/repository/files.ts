@@ -4,6 +4,7 @@
  * that the rename itself survives a crash. Readers never see a half-written file.
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { open, rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 
@@ -42,6 +43,25 @@ export function writeFileAtomically(path: string, data: Uint8Array | readonly Ui
   closeSync(fd);
   renameSync(temporary, path);
   if (options.syncDirectory !== false) syncDirectory(dirname(path));
+}
+
+/**
+ * The same as writeFileAtomically without the directory sync, with the write and the sync done off
+ * the calling thread, so that a chunk worker hashes and encrypts the next chunk meanwhile.
+ */
+export async function writeFileAtomicallyInBackground(path: string, data: readonly Uint8Array[]): Promise<void> {
+  const temporary = temporaryPathFor(path);
+  const file = await open(temporary, 'wx', 0o600);
+  try {
+    await file.writev(data as Uint8Array[]);
+    await file.sync();
+  } catch (error) {
+    await file.close();
+    await rm(temporary, { force: true });
+    throw error;
+  }
+  await file.close();
+  await rename(temporary, path);
 }
 
 export function writeFully(fd: number, data: Uint8Array, position: number | null = null): void {

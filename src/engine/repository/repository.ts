@@ -213,11 +213,15 @@ class DirectoryRepository implements Repository {
     const temporary = temporaryPathFor(options.toPath);
     const target = await open(temporary, 'wx', 0o600);
     try {
+      // The disk writes the image back while later chunks are decrypted, rather than all at the end.
+      const flusher = new BackgroundFlusher(target);
       await this.forEachChunk(manifest, options.onProgress, async (id, index, length) => {
         const reply = await this.pool.run({ kind: 'load', id, expectedLength: length });
         if (reply.kind !== 'loaded') throw chunkFailure(reply, id);
         await target.write(new Uint8Array(reply.buffer, 0, reply.length), 0, reply.length, index * manifest.chunkSize);
+        flusher.wrote(reply.length);
       }, options.signal);
+      await flusher.idle();
       // Zero chunks were skipped: they are holes, and the length makes the last of them.
       await target.truncate(manifest.diskSize);
       await target.sync();
@@ -377,6 +381,29 @@ class DirectoryRepository implements Repository {
     return readdirSync(join(this.path, BACKUPS_DIRECTORY)).filter((name) => BACKUP_ID.test(name));
   }
 }
+
+/** Starts a `fdatasync` of the file every FLUSH_EVERY_BYTES written (one at a time), so that the final sync has little left. */
+class BackgroundFlusher {
+  private unflushed = 0;
+  private flushing: Promise<void> | undefined;
+
+  constructor(private readonly file: FileHandle) {}
+
+  wrote(bytes: number): void {
+    this.unflushed += bytes;
+    if (this.unflushed < FLUSH_EVERY_BYTES || this.flushing) return;
+    this.unflushed = 0;
+    this.flushing = this.file.datasync().finally(() => {
+      this.flushing = undefined;
+    });
+  }
+
+  async idle(): Promise<void> {
+    await this.flushing;
+  }
+}
+
+const FLUSH_EVERY_BYTES = 64 * 1024 * 1024;
 
 function syncChunkDirectories(root: string): void {
   const chunks = join(root, CHUNKS_DIRECTORY);
