@@ -93,7 +93,8 @@ const warmup = Number(args.warmup);
 if (!(warmup >= 0)) throw new Error('--warmup must be a number of seconds ≥ 0');
 const databaseUrl = args['database-url'] ?? process.env.DATABASE_URL ?? process.env.TEST_DATABASE_URL;
 const setups: readonly Setup[] = setupsFrom(args.engine, databaseUrl);
-const endpoints: EndpointName[] = args.only ? [endpointFrom(args.only)] : ['list', 'update', 'auth'];
+// `auth` compares the service's list with a freshly seeded twin's, so it runs before `update` changes the policies.
+const endpoints: EndpointName[] = args.only ? [endpointFrom(args.only)] : ['list', 'auth', 'update'];
 const profileDir = args.profile ? resolve(args.profile) : undefined;
 const writeReport = !args['dry-run'] && !profileDir;
 

@@ -8,7 +8,7 @@
  * So a cached answer is served only while nothing it was made from has changed: the cache can never
  * change an answer, on one process or many. Bounded; least recently used goes first.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** A response body ready to send: its bytes and its weak ETag (the MD5 of the bytes, as Rack makes it). */
 export interface JsonBody {
@@ -18,7 +18,7 @@ export interface JsonBody {
 
 export function jsonBody(text: string): JsonBody {
   const bytes = Buffer.from(text);
-  return { bytes, etag: `W/"${createHash('md5').update(bytes).digest('hex')}"` };
+  return { bytes, etag: `W/"${hash('md5', bytes)}"` };
 }
 
 export class ResponseCache {

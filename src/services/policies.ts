@@ -12,7 +12,7 @@ import {
 } from '../domain/policy-rules.js';
 import { firstInvocation, resolveTimeZone, type ScheduleInterval } from '../domain/schedule.js';
 import { prepareQuery } from '../store/prepared.js';
-import type { Database, DiskBackupPolicy } from '../store/schema.js';
+import type { Database, DiskBackupPolicy, TrashObject } from '../store/schema.js';
 import { InvalidTimestamp, ValidationFailed } from './errors.js';
 import { countUpTo, type InventoryService } from './inventory.js';
 import { offsetOf, paginationFor, type Page, type PageRequest } from './pagination.js';
@@ -29,7 +29,12 @@ export interface PolicyTarget {
 
 export interface PolicyRecord extends DiskBackupPolicy {
   readonly target: PolicyTarget;
+  /** Only from `find`: the policy's trash object, read in the same query (null: not in the trash). */
+  readonly trashObject?: TrashObjectSummary | null;
 }
+
+/** What a lookup needs of a trash object to answer `object_in_trash`. */
+export type TrashObjectSummary = Pick<TrashObject, 'id' | 'keep_until' | 'object_id' | 'object_type'>;
 
 /** The changes a caller asks for; anything left out stays as it is (or takes its default on create). */
 export interface PolicyChanges {
@@ -63,7 +68,11 @@ export class PolicyService {
   async find(id: string | null): Promise<PolicyRecord | null> {
     if (id == null) return null;
     const [row] = await this.prepared.findById({ id });
-    return row ? policyRecord(row) : null;
+    if (!row) return null;
+    const { trash_id, trash_keep_until, trash_object_type, ...policy } = row;
+    const trashObject =
+      trash_id === null ? null : { id: trash_id, keep_until: Number(trash_keep_until), object_id: policy.id, object_type: trash_object_type! };
+    return { ...policyRecord(policy), trashObject };
   }
 
   listForOrganization(organizationId: string, page: PageRequest): Promise<Page<PolicyRecord>> {
@@ -220,7 +229,12 @@ export class PolicyService {
         })
         .where('id', '=', v.id);
     return {
-      findById: prepareQuery(this.db, ['id'], ({ id }: { id: string }) => this.withTargets(this.policies().where('p.id', '=', id))),
+      // With its trash object, if any: the lookup's three checks (found, whose, in the trash) in one query.
+      findById: prepareQuery(this.db, ['id'], ({ id }: { id: string }) =>
+        this.withTargets(this.policies().where('p.id', '=', id))
+          .leftJoin('trash_objects as t', 't.object_id', 'p.id')
+          .select(['t.id as trash_id', 't.keep_until as trash_keep_until', 't.object_type as trash_object_type']),
+      ),
       updateKeepingSeries: prepareQuery(this.db, settingNames, (v: Settings) => update(v).returningAll()),
       updateAndReanchor: prepareQuery(this.db, [...settingNames, 'anchor'], (v: Settings & { anchor: number }) =>
         update(v).set({ schedule_anchor_at: v.anchor, next_invocation_at: v.anchor }).returningAll(),

@@ -7,7 +7,7 @@
  * limit. Tokens made through the API are made by another token (the *grantor*), which can give no
  * scope it lacks itself and no higher rate limit than its own.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import type { Kysely, Updateable } from 'kysely';
 import type { Clock } from '../domain/clock.js';
 import { newId, randomToken } from '../domain/ids.js';
@@ -333,7 +333,7 @@ function prepareFindBySecretHash(db: Kysely<Database>) {
 }
 
 export function hashSecret(secret: string): string {
-  return createHash('sha256').update(secret).digest('hex');
+  return hash('sha256', secret);
 }
 
 /** What the authentication query reads. */

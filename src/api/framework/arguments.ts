@@ -148,8 +148,15 @@ function isPlainObject(value: unknown): value is RawArguments {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** Path steps are the same for every request: made once per argument set and argument. */
+const argumentSteps = new WeakMap<ArgumentDefinition<any>, Map<string, PathStep>>();
+
 function argumentStep(setId: string, name: string, argument: ArgumentDefinition<any>): PathStep {
-  return { name, id: `${setId}/${camelize(name)}Argument`, description: argument.description ?? null };
+  let bySet = argumentSteps.get(argument);
+  if (!bySet) argumentSteps.set(argument, (bySet = new Map()));
+  let step = bySet.get(setId);
+  if (!step) bySet.set(setId, (step = { name, id: `${setId}/${camelize(name)}Argument`, description: argument.description ?? null }));
+  return step;
 }
 
 function camelize(name: string): string {

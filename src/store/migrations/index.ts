@@ -10,6 +10,7 @@ import * as organizationGenerations from './0004_organization_generations.js';
 import * as apiTokenNetworks from './0005_api_token_networks.js';
 import * as backupRunsWithoutOrganizationIndex from './0006_backup_runs_without_organization_index.js';
 import * as backups from './0007_backups.js';
+import * as generationTriggersWithoutInLists from './0008_generation_triggers_without_in_lists.js';
 
 /** What differs between the engines, handed to every migration. */
 export interface MigrationContext {
@@ -30,6 +31,7 @@ const migrations: Record<string, EngineMigration> = {
   '0005_api_token_networks': apiTokenNetworks,
   '0006_backup_runs_without_organization_index': backupRunsWithoutOrganizationIndex,
   '0007_backups': backups,
+  '0008_generation_triggers_without_in_lists': generationTriggersWithoutInLists,
 };
 
 export function migrationProvider(context: MigrationContext): MigrationProvider {

@@ -7,7 +7,7 @@ import { ApiError, fail, type ErrorDefinition } from '../../framework/errors.js'
 import { StringScalar } from '../../framework/scalars.js';
 import { lookup, type LookupContext } from '../../framework/types.js';
 import type { DiskRecord, OrganizationRecord, VirtualMachineRecord } from '../../../services/inventory.js';
-import type { PolicyRecord } from '../../../services/policies.js';
+import type { PolicyRecord, TrashObjectSummary } from '../../../services/policies.js';
 import type { TokenRecord } from '../../../services/tokens.js';
 import type { TrashObject } from '../../../store/schema.js';
 import {
@@ -45,13 +45,15 @@ export async function guard<T>(
     throw new ApiError(PermissionDenied, { details: 'The object belongs to an organization this API token cannot act for' });
   }
   if (objectId !== null) {
-    const trashObject = await context.services.trash.find({ object_id: objectId });
+    // A record read with its trash object (a policy) says so; for others the trash is asked.
+    const known = (found as { trashObject?: TrashObjectSummary | null }).trashObject;
+    const trashObject = known !== undefined ? known : await context.services.trash.find({ object_id: objectId });
     if (trashObject) throw new ApiError(ObjectInTrash, { trash_object: trashObjectDetail(trashObject) });
   }
   return found;
 }
 
-export function trashObjectDetail(trashObject: TrashObject) {
+export function trashObjectDetail(trashObject: TrashObjectSummary) {
   return {
     id: trashObject.id,
     keep_until: trashObject.keep_until,
