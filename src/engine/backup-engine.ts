@@ -17,12 +17,12 @@ import type { Clock } from '../domain/clock.js';
 import { newId } from '../domain/ids.js';
 import { backupsToPrune } from '../domain/retention.js';
 import type { BackupRunner, ClaimedRun, RunResult } from '../scheduler/runner.js';
-import type { BackupOperations } from '../services/backups.js';
+import { BackupCatalogue, type BackupOperations } from '../services/backups.js';
 import type { Backup, Database } from '../store/schema.js';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { createSparseImage, managedImagePath, pointInTimeView } from './disk-sources.js';
+import { diskImage, managedImagePath, pointInTimeView } from './disk-sources.js';
 import type { BackupSummary, GcReport, ProgressListener, Repository, VerifyReport } from './repository/index.js';
 
 export interface BackupEngineOptions {
@@ -45,7 +45,11 @@ export interface CatalogueVerifyReport extends VerifyReport {
 const TAGS = { policy: 'policy_id', disk: 'disk_id', run: 'run_id', backup: 'backup_id' } as const;
 
 export class BackupEngine implements BackupRunner, BackupOperations {
-  constructor(private readonly options: BackupEngineOptions) {}
+  private readonly catalogue: BackupCatalogue;
+
+  constructor(private readonly options: BackupEngineOptions) {
+    this.catalogue = new BackupCatalogue(options.db);
+  }
 
   get repository(): Repository {
     return this.options.repository;
@@ -122,8 +126,8 @@ export class BackupEngine implements BackupRunner, BackupOperations {
 
   private async backupDisk(policyId: string, diskId: string, runId: string, signal: AbortSignal, onProgress?: ProgressListener): Promise<Backup> {
     const { db, dataDir, repository, clock } = this.options;
-    const imagePath = await this.imageOf(diskId);
-    const view = await pointInTimeView(imagePath, `${dataDir}/scratch`);
+    const image = await diskImage(db, dataDir, diskId);
+    const view = await pointInTimeView(image.path, `${dataDir}/scratch`);
     try {
       const id = newId('backup');
       const result = await repository.backup({
@@ -132,10 +136,9 @@ export class BackupEngine implements BackupRunner, BackupOperations {
         signal,
         ...(onProgress ? { onProgress } : {}),
       });
-      const organization = await db.selectFrom('disks').select('organization_id').where('id', '=', diskId).executeTakeFirstOrThrow();
       const row = {
         id,
-        organization_id: organization.organization_id,
+        organization_id: image.organizationId,
         policy_id: policyId,
         disk_id: diskId,
         run_id: runId,
@@ -152,18 +155,6 @@ export class BackupEngine implements BackupRunner, BackupOperations {
     } finally {
       await view.release();
     }
-  }
-
-  /** The disk's image; a disk without one gets an empty sparse image under the data directory. */
-  private async imageOf(diskId: string): Promise<string> {
-    const { db, dataDir } = this.options;
-    const disk = await db.selectFrom('disks').select(['id', 'image_path', 'size_in_gb']).where('id', '=', diskId).executeTakeFirst();
-    if (!disk) throw new Error(`Disk ${diskId} no longer exists`);
-    if (disk.image_path) return disk.image_path;
-    const path = managedImagePath(dataDir, disk.id);
-    createSparseImage(path, disk.size_in_gb * 1_000_000_000);
-    await db.updateTable('disks').set({ image_path: path }).where('id', '=', disk.id).where('image_path', 'is', null).execute();
-    return path;
   }
 
   private async targetDisks(targetType: string, targetId: string): Promise<string[]> {
@@ -198,13 +189,11 @@ export class BackupEngine implements BackupRunner, BackupOperations {
   }
 
   listBackups(policyId?: string): Promise<BackupRecord[]> {
-    let query = this.options.db.selectFrom('backups').selectAll().orderBy('created_at', 'desc').orderBy('pk', 'desc');
-    if (policyId !== undefined) query = query.where('policy_id', '=', policyId);
-    return query.execute();
+    return this.catalogue.list(policyId);
   }
 
   async findBackup(backupId: string): Promise<BackupRecord> {
-    const row = await this.options.db.selectFrom('backups').selectAll().where('id', '=', backupId).executeTakeFirst();
+    const row = await this.catalogue.find(backupId);
     if (!row) throw new BackupNotInCatalogue(backupId);
     return row;
   }
@@ -224,8 +213,8 @@ export class BackupEngine implements BackupRunner, BackupOperations {
   }
 
   async verify(backupId?: string, onProgress?: ProgressListener): Promise<CatalogueVerifyReport> {
-    const { db, repository } = this.options;
-    const rows = backupId === undefined ? await db.selectFrom('backups').selectAll().execute() : [await this.findBackup(backupId)];
+    const { repository } = this.options;
+    const rows = backupId === undefined ? await this.catalogue.list() : [await this.findBackup(backupId)];
     const report = await repository.verify({
       backupIds: rows.map((row) => row.repository_backup_id),
       ...(onProgress ? { onProgress } : {}),

@@ -7,7 +7,9 @@
 import { closeSync, constants, existsSync, ftruncateSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
 import { copyFile, rm } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.js';
 
 export type Consistency = 'snapshot' | 'live';
 
@@ -65,4 +67,26 @@ export function writeDemoContent(path: string, seed: string, bytes = 4 * 1024 * 
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * The disk's image and organization. A disk without an image gets a sparse one of its size under the
+ * data directory (recorded on the disk); `onCreated` may fill a new image before it is recorded.
+ */
+export async function diskImage(
+  db: Kysely<Database>,
+  dataDir: string,
+  diskId: string,
+  onCreated: (path: string) => void = () => {},
+): Promise<{ path: string; organizationId: string }> {
+  const disk = await db.selectFrom('disks').select(['id', 'organization_id', 'image_path', 'size_in_gb']).where('id', '=', diskId).executeTakeFirst();
+  if (!disk) throw new Error(`Disk ${diskId} no longer exists`);
+  if (disk.image_path) return { path: disk.image_path, organizationId: disk.organization_id };
+  const path = resolve(managedImagePath(dataDir, disk.id));
+  if (!existsSync(path)) {
+    createSparseImage(path, disk.size_in_gb * 1_000_000_000);
+    onCreated(path);
+  }
+  await db.updateTable('disks').set({ image_path: path }).where('id', '=', disk.id).where('image_path', 'is', null).execute();
+  return { path, organizationId: disk.organization_id };
 }

@@ -44,8 +44,10 @@ export class BackupCatalogue {
     return (await this.db.selectFrom('backups').selectAll().where('id', '=', id).executeTakeFirst()) ?? null;
   }
 
-  /** Newest first. */
-  listForPolicy(policyId: string): Promise<Backup[]> {
-    return this.db.selectFrom('backups').selectAll().where('policy_id', '=', policyId).orderBy('created_at', 'desc').orderBy('pk', 'desc').execute();
+  /** Newest first: one policy's, or (no policy) every backup. */
+  list(policyId?: string): Promise<Backup[]> {
+    let query = this.db.selectFrom('backups').selectAll().orderBy('created_at', 'desc').orderBy('pk', 'desc');
+    if (policyId !== undefined) query = query.where('policy_id', '=', policyId);
+    return query.execute();
   }
 }

@@ -3,8 +3,7 @@
  * backup policy, and an API token with every scope. Running it again reuses what exists; since only
  * a hash of a token's secret is stored, the demo token gets a fresh secret each run (printed).
  */
-import { resolve } from 'node:path';
-import { createSparseImage, managedImagePath, writeDemoContent } from '../../engine/disk-sources.js';
+import { diskImage, writeDemoContent } from '../../engine/disk-sources.js';
 import { ensureDemoPassphrase } from '../../engine/index.js';
 import { openRuntime, type Runtime } from '../../runtime.js';
 import type { Services } from '../../services/index.js';
@@ -63,15 +62,7 @@ export async function ensureDemoData(services: Services): Promise<DemoData> {
 
 /** Each demo disk without an image gets a sparse one under the data directory, with demo content. */
 async function giveDemoDisksImages(runtime: Runtime, dataDir: string, diskIds: readonly string[]): Promise<void> {
-  const db = runtime.store.db;
-  for (const diskId of diskIds) {
-    const disk = await db.selectFrom('disks').select(['id', 'image_path', 'size_in_gb']).where('id', '=', diskId).executeTakeFirstOrThrow();
-    if (disk.image_path) continue;
-    const path = resolve(managedImagePath(dataDir, disk.id));
-    createSparseImage(path, disk.size_in_gb * 1_000_000_000);
-    writeDemoContent(path, disk.id);
-    await db.updateTable('disks').set({ image_path: path }).where('id', '=', disk.id).execute();
-  }
+  for (const diskId of diskIds) await diskImage(runtime.store.db, dataDir, diskId, (path) => writeDemoContent(path, diskId));
 }
 
 export async function demoCommand(argv: string[]): Promise<void> {

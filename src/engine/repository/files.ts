@@ -24,12 +24,8 @@ export function syncDirectory(directory: string): void {
   }
 }
 
-/**
- * Writes `data` to `path` atomically and durably (see the module comment). `syncDirectory: false`
- * leaves the rename's durability to a later sync of the directory by the caller (chunks: every
- * chunk directory is synced once before a manifest that may name them is written).
- */
-export function writeFileAtomically(path: string, data: Uint8Array | readonly Uint8Array[], options: { syncDirectory?: boolean } = {}): void {
+/** Writes `data` to `path` atomically and durably (see the module comment). */
+export function writeFileAtomically(path: string, data: Uint8Array | readonly Uint8Array[]): void {
   const temporary = temporaryPathFor(path);
   const fd = openSync(temporary, 'wx', 0o600);
   try {
@@ -42,12 +38,13 @@ export function writeFileAtomically(path: string, data: Uint8Array | readonly Ui
   }
   closeSync(fd);
   renameSync(temporary, path);
-  if (options.syncDirectory !== false) syncDirectory(dirname(path));
+  syncDirectory(dirname(path));
 }
 
 /**
- * The same as writeFileAtomically without the directory sync, with the write and the sync done off
- * the calling thread, so that a chunk worker hashes and encrypts the next chunk meanwhile.
+ * The same as writeFileAtomically without the directory sync (chunks: every chunk directory is synced
+ * once before a manifest that may name them is written), with the write and the sync done off the
+ * calling thread, so that a chunk worker hashes and encrypts the next chunk meanwhile.
  */
 export async function writeFileAtomicallyInBackground(path: string, data: readonly Uint8Array[]): Promise<void> {
   const temporary = temporaryPathFor(path);

@@ -172,17 +172,16 @@ class DirectoryRepository implements Repository {
         break;
       }
       const chunkIndex = index;
-      const task = this.pool.run({ kind: 'store', buffer, length }).then(
-        (reply) => {
+      // A failed chunk (or a reply onStored refuses) stops the reading; the first error is thrown at the end.
+      const task = this.pool
+        .run({ kind: 'store', buffer, length })
+        .then((reply) => {
           if (reply.kind === 'stored') free.push(reply.buffer);
           onStored(chunkIndex, reply);
-        },
-        (error: unknown) => {
+        })
+        .catch((error: unknown) => {
           firstError ??= error;
-        },
-      ).catch((error: unknown) => {
-        firstError ??= error;
-      });
+        });
       inFlight.add(task);
       void task.finally(() => inFlight.delete(task));
       position += length;

@@ -20,6 +20,6 @@ export default defineEndpoint({
     backups: { type: BackupObject, array: true, description: 'The backups, newest first' },
   },
   async action({ args, services }) {
-    return { backups: await services.backups.listForPolicy(args.disk_backup_policy.id) };
+    return { backups: await services.backups.list(args.disk_backup_policy.id) };
   },
 });
