@@ -19,11 +19,11 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { DEFAULT_CHUNK_SIZE } from '../src/engine/repository/index.js';
 import { writeBenchmarkSection } from './support/benchmarks-md.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const MiB = 1024 * 1024;
-const DEFAULT_CHUNK = 1024 * 1024;
 const PASSWORD = 'bench passphrase';
 const GOALS = { full: 2, incremental: 3, restore: 1.5, size: 1, rssMiB: 256 };
 
@@ -131,13 +131,13 @@ async function main(): Promise<void> {
   execFileSync('restic', ['init', '--quiet', '-r', resticRepository], { env: { ...process.env, RESTIC_PASSWORD: PASSWORD } });
 
   console.error('bench:backup: full backups');
-  const ourFull = await ours('backup', ourRepository, image, String(DEFAULT_CHUNK));
+  const ourFull = await ours('backup', ourRepository, image, String(DEFAULT_CHUNK_SIZE));
   const resticFull = await restic('-r', resticRepository, 'backup', image);
   const sizeAfterFull = { ours: storedBytes(ourRepository), restic: storedBytes(resticRepository) };
 
   changeOnePercent(image);
   console.error('bench:backup: incremental backups');
-  const ourIncremental = await ours('backup', ourRepository, image, String(DEFAULT_CHUNK));
+  const ourIncremental = await ours('backup', ourRepository, image, String(DEFAULT_CHUNK_SIZE));
   const resticIncremental = await restic('-r', resticRepository, 'backup', image);
   const sizeAfterIncremental = { ours: storedBytes(ourRepository), restic: storedBytes(resticRepository) };
 
@@ -172,7 +172,7 @@ async function main(): Promise<void> {
 - Command: \`npm run bench:backup -- --size-mib ${sizeMiB}${args['chunk-sizes'] ? ` --chunk-sizes ${args['chunk-sizes']}` : ''}\`
 - Date: ${new Date().toISOString()}; commit ${commit} (the working tree may hold uncommitted changes)
 - Machine: \`nproc\` ${cpus().length}, ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB; Node ${process.version}; restic ${execFileSync('restic', ['version'], { encoding: 'utf8' }).split(' ')[1]}; load average at start ${load} (the machine may have been shared with other work)
-- Image: ${sizeMiB} MiB (${megabytes.toFixed(0)} MB): 1 MiB units, 40 % random, 30 % zeros, 30 % copies of 16 blocks; the incremental follows an overwrite of 1 % of its 4 KiB blocks at random offsets. Both tools encrypt; this engine with ${DEFAULT_CHUNK / MiB} MiB chunks.
+- Image: ${sizeMiB} MiB (${megabytes.toFixed(0)} MB): 1 MiB units, 40 % random, 30 % zeros, 30 % copies of 16 blocks; the incremental follows an overwrite of 1 % of its 4 KiB blocks at random offsets. Both tools encrypt; this engine with ${DEFAULT_CHUNK_SIZE / 1024} KiB chunks.
 - Physical reference: \`cat\` reads the image at ${rate(cat.seconds).toFixed(0)} MB/s, \`sha256sum\` hashes it at ${rate(sha.seconds).toFixed(0)} MB/s. The image is in the page cache for every reader.
 - Restore of the incremental backup byte-identical to the image: ${same ? 'yes' : '**no**'}
 

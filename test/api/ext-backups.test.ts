@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { forEachEngine, TestService, type CallResult, type TestOrganization } from '../support/harness.js';
+import { corruptChunks } from '../support/repository-damage.js';
+import { DEFAULT_CHUNK_SIZE } from '../../src/engine/repository/index.js';
 
 /** The extension API under /ext/v1/: a policy's backups, run now, restore to a new disk, verify — and every error it documents. */
 function assertError(result: CallResult, status: number, code: string): void {
@@ -61,7 +63,7 @@ forEachEngine('extension API: backups', (engine) => {
   test('verify answers a clean check', async () => {
     const result = await service.call('POST', ext(`backups/${backupId}/verify`), { token: org.token });
     assert.equal(result.status, 200, result.text);
-    assert.deepEqual(result.body.verification, { ok: true, chunks_checked: 1, bad_chunks: [] });
+    assert.deepEqual(result.body.verification, { ok: true, chunks_checked: (1024 * 1024) / DEFAULT_CHUNK_SIZE, bad_chunks: [] });
   });
 
   describe('errors', () => {
@@ -88,15 +90,7 @@ forEachEngine('extension API: backups', (engine) => {
       assertError(await service.call('POST', ext(`backups/${backupId}/verify`), { token: readOnly }), 403, 'scope_not_granted');
     });
     test('a damaged backup: verify names the bad chunk, restore answers backup_unreadable and makes no disk', async () => {
-      const chunks = join(service.dataDir, 'repository', 'chunks');
-      for (const directory of readdirSync(chunks)) {
-        for (const name of readdirSync(join(chunks, directory))) {
-          const path = join(chunks, directory, name);
-          const bytes = readFileSync(path);
-          bytes[bytes.length - 1]! ^= 0xff;
-          writeFileSync(path, bytes);
-        }
-      }
+      assert.ok((await corruptChunks(service.backupEngine!.repository)) > 0);
       const verified = await service.call('POST', ext(`backups/${backupId}/verify`), { token: org.token });
       assert.equal(verified.status, 200, verified.text);
       assert.equal(verified.body.verification.ok, false);

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { dbp, dbpJson } from '../support/dbp-cli.js';
+import { corruptChunksAt } from '../support/repository-damage.js';
 
 /** The backup commands through the real CLI, on the demo's data: run, list, restore, verify, gc, and bad input. */
 /** The image's size and the hash of its first 16 MiB (the demo's content; the rest of a demo image is a hole). */
@@ -50,13 +51,8 @@ test('policy run backs up now; backups list shows it; restore --to is byte-exact
 
 test('verify names the backup a damaged chunk affects and exits 1', async () => {
   const backups = await dbpJson(['backups', 'list', '--data-dir', dataDir]);
-  const chunks = join(dataDir, 'repository', 'chunks');
-  const [directory] = readdirSync(chunks);
-  const [name] = readdirSync(join(chunks, directory!));
-  const path = join(chunks, directory!, name!);
-  const bytes = readFileSync(path);
-  bytes[5]! ^= 0x01;
-  writeFileSync(path, bytes);
+  const password = readFileSync(join(dataDir, 'repository.key'), 'utf8').trim();
+  assert.ok((await corruptChunksAt(join(dataDir, 'repository'), password)) > 0);
   const verify = await dbp(['verify', '--data-dir', dataDir]);
   assert.equal(verify.code, 1);
   assert.match(verify.stdout, /PROBLEMS FOUND/);

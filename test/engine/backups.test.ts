@@ -1,24 +1,17 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { openBackupEngine, type BackupEngine } from '../../src/engine/index.js';
+import { DEFAULT_CHUNK_SIZE } from '../../src/engine/repository/index.js';
 import { schedulerFor } from '../../src/scheduler/index.js';
 import { forEachEngine, TestService, type TestOrganization } from '../support/harness.js';
+import { corruptChunks, packsNewerThan, storedChunkBytes } from '../support/repository-damage.js';
 
 const MiB = 1024 * 1024;
 const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
-/** Bytes of every chunk file in the repository (after gc: exactly the chunks some backup uses). */
-function chunkFileBytes(repository: string): number {
-  let total = 0;
-  const chunks = join(repository, 'chunks');
-  for (const directory of readdirSync(chunks)) {
-    for (const name of readdirSync(join(chunks, directory))) total += statSync(join(chunks, directory, name)).size;
-  }
-  return total;
-}
 
 forEachEngine('backup engine', (engineName) => {
   let service: TestService;
@@ -62,8 +55,7 @@ forEachEngine('backup engine', (engineName) => {
     assert.equal((await backupEngine.repository.listBackups()).filter((b) => b.tags.policy_id === policy.id).length, 3);
     await backupEngine.collectGarbage();
     const policyNow = await service.call('GET', `disk_backup_policies/${policy.id}`, { token: org.token });
-    const repositoryPath = join(dataDir, 'repository');
-    assert.equal(policyNow.body.disk_backup_policy.total_size, chunkFileBytes(repositoryPath) / 1e9);
+    assert.equal(policyNow.body.disk_backup_policy.total_size, (await storedChunkBytes(backupEngine.repository)) / 1e9);
     assert.ok(policyNow.body.disk_backup_policy.total_size > 0);
     for (const backup of kept) {
       const target = join(dataDir, `restored-${backup.id}`);
@@ -138,24 +130,12 @@ forEachEngine('backup engine', (engineName) => {
     await backupEngine.runPolicyNow(policy.id);
     const [backup] = await backupEngine.listBackups(policy.id);
     assert.equal((await backupEngine.verify(backup!.id)).ok, true);
-    const manifestChunks = join(dataDir, 'repository', 'chunks');
     // Damage every chunk of this backup: it is the only one with this random content.
     const before = await backupEngine.repository.storedBytes([backup!.repository_backup_id]);
     assert.ok(before > 0);
     const summary = await backupEngine.repository.getBackup(backup!.repository_backup_id);
-    assert.equal(summary.chunkCount, 1);
-    let damaged = 0;
-    for (const directory of readdirSync(manifestChunks)) {
-      for (const name of readdirSync(join(manifestChunks, directory))) {
-        const path = join(manifestChunks, directory, name);
-        if (statSync(path).mtimeMs >= statSync(join(dataDir, 'damaged.img')).mtimeMs) {
-          const bytes = readFileSync(path);
-          bytes[bytes.length - 1]! ^= 0xff;
-          writeFileSync(path, bytes);
-          damaged += 1;
-        }
-      }
-    }
+    assert.equal(summary.chunkCount, MiB / DEFAULT_CHUNK_SIZE);
+    const damaged = await corruptChunks(backupEngine.repository, packsNewerThan(join(dataDir, 'damaged.img')));
     assert.ok(damaged >= 1);
     const report = await backupEngine.verify(backup!.id);
     assert.equal(report.ok, false);

@@ -1,5 +1,5 @@
 /**
- * A small pool of worker threads (chunk-worker.ts) that store and load chunks, so that hashing,
+ * A small pool of worker threads (chunk-worker.ts) that hash, seal and load chunks, so that hashing,
  * compression and encryption use every core while the main thread reads and writes images. Tasks
  * go to the first idle worker; buffers move between threads without copies (transferred).
  */
@@ -15,15 +15,53 @@ export interface ChunkWorkerData {
   readonly idKey: Uint8Array;
 }
 
+/** A chunk of a unit to seal: its place in the unit (slot × chunk size) and its id. */
+export interface SealPiece {
+  readonly slot: number;
+  readonly id: string;
+}
+
+/** A chunk to load from its pack into its place of a unit. */
+export interface LoadPiece {
+  readonly slot: number;
+  readonly id: string;
+  readonly pack: string;
+  readonly offset: number;
+  readonly length: number;
+  readonly plainLength: number;
+}
+
+export interface PieceProblem {
+  readonly slot: number;
+  readonly id: string;
+  readonly problem: 'missing' | 'unreadable' | 'corrupt';
+  readonly detail: string;
+}
+
+/**
+ * Work is handed out a unit at a time (several chunks of the image: fewer messages between threads):
+ * `hash` answers the unit's chunk ids (null: all zero); `seal` compresses and encrypts the chunks
+ * named into `output`, back to back (it has room for every chunk of the unit, sealed); `load` reads,
+ * authenticates and decompresses chunks, placing them at their slots of `buffer` when one is given
+ * (other slots are left as they are). Buffers go back and forth, so that a fixed set is reused.
+ */
 export type ChunkTask =
-  | { readonly kind: 'store'; readonly buffer: ArrayBuffer; readonly length: number }
-  | { readonly kind: 'load'; readonly id: string; readonly expectedLength?: number };
+  | { readonly kind: 'hash'; readonly buffer: ArrayBuffer; readonly length: number; readonly chunkSize: number }
+  | {
+      readonly kind: 'seal';
+      readonly buffer: ArrayBuffer;
+      readonly length: number;
+      readonly chunkSize: number;
+      readonly pieces: readonly SealPiece[];
+      readonly output: ArrayBuffer;
+    }
+  | { readonly kind: 'load'; readonly pieces: readonly LoadPiece[]; readonly chunkSize: number; readonly buffer: ArrayBuffer | null };
 
 export type ChunkReply =
-  /** id null: an all-zero chunk, not stored. `buffer` comes back for reuse. */
-  | { readonly kind: 'stored'; readonly id: string | null; readonly storedSize: number; readonly isNew: boolean; readonly buffer: ArrayBuffer }
-  | { readonly kind: 'loaded'; readonly buffer: ArrayBuffer; readonly length: number }
-  | { readonly kind: 'bad'; readonly problem: 'missing' | 'unreadable' | 'corrupt'; readonly detail: string }
+  /** `buffer` (the unit) comes back for reuse. */
+  | { readonly kind: 'hashed'; readonly ids: (string | null)[]; readonly buffer: ArrayBuffer }
+  | { readonly kind: 'sealed'; readonly output: ArrayBuffer; readonly lengths: number[]; readonly buffer: ArrayBuffer }
+  | { readonly kind: 'loaded'; readonly buffer: ArrayBuffer | null; readonly problems: PieceProblem[] }
   | { readonly kind: 'failed'; readonly message: string; readonly code?: string | undefined };
 
 /** What crosses between the threads: a task or its reply, with the task's sequence number. */
@@ -51,7 +89,7 @@ function startWorker(workerData: ChunkWorkerData): Worker {
   return new Worker(SOURCE_BOOTSTRAP, { eval: true, workerData: { ...workerData, tsxApi, workerUrl: WORKER_URL.href } });
 }
 
-/** Tasks one worker holds at once: while one chunk's file is synced to disk, the next is hashed and sealed. */
+/** Tasks one worker holds at once: the next is already there when one is done. */
 const TASKS_PER_WORKER = 3;
 
 interface PoolWorker {
@@ -99,8 +137,7 @@ export class ChunkPool {
       const sequence = this.nextSequence++;
       worker.jobs.set(sequence, job);
       worker.thread.ref(); // tasks in hand keep the process alive
-      const transfer = job.task.kind === 'store' ? [job.task.buffer] : [];
-      worker.thread.postMessage({ ...job.task, sequence }, transfer);
+      worker.thread.postMessage({ ...job.task, sequence }, transferables(job.task));
     }
   }
 
@@ -120,4 +157,12 @@ export class ChunkPool {
     }
     for (const waiting of this.waiting.splice(0)) waiting.reject(error);
   }
+}
+
+/** The buffers a message carries, moved to the other thread rather than copied. */
+export function transferables(message: ChunkTask | ChunkReply): ArrayBuffer[] {
+  const buffers: ArrayBuffer[] = [];
+  if ('buffer' in message && message.buffer) buffers.push(message.buffer);
+  if ('output' in message) buffers.push(message.output);
+  return buffers;
 }

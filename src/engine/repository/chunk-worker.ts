@@ -1,16 +1,17 @@
 /**
- * A worker thread of the chunk pool (chunk-pool.ts): the CPU-heavy part of every chunk — the
- * zero test, the keyed hash, compression and encryption, and writing a new chunk file — or, to read
- * one back, decryption, decompression and the check of its hash against its id.
+ * A worker thread of the chunk pool (chunk-pool.ts): the CPU-heavy part of every chunk — the zero
+ * test, the keyed hash, compression and encryption — or, to read chunks back, reading them from their
+ * packs, decryption, decompression and the check against their ids. No file is written here: the
+ * main thread gathers sealed chunks into packs.
  */
 import { createHmac } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, openSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { writeFileAtomicallyInBackground } from './files.js';
-import { chunkPath } from './layout.js';
+import { RepositoryError } from './errors.js';
+import { packPath } from './layout.js';
+import { readExactly } from './packs.js';
 import { seal, unseal, UnsealError } from './sealing.js';
-import type { ChunkReply, ChunkTask, ChunkWorkerData, SequencedTask } from './chunk-pool.js';
+import { transferables, type ChunkReply, type ChunkTask, type ChunkWorkerData, type LoadPiece, type PieceProblem, type SequencedTask } from './chunk-pool.js';
 
 const { root, encryptionKey, idKey } = workerData as ChunkWorkerData;
 const encryption = encryptionKey ? Buffer.from(encryptionKey) : null;
@@ -26,59 +27,96 @@ function isAllZero(data: Buffer): boolean {
   return data.equals(zeros.subarray(0, data.length));
 }
 
-async function store(task: Extract<ChunkTask, { kind: 'store' }>): Promise<ChunkReply> {
-  const data = Buffer.from(task.buffer, 0, task.length);
-  if (isAllZero(data)) return { kind: 'stored', id: null, storedSize: 0, isNew: false, buffer: task.buffer };
-  const id = chunkId(data);
-  const path = chunkPath(root, id);
-  if (existsSync(path)) return { kind: 'stored', id, storedSize: statSync(path).size, isNew: false, buffer: task.buffer };
-  const parts = seal(data, id, encryption);
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  // The chunk directory is synced once per backup, before its manifest (see repository.ts). Written
-  // in the background: this worker takes its next chunk while the disk syncs this one.
-  await writeFileAtomicallyInBackground(path, parts);
-  const storedSize = parts.reduce((sum, part) => sum + part.length, 0);
-  return { kind: 'stored', id, storedSize, isNew: true, buffer: task.buffer };
+/** The chunk at `slot` of a unit held in `buffer` (`length` bytes). */
+function chunkAt(buffer: ArrayBuffer, length: number, chunkSize: number, slot: number): Buffer {
+  const start = slot * chunkSize;
+  return Buffer.from(buffer, start, Math.min(chunkSize, length - start));
 }
 
-function load(task: Extract<ChunkTask, { kind: 'load' }>): ChunkReply {
+function hash(task: Extract<ChunkTask, { kind: 'hash' }>): ChunkReply {
+  const ids: (string | null)[] = [];
+  for (let slot = 0; slot * task.chunkSize < task.length; slot++) {
+    const chunk = chunkAt(task.buffer, task.length, task.chunkSize, slot);
+    ids.push(isAllZero(chunk) ? null : chunkId(chunk));
+  }
+  return { kind: 'hashed', ids, buffer: task.buffer };
+}
+
+function sealPieces(task: Extract<ChunkTask, { kind: 'seal' }>): ChunkReply {
+  const output = new Uint8Array(task.output);
+  const lengths: number[] = [];
+  let offset = 0;
+  for (const { slot, id } of task.pieces) {
+    const start = offset;
+    for (const part of seal(chunkAt(task.buffer, task.length, task.chunkSize, slot), id, encryption)) {
+      output.set(part, offset);
+      offset += part.length;
+    }
+    lengths.push(offset - start);
+  }
+  return { kind: 'sealed', output: task.output, lengths, buffer: task.buffer };
+}
+
+/** The pack files a task has opened (its chunks are mostly in one pack); closed when the task is done. */
+const openPacks = new Map<string, number>();
+
+function packFile(packId: string): number {
+  let fd = openPacks.get(packId);
+  if (fd === undefined) {
+    fd = openSync(packPath(root, packId), 'r');
+    openPacks.set(packId, fd);
+  }
+  return fd;
+}
+
+function closePacks(): void {
+  for (const fd of openPacks.values()) closeSync(fd);
+  openPacks.clear();
+}
+
+function loadPiece(piece: LoadPiece): Buffer | Omit<PieceProblem, 'slot' | 'id'> {
   let stored: Buffer;
   try {
-    stored = readFileSync(chunkPath(root, task.id));
+    stored = readExactly(packFile(piece.pack), piece.length, piece.offset);
   } catch (error) {
-    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
-    return { kind: 'bad', problem: missing ? 'missing' : 'unreadable', detail: missing ? 'the chunk file is missing' : (error as Error).message };
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { problem: 'missing', detail: `its pack ${piece.pack} is missing` };
+    if (error instanceof RepositoryError) return { problem: 'corrupt', detail: `its pack ${piece.pack} is truncated` };
+    return { problem: 'unreadable', detail: (error as Error).message };
   }
   let plain: Buffer;
   try {
-    plain = unseal(stored, task.id, encryption);
+    plain = unseal(stored, piece.id, encryption);
   } catch (error) {
-    if (error instanceof UnsealError) return { kind: 'bad', problem: 'corrupt', detail: error.message };
+    if (error instanceof UnsealError) return { problem: 'corrupt', detail: error.message };
     throw error;
   }
   // AES-GCM has already authenticated an encrypted chunk together with its id; a plain one is checked by its hash.
-  if (!encryption && chunkId(plain) !== task.id) return { kind: 'bad', problem: 'corrupt', detail: 'the content does not hash to the chunk id' };
-  if (task.expectedLength !== undefined && plain.length !== task.expectedLength) {
-    return { kind: 'bad', problem: 'corrupt', detail: `the chunk holds ${plain.length} bytes, ${task.expectedLength} expected` };
+  if (!encryption && chunkId(plain) !== piece.id) return { problem: 'corrupt', detail: 'the content does not hash to the chunk id' };
+  if (plain.length !== piece.plainLength) return { problem: 'corrupt', detail: `the chunk holds ${plain.length} bytes, ${piece.plainLength} expected` };
+  return plain;
+}
+
+function load(task: Extract<ChunkTask, { kind: 'load' }>): ChunkReply {
+  const unit = task.buffer ? new Uint8Array(task.buffer) : null;
+  const problems: PieceProblem[] = [];
+  try {
+    for (const piece of task.pieces) {
+      const result = loadPiece(piece);
+      if (!Buffer.isBuffer(result)) problems.push({ slot: piece.slot, id: piece.id, ...result });
+      else unit?.set(result, piece.slot * task.chunkSize);
+    }
+  } finally {
+    closePacks();
   }
-  return { kind: 'loaded', buffer: ownArrayBuffer(plain), length: plain.length };
+  return { kind: 'loaded', buffer: task.buffer, problems };
 }
 
-/** The bytes as an ArrayBuffer of their own (to transfer): the buffer's own when it has it to itself, else a copy. */
-function ownArrayBuffer(bytes: Buffer): ArrayBuffer {
-  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) return bytes.buffer;
-  const copy = new ArrayBuffer(bytes.length);
-  new Uint8Array(copy).set(bytes);
-  return copy;
-}
-
-parentPort!.on('message', async (task: SequencedTask) => {
+parentPort!.on('message', (task: SequencedTask) => {
   let reply: ChunkReply;
   try {
-    reply = task.kind === 'store' ? await store(task) : load(task);
+    reply = task.kind === 'hash' ? hash(task) : task.kind === 'seal' ? sealPieces(task) : load(task);
   } catch (error) {
     reply = { kind: 'failed', message: (error as Error).message, code: (error as NodeJS.ErrnoException).code };
   }
-  const transfer = 'buffer' in reply && reply.buffer ? [reply.buffer] : [];
-  parentPort!.postMessage({ ...reply, sequence: task.sequence }, transfer);
+  parentPort!.postMessage({ ...reply, sequence: task.sequence }, transferables(reply));
 });

@@ -1,7 +1,8 @@
 /**
  * The backup repository's public contract: what the rest of the product (runner, CLI, extension API)
- * may use. The repository is a directory of content-addressed, compressed, encrypted chunks and one
- * manifest per backup; its on-disk format is written down in docs/REPOSITORY.md.
+ * may use. The repository is a directory of content-addressed, compressed, encrypted chunks gathered
+ * in pack files, index files that say where each chunk is, and one manifest per backup; its on-disk
+ * format is written down in docs/REPOSITORY.md.
  * Nothing here knows of HTTP, the database or policies: backups carry free-form string tags
  * (the runner uses policy_id, disk_id, run_id) so that a catalogue can be rebuilt from the repository.
  */
@@ -57,6 +58,15 @@ export interface GcReport {
   readonly chunksKept: number;
 }
 
+/** A pack file as its own table of contents describes it (not the index). */
+export interface PackContents {
+  readonly id: string;
+  readonly path: string;
+  /** Size of the file (its blobs, its table and the table's length). */
+  readonly fileBytes: number;
+  readonly blobs: readonly { readonly chunkId: string; readonly offset: number; readonly length: number }[];
+}
+
 export interface BackupOptions {
   /** Path of a readable image file or block device: already the point-in-time view the caller chose. */
   readonly sourcePath: string;
@@ -95,6 +105,8 @@ export interface Repository {
   gc(options?: { signal?: AbortSignal; onProgress?: ProgressListener }): Promise<GcReport>;
   /** Stored bytes of the distinct chunks these backups reference (each chunk counted once). */
   storedBytes(backupIds: readonly string[]): Promise<number>;
+  /** Every pack file and the chunks it holds, read from the packs themselves (inspection, tests). */
+  packs(): Promise<PackContents[]>;
   /** Stops the worker threads. */
   close(): Promise<void>;
 }
@@ -118,6 +130,8 @@ export type RepositoryErrorCode =
   | 'password_required'
   | 'backup_not_found'
   | 'corrupt_manifest'
+  | 'corrupt_index'
+  | 'corrupt_pack'
   | 'corrupt_chunk'
   | 'missing_chunk'
   | 'target_exists'

@@ -8,7 +8,7 @@ import { randomBytes, scryptSync } from 'node:crypto';
 import { RepositoryError } from './errors.js';
 import { seal, unseal, UnsealError } from './sealing.js';
 
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 const CHECK_TEXT = 'dbp repository key check';
 const CHECK_NAME = 'config';
 const SCRYPT = { N: 32768, r: 8, p: 1 } as const;

@@ -1,8 +1,9 @@
 /**
- * Who is using the repository. A backup holds a `backup` lock while it writes chunks and its
- * manifest; garbage collection holds the only lock while it deletes. Each writes its own lock file
- * *before* looking at the others, so of a backup and a collection that start together at least one
- * sees the other: the collection then gives up and the backup waits for it to finish. A lock is
+ * Who is using the repository. A backup holds a `backup` lock while it writes packs, its index and
+ * its manifest; a restore or verification a `read` lock while it reads packs (which a collection may
+ * rewrite); garbage collection holds the only lock while it rewrites and deletes. Each writes its own
+ * lock file *before* looking at the others, so of a backup (or read) and a collection that start
+ * together at least one sees the other: the collection then gives up and the other waits for it. A lock is
  * kept fresh (its mtime) while held; one whose process is gone (same host) or that has not been
  * refreshed for STALE_AFTER_MS is stale and ignored, and removed by the next collection.
  */
@@ -15,7 +16,7 @@ import { RepositoryError } from './errors.js';
 import { syncDirectory, TEMPORARY_PREFIX, writeFileAtomically } from './files.js';
 import { LOCKS_DIRECTORY } from './layout.js';
 
-export type LockKind = 'backup' | 'gc';
+export type LockKind = 'backup' | 'read' | 'gc';
 const REFRESH_EVERY_MS = 20_000;
 const STALE_AFTER_MS = 10 * 60_000;
 const WAIT_STEP_MS = 250;
@@ -55,13 +56,13 @@ export function acquireLock(root: string, kind: LockKind): HeldLock {
   };
 }
 
-/** A backup's lock: waits while a collection runs. */
-export async function acquireBackupLock(root: string, signal?: AbortSignal): Promise<HeldLock> {
+/** A backup's or a reader's lock (any number of them at once): waits while a collection runs. */
+export async function acquireSharedLock(root: string, kind: 'backup' | 'read', signal?: AbortSignal): Promise<HeldLock> {
   for (;;) {
-    const lock = acquireLock(root, 'backup');
+    const lock = acquireLock(root, kind);
     if (!liveKinds(root).includes('gc')) return lock;
     lock.release();
-    if (signal?.aborted) throw new RepositoryError('aborted', 'The backup was stopped before it began');
+    if (signal?.aborted) throw new RepositoryError('aborted', `Stopped before it began (a garbage collection was running)`);
     await sleep(WAIT_STEP_MS);
   }
 }

@@ -7,7 +7,7 @@ import { BACKUP_ID, CHUNK_ID, manifestName, manifestPath } from './layout.js';
 import { seal, unseal, UnsealError } from './sealing.js';
 
 export interface Manifest {
-  readonly format: 1;
+  readonly format: 2;
   readonly id: string;
   readonly startedAt: number;
   readonly createdAt: number;
@@ -16,8 +16,6 @@ export interface Manifest {
   readonly tags: Record<string, string>;
   /** One entry per chunk of the image, in order: its id, or null for an all-zero chunk (not stored). */
   readonly chunks: (string | null)[];
-  /** Stored bytes of each distinct chunk named above. */
-  readonly storedSizes: Record<string, number>;
 }
 
 export function sealManifest(manifest: Manifest, keys: RepositoryKeys): Buffer[] {
@@ -50,13 +48,13 @@ export function readManifest(root: string, backupId: string, keys: RepositoryKey
 }
 
 function manifestProblem(manifest: Manifest, backupId: string): string | undefined {
-  if (manifest.format !== 1) return `unknown format ${String(manifest.format)}`;
+  if (manifest.format !== 2) return `unknown format ${String(manifest.format)}`;
   if (manifest.id !== backupId) return 'it names another backup';
   if (!Number.isSafeInteger(manifest.diskSize) || manifest.diskSize < 0) return 'bad disk size';
   if (!Number.isSafeInteger(manifest.chunkSize) || manifest.chunkSize <= 0) return 'bad chunk size';
   if (!Array.isArray(manifest.chunks) || manifest.chunks.length !== Math.ceil(manifest.diskSize / manifest.chunkSize)) return 'wrong number of chunks';
   for (const id of manifest.chunks) {
-    if (id !== null && (!CHUNK_ID.test(id) || typeof manifest.storedSizes[id] !== 'number')) return `bad chunk entry ${String(id)}`;
+    if (id !== null && (typeof id !== 'string' || !CHUNK_ID.test(id))) return `bad chunk entry ${String(id)}`;
   }
   return undefined;
 }

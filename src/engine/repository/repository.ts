@@ -1,14 +1,15 @@
 /**
- * A backup repository in a directory (format: docs/REPOSITORY.md). Backups read an image in
- * fixed-size chunks and hand each to the chunk pool, which stores the chunks not already there;
- * the backup exists once its manifest is durable. Forgetting a backup deletes its manifest only;
- * garbage collection, alone in the repository, deletes the chunks no manifest names.
+ * A backup repository in a directory (format: docs/REPOSITORY.md). Backups read an image in units of
+ * several fixed-size chunks; worker threads hash them, and seal the ones the index does not know yet,
+ * which are gathered into pack files. The backup exists once its packs, then an index naming them,
+ * then its manifest are durable. Forgetting a backup deletes its manifest only; garbage collection,
+ * alone in the repository, keeps exactly the chunks the manifests name.
  */
-import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { ChunkPool, type ChunkReply } from './chunk-pool.js';
+import { ChunkIndex, removeIndexFiles, writeIndexFile } from './chunk-index.js';
+import { ChunkPool, type ChunkReply, type LoadPiece, type PieceProblem, type SealPiece } from './chunk-pool.js';
 import type {
   BackupOptions,
   BackupResult,
@@ -16,6 +17,7 @@ import type {
   BadChunk,
   GcReport,
   OpenRepositoryOptions,
+  PackContents,
   ProgressListener,
   Repository,
   RestoreOptions,
@@ -25,13 +27,18 @@ import type {
 import { RepositoryError } from './errors.js';
 import { ensureDirectory, syncDirectory, TEMPORARY_PREFIX, temporaryPathFor, writeFileAtomically } from './files.js';
 import { FORMAT_VERSION, newConfig, unlock, type RepositoryConfig, type RepositoryKeys } from './keys.js';
-import { BACKUP_ID, BACKUPS_DIRECTORY, CHUNK_ID, CHUNKS_DIRECTORY, CONFIG_FILE, LOCKS_DIRECTORY, manifestPath } from './layout.js';
-import { acquireBackupLock, acquireGcLock, removeStaleLocks } from './locks.js';
+import { BACKUP_ID, BACKUPS_DIRECTORY, CONFIG_FILE, INDEX_DIRECTORY, LOCKS_DIRECTORY, manifestPath, PACK_ID, packPath, PACKS_DIRECTORY } from './layout.js';
+import { acquireGcLock, acquireSharedLock, removeStaleLocks } from './locks.js';
 import { readManifest, sealManifest, summaryOf, type Manifest } from './manifest.js';
+import { SEAL_OVERHEAD } from './sealing.js';
+import { newObjectId, PackWriter, readExactly, readPackTable, type BlobEntry, type PackRecord } from './packs.js';
 
-export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
-/** Chunks in flight per worker: enough to keep every worker busy while the main thread reads. */
-const IN_FLIGHT_PER_WORKER = 4;
+/** Chosen by `npm run bench:backup -- --chunk-sizes …` (BENCHMARKS.md). */
+export const DEFAULT_CHUNK_SIZE = 64 * 1024;
+/** A backup reads, and a restore writes, this much at a time per worker task (several chunks). */
+const UNIT_BYTES = 1024 * 1024;
+/** Units in flight per worker: enough to keep every worker busy while the main thread reads or writes. */
+const UNITS_IN_FLIGHT_PER_WORKER = 4;
 
 export async function openRepository(options: OpenRepositoryOptions): Promise<Repository> {
   const root = options.path;
@@ -55,7 +62,7 @@ function initialize(root: string, password: string | null, chunkSize: number): R
     throw new RangeError('The chunk size must be a power of two of at least 4096 bytes');
   }
   ensureDirectory(root);
-  for (const directory of [CHUNKS_DIRECTORY, BACKUPS_DIRECTORY, LOCKS_DIRECTORY]) ensureDirectory(join(root, directory));
+  for (const directory of [PACKS_DIRECTORY, INDEX_DIRECTORY, BACKUPS_DIRECTORY, LOCKS_DIRECTORY]) ensureDirectory(join(root, directory));
   syncDirectory(root);
   const { config } = newConfig(password, chunkSize, Math.floor(Date.now() / 1000));
   // Written last: a directory with a config is a whole repository.
@@ -76,14 +83,23 @@ function readConfig(path: string): RepositoryConfig {
 
 class DirectoryRepository implements Repository {
   readonly encrypted: boolean;
+  private readonly chunkSize: number;
+  /** Bytes read and handed to a worker at once: whole chunks, at least UNIT_BYTES. */
+  private readonly unitBytes: number;
 
   constructor(
     readonly path: string,
-    private readonly config: RepositoryConfig,
+    config: RepositoryConfig,
     private readonly keys: RepositoryKeys,
     private readonly pool: ChunkPool,
   ) {
     this.encrypted = config.encryption !== null;
+    this.chunkSize = config.chunkSize;
+    this.unitBytes = Math.max(config.chunkSize, UNIT_BYTES);
+  }
+
+  private get chunksPerUnit(): number {
+    return this.unitBytes / this.chunkSize;
   }
 
   async backup(options: BackupOptions): Promise<BackupResult> {
@@ -94,43 +110,61 @@ class DirectoryRepository implements Repository {
     } catch (error) {
       throw new RepositoryError('source_unreadable', `Cannot read ${options.sourcePath}: ${(error as Error).message}`);
     }
-    const lock = await acquireBackupLock(this.path, options.signal).catch(async (error) => {
+    const lock = await acquireSharedLock(this.path, 'backup', options.signal).catch(async (error) => {
       await source.close();
       throw error;
     });
+    const packs = new PackWriter(this.path, this.keys, this.chunkSize + SEAL_OVERHEAD);
+    const outputs: ArrayBuffer[] = [];
     try {
-      const stat = await source.stat();
+      const index = ChunkIndex.load(this.path, this.keys);
+      const { size: expectedSize } = await source.stat();
       const chunks: (string | null)[] = [];
-      const storedSizes: Record<string, number> = {};
+      // Chunks this backup is storing: a later unit with the same chunk only names it.
+      const storing = new Set<string>();
       let newChunks = 0;
       let newStoredBytes = 0;
-      let diskSize = 0;
-      await this.readInChunks(source, stat.size, options, (index, reply) => {
-        if (reply.kind !== 'stored') throw chunkFailure(reply);
-        chunks[index] = reply.id;
-        if (reply.id !== null) storedSizes[reply.id] = reply.storedSize;
-        if (reply.isNew) {
+      const diskSize = await this.readInUnits(source, expectedSize, options, async (unitIndex, buffer, length) => {
+        const hashed = expectReply(await this.pool.run({ kind: 'hash', buffer, length, chunkSize: this.chunkSize }), 'hashed');
+        const pieces: SealPiece[] = [];
+        hashed.ids.forEach((id, slot) => {
+          chunks[unitIndex * this.chunksPerUnit + slot] = id;
+          if (id === null || index.has(id) || storing.has(id)) return;
+          storing.add(id);
+          pieces.push({ slot, id });
+        });
+        if (pieces.length === 0) return hashed.buffer;
+        const output = outputs.pop() ?? new ArrayBuffer(this.unitBytes + this.chunksPerUnit * SEAL_OVERHEAD);
+        const sealed = expectReply(await this.pool.run({ kind: 'seal', buffer: hashed.buffer, length, chunkSize: this.chunkSize, pieces, output }), 'sealed');
+        let offset = 0;
+        for (const [k, piece] of pieces.entries()) {
+          const blobLength = sealed.lengths[k]!;
+          await packs.add(piece.id, new Uint8Array(sealed.output, offset, blobLength));
+          offset += blobLength;
           newChunks += 1;
-          newStoredBytes += reply.storedSize;
+          newStoredBytes += blobLength;
         }
-      }, (bytes) => {
-        diskSize = bytes;
+        outputs.push(sealed.output);
+        return sealed.buffer;
       });
-      // Chunk renames are made durable here, once, rather than once per chunk: before any manifest names them.
-      syncChunkDirectories(this.path);
+      // Packs, then the index naming them, then the manifest naming their chunks: each durable before the next.
+      const written = await packs.finish();
+      if (written.length > 0) writeIndexFile(this.path, this.keys, written);
       const manifest: Manifest = {
-        format: 1,
-        id: randomBytes(16).toString('hex'),
+        format: 2,
+        id: newObjectId(),
         startedAt,
         createdAt: Math.floor(Date.now() / 1000),
         diskSize,
-        chunkSize: this.config.chunkSize,
+        chunkSize: this.chunkSize,
         tags: { ...options.tags },
         chunks,
-        storedSizes,
       };
       writeFileAtomically(manifestPath(this.path, manifest.id), sealManifest(manifest, this.keys));
       return { ...summaryOf(manifest), newChunks, newStoredBytes };
+    } catch (error) {
+      await packs.settle();
+      throw error;
     } finally {
       lock.release();
       await source.close();
@@ -138,60 +172,47 @@ class DirectoryRepository implements Repository {
   }
 
   /**
-   * Reads the source to its end in chunks, through a fixed set of buffers (memory does not grow
-   * with the image), handing each chunk to the pool; `onStored` hears of each in any order.
+   * Reads the source to its end in units, through a fixed set of buffers (memory does not grow with
+   * the image), several units in flight; `handle` gives each unit's buffer back when done with it.
+   * Answers the number of bytes read.
    */
-  private async readInChunks(
+  private async readInUnits(
     source: FileHandle,
     expectedSize: number,
     options: BackupOptions,
-    onStored: (index: number, reply: ChunkReply) => void,
-    onEnd: (totalBytes: number) => void,
-  ): Promise<void> {
-    const chunkSize = this.config.chunkSize;
-    const free: ArrayBuffer[] = [];
-    for (let i = 0; i < this.pool.size * IN_FLIGHT_PER_WORKER; i++) free.push(new ArrayBuffer(chunkSize));
+    handle: (unitIndex: number, buffer: ArrayBuffer, length: number) => Promise<ArrayBuffer>,
+  ): Promise<number> {
+    const free = Array.from({ length: this.pool.size * UNITS_IN_FLIGHT_PER_WORKER }, () => new ArrayBuffer(this.unitBytes));
     const inFlight = new Set<Promise<void>>();
     let firstError: unknown;
     let position = 0;
-    let index = 0;
-    for (;;) {
-      if (options.signal?.aborted) throw new RepositoryError('aborted', 'The backup was stopped');
-      while (free.length === 0) await Promise.race(inFlight);
+    for (let unitIndex = 0; ; unitIndex++) {
+      if (options.signal?.aborted) firstError ??= new RepositoryError('aborted', 'The backup was stopped');
+      while (free.length === 0 && firstError === undefined) await Promise.race(inFlight);
       if (firstError !== undefined) break;
       const buffer = free.pop()!;
       const view = new Uint8Array(buffer);
       let length = 0;
-      while (length < chunkSize) {
-        const { bytesRead } = await source.read(view, length, chunkSize - length, position + length);
+      while (length < this.unitBytes) {
+        const { bytesRead } = await source.read(view, length, this.unitBytes - length, position + length);
         if (bytesRead === 0) break;
         length += bytesRead;
       }
-      if (length === 0) {
-        free.push(buffer);
-        break;
-      }
-      const chunkIndex = index;
-      // A failed chunk (or a reply onStored refuses) stops the reading; the first error is thrown at the end.
-      const task = this.pool
-        .run({ kind: 'store', buffer, length })
-        .then((reply) => {
-          if (reply.kind === 'stored') free.push(reply.buffer);
-          onStored(chunkIndex, reply);
-        })
-        .catch((error: unknown) => {
-          firstError ??= error;
-        });
+      if (length === 0) break;
+      // A failed unit stops the reading; the first error is thrown once every unit in flight is done.
+      const task = handle(unitIndex, buffer, length).then(
+        (returned) => void free.push(returned),
+        (error: unknown) => void (firstError ??= error),
+      );
       inFlight.add(task);
       void task.finally(() => inFlight.delete(task));
       position += length;
-      index += 1;
       options.onProgress?.({ bytesDone: position, bytesTotal: Math.max(expectedSize, position) });
-      if (length < chunkSize) break;
+      if (length < this.unitBytes) break;
     }
     await Promise.all(inFlight);
     if (firstError !== undefined) throw firstError;
-    onEnd(position);
+    return position;
   }
 
   async listBackups(): Promise<BackupSummary[]> {
@@ -205,106 +226,151 @@ class DirectoryRepository implements Repository {
   }
 
   async restore(backupId: string, options: RestoreOptions): Promise<void> {
-    const manifest = readManifest(this.path, backupId, this.keys);
-    if (!options.overwrite && existsSync(options.toPath)) {
-      throw new RepositoryError('target_exists', `${options.toPath} exists; restore to a new path (or allow overwriting)`);
-    }
-    const temporary = temporaryPathFor(options.toPath);
-    const target = await open(temporary, 'wx', 0o600);
+    const lock = await acquireSharedLock(this.path, 'read', options.signal);
     try {
-      // The disk writes the image back while later chunks are decrypted, rather than all at the end.
-      const flusher = new BackgroundFlusher(target);
-      await this.forEachChunk(manifest, options.onProgress, async (id, index, length) => {
-        const reply = await this.pool.run({ kind: 'load', id, expectedLength: length });
-        if (reply.kind !== 'loaded') throw chunkFailure(reply, id);
-        await target.write(new Uint8Array(reply.buffer, 0, reply.length), 0, reply.length, index * manifest.chunkSize);
-        flusher.wrote(reply.length);
-      }, options.signal);
-      await flusher.idle();
-      // Zero chunks were skipped: they are holes, and the length makes the last of them.
-      await target.truncate(manifest.diskSize);
-      await target.sync();
-    } catch (error) {
+      const manifest = readManifest(this.path, backupId, this.keys);
+      if (!options.overwrite && existsSync(options.toPath)) {
+        throw new RepositoryError('target_exists', `${options.toPath} exists; restore to a new path (or allow overwriting)`);
+      }
+      const index = ChunkIndex.load(this.path, this.keys);
+      const temporary = temporaryPathFor(options.toPath);
+      const target = await open(temporary, 'wx', 0o600);
+      try {
+        // The disk writes the image back while later chunks are decrypted, rather than all at the end.
+        const flusher = new BackgroundFlusher(target);
+        const free: ArrayBuffer[] = [];
+        await this.forEachUnit(manifest, options, async (unitIndex, unitLength) => {
+          const pieces = this.piecesOfUnit(manifest, index, unitIndex);
+          if (pieces.length === 0) return; // all zero: left as a hole
+          const buffer = free.pop() ?? new ArrayBuffer(this.unitBytes);
+          const reply = expectReply(await this.pool.run({ kind: 'load', pieces, chunkSize: manifest.chunkSize, buffer }), 'loaded');
+          if (reply.problems.length > 0) throw problemError(reply.problems[0]!);
+          const unit = new Uint8Array(reply.buffer!);
+          const unitStart = unitIndex * this.unitBytes;
+          // Only the runs of stored chunks are written (the rest of the buffer is stale): zero chunks stay holes.
+          for (const [first, last] of runsOf(pieces.map((piece) => piece.slot))) {
+            const start = first * manifest.chunkSize;
+            const end = Math.min(unitLength, (last + 1) * manifest.chunkSize);
+            await target.write(unit, start, end - start, unitStart + start);
+            flusher.wrote(end - start);
+          }
+          free.push(reply.buffer!);
+        });
+        await flusher.idle();
+        // Zero chunks at the end were skipped: the length makes them.
+        await target.truncate(manifest.diskSize);
+        await target.sync();
+      } catch (error) {
+        await target.close();
+        rmSync(temporary, { force: true });
+        throw error;
+      }
       await target.close();
-      rmSync(temporary, { force: true });
-      throw error;
+      renameSync(temporary, options.toPath);
+      syncDirectory(dirname(options.toPath));
+    } finally {
+      lock.release();
     }
-    await target.close();
-    renameSync(temporary, options.toPath);
-    syncDirectory(dirname(options.toPath));
   }
 
-  /** Runs `work` for each stored chunk of the manifest, a pool's worth at a time. */
-  private async forEachChunk(
+  /** Runs `work` for each unit of the manifest's image, a pool's worth at a time. */
+  private async forEachUnit(
     manifest: Manifest,
-    onProgress: ProgressListener | undefined,
-    work: (id: string, index: number, length: number) => Promise<void>,
-    signal?: AbortSignal,
+    options: { readonly onProgress?: ProgressListener | undefined; readonly signal?: AbortSignal | undefined },
+    work: (unitIndex: number, unitLength: number) => Promise<void>,
   ): Promise<void> {
-    const limit = this.pool.size * IN_FLIGHT_PER_WORKER;
+    const units = Math.ceil(manifest.diskSize / this.unitBytes);
     let next = 0;
     let done = 0;
     const lane = async () => {
-      while (next < manifest.chunks.length) {
-        if (signal?.aborted) throw new RepositoryError('aborted', 'Stopped');
-        const index = next++;
-        const id = manifest.chunks[index];
-        const length = Math.min(manifest.chunkSize, manifest.diskSize - index * manifest.chunkSize);
-        if (id !== null && id !== undefined) await work(id, index, length);
-        done += length;
-        onProgress?.({ bytesDone: done, bytesTotal: manifest.diskSize });
+      while (next < units) {
+        if (options.signal?.aborted) throw new RepositoryError('aborted', 'Stopped');
+        const unitIndex = next++;
+        const unitLength = Math.min(this.unitBytes, manifest.diskSize - unitIndex * this.unitBytes);
+        await work(unitIndex, unitLength);
+        done += unitLength;
+        options.onProgress?.({ bytesDone: done, bytesTotal: manifest.diskSize });
       }
     };
-    await Promise.all(Array.from({ length: limit }, lane));
+    await Promise.all(Array.from({ length: this.pool.size * UNITS_IN_FLIGHT_PER_WORKER }, lane));
+  }
+
+  /** The stored chunks of one unit of the image, with their places in packs. */
+  private piecesOfUnit(manifest: Manifest, index: ChunkIndex, unitIndex: number): LoadPiece[] {
+    const pieces: LoadPiece[] = [];
+    const first = unitIndex * this.chunksPerUnit;
+    for (let slot = 0; slot < this.chunksPerUnit && first + slot < manifest.chunks.length; slot++) {
+      const id = manifest.chunks[first + slot];
+      if (id === null || id === undefined) continue;
+      const location = index.locate(id);
+      if (!location) throw new RepositoryError('missing_chunk', `Chunk ${id}: no pack holds it (it is in no index)`);
+      pieces.push({ slot, id, ...location, plainLength: plainLengthOf(manifest, first + slot) });
+    }
+    return pieces;
   }
 
   async verify(options: VerifyOptions = {}): Promise<VerifyReport> {
-    const ids = options.backupIds ?? this.backupIds();
-    const backupsOfChunk = new Map<string, string[]>();
-    const lengthOfChunk = new Map<string, number>();
-    const badManifests: { backupId: string; detail: string }[] = [];
-    for (const backupId of ids) {
-      let manifest: Manifest;
-      try {
-        manifest = readManifest(this.path, backupId, this.keys);
-      } catch (error) {
-        if (!(error instanceof RepositoryError)) throw error;
-        badManifests.push({ backupId, detail: error.message });
-        continue;
+    const lock = await acquireSharedLock(this.path, 'read', options.signal);
+    try {
+      const ids = options.backupIds ?? this.backupIds();
+      const backupsOfChunk = new Map<string, string[]>();
+      const lengthOfChunk = new Map<string, number>();
+      const badManifests: { backupId: string; detail: string }[] = [];
+      for (const backupId of ids) {
+        let manifest: Manifest;
+        try {
+          manifest = readManifest(this.path, backupId, this.keys);
+        } catch (error) {
+          if (!(error instanceof RepositoryError)) throw error;
+          badManifests.push({ backupId, detail: error.message });
+          continue;
+        }
+        manifest.chunks.forEach((id, position) => {
+          if (id === null) return;
+          const owners = backupsOfChunk.get(id) ?? [];
+          if (!owners.includes(backupId)) owners.push(backupId);
+          backupsOfChunk.set(id, owners);
+          lengthOfChunk.set(id, plainLengthOf(manifest, position));
+        });
       }
-      manifest.chunks.forEach((id, index) => {
-        if (id === null) return;
-        const owners = backupsOfChunk.get(id) ?? [];
-        if (!owners.includes(backupId)) owners.push(backupId);
-        backupsOfChunk.set(id, owners);
-        lengthOfChunk.set(id, Math.min(manifest.chunkSize, manifest.diskSize - index * manifest.chunkSize));
-      });
+      const index = ChunkIndex.load(this.path, this.keys);
+      const badChunks: BadChunk[] = [];
+      const pieces: LoadPiece[] = [];
+      for (const [id, backupIds] of backupsOfChunk) {
+        const location = index.locate(id);
+        if (location) pieces.push({ slot: 0, id, ...location, plainLength: lengthOfChunk.get(id)! });
+        else badChunks.push({ chunkId: id, problem: 'missing', detail: 'no pack holds it (it is in no index)', backupIds });
+      }
+      // In pack order, so that each pack is read from start to end.
+      pieces.sort((a, b) => a.pack.localeCompare(b.pack) || a.offset - b.offset);
+      const totalBytes = pieces.reduce((sum, piece) => sum + piece.plainLength, 0);
+      let checkedBytes = 0;
+      let next = 0;
+      const lane = async () => {
+        while (next < pieces.length) {
+          if (options.signal?.aborted) throw new RepositoryError('aborted', 'The verification was stopped');
+          const batch = pieces.slice(next, next + this.chunksPerUnit);
+          next += batch.length;
+          const reply = expectReply(await this.pool.run({ kind: 'load', pieces: batch, chunkSize: this.chunkSize, buffer: null }), 'loaded');
+          for (const problem of reply.problems) {
+            badChunks.push({ chunkId: problem.id, problem: problem.problem, detail: problem.detail, backupIds: backupsOfChunk.get(problem.id)! });
+          }
+          checkedBytes += batch.reduce((sum, piece) => sum + piece.plainLength, 0);
+          options.onProgress?.({ bytesDone: checkedBytes, bytesTotal: totalBytes });
+        }
+      };
+      await Promise.all(Array.from({ length: this.pool.size * UNITS_IN_FLIGHT_PER_WORKER }, lane));
+      badChunks.sort((a, b) => a.chunkId.localeCompare(b.chunkId));
+      return {
+        backupsChecked: ids.length,
+        chunksChecked: backupsOfChunk.size,
+        badChunks,
+        badManifests,
+        ok: badChunks.length === 0 && badManifests.length === 0,
+      };
+    } finally {
+      lock.release();
     }
-    const chunkIds = [...backupsOfChunk.keys()];
-    const badChunks: BadChunk[] = [];
-    let next = 0;
-    let checkedBytes = 0;
-    const totalBytes = chunkIds.reduce((sum, id) => sum + lengthOfChunk.get(id)!, 0);
-    const lane = async () => {
-      while (next < chunkIds.length) {
-        if (options.signal?.aborted) throw new RepositoryError('aborted', 'The verification was stopped');
-        const id = chunkIds[next++]!;
-        const reply = await this.pool.run({ kind: 'load', id, expectedLength: lengthOfChunk.get(id) });
-        if (reply.kind === 'bad') badChunks.push({ chunkId: id, problem: reply.problem, detail: reply.detail, backupIds: backupsOfChunk.get(id)! });
-        else if (reply.kind === 'failed') badChunks.push({ chunkId: id, problem: 'unreadable', detail: reply.message, backupIds: backupsOfChunk.get(id)! });
-        checkedBytes += lengthOfChunk.get(id)!;
-        options.onProgress?.({ bytesDone: checkedBytes, bytesTotal: totalBytes });
-      }
-    };
-    await Promise.all(Array.from({ length: this.pool.size * IN_FLIGHT_PER_WORKER }, lane));
-    badChunks.sort((a, b) => a.chunkId.localeCompare(b.chunkId));
-    return {
-      backupsChecked: ids.length,
-      chunksChecked: chunkIds.length,
-      badChunks,
-      badManifests,
-      ok: badChunks.length === 0 && badManifests.length === 0,
-    };
   }
 
   async forget(backupIds: readonly string[]): Promise<void> {
@@ -320,56 +386,102 @@ class DirectoryRepository implements Repository {
     if (removed) syncDirectory(join(this.path, BACKUPS_DIRECTORY));
   }
 
+  /**
+   * Keeps exactly the chunks some manifest names, one copy each: packs wholly in use stay, packs
+   * partly in use are rewritten with their chunks in use (sealed bytes copied as they are), the rest
+   * go. New packs, then one index of everything kept, then the old index files, then the old packs
+   * are removed: a crash at any point leaves every chunk a manifest names in some indexed pack.
+   */
   async gc(options: { signal?: AbortSignal; onProgress?: ProgressListener } = {}): Promise<GcReport> {
     const lock = acquireGcLock(this.path);
     try {
       removeStaleLocks(this.path);
-      removeTemporaryFiles(join(this.path, BACKUPS_DIRECTORY));
+      for (const directory of [BACKUPS_DIRECTORY, INDEX_DIRECTORY, ...packDirectories(this.path)]) removeTemporaryFiles(join(this.path, directory));
       // Every manifest must be read: a chunk named by one that cannot be read might still be needed.
       const referenced = new Set<string>();
       for (const id of this.backupIds()) {
         for (const chunkId of readManifest(this.path, id, this.keys).chunks) if (chunkId !== null) referenced.add(chunkId);
       }
+      const index = ChunkIndex.load(this.path, this.keys);
+      const onDisk = packsOnDisk(this.path);
+      const writer = new PackWriter(this.path, this.keys, this.chunkSize + SEAL_OVERHEAD);
+      const keptPacks: PackRecord[] = [];
+      const obsolete: string[] = [];
+      const kept = new Set<string>();
       let chunksRemoved = 0;
       let bytesRemoved = 0;
-      let chunksKept = 0;
-      const chunksRoot = join(this.path, CHUNKS_DIRECTORY);
-      const directories = readdirSync(chunksRoot);
-      directories.forEach((directory, position) => {
-        if (options.signal?.aborted) throw new RepositoryError('aborted', 'The garbage collection was stopped');
-        const path = join(chunksRoot, directory);
-        let removedHere = false;
-        for (const name of readdirSync(path)) {
-          if (referenced.has(name)) {
-            chunksKept += 1;
+      let position = 0;
+      try {
+        for (const pack of index.packs.values()) {
+          if (options.signal?.aborted) throw new RepositoryError('aborted', 'The garbage collection was stopped');
+          options.onProgress?.({ bytesDone: position++, bytesTotal: index.packs.size });
+          // A chunk in use is kept where the index finds it; other copies of it are dropped.
+          const wanted = pack.blobs.filter(([id, offset]) => {
+            const location = index.locate(id)!;
+            return referenced.has(id) && !kept.has(id) && location.pack === pack.id && location.offset === offset;
+          });
+          if (wanted.length === pack.blobs.length || !onDisk.has(pack.id)) {
+            // Whole, or missing (left for verify to report): its entries in use stay as they are.
+            if (wanted.length > 0) keptPacks.push(wanted.length === pack.blobs.length ? pack : { id: pack.id, blobs: wanted });
+            for (const [id] of wanted) kept.add(id);
             continue;
           }
-          // Neither a referenced chunk nor a chunk being written (no backup runs beside a collection).
-          if (!CHUNK_ID.test(name) && !name.startsWith(TEMPORARY_PREFIX)) continue;
-          const file = join(path, name);
-          bytesRemoved += statSync(file).size;
-          rmSync(file, { force: true });
-          if (CHUNK_ID.test(name)) chunksRemoved += 1;
-          removedHere = true;
+          const copies = readBlobs(this.path, pack.id, wanted);
+          if (copies === undefined) {
+            // Unreadable: keep it as it is rather than lose what can still be read of it.
+            keptPacks.push({ id: pack.id, blobs: wanted });
+            for (const [id] of wanted) kept.add(id);
+            continue;
+          }
+          for (const [k, [id]] of wanted.entries()) {
+            await writer.add(id, copies[k]!);
+            kept.add(id);
+          }
+          for (const [, , length] of pack.blobs) bytesRemoved += length;
+          for (const [, , length] of wanted) bytesRemoved -= length;
+          chunksRemoved += pack.blobs.length - wanted.length;
+          obsolete.push(pack.id);
         }
-        if (removedHere) syncDirectory(path);
-        options.onProgress?.({ bytesDone: position + 1, bytesTotal: directories.length });
-      });
-      return { chunksRemoved, bytesRemoved, chunksKept };
+        // Packs no index names: left by a backup that died before writing its index.
+        for (const [packId, size] of onDisk) {
+          if (index.packs.has(packId)) continue;
+          obsolete.push(packId);
+          bytesRemoved += size;
+        }
+        const rewritten = await writer.finish();
+        if (obsolete.length > 0 || index.indexIds.length > 1) {
+          const everything = [...keptPacks, ...rewritten];
+          if (everything.length > 0) writeIndexFile(this.path, this.keys, everything);
+          removeIndexFiles(this.path, index.indexIds);
+          removePacks(this.path, obsolete);
+        }
+      } catch (error) {
+        await writer.settle();
+        throw error;
+      }
+      options.onProgress?.({ bytesDone: index.packs.size, bytesTotal: index.packs.size });
+      return { chunksRemoved, bytesRemoved, chunksKept: kept.size };
     } finally {
       lock.release();
     }
   }
 
   async storedBytes(backupIds: readonly string[]): Promise<number> {
-    const sizes = new Map<string, number>();
-    for (const id of backupIds) {
-      const manifest = readManifest(this.path, id, this.keys);
-      for (const [chunkId, size] of Object.entries(manifest.storedSizes)) sizes.set(chunkId, size);
-    }
+    const chunkIds = new Set<string>();
+    for (const id of backupIds) for (const chunkId of readManifest(this.path, id, this.keys).chunks) if (chunkId !== null) chunkIds.add(chunkId);
+    const index = ChunkIndex.load(this.path, this.keys);
     let total = 0;
-    for (const size of sizes.values()) total += size;
+    for (const chunkId of chunkIds) total += index.locate(chunkId)?.length ?? 0;
     return total;
+  }
+
+  async packs(): Promise<PackContents[]> {
+    return [...packsOnDisk(this.path)].map(([id, fileBytes]) => ({
+      id,
+      path: packPath(this.path, id),
+      fileBytes,
+      blobs: readPackTable(this.path, id, this.keys).map(([chunkId, offset, length]) => ({ chunkId, offset, length })),
+    }));
   }
 
   async close(): Promise<void> {
@@ -379,6 +491,62 @@ class DirectoryRepository implements Repository {
   private backupIds(): string[] {
     return readdirSync(join(this.path, BACKUPS_DIRECTORY)).filter((name) => BACKUP_ID.test(name));
   }
+}
+
+/** Bytes of the chunk at `position` of the manifest's image (the last one may be short). */
+function plainLengthOf(manifest: Manifest, position: number): number {
+  return Math.min(manifest.chunkSize, manifest.diskSize - position * manifest.chunkSize);
+}
+
+/** Sorted slot numbers as runs of consecutive ones: [first, last] pairs. */
+function runsOf(slots: readonly number[]): [number, number][] {
+  const runs: [number, number][] = [];
+  for (const slot of slots) {
+    const last = runs[runs.length - 1];
+    if (last && last[1] === slot - 1) last[1] = slot;
+    else runs.push([slot, slot]);
+  }
+  return runs;
+}
+
+function packDirectories(root: string): string[] {
+  return readdirSync(join(root, PACKS_DIRECTORY)).map((name) => join(PACKS_DIRECTORY, name));
+}
+
+/** Every pack file, with its size. */
+function packsOnDisk(root: string): Map<string, number> {
+  const packs = new Map<string, number>();
+  for (const directory of packDirectories(root)) {
+    for (const name of readdirSync(join(root, directory))) if (PACK_ID.test(name)) packs.set(name, statSync(join(root, directory, name)).size);
+  }
+  return packs;
+}
+
+/** The sealed bytes of these blobs of a pack, or undefined when the pack cannot be read whole. */
+function readBlobs(root: string, packId: string, blobs: readonly BlobEntry[]): Buffer[] | undefined {
+  let fd: number;
+  try {
+    fd = openSync(packPath(root, packId), 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    return blobs.map(([, offset, length]) => readExactly(fd, length, offset));
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function removePacks(root: string, packIds: readonly string[]): void {
+  const directories = new Set<string>();
+  for (const packId of packIds) {
+    const path = packPath(root, packId);
+    rmSync(path, { force: true });
+    directories.add(dirname(path));
+  }
+  for (const directory of directories) syncDirectory(directory);
 }
 
 /** Starts a `fdatasync` of the file every FLUSH_EVERY_BYTES written (one at a time), so that the final sync has little left. */
@@ -404,21 +572,17 @@ class BackgroundFlusher {
 
 const FLUSH_EVERY_BYTES = 64 * 1024 * 1024;
 
-function syncChunkDirectories(root: string): void {
-  const chunks = join(root, CHUNKS_DIRECTORY);
-  for (const directory of readdirSync(chunks)) syncDirectory(join(chunks, directory));
-  syncDirectory(chunks);
-}
-
 function removeTemporaryFiles(directory: string): void {
   for (const name of readdirSync(directory)) if (name.startsWith(TEMPORARY_PREFIX)) rmSync(join(directory, name), { force: true });
 }
 
-/** A chunk worker's answer that is not what was asked for, as an error. */
-function chunkFailure(reply: ChunkReply, id?: string): Error {
-  if (reply.kind === 'bad') {
-    return new RepositoryError(reply.problem === 'missing' ? 'missing_chunk' : 'corrupt_chunk', `Chunk ${id ?? ''}: ${reply.detail}`);
-  }
-  if (reply.kind === 'failed') return Object.assign(new Error(reply.message), { code: reply.code });
-  return new Error(`Unexpected answer "${reply.kind}" from a chunk worker`);
+/** The reply of the kind asked for, or the worker's failure as an error. */
+function expectReply<K extends ChunkReply['kind']>(reply: ChunkReply, kind: K): Extract<ChunkReply, { kind: K }> {
+  if (reply.kind === kind) return reply as Extract<ChunkReply, { kind: K }>;
+  if (reply.kind === 'failed') throw Object.assign(new Error(reply.message), { code: reply.code });
+  throw new Error(`Unexpected answer "${reply.kind}" from a chunk worker`);
+}
+
+function problemError(problem: PieceProblem): RepositoryError {
+  return new RepositoryError(problem.problem === 'missing' ? 'missing_chunk' : 'corrupt_chunk', `Chunk ${problem.id}: ${problem.detail}`);
 }
