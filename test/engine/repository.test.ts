@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { openRepository, RepositoryError, type Repository } from '../../src/engine/repository/index.js';
 import { writeFileAtomically } from '../../src/engine/repository/files.js';
+import { SEGMENT_CHUNKS } from '../../src/engine/repository/manifest.js';
 
 /** The repository through its public contract: round trips, deduplication, keys, damage, locks, gc. */
 const CHUNK = 4096;
@@ -36,7 +37,7 @@ async function storedChunks(repository: Repository) {
   return (await repository.packs()).flatMap((pack) => pack.blobs.map((blob) => ({ ...blob, packPath: pack.path })));
 }
 
-function flipByte(path: string, position: number): void {
+function flipByteAt(path: string, position: number): void {
   const bytes = readFileSync(path);
   bytes[position]! ^= 0x40;
   writeFileSync(path, bytes);
@@ -90,6 +91,33 @@ describe('round trips', () => {
   });
 });
 
+describe('long images', () => {
+  test('an image longer than one segment of the chunk list (16 384 chunks) restores byte-exact; a damaged segment is named', async () => {
+    await withRepository({}, async (repository, path) => {
+      // Sparse: zeros but for random chunks at the start, on both sides of the segment boundary and at the end.
+      const chunks = SEGMENT_CHUNKS + 10;
+      const source = fresh('long');
+      const fd = openSync(source, 'w');
+      const marks = new Map<number, Buffer>([0, SEGMENT_CHUNKS - 1, SEGMENT_CHUNKS, chunks - 1].map((at) => [at, randomBytes(CHUNK)]));
+      for (const [at, bytes] of marks) writeSync(fd, bytes, 0, CHUNK, at * CHUNK);
+      ftruncateSync(fd, chunks * CHUNK - 100);
+      closeSync(fd);
+      const backup = await repository.backup({ sourcePath: source });
+      assert.equal(backup.chunkCount, chunks);
+      assert.equal(backup.newChunks, marks.size);
+      const target = fresh('long-restored');
+      await repository.restore(backup.id, { toPath: target });
+      assert.equal(sha256(readFileSync(target)), sha256(readFileSync(source)));
+
+      const manifest = join(path, 'backups', backup.id);
+      flipByteAt(manifest, 40);
+      const report = await repository.verify();
+      assert.deepEqual(report.badManifests.map((bad) => bad.backupId), [backup.id]);
+      await assertCode(repository.restore(backup.id, { toPath: fresh('long-damaged') }), 'corrupt_manifest');
+    });
+  });
+});
+
 describe('keys', () => {
   test('a wrong passphrase is refused; an encrypted repository needs one; nothing is changed', async () => {
     const path = fresh('repository');
@@ -128,7 +156,7 @@ describe('damage', () => {
 
   test('a flipped byte: verify names the chunk and the backups using it; restore fails and leaves nothing', async () => {
     const [damaged] = await storedChunks(repository);
-    flipByte(damaged!.packPath, damaged!.offset + damaged!.length - 5);
+    flipByteAt(damaged!.packPath, damaged!.offset + damaged!.length - 5);
     const report = await repository.verify();
     assert.equal(report.ok, false);
     assert.equal(report.badChunks.length, 1);

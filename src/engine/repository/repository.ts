@@ -29,7 +29,7 @@ import { ensureDirectory, syncDirectory, TEMPORARY_PREFIX, temporaryPathFor, wri
 import { FORMAT_VERSION, newConfig, unlock, type RepositoryConfig, type RepositoryKeys } from './keys.js';
 import { BACKUP_ID, BACKUPS_DIRECTORY, CONFIG_FILE, INDEX_DIRECTORY, LOCKS_DIRECTORY, manifestPath, PACK_ID, packPath, PACKS_DIRECTORY } from './layout.js';
 import { acquireGcLock, acquireSharedLock, removeStaleLocks } from './locks.js';
-import { readManifest, sealManifest, summaryOf, type Manifest } from './manifest.js';
+import { ManifestReader, ManifestWriter, readManifestHeader, SEGMENT_CHUNKS, summaryOf, withManifest, type ManifestHeader } from './manifest.js';
 import { SEAL_OVERHEAD } from './sealing.js';
 import { newObjectId, PackWriter, readExactly, readPackTable, type BlobEntry, type PackRecord } from './packs.js';
 
@@ -116,19 +116,21 @@ class DirectoryRepository implements Repository {
     });
     const packs = new PackWriter(this.path, this.keys, this.chunkSize + SEAL_OVERHEAD);
     const outputs: ArrayBuffer[] = [];
+    let manifest: ManifestWriter | undefined;
     try {
       const index = ChunkIndex.load(this.path, this.keys);
       const { size: expectedSize } = await source.stat();
-      const chunks: (string | null)[] = [];
+      manifest = new ManifestWriter(this.path, this.keys, newObjectId());
+      const chunkList = manifest;
       // Chunks this backup is storing: a later unit with the same chunk only names it.
       const storing = new Set<string>();
       let newChunks = 0;
       let newStoredBytes = 0;
       const diskSize = await this.readInUnits(source, expectedSize, options, async (unitIndex, buffer, length) => {
         const hashed = expectReply(await this.pool.run({ kind: 'hash', buffer, length, chunkSize: this.chunkSize }), 'hashed');
+        chunkList.addUnit(unitIndex, hashed.ids);
         const pieces: SealPiece[] = [];
         hashed.ids.forEach((id, slot) => {
-          chunks[unitIndex * this.chunksPerUnit + slot] = id;
           if (id === null || index.has(id) || storing.has(id)) return;
           storing.add(id);
           pieces.push({ slot, id });
@@ -150,19 +152,10 @@ class DirectoryRepository implements Repository {
       // Packs, then the index naming them, then the manifest naming their chunks: each durable before the next.
       const written = await packs.finish();
       if (written.length > 0) writeIndexFile(this.path, this.keys, written);
-      const manifest: Manifest = {
-        format: 2,
-        id: newObjectId(),
-        startedAt,
-        createdAt: Math.floor(Date.now() / 1000),
-        diskSize,
-        chunkSize: this.chunkSize,
-        tags: { ...options.tags },
-        chunks,
-      };
-      writeFileAtomically(manifestPath(this.path, manifest.id), sealManifest(manifest, this.keys));
-      return { ...summaryOf(manifest), newChunks, newStoredBytes };
+      const header = manifest.finish({ startedAt, createdAt: Math.floor(Date.now() / 1000), diskSize, chunkSize: this.chunkSize, tags: { ...options.tags } });
+      return { ...summaryOf(header), newChunks, newStoredBytes };
     } catch (error) {
+      manifest?.abandon();
       await packs.settle();
       throw error;
     } finally {
@@ -217,95 +210,101 @@ class DirectoryRepository implements Repository {
 
   async listBackups(): Promise<BackupSummary[]> {
     return this.backupIds()
-      .map((id) => summaryOf(readManifest(this.path, id, this.keys)))
+      .map((id) => summaryOf(readManifestHeader(this.path, id, this.keys)))
       .sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
   }
 
   async getBackup(backupId: string): Promise<BackupSummary> {
-    return summaryOf(readManifest(this.path, backupId, this.keys));
+    return summaryOf(readManifestHeader(this.path, backupId, this.keys));
   }
 
   async restore(backupId: string, options: RestoreOptions): Promise<void> {
     const lock = await acquireSharedLock(this.path, 'read', options.signal);
+    let manifest: ManifestReader | undefined;
     try {
-      const manifest = readManifest(this.path, backupId, this.keys);
+      manifest = ManifestReader.open(this.path, backupId, this.keys);
       if (!options.overwrite && existsSync(options.toPath)) {
         throw new RepositoryError('target_exists', `${options.toPath} exists; restore to a new path (or allow overwriting)`);
       }
-      const index = ChunkIndex.load(this.path, this.keys);
-      const temporary = temporaryPathFor(options.toPath);
-      const target = await open(temporary, 'wx', 0o600);
-      try {
-        // The disk writes the image back while later chunks are decrypted, rather than all at the end.
-        const flusher = new BackgroundFlusher(target);
-        const free: ArrayBuffer[] = [];
-        await this.forEachUnit(manifest, options, async (unitIndex, unitLength) => {
-          const pieces = this.piecesOfUnit(manifest, index, unitIndex);
-          if (pieces.length === 0) return; // all zero: left as a hole
-          const buffer = free.pop() ?? new ArrayBuffer(this.unitBytes);
-          const reply = expectReply(await this.pool.run({ kind: 'load', pieces, chunkSize: manifest.chunkSize, buffer }), 'loaded');
-          if (reply.problems.length > 0) throw problemError(reply.problems[0]!);
-          const unit = new Uint8Array(reply.buffer!);
-          const unitStart = unitIndex * this.unitBytes;
-          // Only the runs of stored chunks are written (the rest of the buffer is stale): zero chunks stay holes.
-          for (const [first, last] of runsOf(pieces.map((piece) => piece.slot))) {
-            const start = first * manifest.chunkSize;
-            const end = Math.min(unitLength, (last + 1) * manifest.chunkSize);
-            await target.write(unit, start, end - start, unitStart + start);
-            flusher.wrote(end - start);
-          }
-          free.push(reply.buffer!);
-        });
-        await flusher.idle();
-        // Zero chunks at the end were skipped: the length makes them.
-        await target.truncate(manifest.diskSize);
-        await target.sync();
-      } catch (error) {
-        await target.close();
-        rmSync(temporary, { force: true });
-        throw error;
-      }
-      await target.close();
-      renameSync(temporary, options.toPath);
-      syncDirectory(dirname(options.toPath));
+      await this.restoreInto(manifest, ChunkIndex.load(this.path, this.keys), options);
     } finally {
+      manifest?.close();
       lock.release();
     }
   }
 
-  /** Runs `work` for each unit of the manifest's image, a pool's worth at a time. */
-  private async forEachUnit(
-    manifest: Manifest,
-    options: { readonly onProgress?: ProgressListener | undefined; readonly signal?: AbortSignal | undefined },
-    work: (unitIndex: number, unitLength: number) => Promise<void>,
-  ): Promise<void> {
-    const units = Math.ceil(manifest.diskSize / this.unitBytes);
+  private async restoreInto(manifest: ManifestReader, index: ChunkIndex, options: RestoreOptions): Promise<void> {
+    const { header } = manifest;
+    const temporary = temporaryPathFor(options.toPath);
+    const target = await open(temporary, 'wx', 0o600);
+    try {
+      // The disk writes the image back while later chunks are decrypted, rather than all at the end.
+      const flusher = new BackgroundFlusher(target);
+      const free: ArrayBuffer[] = [];
+      let done = 0;
+      // A segment of the chunk list at a time: memory does not grow with the image.
+      for (let segment = 0; segment < header.segments.length; segment++) {
+        const ids = manifest.segmentIds(segment);
+        const firstUnit = (segment * SEGMENT_CHUNKS) / this.chunksPerUnit;
+        await this.inLanes(Math.ceil(ids.length / this.chunksPerUnit), options.signal, async (unitOfSegment) => {
+          const unitIndex = firstUnit + unitOfSegment;
+          const unitLength = Math.min(this.unitBytes, header.diskSize - unitIndex * this.unitBytes);
+          const firstId = unitOfSegment * this.chunksPerUnit;
+          const pieces = this.piecesOfUnit(header, index, ids.slice(firstId, firstId + this.chunksPerUnit), unitIndex * this.chunksPerUnit);
+          if (pieces.length > 0) {
+            const buffer = free.pop() ?? new ArrayBuffer(this.unitBytes);
+            const reply = expectReply(await this.pool.run({ kind: 'load', pieces, chunkSize: header.chunkSize, buffer }), 'loaded');
+            if (reply.problems.length > 0) throw problemError(reply.problems[0]!);
+            const unit = new Uint8Array(reply.buffer!);
+            const unitStart = unitIndex * this.unitBytes;
+            // Only the runs of stored chunks are written (the rest of the buffer is stale): zero chunks stay holes.
+            for (const [first, last] of runsOf(pieces.map((piece) => piece.slot))) {
+              const start = first * header.chunkSize;
+              const end = Math.min(unitLength, (last + 1) * header.chunkSize);
+              await target.write(unit, start, end - start, unitStart + start);
+              flusher.wrote(end - start);
+            }
+            free.push(reply.buffer!);
+          }
+          done += unitLength;
+          options.onProgress?.({ bytesDone: done, bytesTotal: header.diskSize });
+        });
+      }
+      await flusher.idle();
+      // Zero chunks at the end were skipped: the length makes them.
+      await target.truncate(header.diskSize);
+      await target.sync();
+    } catch (error) {
+      await target.close();
+      rmSync(temporary, { force: true });
+      throw error;
+    }
+    await target.close();
+    renameSync(temporary, options.toPath);
+    syncDirectory(dirname(options.toPath));
+  }
+
+  /** Runs `work(0 … count − 1)`, a pool's worth at a time. */
+  private async inLanes(count: number, signal: AbortSignal | undefined, work: (item: number) => Promise<void>): Promise<void> {
     let next = 0;
-    let done = 0;
     const lane = async () => {
-      while (next < units) {
-        if (options.signal?.aborted) throw new RepositoryError('aborted', 'Stopped');
-        const unitIndex = next++;
-        const unitLength = Math.min(this.unitBytes, manifest.diskSize - unitIndex * this.unitBytes);
-        await work(unitIndex, unitLength);
-        done += unitLength;
-        options.onProgress?.({ bytesDone: done, bytesTotal: manifest.diskSize });
+      while (next < count) {
+        if (signal?.aborted) throw new RepositoryError('aborted', 'Stopped');
+        await work(next++);
       }
     };
     await Promise.all(Array.from({ length: this.pool.size * UNITS_IN_FLIGHT_PER_WORKER }, lane));
   }
 
-  /** The stored chunks of one unit of the image, with their places in packs. */
-  private piecesOfUnit(manifest: Manifest, index: ChunkIndex, unitIndex: number): LoadPiece[] {
+  /** The stored chunks among `ids` (a unit's, the first at image position `firstPosition`), with their places in packs. */
+  private piecesOfUnit(header: ManifestHeader, index: ChunkIndex, ids: readonly (string | null)[], firstPosition: number): LoadPiece[] {
     const pieces: LoadPiece[] = [];
-    const first = unitIndex * this.chunksPerUnit;
-    for (let slot = 0; slot < this.chunksPerUnit && first + slot < manifest.chunks.length; slot++) {
-      const id = manifest.chunks[first + slot];
-      if (id === null || id === undefined) continue;
+    ids.forEach((id, slot) => {
+      if (id === null) return;
       const location = index.locate(id);
       if (!location) throw new RepositoryError('missing_chunk', `Chunk ${id}: no pack holds it (it is in no index)`);
-      pieces.push({ slot, id, ...location, plainLength: plainLengthOf(manifest, first + slot) });
-    }
+      pieces.push({ slot, id, ...location, plainLength: plainLengthOf(header, firstPosition + slot) });
+    });
     return pieces;
   }
 
@@ -317,21 +316,20 @@ class DirectoryRepository implements Repository {
       const lengthOfChunk = new Map<string, number>();
       const badManifests: { backupId: string; detail: string }[] = [];
       for (const backupId of ids) {
-        let manifest: Manifest;
         try {
-          manifest = readManifest(this.path, backupId, this.keys);
+          withManifest(this.path, backupId, this.keys, (manifest) =>
+            manifest.forEachChunk((id, position) => {
+              if (id === null) return;
+              const owners = backupsOfChunk.get(id) ?? [];
+              if (!owners.includes(backupId)) owners.push(backupId);
+              backupsOfChunk.set(id, owners);
+              lengthOfChunk.set(id, plainLengthOf(manifest.header, position));
+            }),
+          );
         } catch (error) {
           if (!(error instanceof RepositoryError)) throw error;
           badManifests.push({ backupId, detail: error.message });
-          continue;
         }
-        manifest.chunks.forEach((id, position) => {
-          if (id === null) return;
-          const owners = backupsOfChunk.get(id) ?? [];
-          if (!owners.includes(backupId)) owners.push(backupId);
-          backupsOfChunk.set(id, owners);
-          lengthOfChunk.set(id, plainLengthOf(manifest, position));
-        });
       }
       const index = ChunkIndex.load(this.path, this.keys);
       const badChunks: BadChunk[] = [];
@@ -345,21 +343,15 @@ class DirectoryRepository implements Repository {
       pieces.sort((a, b) => a.pack.localeCompare(b.pack) || a.offset - b.offset);
       const totalBytes = pieces.reduce((sum, piece) => sum + piece.plainLength, 0);
       let checkedBytes = 0;
-      let next = 0;
-      const lane = async () => {
-        while (next < pieces.length) {
-          if (options.signal?.aborted) throw new RepositoryError('aborted', 'The verification was stopped');
-          const batch = pieces.slice(next, next + this.chunksPerUnit);
-          next += batch.length;
-          const reply = expectReply(await this.pool.run({ kind: 'load', pieces: batch, chunkSize: this.chunkSize, buffer: null }), 'loaded');
+      await this.inLanes(Math.ceil(pieces.length / this.chunksPerUnit), options.signal, async (batchIndex) => {
+        const batch = pieces.slice(batchIndex * this.chunksPerUnit, (batchIndex + 1) * this.chunksPerUnit);
+        const reply = expectReply(await this.pool.run({ kind: 'load', pieces: batch, chunkSize: this.chunkSize, buffer: null }), 'loaded');
           for (const problem of reply.problems) {
             badChunks.push({ chunkId: problem.id, problem: problem.problem, detail: problem.detail, backupIds: backupsOfChunk.get(problem.id)! });
           }
-          checkedBytes += batch.reduce((sum, piece) => sum + piece.plainLength, 0);
-          options.onProgress?.({ bytesDone: checkedBytes, bytesTotal: totalBytes });
-        }
-      };
-      await Promise.all(Array.from({ length: this.pool.size * UNITS_IN_FLIGHT_PER_WORKER }, lane));
+        checkedBytes += batch.reduce((sum, piece) => sum + piece.plainLength, 0);
+        options.onProgress?.({ bytesDone: checkedBytes, bytesTotal: totalBytes });
+      });
       badChunks.sort((a, b) => a.chunkId.localeCompare(b.chunkId));
       return {
         backupsChecked: ids.length,
@@ -400,7 +392,7 @@ class DirectoryRepository implements Repository {
       // Every manifest must be read: a chunk named by one that cannot be read might still be needed.
       const referenced = new Set<string>();
       for (const id of this.backupIds()) {
-        for (const chunkId of readManifest(this.path, id, this.keys).chunks) if (chunkId !== null) referenced.add(chunkId);
+        withManifest(this.path, id, this.keys, (manifest) => manifest.forEachChunk((chunkId) => chunkId !== null && referenced.add(chunkId)));
       }
       const index = ChunkIndex.load(this.path, this.keys);
       const onDisk = packsOnDisk(this.path);
@@ -468,7 +460,9 @@ class DirectoryRepository implements Repository {
 
   async storedBytes(backupIds: readonly string[]): Promise<number> {
     const chunkIds = new Set<string>();
-    for (const id of backupIds) for (const chunkId of readManifest(this.path, id, this.keys).chunks) if (chunkId !== null) chunkIds.add(chunkId);
+    for (const id of backupIds) {
+      withManifest(this.path, id, this.keys, (manifest) => manifest.forEachChunk((chunkId) => chunkId !== null && chunkIds.add(chunkId)));
+    }
     const index = ChunkIndex.load(this.path, this.keys);
     let total = 0;
     for (const chunkId of chunkIds) total += index.locate(chunkId)?.length ?? 0;
@@ -494,8 +488,8 @@ class DirectoryRepository implements Repository {
 }
 
 /** Bytes of the chunk at `position` of the manifest's image (the last one may be short). */
-function plainLengthOf(manifest: Manifest, position: number): number {
-  return Math.min(manifest.chunkSize, manifest.diskSize - position * manifest.chunkSize);
+function plainLengthOf(header: ManifestHeader, position: number): number {
+  return Math.min(header.chunkSize, header.diskSize - position * header.chunkSize);
 }
 
 /** Sorted slot numbers as runs of consecutive ones: [first, last] pairs. */
