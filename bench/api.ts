@@ -18,7 +18,7 @@
  *
  *   npm run bench:api [-- --engine sqlite|postgres|postgres-x2|all (or a comma-separated list)]
  *                     [--database-url postgres://…] [--connections 10] [--duration 10] [--warmup 3]
- *                     [--only list|update|auth] [--auth-rounds 5] [--auth-control] [--profile DIR] [--dry-run]
+ *                     [--only list|update|auth] [--auth-rounds 5] [--auth-control] [--auth-free-twin fresh|frozen] [--profile DIR] [--dry-run]
  *
  * PostgreSQL: with --database-url (or DATABASE_URL / TEST_DATABASE_URL set) the default engines (and
  * `all`) are SQLite, PostgreSQL with one service process and PostgreSQL with two; each PostgreSQL
@@ -89,6 +89,7 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     'auth-rounds': { type: 'string', default: String(DEFAULT_AUTH_ROUNDS) },
     'auth-control': { type: 'boolean', default: false },
+    'auth-free-twin': { type: 'string', default: 'fresh' },
     profile: { type: 'string' },
     'dry-run': { type: 'boolean', default: false },
   },
@@ -98,6 +99,8 @@ const connections = positiveInteger('connections', args.connections!);
 const duration = positiveInteger('duration', args.duration!);
 const authRounds = positiveInteger('auth-rounds', args['auth-rounds']!);
 const authControl = args['auth-control']!;
+const authFreeTwin = args['auth-free-twin'] as 'fresh' | 'frozen';
+if (authFreeTwin !== 'fresh' && authFreeTwin !== 'frozen') throw new Error('--auth-free-twin must be fresh or frozen');
 const warmup = Number(args.warmup);
 if (!(warmup >= 0)) throw new Error('--warmup must be a number of seconds ≥ 0');
 const databaseUrl = args['database-url'] ?? process.env.DATABASE_URL ?? process.env.TEST_DATABASE_URL;
@@ -194,6 +197,7 @@ async function startService(setup: Setup, authentication: 'on' | 'off' = 'on'): 
       dataDir,
       policies: POLICIES,
       authentication,
+      authFreeTwin,
       ...(postgresSchema ? { databaseUrl: databaseUrl!, postgresSchema } : {}),
       ...(first ? { seeded: { token: first.token, guardedToken: first.guardedToken, organizationId: first.organizationId, diskId: first.diskId, policyId: first.policyId } } : {}),
     };
@@ -565,8 +569,10 @@ function renderAuthReport(
     '',
     ...rows,
     '',
-    `- Request: \`GET ${LIST_PATH}?disk[id]=…\` (30 of ${POLICIES} policies). The guarded token holds only \`disk_backup_policies:read\`, four authorized networks (one of them 127.0.0.0/8), an expiry a year ahead and a rate limit no pass reaches; so every request hashes the secret, finds the token (SQLite: reused from the previous request while \`PRAGMA data_version\` and this process's own writes show no change of tokens or organizations; PostgreSQL: one indexed query), checks the expiry, the network, the suspension and the scope, and counts against the rate limit (in memory on SQLite, one upsert on PostgreSQL).`,
-    '- Auth-free twin: the same service and seed in its own process and database, with authentication answered from one result computed at start and a rate limiter that counts nothing (a switch of the bench\'s service child; production code has none). Everything else — routing, argument parsing, the response cache, serialization, headers — is the same, except that the twin\'s cache key holds the answers version read at start: it never looks for changes (no `PRAGMA data_version` on SQLite, no query at all on PostgreSQL), so that check is counted as part of authentication here.',
+    `- Request: \`GET ${LIST_PATH}?disk[id]=…\` (30 of ${POLICIES} policies). The guarded token holds only \`disk_backup_policies:read\`, four authorized networks (one of them 127.0.0.0/8), an expiry a year ahead and a rate limit no pass reaches; so every request hashes the secret, finds the token (SQLite: reused from the previous request while \`PRAGMA data_version\` and this process's own writes show no change of tokens or organizations; PostgreSQL: one statement that reads the token and its organization's generation and counts the request in the token's shared rate-limit window — one round trip), checks the expiry, the network, the suspension and the scope, and counts against the rate limit (in memory on SQLite, in that statement on PostgreSQL).`,
+    authFreeTwin === 'fresh'
+      ? "- Auth-free twin (`--auth-free-twin fresh`, the default): the same service and seed in its own process and database, with authentication answered from one result computed at start and a rate limiter that counts nothing (a switch of the bench's service child; production code has none). It still finds, per request, the organization's answers version its response cache is keyed by — what a service without authentication would need too so that the cache never serves an answer another process has made stale: on SQLite `PRAGMA data_version` (through `Store.changes`), on PostgreSQL one prepared query of the organization's generation (one round trip). Everything else — routing, argument parsing, the response cache, serialization, headers — is the same. So the difference is authentication and rate limiting alone."
+      : "- Auth-free twin (`--auth-free-twin frozen`): the same service and seed in its own process and database, with authentication answered from one result computed at start (answers version included: the twin never looks for changes, so it would miss other processes' writes) and a rate limiter that counts nothing. The difference therefore also holds the answers-version check (SQLite: `PRAGMA data_version`; PostgreSQL: the whole round trip).",
     '- Share by CPU/req = (guarded − auth-free) ÷ guarded server CPU per request, per round: the part of each request\'s own CPU that authentication and rate limiting take. Share by req/s = 1 − guarded ÷ auth-free req/s, per round; side by side, the two services split the CPU, so it understates the cost and only CPU/req counts. Why side by side, fresh processes and medians: loaded one after the other, an A/A run (`--auth-control`: both sides auth-free) gave per-round shares from −17 % to +30 % as the neighbours\' load moved; loaded together but in the same two processes for every round, one pair stayed 8–18 % apart in all its rounds (a per-process offset). Side by side with fresh pairs (this method), an A/A run of 6 rounds of 5 s gave shares from −4 % to +12 % around a median of −0.2 %: one round is still noisy, the median of several is not.',
   ].join('\n');
 }
