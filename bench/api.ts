@@ -7,7 +7,8 @@
  *   (c) `auth`: the list (a) with a guarded token (one read scope, authorized networks, an expiry, a
  *       rate limit — every check runs, and the rate limiter counts) beside the same list on an
  *       auth-free twin of the service (bench/support/service-child.ts, `authentication: 'off'`):
- *       the difference is what authentication and rate limiting cost (goal: < 15 % of the request).
+ *       the difference is what authentication and rate limiting cost (goal: < 15 % of the request),
+ *       in --auth-rounds rounds (default 5), judged on the median of the rounds' shares.
  *       Single-process setups only; written to its own BENCHMARKS.md section (`api-auth`).
  *
  * The service and the bare app each run in a child process (bench/support/*-child.ts); autocannon
@@ -17,7 +18,7 @@
  *
  *   npm run bench:api [-- --engine sqlite|postgres|postgres-x2|all (or a comma-separated list)]
  *                     [--database-url postgres://…] [--connections 10] [--duration 10] [--warmup 3]
- *                     [--only list|update|auth] [--profile DIR] [--dry-run]
+ *                     [--only list|update|auth] [--auth-rounds 5] [--auth-control] [--auth-free-twin fresh|frozen] [--profile DIR] [--dry-run]
  *
  * PostgreSQL: with --database-url (or DATABASE_URL / TEST_DATABASE_URL set) the default engines (and
  * `all`) are SQLite, PostgreSQL with one service process and PostgreSQL with two; each PostgreSQL
@@ -40,7 +41,7 @@ import { writeBenchmarkSection } from './support/benchmarks-md.js';
 import { killAllChildren, startChild, type ChildHandle } from './support/children.js';
 import { cpuSnapshot, cpuWindow, type CpuWindow } from './support/cpu-accounting.js';
 import { formatProfileSummary, summarizeProfile } from './support/cpu-profile.js';
-import { runLoads, stopAllLoad, type LoadRequest, type LoadResult } from './support/load.js';
+import { runLoad, runLoads, stopAllLoad, type LoadRequest, type LoadResult } from './support/load.js';
 import type { ServiceConfig, ServiceReady } from './support/service-child.js';
 
 type Engine = 'sqlite' | 'postgres';
@@ -70,8 +71,12 @@ const PAGE_SIZE = 30;
 const GOALS: Record<Exclude<EndpointName, 'auth'>, number> = { list: 0.5, update: 0.3 };
 /** Authentication and rate limiting may cost at most this share of a request. */
 const AUTH_SHARE_GOAL = 0.15;
-/** Authenticated and auth-free measurements alternate this many times (neighbours' load moves). */
-const AUTH_ROUNDS = 2;
+/**
+ * Authenticated and auth-free measurements alternate this many times by default (neighbours' load
+ * moves); the share is judged on the median of the rounds' shares, so one disturbed round cannot
+ * decide it.
+ */
+const DEFAULT_AUTH_ROUNDS = 5;
 const HALF_LOAD_P99_GOAL_MS = 10;
 
 const { values: args } = parseArgs({
@@ -82,6 +87,9 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '3' },
     only: { type: 'string' },
+    'auth-rounds': { type: 'string', default: String(DEFAULT_AUTH_ROUNDS) },
+    'auth-control': { type: 'boolean', default: false },
+    'auth-free-twin': { type: 'string', default: 'fresh' },
     profile: { type: 'string' },
     'dry-run': { type: 'boolean', default: false },
   },
@@ -89,6 +97,10 @@ const { values: args } = parseArgs({
 
 const connections = positiveInteger('connections', args.connections!);
 const duration = positiveInteger('duration', args.duration!);
+const authRounds = positiveInteger('auth-rounds', args['auth-rounds']!);
+const authControl = args['auth-control']!;
+const authFreeTwin = args['auth-free-twin'] as 'fresh' | 'frozen';
+if (authFreeTwin !== 'fresh' && authFreeTwin !== 'frozen') throw new Error('--auth-free-twin must be fresh or frozen');
 const warmup = Number(args.warmup);
 if (!(warmup >= 0)) throw new Error('--warmup must be a number of seconds ≥ 0');
 const databaseUrl = args['database-url'] ?? process.env.DATABASE_URL ?? process.env.TEST_DATABASE_URL;
@@ -96,7 +108,7 @@ const setups: readonly Setup[] = setupsFrom(args.engine, databaseUrl);
 // `auth` compares the service's list with a freshly seeded twin's, so it runs before `update` changes the policies.
 const endpoints: EndpointName[] = args.only ? [endpointFrom(args.only)] : ['list', 'auth', 'update'];
 const profileDir = args.profile ? resolve(args.profile) : undefined;
-const writeReport = !args['dry-run'] && !profileDir;
+const writeReport = !args['dry-run'] && !profileDir && !authControl;
 
 function positiveInteger(name: string, text: string): number {
   const value = Number(text);
@@ -185,10 +197,12 @@ async function startService(setup: Setup, authentication: 'on' | 'off' = 'on'): 
       dataDir,
       policies: POLICIES,
       authentication,
+      authFreeTwin,
       ...(postgresSchema ? { databaseUrl: databaseUrl!, postgresSchema } : {}),
       ...(first ? { seeded: { token: first.token, guardedToken: first.guardedToken, organizationId: first.organizationId, diskId: first.diskId, policyId: first.policyId } } : {}),
     };
-    const execArgv = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, setup.key)}`] : [];
+    // Auth-free twins are not profiled: the profile to read is the guarded service's.
+    const execArgv = profileDir && authentication === 'on' ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, setup.key)}`] : [];
     const twin = authentication === 'off' ? ', auth-free twin' : '';
     const name = setup.processes > 1 ? `service (${setup.name}${twin}, process ${index + 1})` : `service (${setup.name}${twin})`;
     const child = await startChild<ServiceReady>(name, new URL('./support/service-child.ts', import.meta.url), config, { execArgv });
@@ -311,6 +325,30 @@ async function measure(label: string, target: Target, options: { warmup: number;
   return { load, cpu, serverCpuUs: cpu.serverMicrosecondsPer(load.requests) };
 }
 
+/**
+ * Two servers loaded at the same time, each by its own autocannon instance with `connections`
+ * connections, each server's CPU counted on its own: both meet the same neighbours' load, so their
+ * CPU per request compare even while that load moves. Others' CPU excludes both servers.
+ */
+async function measureSideBySide(label: string, servers: readonly [ChildHandle<{ url: string }>, ChildHandle<{ url: string }>], requests: readonly [LoadRequest, LoadRequest]): Promise<[Measured, Measured]> {
+  const loads = (seconds: number) =>
+    Promise.all(servers.map((server, i) => runLoad({ url: server.ready.url, request: requests[i]!, connections, duration: seconds, overallRate: 0 })));
+  if (warmup > 0) await loads(warmup);
+  // One after the other: a child answers one CPU question at a time.
+  const snapshots = async () => [await cpuSnapshot(servers[0]), await cpuSnapshot(servers[1])] as const;
+  const before = await snapshots();
+  const results = await loads(duration);
+  const after = await snapshots();
+  const windows = [cpuWindow(before[0], after[0]), cpuWindow(before[1], after[1])] as const;
+  return results.map((load, i) => {
+    checkResult(`${label} (${i === 0 ? 'first' : 'second'})`, load);
+    const own = windows[i]!;
+    const other = windows[1 - i]!;
+    const cpu = { ...own, others: own.others === null ? null : Math.max(0, own.others - other.server) };
+    return { load, cpu, serverCpuUs: own.serverMicrosecondsPer(load.requests) };
+  }) as [Measured, Measured];
+}
+
 async function sumCpu(servers: readonly { cpuUsage(): Promise<NodeJS.CpuUsage> }[]): Promise<NodeJS.CpuUsage> {
   const usages = await Promise.all(servers.map((s) => s.cpuUsage()));
   return usages.reduce((sum, u) => ({ user: sum.user + u.user, system: sum.system + u.system }), { user: 0, system: 0 });
@@ -382,7 +420,7 @@ async function main(): Promise<void> {
   const authMeasurements: AuthMeasurement[] = [];
   for (const endpoint of endpoints) {
     if (endpoint === 'auth') {
-      for (const service of services.filter((s) => s.children.length === 1)) authMeasurements.push(await measureAuthentication(service));
+      for (const service of services.filter((s) => s.children.length === 1)) authMeasurements.push(await measureAuthentication(service.setup));
       for (const service of services.filter((s) => s.children.length > 1)) log(`auth: ${service.setup.name} skipped (single-process setups only)`);
       continue;
     }
@@ -439,61 +477,87 @@ interface AuthMeasurement {
 }
 
 /**
- * The list with the guarded token on the service, beside the same list on an auth-free twin (its own
- * database, seeded alike), alternating AUTH_ROUNDS times; the twin is stopped afterwards.
+ * The list with the guarded token on a service, beside the same list on an auth-free twin (its own
+ * process and database, seeded alike), in `authRounds` rounds. Each round starts a fresh pair (a
+ * process's own layout and JIT decisions move its CPU per request by several per cent, for all its
+ * life), loads both at once (side by side: both meet the same neighbours' load), the two autocannon
+ * instances' order swapped every other round, and stops them. With --auth-control the guarded side
+ * is an auth-free twin too: an A/A run whose shares show the method's own noise.
  */
-async function measureAuthentication(service: Service): Promise<AuthMeasurement> {
-  const name = service.setup.name;
-  const twin = await startService(service.setup, 'off');
-  const twinChild = twin.children[0]!;
-  log(`${twinChild.name} ready at ${twinChild.ready.url} (pid ${twinChild.ready.pid})`);
+/** Of each setup, the guarded service of the last round (whose CPU profile --profile summarizes). */
+const lastGuardedPids: number[] = [];
+
+async function measureAuthentication(setup: Setup): Promise<AuthMeasurement> {
+  const name = setup.name;
   const full = (body: any) => (body.disk_backup_policies?.length !== PAGE_SIZE ? 'not a full page' : null);
   const authenticated: Measured[] = [];
   const authFree: Measured[] = [];
-  try {
-    const guarded = listRequest(service.ready, service.ready.guardedToken);
-    const free = listRequest(twin.ready, twin.ready.guardedToken);
-    const [withAuth, withoutAuth] = await Promise.all([capture(service.ready.url, guarded, full), capture(twin.ready.url, free, full)]);
-    if (withAuth.length !== withoutAuth.length) throw new Error('the auth-free twin answers a different body');
-    for (let round = 1; round <= AUTH_ROUNDS; round++) {
-      log(`auth: ${name}, guarded token, round ${round}…`);
-      authenticated.push(await measure(`auth (${name})`, { servers: service.children, request: () => guarded }, { warmup }));
-      log(`auth: ${name}, guarded token: ${describe(authenticated.at(-1)!)}`);
-      log(`auth: ${name}, auth-free twin, round ${round}…`);
-      authFree.push(await measure(`auth-free (${name})`, { servers: twin.children, request: () => free }, { warmup }));
-      log(`auth: ${name}, auth-free twin: ${describe(authFree.at(-1)!)}`);
+  for (let round = 1; round <= authRounds; round++) {
+    log(`auth: ${name}, round ${round} of ${authRounds}: starting a guarded service and its auth-free twin…`);
+    const [service, twin] = await Promise.all([startService(setup, authControl ? 'off' : 'on'), startService(setup, 'off')]);
+    try {
+      const guarded = listRequest(service.ready, service.ready.guardedToken);
+      const free = listRequest(twin.ready, twin.ready.guardedToken);
+      const [withAuth, withoutAuth] = await Promise.all([capture(service.ready.url, guarded, full), capture(twin.ready.url, free, full)]);
+      if (withAuth.length !== withoutAuth.length) throw new Error('the auth-free twin answers a different body');
+      const [first, second] = [service.children[0]!, twin.children[0]!];
+      if (round === authRounds) lastGuardedPids.push(first.ready.pid);
+      log(`auth: ${name}, round ${round}: guarded service pid ${first.ready.pid}, auth-free twin pid ${second.ready.pid}`);
+      const swap = round % 2 === 0;
+      const pair = swap
+        ? (await measureSideBySide(`auth (${name})`, [second, first], [free, guarded])).reverse()
+        : await measureSideBySide(`auth (${name})`, [first, second], [guarded, free]);
+      const [g, f] = pair as [Measured, Measured];
+      authenticated.push(g);
+      authFree.push(f);
+      log(`auth: ${name}, guarded token${authControl ? ' (control: auth-free too)' : ''}: ${describe(g)}`);
+      log(`auth: ${name}, auth-free twin: ${describe(f)}`);
+      const share = authShares(g, f);
+      log(`auth: ${name}, round ${round}: share by CPU/req ${pct(share.byCpu)}, by req/s ${pct(share.byRps)}`);
+    } finally {
+      for (const stopped of [service, twin]) services.splice(services.indexOf(stopped), 1);
+      await Promise.all([service.children[0]!.stop(), twin.children[0]!.stop()]);
     }
-  } finally {
-    services.splice(services.indexOf(twin), 1);
-    await twinChild.stop();
   }
-  return { setup: service.setup, authenticated, authFree };
+  return { setup, authenticated, authFree };
 }
+
+/** One round's shares: of the guarded request's CPU, and of the twin's req/s. */
+function authShares(guarded: Measured, free: Measured): { byCpu: number; byRps: number } {
+  return { byCpu: (guarded.serverCpuUs - free.serverCpuUs) / guarded.serverCpuUs, byRps: 1 - guarded.load.rps / free.load.rps };
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+const pct = (share: number) => `${(share * 100).toFixed(1)} %`;
 
 function renderAuthReport(
   measurements: readonly AuthMeasurement[],
   context: { elapsedSeconds: number; loadAverage: number[] },
 ): string {
   const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
-  const pct = (share: number) => `${(share * 100).toFixed(1)} %`;
   const rows = [
     '| Engine | guarded list req/s | auth-free req/s | guarded CPU/req (µs) | auth-free CPU/req (µs) | share by CPU/req | share by req/s | goal | met? | others\' CPU (cores) |',
     '|---|--:|--:|--:|--:|--:|--:|--:|:-:|--:|',
   ];
   for (const m of measurements) {
-    const withRps = mean(m.authenticated.map((x) => x.load.rps));
-    const freeRps = mean(m.authFree.map((x) => x.load.rps));
-    const withCpu = mean(m.authenticated.map((x) => x.serverCpuUs));
-    const freeCpu = mean(m.authFree.map((x) => x.serverCpuUs));
-    const shareByCpu = (withCpu - freeCpu) / withCpu;
-    const shareByRps = 1 - withRps / freeRps;
+    const shares = m.authenticated.map((x, i) => authShares(x, m.authFree[i]!));
+    const shareByCpu = median(shares.map((s) => s.byCpu));
+    const shareByRps = median(shares.map((s) => s.byRps));
     const others = [...m.authenticated, ...m.authFree].map((x) => x.cpu.others);
     const othersText = others.some((x) => x === null) ? '?' : (mean(others as number[])).toFixed(2);
     rows.push(
-      `| ${m.setup.name} | ${rps(withRps)} | ${rps(freeRps)} | ${withCpu.toFixed(0)} | ${freeCpu.toFixed(0)} | ${pct(shareByCpu)} | ${pct(shareByRps)} | < ${AUTH_SHARE_GOAL * 100} % | ${shareByCpu < AUTH_SHARE_GOAL ? 'yes' : '**no**'} | ${othersText} |`,
+      `| ${m.setup.name} | ${rps(median(m.authenticated.map((x) => x.load.rps)))} | ${rps(median(m.authFree.map((x) => x.load.rps)))} | ${median(m.authenticated.map((x) => x.serverCpuUs)).toFixed(0)} | ${median(m.authFree.map((x) => x.serverCpuUs)).toFixed(0)} | ${pct(shareByCpu)} | ${pct(shareByRps)} | < ${AUTH_SHARE_GOAL * 100} % | ${shareByCpu < AUTH_SHARE_GOAL ? 'yes' : '**no**'} | ${othersText} |`,
     );
-    const rounds = m.authenticated.map((x, i) => `${rps(x.load.rps)} / ${rps(m.authFree[i]!.load.rps)} req/s, ${x.serverCpuUs.toFixed(0)} / ${m.authFree[i]!.serverCpuUs.toFixed(0)} µs`);
-    rows.push(`| ${m.setup.name}: each round (guarded / auth-free) | ${rounds.join('; ')} | | | | | | | | |`);
+    const rounds = m.authenticated.map(
+      (x, i) =>
+        `${rps(x.load.rps)} / ${rps(m.authFree[i]!.load.rps)} req/s, ${x.serverCpuUs.toFixed(0)} / ${m.authFree[i]!.serverCpuUs.toFixed(0)} µs (${pct(shares[i]!.byCpu)})`,
+    );
+    rows.push(`| ${m.setup.name}: each round (guarded / auth-free, share by CPU/req) | ${rounds.join('; ')} | | | | | | | | |`);
   }
   return [
     '## API: the cost of authentication and rate limiting (`npm run bench:api -- --only auth`)',
@@ -501,13 +565,15 @@ function renderAuthReport(
     `- Command: \`${commandLine()}\` (took ${context.elapsedSeconds.toFixed(0)} s)`,
     `- Date: ${new Date().toISOString()}; commit ${commit()} (the working tree may hold uncommitted changes)`,
     `- Machine: \`nproc\` ${availableParallelism()}, ${cpus()[0]?.model.trim() ?? 'unknown CPU'}; Node ${process.version}; load average at start ${context.loadAverage.map((x) => x.toFixed(2)).join(' / ')}. The machine was shared with other work while this ran.`,
-    `- Load: autocannon, ${connections} connections, pipelining 1, ${warmup} s warm-up then ${duration} s measured per pass, guarded and auth-free passes alternating ${AUTH_ROUNDS} times (the table shows their means)`,
+    `- Load: ${authRounds} rounds; each starts a fresh guarded service and a fresh auth-free twin and loads both at once (side by side, so both meet the same load of the shared machine), each by its own autocannon instance with ${connections} connections, pipelining 1, ${warmup} s warm-up then ${duration} s measured; the two instances' order swaps every other round. The table shows medians over the rounds: of req/s, of CPU/req, and of each round's own shares (the goal is judged on the median share by CPU/req); others' CPU (neither service nor autocannon) is the mean.${authControl ? ' CONTROL RUN (--auth-control): the guarded side is an auth-free twin too.' : ''}`,
     '',
     ...rows,
     '',
-    `- Request: \`GET ${LIST_PATH}?disk[id]=…\` (30 of ${POLICIES} policies). The guarded token holds only \`disk_backup_policies:read\`, four authorized networks (one of them 127.0.0.0/8), an expiry a year ahead and a rate limit no pass reaches; so every request hashes the secret, runs the one indexed token query, checks the expiry, the network, the suspension and the scope, and counts against the rate limit (in memory on SQLite, one upsert on PostgreSQL).`,
-    '- Auth-free twin: the same service and seed in its own process and database, with authentication answered from one result computed at start and a rate limiter that counts nothing (a switch of the bench\'s service child; production code has none). Everything else — routing, argument parsing, the response cache keyed by the organization generation, serialization, headers — is the same.',
-    '- Share by CPU/req = (guarded − auth-free) ÷ guarded server CPU per request: the part of each request\'s own CPU that authentication and rate limiting take, steadier than req/s on a shared machine. Share by req/s = 1 − guarded ÷ auth-free req/s. The goal is judged on CPU/req.',
+    `- Request: \`GET ${LIST_PATH}?disk[id]=…\` (30 of ${POLICIES} policies). The guarded token holds only \`disk_backup_policies:read\`, four authorized networks (one of them 127.0.0.0/8), an expiry a year ahead and a rate limit no pass reaches; so every request hashes the secret, finds the token (SQLite: reused from the previous request while \`PRAGMA data_version\` and this process's own writes show no change of tokens or organizations; PostgreSQL: one statement that reads the token and its organization's generation and counts the request in the token's shared rate-limit window — one round trip), checks the expiry, the network, the suspension and the scope, and counts against the rate limit (in memory on SQLite, in that statement on PostgreSQL).`,
+    authFreeTwin === 'fresh'
+      ? "- Auth-free twin (`--auth-free-twin fresh`, the default): the same service and seed in its own process and database, with authentication answered from one result computed at start and a rate limiter that counts nothing (a switch of the bench's service child; production code has none). It still finds, per request, the organization's answers version its response cache is keyed by — what a service without authentication would need too so that the cache never serves an answer another process has made stale: on SQLite `PRAGMA data_version` (through `Store.changes`), on PostgreSQL one prepared query of the organization's generation (one round trip). Everything else — routing, argument parsing, the response cache, serialization, headers — is the same. So the difference is authentication and rate limiting alone."
+      : "- Auth-free twin (`--auth-free-twin frozen`): the same service and seed in its own process and database, with authentication answered from one result computed at start (answers version included: the twin never looks for changes, so it would miss other processes' writes) and a rate limiter that counts nothing. The difference therefore also holds the answers-version check (SQLite: `PRAGMA data_version`; PostgreSQL: the whole round trip).",
+    '- Share by CPU/req = (guarded − auth-free) ÷ guarded server CPU per request, per round: the part of each request\'s own CPU that authentication and rate limiting take. Share by req/s = 1 − guarded ÷ auth-free req/s, per round; side by side, the two services split the CPU, so it understates the cost and only CPU/req counts. Why side by side, fresh processes and medians: loaded one after the other, an A/A run (`--auth-control`: both sides auth-free) gave per-round shares from −17 % to +30 % as the neighbours\' load moved; loaded together but in the same two processes for every round, one pair stayed 8–18 % apart in all its rounds (a per-process offset). Side by side with fresh pairs (this method), an A/A run of 6 rounds of 5 s gave shares from −4 % to +12 % around a median of −0.2 %: one round is still noisy, the median of several is not.',
   ].join('\n');
 }
 
@@ -519,7 +585,9 @@ function findProfiles(dir: string): string[] {
     // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main thread (others: the loader's worker).
     else if (/^CPU\.\d+\.\d+\.\d+\.0\.\d+\.cpuprofile$/.test(entry)) found.push(path);
   }
-  return found.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs).slice(0, setups.reduce((n, s) => n + s.processes, 0));
+  // --only auth: the last round's guarded service of each setup (the main services only answered a few captures).
+  const wanted = endpoints.length === 1 && endpoints[0] === 'auth' ? found.filter((path) => lastGuardedPids.includes(Number(path.split('.').at(-4)))) : found;
+  return wanted.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs).slice(0, setups.reduce((n, s) => n + s.processes, 0));
 }
 
 // ---- Report ------------------------------------------------------------------------------------------

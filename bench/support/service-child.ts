@@ -9,8 +9,9 @@
  * a second process on the same database, as `dbp serve` would run beside another.
  *
  * `authentication: 'off'` (bench-only, for the cost of authentication in bench:api): every request
- * is taken as the seeded guarded token's without hashing or querying, and the rate limiter permits
- * everything without counting. Production code has no such switch; it is patched in here.
+ * is taken as the seeded guarded token's without hashing or querying the token, and the rate limiter
+ * permits everything without counting; only the answers version is still checked (`authFreeTwin`).
+ * Production code has no such switch; it is patched in here.
  *
  * Started by bench/api.ts with its configuration as JSON in argv[2]; answers `ready` over IPC.
  */
@@ -18,6 +19,7 @@ import { dropPostgresSchemas } from '../../src/store/database.js';
 import { rmSync } from 'node:fs';
 import { DatabaseRateLimiter, MemoryRateLimiter, type RateLimitResult } from '../../src/http/rate-limit.js';
 import { startServer } from '../../src/http/server.js';
+import { prepareQuery } from '../../src/store/prepared.js';
 import { openRuntime, type Runtime } from '../../src/runtime.js';
 import { serveChild } from './children.js';
 
@@ -36,6 +38,8 @@ export interface ServiceConfig {
   readonly seeded?: Seeded;
   /** `off`: the auth-free twin (see above). */
   readonly authentication?: 'on' | 'off';
+  /** The auth-free twin's answers version: checked per request (`fresh`, default) or read once (`frozen`). */
+  readonly authFreeTwin?: 'fresh' | 'frozen';
 }
 
 export interface Seeded {
@@ -89,17 +93,41 @@ async function seed(runtime: Runtime, policies: number): Promise<Seeded> {
   return { organizationId: organization.id, token: secret, guardedToken: guarded.secret, diskId: disk.id, policyId: first! };
 }
 
-/** The auth-free twin: one real authentication up front, then every request reuses its answer. */
-async function switchAuthenticationOff(runtime: Runtime, seeded: Seeded): Promise<void> {
+/**
+ * The auth-free twin: one real authentication up front, then every request reuses its answer and
+ * the rate limiter counts nothing. `fresh` (the default): what a service without authentication would
+ * still have to do so that its response cache never serves an answer another process has made stale —
+ * find the organization's answers version per request (SQLite: `Store.changes`, i.e. `PRAGMA
+ * data_version`; PostgreSQL: one prepared query of the organization's generation). `frozen`: the
+ * version read at start is kept (no check at all; such a service would miss other processes' writes).
+ */
+async function switchAuthenticationOff(runtime: Runtime, seeded: Seeded, twin: 'fresh' | 'frozen'): Promise<void> {
   const tokens = runtime.services.tokens;
   const answer = await tokens.authenticate(seeded.guardedToken, '127.0.0.1');
   if (!answer.ok) throw new Error(`the guarded token does not authenticate: ${answer.reason}`);
-  tokens.authenticate = async () => answer;
+  const changes = runtime.store.changes;
+  if (twin === 'frozen') {
+    // At once, as the service answers a token it has seen before on SQLite (no promise).
+    tokens.authenticate = () => answer;
+  } else if (changes !== undefined) {
+    tokens.authenticate = () => ({ ...answer, answersVersion: changes.read(NO_TABLES).any });
+  } else {
+    const db = runtime.store.db;
+    const readGeneration = prepareQuery(db, ['id'], ({ id }: { id: string }) =>
+      db.selectFrom('organizations').select('generation').where('id', '=', id),
+    );
+    const organizationId = seeded.organizationId;
+    tokens.authenticate = async () => {
+      const [row] = await readGeneration({ id: organizationId });
+      return { ...answer, answersVersion: Number(row!.generation) };
+    };
+  }
   const permitAll = (_key: string, permitted: number): RateLimitResult => ({ allowed: true, permitted, remaining: permitted });
   MemoryRateLimiter.prototype.consume = permitAll;
-  DatabaseRateLimiter.prototype.consume = async (key, permitted) => permitAll(key, permitted);
+  DatabaseRateLimiter.prototype.consume = permitAll as unknown as DatabaseRateLimiter['consume'];
 }
 
+const NO_TABLES: readonly string[] = [];
 
 serveChild<ServiceReady>(async () => {
   const config = JSON.parse(process.argv[2] ?? '{}') as ServiceConfig;
@@ -124,7 +152,7 @@ serveChild<ServiceReady>(async () => {
       postgresSchema: postgres ? config.postgresSchema : undefined,
     });
     const seeded = config.seeded ?? (await seed(runtime, config.policies));
-    if (config.authentication === 'off') await switchAuthenticationOff(runtime, seeded);
+    if (config.authentication === 'off') await switchAuthenticationOff(runtime, seeded, config.authFreeTwin ?? 'fresh');
     const server = await startServer(runtime, { host: '127.0.0.1', port: 0, logger: false });
     const opened = runtime;
     return {

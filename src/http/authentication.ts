@@ -15,6 +15,7 @@ import {
   UnauthorizedNetworkForApiToken,
 } from '../api/core/v1/errors.js';
 import type { Services } from '../services/index.js';
+import type { Authentication } from '../services/tokens.js';
 import type { RateLimiter, RateLimitResult } from './rate-limit.js';
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
@@ -26,17 +27,31 @@ export interface Authenticated {
   readonly answersVersion: number;
 }
 
-export async function authenticate(
+/**
+ * Answered at once (no promise) when nothing needs waiting for: on SQLite, a token seen before
+ * while unchanged and the in-memory rate limiter. On PostgreSQL one statement reads the token and
+ * counts the request in its shared rate-limit window (see TokenService.authenticate).
+ */
+export function authenticate(
   request: FastifyRequest,
   services: Services,
   rateLimiter: RateLimiter,
-): Promise<Authenticated> {
+): Authenticated | Promise<Authenticated> {
   const header = request.headers.authorization;
   const secret = typeof header === 'string' ? BEARER.exec(header)?.[1] : undefined;
   if (!secret) throw new ApiError(MissingApiToken);
 
   const clientAddress = unmappedAddress(request.ip);
-  const result = await services.tokens.authenticate(secret, clientAddress);
+  const now = services.clock.now();
+  const window = rateLimiter.countsWithToken ? rateLimiter.windowOf(now) : undefined;
+  const result = services.tokens.authenticate(secret, clientAddress, window);
+  return result instanceof Promise
+    ? result.then((found) => admit(found, clientAddress, rateLimiter, now))
+    : admit(result, clientAddress, rateLimiter, now);
+}
+
+/** The token's checks in the Core API's order, then the rate limit. */
+function admit(result: Authentication, clientAddress: string, rateLimiter: RateLimiter, now: number): Authenticated | Promise<Authenticated> {
   if (!result.ok) {
     if (result.reason === 'unauthorized_network') throw new ApiError(UnauthorizedNetworkForApiToken, { ip_address: clientAddress });
     throw new ApiError(InvalidApiToken, { details: result.reason === 'expired' ? 'The API token has expired' : null });
@@ -44,10 +59,18 @@ export async function authenticate(
   const { token } = result;
   if (result.organizationSuspended) throw new ApiError(OrganizationSuspended);
 
-  const rateLimit = await rateLimiter.consume(token.id, token.rate_limit, services.clock.now());
+  const rateLimit =
+    result.windowUsed !== undefined
+      ? rateLimiter.counted(result.windowUsed, token.rate_limit, now)
+      : rateLimiter.consume(token.id, token.rate_limit, now);
+  return rateLimit instanceof Promise ? rateLimit.then((counted) => admitted(result, counted)) : admitted(result, rateLimit);
+}
+
+function admitted(result: Authentication & { ok: true }, rateLimit: RateLimitResult): Authenticated {
   if (!rateLimit.allowed) {
     throw new ApiError(RateLimitReached, { total_permitted: rateLimit.permitted }).withHeaders(rateLimitHeaders(rateLimit));
   }
+  const { token } = result;
   return {
     identity: { tokenId: token.id, organizationId: token.organization_id, scopes: token.scopes, rateLimit: token.rate_limit },
     rateLimit,

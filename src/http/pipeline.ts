@@ -29,11 +29,8 @@ export async function runEndpoint(
   dependencies: PipelineDependencies,
   onAuthenticated: (rateLimit: RateLimitResult) => void,
 ): Promise<JsonBody> {
-  const { identity, rateLimit, answersVersion } = await authenticate(
-    request,
-    dependencies.services,
-    dependencies.rateLimiter,
-  );
+  const authenticated = authenticate(request, dependencies.services, dependencies.rateLimiter);
+  const { identity, rateLimit, answersVersion } = authenticated instanceof Promise ? await authenticated : authenticated;
   onAuthenticated(rateLimit);
 
   if (endpoint.scopes.length > 0 && !endpoint.scopes.some((scope) => identity.scopes.has(scope))) {

@@ -1,7 +1,7 @@
 /**
  * Requests per token per minute (fixed one-minute windows). Two implementations behind one interface:
  * in process memory (one process: the SQLite default) and in the database (several processes on one
- * PostgreSQL share one budget, at the cost of one upsert per request).
+ * PostgreSQL share one budget; the request is counted by the statement that reads the token).
  */
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.js';
@@ -14,6 +14,14 @@ export interface RateLimitResult {
 
 export interface RateLimiter {
   consume(key: string, permittedPerMinute: number, nowSeconds: number): Promise<RateLimitResult> | RateLimitResult;
+  /**
+   * True when the token query may count the request itself, in the same statement (PostgreSQL):
+   * it is then given `windowOf(now)`, and its count turned into the answer by `counted`.
+   */
+  readonly countsWithToken: boolean;
+  windowOf(nowSeconds: number): number;
+  /** The answer for a request the token query counted: `used` is the window's count after it. */
+  counted(used: number, permittedPerMinute: number, nowSeconds: number): RateLimitResult;
 }
 
 function result(used: number, permitted: number): RateLimitResult {
@@ -23,7 +31,16 @@ function result(used: number, permitted: number): RateLimitResult {
 }
 
 export class MemoryRateLimiter implements RateLimiter {
+  readonly countsWithToken = false;
   private readonly windows = new Map<string, { minute: number; used: number }>();
+
+  windowOf(nowSeconds: number): number {
+    return Math.floor(nowSeconds / 60);
+  }
+
+  counted(used: number, permitted: number): RateLimitResult {
+    return result(used, permitted);
+  }
 
   consume(key: string, permitted: number, nowSeconds: number): RateLimitResult {
     const minute = Math.floor(nowSeconds / 60);
@@ -40,24 +57,40 @@ export class MemoryRateLimiter implements RateLimiter {
   }
 }
 
+/**
+ * The request count lives in `rate_limit_windows`, one row per token and minute. Normally the token
+ * query counts the request in the same statement (`countsWithToken`, see TokenService.authenticate),
+ * so a request costs one round trip; `consume` is the upsert alone, for a request that statement did
+ * not count (a token whose network list this process has not yet checked).
+ */
 export class DatabaseRateLimiter implements RateLimiter {
+  readonly countsWithToken = true;
   private lastCleanupMinute = 0;
 
   constructor(private readonly db: Kysely<Database>) {}
 
+  windowOf(nowSeconds: number): number {
+    return Math.floor(nowSeconds / 60);
+  }
+
   async consume(key: string, permitted: number, nowSeconds: number): Promise<RateLimitResult> {
-    const minute = Math.floor(nowSeconds / 60);
+    const minute = this.windowOf(nowSeconds);
     const row = await this.db
       .insertInto('rate_limit_windows')
       .values({ token_id: key, minute, used: 1 })
       .onConflict((oc) => oc.columns(['token_id', 'minute']).doUpdateSet((eb) => ({ used: eb('rate_limit_windows.used', '+', 1) })))
       .returning('used')
       .executeTakeFirstOrThrow();
+    return this.counted(Number(row.used), permitted, nowSeconds);
+  }
+
+  counted(used: number, permitted: number, nowSeconds: number): RateLimitResult {
+    const minute = this.windowOf(nowSeconds);
     if (minute > this.lastCleanupMinute) {
       this.lastCleanupMinute = minute;
       // Past windows are never read again; dropping them once a minute keeps the table small.
       void this.db.deleteFrom('rate_limit_windows').where('minute', '<', minute - 1).execute().catch(() => {});
     }
-    return result(Number(row.used), permitted);
+    return result(used, permitted);
   }
 }

@@ -27,7 +27,7 @@ export async function createServices(store: Store, clock: Clock): Promise<Servic
   const inventory = new InventoryService(store.db, clock);
   const trash = new TrashService(store.db, clock);
   const policies = new PolicyService(store.db, clock, inventory, trash);
-  const tokens = new TokenService(store.db, clock, store.changes);
+  const tokens = new TokenService(store.db, clock, store.changes, store.engine);
   trash.registerPurger(POLICY_OBJECT_TYPE, async (trx, id) => {
     // The catalogue rows of its backups go with it; the engine's reconcile then forgets their manifests.
     await trx.deleteFrom('backups').where('policy_id', '=', id).execute();

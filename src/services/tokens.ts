@@ -8,13 +8,13 @@
  * scope it lacks itself and no higher rate limit than its own.
  */
 import { hash, timingSafeEqual } from 'node:crypto';
-import type { Kysely, Updateable } from 'kysely';
+import { sql, type Kysely, type Updateable } from 'kysely';
 import type { Clock } from '../domain/clock.js';
 import { newId, randomToken } from '../domain/ids.js';
 import { NetworkSet, networkListErrors } from '../domain/networks.js';
 import { ALL_SCOPES, isScope } from '../domain/scopes.js';
 import { prepareQuery } from '../store/prepared.js';
-import type { ChangeCounters } from '../store/database.js';
+import type { ChangeCounters, Engine } from '../store/database.js';
 import type { ApiToken, ApiTokensTable, Database } from '../store/schema.js';
 import { NotFound, ValidationFailed } from './errors.js';
 import { countUpTo } from './inventory.js';
@@ -84,6 +84,12 @@ export type Authentication =
        * organization's generation, or on SQLite the store's count of any change (see response-cache.ts).
        */
       readonly answersVersion: number;
+      /**
+       * Asked to count the request (`countInWindow`) on PostgreSQL: the token's count in that window
+       * after this request, counted by the same statement that read the token. Absent when it was not
+       * counted there (then the rate limiter counts it).
+       */
+      readonly windowUsed?: number;
     }
   | { readonly ok: false; readonly reason: 'unknown' | 'expired' | 'unauthorized_network' };
 
@@ -94,10 +100,34 @@ export class TokenBeyondGrantor extends Error {}
 const RECENTLY_FOUND_LIMIT = 10_000;
 /** The tables the token query reads (a generation bump by a trigger does not count: see ChangeCounters). */
 const TOKEN_TABLES = ['api_tokens', 'organizations'] as const;
+/** PostgreSQL: per token (by secret hash), the stored network list last read (bounded). */
+const NETWORK_LIST_CACHE_SIZE = 10_000;
+
+const UNKNOWN: Authentication = { ok: false, reason: 'unknown' };
+const EXPIRED: Authentication = { ok: false, reason: 'expired' };
+const UNAUTHORIZED_NETWORK: Authentication = { ok: false, reason: 'unauthorized_network' };
+
+/**
+ * SQLite: a token as a request needs it, kept by its exact secret while neither tokens nor
+ * organizations changed since it was read (`tokenVersion`): a revocation, a new secret, new networks,
+ * a new expiry or a suspension — by this process or any other — moves that version, and the next
+ * request reads the row again. The expiry is still checked against the clock on every request.
+ */
+interface RecentToken {
+  readonly tokenVersion: number;
+  readonly row: TokenRow;
+  readonly token: AuthenticatedToken;
+  /** The last client address checked against the token's networks, and the answer. */
+  address: string | undefined;
+  allowed: boolean;
+}
 
 export class TokenService {
   private readonly findBySecretHash: ReturnType<typeof prepareFindBySecretHash>;
-  private readonly recentlyFound = new Map<string, { tokenVersion: number; row: TokenRow }>();
+  private readonly findAndCount: ReturnType<typeof prepareFindAndCount> | undefined;
+  private readonly recentlyFound = new Map<string, RecentToken>();
+  /** PostgreSQL: the stored network list last read per secret hash (see `authenticateAndCount`). */
+  private readonly networkLists = new Map<string, string>();
   private readonly networkSets = new Map<string, NetworkSet>();
   private readonly networkDecisions = new Map<string, boolean>();
   private readonly scopeSets = new Map<string, ReadonlySet<string>>();
@@ -107,8 +137,11 @@ export class TokenService {
     private readonly clock: Clock,
     /** SQLite: a token read is reused while nothing it was read from changed (see `Store.changes`). */
     private readonly changes?: ChangeCounters,
+    /** PostgreSQL: the token query can count the request in its rate-limit window (one round trip). */
+    engine: Engine = 'sqlite',
   ) {
     this.findBySecretHash = prepareFindBySecretHash(db);
+    this.findAndCount = engine === 'postgres' ? prepareFindAndCount(db) : undefined;
   }
 
   async create(input: NewToken, grantor?: Grantor): Promise<{ token: TokenRecord; secret: string }> {
@@ -215,40 +248,91 @@ export class TokenService {
 
   /**
    * The token whose secret hashes to the given one, with its organization's suspension, checked
-   * against its expiry and (given `clientAddress`) its networks. One indexed query, or none on SQLite
-   * when neither tokens nor organizations changed since the same token was last read (`Store.changes`).
+   * against its expiry and (given `clientAddress`) its networks. One indexed query; none on SQLite
+   * when neither tokens nor organizations changed since the same secret was last seen (`Store.changes`),
+   * and then the answer is given at once, without a promise.
+   *
+   * `countInWindow` (a rate-limit window, PostgreSQL): the same statement also counts the request in
+   * the token's shared window when the token is valid, unexpired, of an organization not suspended and
+   * used from a network it allows (`windowUsed` in the answer). The network check is JavaScript's, so
+   * the statement is told which stored list this process already knows to allow the address; a token
+   * seen for the first time, or whose list changed, is read without counting (and the rate limiter
+   * then counts it: two round trips, once).
    */
-  async authenticate(secret: string, clientAddress?: string): Promise<Authentication> {
-    const found = await this.findToken(hashSecret(secret));
-    if (!found) return { ok: false, reason: 'unknown' };
-    const { row, answersVersion } = found;
-    if (row.expires_at !== null && row.expires_at <= this.clock.now()) return { ok: false, reason: 'expired' };
-    if (clientAddress !== undefined && !this.networkAllows(row.authorized_ip_addresses, clientAddress)) {
-      return { ok: false, reason: 'unauthorized_network' };
-    }
-    return {
-      ok: true,
-      token: { id: row.id, organization_id: row.organization_id, rate_limit: row.rate_limit, scopes: this.scopeSet(row.scopes) },
-      organizationSuspended: row.suspended === 1,
-      answersVersion,
-    };
-  }
-
-  private async findToken(hash: string): Promise<{ row: TokenRow; answersVersion: number } | undefined> {
+  authenticate(secret: string, clientAddress?: string, countInWindow?: number): Authentication | Promise<Authentication> {
     const changes = this.changes;
     if (changes === undefined) {
-      const [row] = await this.findBySecretHash({ hash });
-      return row && secretMatches(row, hash) ? { row, answersVersion: Number(row.generation) } : undefined;
+      return countInWindow !== undefined && clientAddress !== undefined && this.findAndCount !== undefined
+        ? this.authenticateAndCount(secret, clientAddress, countInWindow, this.findAndCount)
+        : this.authenticateByQuery(secret, clientAddress);
     }
     // Read before the token, so that a change made meanwhile makes the next request read again.
     const { any: answersVersion, tables: tokenVersion } = changes.read(TOKEN_TABLES);
-    const recent = this.recentlyFound.get(hash);
-    if (recent !== undefined && recent.tokenVersion === tokenVersion) return { row: recent.row, answersVersion };
+    const recent = this.recentlyFound.get(secret);
+    if (recent !== undefined && recent.tokenVersion === tokenVersion) return this.check(recent, clientAddress, answersVersion);
+    return this.readRecent(secret, tokenVersion).then((read) => (read === undefined ? UNKNOWN : this.check(read, clientAddress, answersVersion)));
+  }
+
+  /** SQLite: reads the token and remembers it by its secret, with the version it was read at. */
+  private async readRecent(secret: string, tokenVersion: number): Promise<RecentToken | undefined> {
+    const hash = hashSecret(secret);
     const [row] = await this.findBySecretHash({ hash });
     if (!row || !secretMatches(row, hash)) return undefined;
     if (this.recentlyFound.size >= RECENTLY_FOUND_LIMIT) this.recentlyFound.clear();
-    this.recentlyFound.set(hash, { tokenVersion, row });
-    return { row, answersVersion };
+    const recent: RecentToken = { tokenVersion, row, token: this.requestToken(row), address: undefined, allowed: false };
+    this.recentlyFound.set(secret, recent);
+    return recent;
+  }
+
+  private check(recent: RecentToken, clientAddress: string | undefined, answersVersion: number): Authentication {
+    const { row } = recent;
+    if (row.expires_at !== null && row.expires_at <= this.clock.now()) return EXPIRED;
+    if (clientAddress !== undefined) {
+      if (recent.address !== clientAddress) {
+        recent.allowed = this.networkAllows(row.authorized_ip_addresses, clientAddress);
+        recent.address = clientAddress;
+      }
+      if (!recent.allowed) return UNAUTHORIZED_NETWORK;
+    }
+    return { ok: true, token: recent.token, organizationSuspended: row.suspended === 1, answersVersion };
+  }
+
+  private async authenticateByQuery(secret: string, clientAddress: string | undefined): Promise<Authentication> {
+    const hash = hashSecret(secret);
+    const [row] = await this.findBySecretHash({ hash });
+    if (!row || !secretMatches(row, hash)) return UNKNOWN;
+    return this.checkRow(row, clientAddress, this.clock.now());
+  }
+
+  /** PostgreSQL: reads the token and counts the request in one statement (see `authenticate`). */
+  private async authenticateAndCount(
+    secret: string,
+    clientAddress: string,
+    minute: number,
+    findAndCount: NonNullable<TokenService['findAndCount']>,
+  ): Promise<Authentication> {
+    const hash = hashSecret(secret);
+    const now = this.clock.now();
+    const knownList = this.networkLists.get(hash);
+    const allowingList = knownList !== undefined && this.networkAllows(knownList, clientAddress) ? knownList : null;
+    const [row] = await findAndCount({ hash, minute, now, allowingList });
+    if (!row || !secretMatches(row, hash)) return UNKNOWN;
+    if (row.authorized_ip_addresses !== knownList) {
+      if (this.networkLists.size >= NETWORK_LIST_CACHE_SIZE) this.networkLists.clear();
+      this.networkLists.set(hash, row.authorized_ip_addresses);
+    }
+    const answer = this.checkRow(row, clientAddress, now);
+    return answer.ok && row.used !== null ? { ...answer, windowUsed: Number(row.used) } : answer;
+  }
+
+  private checkRow(row: TokenRow, clientAddress: string | undefined, now: number): Authentication {
+    if (row.expires_at !== null && row.expires_at <= now) return EXPIRED;
+    if (clientAddress !== undefined && !this.networkAllows(row.authorized_ip_addresses, clientAddress)) return UNAUTHORIZED_NETWORK;
+    return { ok: true, token: this.requestToken(row), organizationSuspended: row.suspended === 1, answersVersion: Number(row.generation) };
+  }
+
+  private requestToken(row: TokenRow): AuthenticatedToken {
+    return { id: row.id, organization_id: row.organization_id, rate_limit: row.rate_limit, scopes: this.scopeSet(row.scopes) };
   }
 
   private scopeSet(storedScopes: string): ReadonlySet<string> {
@@ -329,6 +413,39 @@ function prepareFindBySecretHash(db: Kysely<Database>) {
       .select(['t.id', 't.organization_id', 't.secret_hash', 't.scopes', 't.authorized_ip_addresses', 't.expires_at', 't.rate_limit'])
       .select(['o.suspended', 'o.generation'])
       .where('t.secret_hash', '=', hash),
+  );
+}
+
+/**
+ * PostgreSQL, every request: the token (as `prepareFindBySecretHash`) and, in the same statement,
+ * the request counted in the token's rate-limit window — only when the token is unexpired at `now`,
+ * its organization is not suspended and its stored network list is `allowingList` (one this process
+ * has checked allows the client). `used` is the window's count after this request, or null when the
+ * request was not counted. Both parts see one snapshot and run in one round trip.
+ */
+function prepareFindAndCount(db: Kysely<Database>) {
+  return prepareQuery(
+    db,
+    ['hash', 'minute', 'now', 'allowingList'],
+    ({ hash, minute, now, allowingList }: { hash: string; minute: number; now: number; allowingList: string | null }) => {
+      const query = sql<TokenRow & { used: number | null }>`
+        with found as (
+          select t.id, t.organization_id, t.secret_hash, t.scopes, t.authorized_ip_addresses, t.expires_at, t.rate_limit,
+                 o.suspended, o.generation
+          from api_tokens t inner join organizations o on o.id = t.organization_id
+          where t.secret_hash = ${hash}
+        ), counted as (
+          insert into rate_limit_windows (token_id, minute, used)
+          select id, cast(${minute} as bigint), 1 from found
+          where found.authorized_ip_addresses = cast(${allowingList} as text)
+            and (found.expires_at is null or found.expires_at > cast(${now} as bigint))
+            and found.suspended = 0
+          on conflict (token_id, minute) do update set used = rate_limit_windows.used + 1
+          returning used
+        )
+        select found.*, (select used from counted) as used from found`;
+      return { compile: () => query.compile(db) };
+    },
   );
 }
 
