@@ -77,8 +77,12 @@ interface Measured {
   output: string;
 }
 
-/** Runs a command, timing it and sampling its VmHWM until it exits. */
+/**
+ * Runs a command, timing it and sampling its VmHWM until it exits. Every dirty page is written back
+ * first (not timed), so that no operation pays for the writes of the one before it.
+ */
 function measure(command: string, commandArgs: string[], env: Record<string, string> = {}): Promise<Measured> {
+  execFileSync('sync');
   return new Promise((resolvePromise, reject) => {
     const started = performance.now();
     const child = spawn(command, commandArgs, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -197,7 +201,10 @@ ${chunkRows.join('\n')}
 Method: each operation runs in its own process (this engine compiled, from \`dist/\`); its time is the operation's own (this engine: from
 the child's report, without Node's start-up; restic: the whole command, which includes its start-up
 of well under a second) and its peak RSS the process's VmHWM. Throughput is the image's size over
-that time, for the restore too.
+that time, for the restore too. Before each operation \`sync\` writes back every dirty page (not timed),
+so that no operation pays for the writes of the one before it (the image's, or the other tool's).
+This engine's restore syncs the restored image to disk before it renames it into place; restic's
+does not sync.
 `;
   console.log(markdown);
   if (!args['dry-run']) writeBenchmarkSection(join(ROOT, 'BENCHMARKS.md'), 'backup', markdown);

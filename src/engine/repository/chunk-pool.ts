@@ -42,8 +42,9 @@ export interface PieceProblem {
  * Work is handed out a unit at a time (several chunks of the image: fewer messages between threads):
  * `hash` answers the unit's chunk ids (null: all zero); `seal` compresses and encrypts the chunks
  * named into `output`, back to back (it has room for every chunk of the unit, sealed); `load` reads,
- * authenticates and decompresses chunks, placing them at their slots of `buffer` when one is given
- * (other slots are left as they are). Buffers go back and forth, so that a fixed set is reused.
+ * authenticates and decompresses chunks and, for a restore, writes them at their places in the target
+ * file itself (zero chunks are left as holes), so that the bytes never cross between threads.
+ * Buffers go back and forth, so that a fixed set is reused.
  */
 export type ChunkTask =
   | { readonly kind: 'hash'; readonly buffer: ArrayBuffer; readonly length: number; readonly chunkSize: number }
@@ -55,13 +56,20 @@ export type ChunkTask =
       readonly pieces: readonly SealPiece[];
       readonly output: ArrayBuffer;
     }
-  | { readonly kind: 'load'; readonly pieces: readonly LoadPiece[]; readonly chunkSize: number; readonly buffer: ArrayBuffer | null };
+  | {
+      readonly kind: 'load';
+      readonly pieces: readonly LoadPiece[];
+      readonly chunkSize: number;
+      /** Restore: write the unit's stored chunks into this open file (the unit starts at `unitStart`); verify: null. */
+      readonly writeTo: { readonly fd: number; readonly unitStart: number } | null;
+    };
 
 export type ChunkReply =
   /** `buffer` (the unit) comes back for reuse. */
   | { readonly kind: 'hashed'; readonly ids: (string | null)[]; readonly buffer: ArrayBuffer }
   | { readonly kind: 'sealed'; readonly output: ArrayBuffer; readonly lengths: number[]; readonly buffer: ArrayBuffer }
-  | { readonly kind: 'loaded'; readonly buffer: ArrayBuffer | null; readonly problems: PieceProblem[] }
+  /** `written`: bytes written into `writeTo` (none once a problem is found). */
+  | { readonly kind: 'loaded'; readonly problems: PieceProblem[]; readonly written: number }
   | { readonly kind: 'failed'; readonly message: string; readonly code?: string | undefined };
 
 /** What crosses between the threads: a task or its reply, with the task's sequence number. */

@@ -8,6 +8,7 @@ import { createHmac } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { RepositoryError } from './errors.js';
+import { writeFully } from './files.js';
 import { packPath } from './layout.js';
 import { readExactly } from './packs.js';
 import { seal, unseal, UnsealError } from './sealing.js';
@@ -96,19 +97,45 @@ function loadPiece(piece: LoadPiece): Buffer | Omit<PieceProblem, 'slot' | 'id'>
   return plain;
 }
 
+/** A restore's unit, assembled here before it is written (reused from task to task). */
+let unit = Buffer.alloc(0);
+
 function load(task: Extract<ChunkTask, { kind: 'load' }>): ChunkReply {
-  const unit = task.buffer ? new Uint8Array(task.buffer) : null;
   const problems: PieceProblem[] = [];
+  if (task.writeTo && task.pieces.length > 0) {
+    const size = (task.pieces[task.pieces.length - 1]!.slot + 1) * task.chunkSize;
+    if (unit.length < size) unit = Buffer.alloc(size);
+  }
   try {
     for (const piece of task.pieces) {
       const result = loadPiece(piece);
       if (!Buffer.isBuffer(result)) problems.push({ slot: piece.slot, id: piece.id, ...result });
-      else unit?.set(result, piece.slot * task.chunkSize);
+      else if (task.writeTo) result.copy(unit, piece.slot * task.chunkSize);
     }
   } finally {
     closePacks();
   }
-  return { kind: 'loaded', buffer: task.buffer, problems };
+  if (!task.writeTo || problems.length > 0) return { kind: 'loaded', problems, written: 0 };
+  // Runs of stored chunks are written; the zero chunks between them stay holes.
+  let written = 0;
+  for (const [first, last] of runsOf(task.pieces.map((piece) => piece.slot))) {
+    const start = first * task.chunkSize;
+    const end = task.pieces.find((piece) => piece.slot === last)!.plainLength + last * task.chunkSize;
+    writeFully(task.writeTo.fd, unit.subarray(start, end), task.writeTo.unitStart + start);
+    written += end - start;
+  }
+  return { kind: 'loaded', problems, written };
+}
+
+/** Sorted slot numbers as runs of consecutive ones: [first, last] pairs. */
+function runsOf(slots: readonly number[]): [number, number][] {
+  const runs: [number, number][] = [];
+  for (const slot of slots) {
+    const last = runs[runs.length - 1];
+    if (last && last[1] === slot - 1) last[1] = slot;
+    else runs.push([slot, slot]);
+  }
+  return runs;
 }
 
 parentPort!.on('message', (task: SequencedTask) => {

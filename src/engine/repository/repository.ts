@@ -240,7 +240,6 @@ class DirectoryRepository implements Repository {
     try {
       // The disk writes the image back while later chunks are decrypted, rather than all at the end.
       const flusher = new BackgroundFlusher(target);
-      const free: ArrayBuffer[] = [];
       let done = 0;
       // A segment of the chunk list at a time: memory does not grow with the image.
       for (let segment = 0; segment < header.segments.length; segment++) {
@@ -252,19 +251,10 @@ class DirectoryRepository implements Repository {
           const firstId = unitOfSegment * this.chunksPerUnit;
           const pieces = this.piecesOfUnit(header, index, ids.slice(firstId, firstId + this.chunksPerUnit), unitIndex * this.chunksPerUnit);
           if (pieces.length > 0) {
-            const buffer = free.pop() ?? new ArrayBuffer(this.unitBytes);
-            const reply = expectReply(await this.pool.run({ kind: 'load', pieces, chunkSize: header.chunkSize, buffer }), 'loaded');
+            const writeTo = { fd: target.fd, unitStart: unitIndex * this.unitBytes };
+            const reply = expectReply(await this.pool.run({ kind: 'load', pieces, chunkSize: header.chunkSize, writeTo }), 'loaded');
             if (reply.problems.length > 0) throw problemError(reply.problems[0]!);
-            const unit = new Uint8Array(reply.buffer!);
-            const unitStart = unitIndex * this.unitBytes;
-            // Only the runs of stored chunks are written (the rest of the buffer is stale): zero chunks stay holes.
-            for (const [first, last] of runsOf(pieces.map((piece) => piece.slot))) {
-              const start = first * header.chunkSize;
-              const end = Math.min(unitLength, (last + 1) * header.chunkSize);
-              await target.write(unit, start, end - start, unitStart + start);
-              flusher.wrote(end - start);
-            }
-            free.push(reply.buffer!);
+            flusher.wrote(reply.written);
           }
           done += unitLength;
           options.onProgress?.({ bytesDone: done, bytesTotal: header.diskSize });
@@ -345,7 +335,7 @@ class DirectoryRepository implements Repository {
       let checkedBytes = 0;
       await this.inLanes(Math.ceil(pieces.length / this.chunksPerUnit), options.signal, async (batchIndex) => {
         const batch = pieces.slice(batchIndex * this.chunksPerUnit, (batchIndex + 1) * this.chunksPerUnit);
-        const reply = expectReply(await this.pool.run({ kind: 'load', pieces: batch, chunkSize: this.chunkSize, buffer: null }), 'loaded');
+        const reply = expectReply(await this.pool.run({ kind: 'load', pieces: batch, chunkSize: this.chunkSize, writeTo: null }), 'loaded');
           for (const problem of reply.problems) {
             badChunks.push({ chunkId: problem.id, problem: problem.problem, detail: problem.detail, backupIds: backupsOfChunk.get(problem.id)! });
           }
@@ -490,17 +480,6 @@ class DirectoryRepository implements Repository {
 /** Bytes of the chunk at `position` of the manifest's image (the last one may be short). */
 function plainLengthOf(header: ManifestHeader, position: number): number {
   return Math.min(header.chunkSize, header.diskSize - position * header.chunkSize);
-}
-
-/** Sorted slot numbers as runs of consecutive ones: [first, last] pairs. */
-function runsOf(slots: readonly number[]): [number, number][] {
-  const runs: [number, number][] = [];
-  for (const slot of slots) {
-    const last = runs[runs.length - 1];
-    if (last && last[1] === slot - 1) last[1] = slot;
-    else runs.push([slot, slot]);
-  }
-  return runs;
 }
 
 function packDirectories(root: string): string[] {
