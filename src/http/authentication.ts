@@ -16,7 +16,7 @@ import {
 } from '../api/core/v1/errors.js';
 import type { Services } from '../services/index.js';
 import type { Authentication } from '../services/tokens.js';
-import type { RateLimiter, RateLimitResult } from './rate-limit.js';
+import { rateLimitWindow, type RateLimiter, type RateLimitResult } from './rate-limit.js';
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
@@ -43,7 +43,7 @@ export function authenticate(
 
   const clientAddress = unmappedAddress(request.ip);
   const now = services.clock.now();
-  const window = rateLimiter.countsWithToken ? rateLimiter.windowOf(now) : undefined;
+  const window = rateLimiter.countsWithToken ? rateLimitWindow(now) : undefined;
   const result = services.tokens.authenticate(secret, clientAddress, window);
   return result instanceof Promise
     ? result.then((found) => admit(found, clientAddress, rateLimiter, now))

@@ -16,12 +16,16 @@ export interface RateLimiter {
   consume(key: string, permittedPerMinute: number, nowSeconds: number): Promise<RateLimitResult> | RateLimitResult;
   /**
    * True when the token query may count the request itself, in the same statement (PostgreSQL):
-   * it is then given `windowOf(now)`, and its count turned into the answer by `counted`.
+   * it is then given `rateLimitWindow(now)`, and its count turned into the answer by `counted`.
    */
   readonly countsWithToken: boolean;
-  windowOf(nowSeconds: number): number;
   /** The answer for a request the token query counted: `used` is the window's count after it. */
   counted(used: number, permittedPerMinute: number, nowSeconds: number): RateLimitResult;
+}
+
+/** The one-minute window a moment falls in. */
+export function rateLimitWindow(nowSeconds: number): number {
+  return Math.floor(nowSeconds / 60);
 }
 
 function result(used: number, permitted: number): RateLimitResult {
@@ -34,16 +38,12 @@ export class MemoryRateLimiter implements RateLimiter {
   readonly countsWithToken = false;
   private readonly windows = new Map<string, { minute: number; used: number }>();
 
-  windowOf(nowSeconds: number): number {
-    return Math.floor(nowSeconds / 60);
-  }
-
   counted(used: number, permitted: number): RateLimitResult {
     return result(used, permitted);
   }
 
   consume(key: string, permitted: number, nowSeconds: number): RateLimitResult {
-    const minute = Math.floor(nowSeconds / 60);
+    const minute = rateLimitWindow(nowSeconds);
     let window = this.windows.get(key);
     if (!window || window.minute !== minute) {
       if (this.windows.size > 100_000) this.windows.clear(); // bound memory; stale windows are worthless
@@ -69,12 +69,8 @@ export class DatabaseRateLimiter implements RateLimiter {
 
   constructor(private readonly db: Kysely<Database>) {}
 
-  windowOf(nowSeconds: number): number {
-    return Math.floor(nowSeconds / 60);
-  }
-
   async consume(key: string, permitted: number, nowSeconds: number): Promise<RateLimitResult> {
-    const minute = this.windowOf(nowSeconds);
+    const minute = rateLimitWindow(nowSeconds);
     const row = await this.db
       .insertInto('rate_limit_windows')
       .values({ token_id: key, minute, used: 1 })
@@ -85,7 +81,7 @@ export class DatabaseRateLimiter implements RateLimiter {
   }
 
   counted(used: number, permitted: number, nowSeconds: number): RateLimitResult {
-    const minute = this.windowOf(nowSeconds);
+    const minute = rateLimitWindow(nowSeconds);
     if (minute > this.lastCleanupMinute) {
       this.lastCleanupMinute = minute;
       // Past windows are never read again; dropping them once a minute keeps the table small.

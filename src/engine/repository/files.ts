@@ -42,9 +42,9 @@ export function writeFileAtomically(path: string, data: Uint8Array | readonly Ui
 }
 
 /**
- * The same as writeFileAtomically without the directory sync (chunks: every chunk directory is synced
- * once before a manifest that may name them is written), with the write and the sync done off the
- * calling thread, so that a chunk worker hashes and encrypts the next chunk meanwhile.
+ * The same as writeFileAtomically without the directory sync (packs: a backup syncs every pack
+ * directory once, before an index that names them is written), with the write and the sync done off
+ * the calling thread, so that the next pack fills meanwhile.
  */
 export async function writeFileAtomicallyInBackground(path: string, data: readonly Uint8Array[]): Promise<void> {
   const temporary = temporaryPathFor(path);

@@ -15,7 +15,7 @@ import { CHUNK_ID, PACKS_DIRECTORY, packPath, packTableName } from './layout.js'
 import { seal, unseal, UnsealError } from './sealing.js';
 
 /** A pack is closed once its blobs reach this size. */
-export const PACK_TARGET_BYTES = 8 * 1024 * 1024;
+const PACK_TARGET_BYTES = 8 * 1024 * 1024;
 /** Packs being written and synced at once while the next fills (each holds one pack buffer). */
 const PACK_WRITES_AT_ONCE = 2;
 

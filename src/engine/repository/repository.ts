@@ -380,10 +380,7 @@ class DirectoryRepository implements Repository {
       removeStaleLocks(this.path);
       for (const directory of [BACKUPS_DIRECTORY, INDEX_DIRECTORY, ...packDirectories(this.path)]) removeTemporaryFiles(join(this.path, directory));
       // Every manifest must be read: a chunk named by one that cannot be read might still be needed.
-      const referenced = new Set<string>();
-      for (const id of this.backupIds()) {
-        withManifest(this.path, id, this.keys, (manifest) => manifest.forEachChunk((chunkId) => chunkId !== null && referenced.add(chunkId)));
-      }
+      const referenced = this.chunksNamedBy(this.backupIds());
       const index = ChunkIndex.load(this.path, this.keys);
       const onDisk = packsOnDisk(this.path);
       const writer = new PackWriter(this.path, this.keys, this.chunkSize + SEAL_OVERHEAD);
@@ -449,13 +446,9 @@ class DirectoryRepository implements Repository {
   }
 
   async storedBytes(backupIds: readonly string[]): Promise<number> {
-    const chunkIds = new Set<string>();
-    for (const id of backupIds) {
-      withManifest(this.path, id, this.keys, (manifest) => manifest.forEachChunk((chunkId) => chunkId !== null && chunkIds.add(chunkId)));
-    }
     const index = ChunkIndex.load(this.path, this.keys);
     let total = 0;
-    for (const chunkId of chunkIds) total += index.locate(chunkId)?.length ?? 0;
+    for (const chunkId of this.chunksNamedBy(backupIds)) total += index.locate(chunkId)?.length ?? 0;
     return total;
   }
 
@@ -470,6 +463,15 @@ class DirectoryRepository implements Repository {
 
   async close(): Promise<void> {
     await this.pool.close();
+  }
+
+  /** The distinct stored chunks these backups' manifests name (read a segment at a time). */
+  private chunksNamedBy(backupIds: readonly string[]): Set<string> {
+    const chunkIds = new Set<string>();
+    for (const id of backupIds) {
+      withManifest(this.path, id, this.keys, (manifest) => manifest.forEachChunk((chunkId) => chunkId !== null && chunkIds.add(chunkId)));
+    }
+    return chunkIds;
   }
 
   private backupIds(): string[] {
