@@ -29,6 +29,8 @@ export interface LoadPiece {
   readonly offset: number;
   readonly length: number;
   readonly plainLength: number;
+  /** Restore: the chunk occurs more than once in this part of the image, so the worker keeps its plain bytes a while. */
+  readonly recurs?: boolean;
 }
 
 export interface PieceProblem {
@@ -61,15 +63,28 @@ export type ChunkTask =
       readonly pieces: readonly LoadPiece[];
       readonly chunkSize: number;
       /** Restore: write the unit's stored chunks into this open file (the unit starts at `unitStart`); verify: null. */
-      readonly writeTo: { readonly fd: number; readonly unitStart: number } | null;
+      readonly writeTo: RestoreTarget | null;
     };
+
+/**
+ * The file a restore writes, open twice: `fd` through the page cache, and `directFd` (when the file
+ * system allows it) with O_DIRECT, which the block-aligned runs of chunks take straight to the disk.
+ */
+export interface RestoreTarget {
+  readonly fd: number;
+  readonly directFd: number | null;
+  readonly unitStart: number;
+}
 
 export type ChunkReply =
   /** `buffer` (the unit) comes back for reuse. */
   | { readonly kind: 'hashed'; readonly ids: (string | null)[]; readonly buffer: ArrayBuffer }
   | { readonly kind: 'sealed'; readonly output: ArrayBuffer; readonly lengths: number[]; readonly buffer: ArrayBuffer }
-  /** `written`: bytes written into `writeTo` (none once a problem is found). */
-  | { readonly kind: 'loaded'; readonly problems: PieceProblem[]; readonly written: number }
+  /**
+   * Nothing is written into `writeTo` once a problem is found. `buffered`: the bytes written into it
+   * through the page cache (see RestoreTarget), which the restore flushes as it goes.
+   */
+  | { readonly kind: 'loaded'; readonly problems: PieceProblem[]; readonly buffered: number }
   | { readonly kind: 'failed'; readonly message: string; readonly code?: string | undefined };
 
 /** What crosses between the threads: a task or its reply, with the task's sequence number. */

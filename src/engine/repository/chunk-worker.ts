@@ -8,11 +8,11 @@ import { createHmac } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { RepositoryError } from './errors.js';
-import { writeFully } from './files.js';
+import { writeFullyInBackground } from './files.js';
 import { packPath } from './layout.js';
 import { readExactly } from './packs.js';
 import { seal, unseal, UnsealError } from './sealing.js';
-import { transferables, type ChunkReply, type ChunkTask, type ChunkWorkerData, type LoadPiece, type PieceProblem, type SequencedTask } from './chunk-pool.js';
+import { transferables, type ChunkReply, type ChunkTask, type ChunkWorkerData, type LoadPiece, type PieceProblem, type RestoreTarget, type SequencedTask } from './chunk-pool.js';
 
 const { root, encryptionKey, idKey } = workerData as ChunkWorkerData;
 const encryption = encryptionKey ? Buffer.from(encryptionKey) : null;
@@ -75,10 +75,14 @@ function closePacks(): void {
   openPacks.clear();
 }
 
+/** Sealed chunks are read into this buffer, reused: what loadPiece returns must be used before it is called again. */
+let sealedChunk = Buffer.alloc(0);
+
 function loadPiece(piece: LoadPiece): Buffer | Omit<PieceProblem, 'slot' | 'id'> {
   let stored: Buffer;
   try {
-    stored = readExactly(packFile(piece.pack), piece.length, piece.offset);
+    if (sealedChunk.length < piece.length) sealedChunk = Buffer.allocUnsafe(piece.length);
+    stored = readExactly(packFile(piece.pack), piece.length, piece.offset, sealedChunk);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { problem: 'missing', detail: `its pack ${piece.pack} is missing` };
     if (error instanceof RepositoryError) return { problem: 'corrupt', detail: `its pack ${piece.pack} is truncated` };
@@ -97,34 +101,119 @@ function loadPiece(piece: LoadPiece): Buffer | Omit<PieceProblem, 'slot' | 'id'>
   return plain;
 }
 
-/** A restore's unit, assembled here before it is written (reused from task to task). */
-let unit = Buffer.alloc(0);
+/**
+ * Direct writes need their memory, file offset and length aligned to the device's block; the page
+ * size covers every block size in use. Unit buffers come from WebAssembly memories, whose start V8
+ * places on a page boundary (an ordinary Buffer's start is only 16-byte aligned).
+ */
+const DIRECT_ALIGNMENT = 4096;
+declare const WebAssembly: { Memory: new (descriptor: { initial: number; maximum: number }) => { readonly buffer: ArrayBuffer } };
+const WASM_PAGE = 65_536;
 
-function load(task: Extract<ChunkTask, { kind: 'load' }>): ChunkReply {
-  const problems: PieceProblem[] = [];
-  if (task.writeTo && task.pieces.length > 0) {
-    const size = (task.pieces[task.pieces.length - 1]!.slot + 1) * task.chunkSize;
-    if (unit.length < size) unit = Buffer.alloc(size);
+function pageAlignedBuffer(bytes: number): Buffer {
+  const pages = Math.ceil(bytes / WASM_PAGE);
+  return Buffer.from(new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer, 0, bytes);
+}
+
+/**
+ * A restore's units are assembled in these buffers and written from them. Writes run in the thread
+ * pool while this worker decrypts its next unit, so a unit's buffer is in use until its writes are
+ * done; there are as many as the worker holds tasks (a few), each reused from task to task.
+ */
+const freeUnits: Buffer[] = [];
+
+function takeUnit(bytes: number): Buffer {
+  const unit = freeUnits.pop();
+  return unit !== undefined && unit.length >= bytes ? unit : pageAlignedBuffer(bytes);
+}
+
+/**
+ * Restore: the plain bytes of chunks that occur more than once in the image (`LoadPiece.recurs`), so
+ * that a repeated chunk is read and decrypted once rather than at every place it occurs. The oldest
+ * use goes first when the budget is spent.
+ */
+const RECURRING_CHUNKS_BYTES = 16 * 1024 * 1024;
+const recurringChunks = new Map<string, Buffer>();
+let recurringChunksBytes = 0;
+
+function recurringChunk(id: string): Buffer | undefined {
+  const plain = recurringChunks.get(id);
+  if (plain !== undefined) {
+    recurringChunks.delete(id); // to the end of the map's order: the newest use
+    recurringChunks.set(id, plain);
   }
+  return plain;
+}
+
+function keepRecurringChunk(id: string, plain: Buffer): void {
+  if (plain.length > RECURRING_CHUNKS_BYTES) return;
+  for (const [oldest, bytes] of recurringChunks) {
+    if (recurringChunksBytes + plain.length <= RECURRING_CHUNKS_BYTES) break;
+    recurringChunks.delete(oldest);
+    recurringChunksBytes -= bytes.length;
+  }
+  recurringChunks.set(id, Buffer.from(plain)); // a copy: `plain` may be a reused buffer
+  recurringChunksBytes += plain.length;
+}
+
+/** Set when the file system refused a direct write (EINVAL): this worker then writes through the page cache only. */
+let directRefused = false;
+
+function load(task: Extract<ChunkTask, { kind: 'load' }>): ChunkReply | Promise<ChunkReply> {
+  const problems: PieceProblem[] = [];
+  const { writeTo, pieces, chunkSize } = task;
+  const unit = writeTo && pieces.length > 0 ? takeUnit((pieces[pieces.length - 1]!.slot + 1) * chunkSize) : null;
   try {
-    for (const piece of task.pieces) {
-      const result = loadPiece(piece);
-      if (!Buffer.isBuffer(result)) problems.push({ slot: piece.slot, id: piece.id, ...result });
-      else if (task.writeTo) result.copy(unit, piece.slot * task.chunkSize);
+    for (const piece of pieces) {
+      const kept = piece.recurs ? recurringChunk(piece.id) : undefined;
+      const result = kept ?? loadPiece(piece);
+      if (!Buffer.isBuffer(result)) {
+        problems.push({ slot: piece.slot, id: piece.id, ...result });
+        continue;
+      }
+      if (piece.recurs && !kept) keepRecurringChunk(piece.id, result);
+      unit?.set(result, piece.slot * chunkSize);
     }
+  } catch (error) {
+    if (unit) freeUnits.push(unit);
+    throw error;
   } finally {
     closePacks();
   }
-  if (!task.writeTo || problems.length > 0) return { kind: 'loaded', problems, written: 0 };
-  // Runs of stored chunks are written; the zero chunks between them stay holes.
-  let written = 0;
-  for (const [first, last] of runsOf(task.pieces.map((piece) => piece.slot))) {
-    const start = first * task.chunkSize;
-    const end = task.pieces.find((piece) => piece.slot === last)!.plainLength + last * task.chunkSize;
-    writeFully(task.writeTo.fd, unit.subarray(start, end), task.writeTo.unitStart + start);
-    written += end - start;
+  if (!writeTo || !unit || problems.length > 0) {
+    if (unit) freeUnits.push(unit);
+    return { kind: 'loaded', problems, buffered: 0 };
   }
-  return { kind: 'loaded', problems, written };
+  // Runs of stored chunks are written; the zero chunks between them stay holes.
+  const writes = runsOf(pieces.map((piece) => piece.slot)).map(([first, last]) => {
+    const start = first * chunkSize;
+    const end = pieces.find((piece) => piece.slot === last)!.plainLength + last * chunkSize;
+    return writeRun(writeTo, unit.subarray(start, end), writeTo.unitStart + start);
+  });
+  return Promise.all(writes)
+    .then((buffered): ChunkReply => ({ kind: 'loaded', problems, buffered: buffered.reduce((sum, bytes) => sum + bytes, 0) }))
+    .finally(() => freeUnits.push(unit));
+}
+
+/**
+ * Writes one run of chunks: its block-aligned part directly when the target allows it (no page
+ * cache to fill and then flush, and nothing of the machine's other work pushed out of it), the rest
+ * through the page cache. Resolves to the bytes written through the page cache.
+ */
+async function writeRun(target: RestoreTarget, run: Buffer, position: number): Promise<number> {
+  const directLength = run.length - (run.length % DIRECT_ALIGNMENT);
+  if (target.directFd !== null && !directRefused && position % DIRECT_ALIGNMENT === 0 && directLength > 0) {
+    try {
+      await writeFullyInBackground(target.directFd, run.subarray(0, directLength), position);
+      await writeFullyInBackground(target.fd, run.subarray(directLength), position + directLength);
+      return run.length - directLength;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EINVAL') throw error;
+      directRefused = true; // written again below, through the page cache
+    }
+  }
+  await writeFullyInBackground(target.fd, run, position);
+  return run.length;
 }
 
 /** Sorted slot numbers as runs of consecutive ones: [first, last] pairs. */
@@ -138,12 +227,19 @@ function runsOf(slots: readonly number[]): [number, number][] {
   return runs;
 }
 
+function failed(error: unknown): ChunkReply {
+  return { kind: 'failed', message: (error as Error).message, code: (error as NodeJS.ErrnoException).code };
+}
+
 parentPort!.on('message', (task: SequencedTask) => {
-  let reply: ChunkReply;
+  const answer = (reply: ChunkReply) => parentPort!.postMessage({ ...reply, sequence: task.sequence }, transferables(reply));
+  let reply: ChunkReply | Promise<ChunkReply>;
   try {
     reply = task.kind === 'hash' ? hash(task) : task.kind === 'seal' ? sealPieces(task) : load(task);
   } catch (error) {
-    reply = { kind: 'failed', message: (error as Error).message, code: (error as NodeJS.ErrnoException).code };
+    reply = failed(error);
   }
-  parentPort!.postMessage({ ...reply, sequence: task.sequence }, transferables(reply));
+  // A restore's writes finish later, while the next task is already being worked on.
+  if (reply instanceof Promise) reply.then(answer, (error: unknown) => answer(failed(error)));
+  else answer(reply);
 });

@@ -3,7 +3,8 @@
  * temporary file beside its final name, synced, renamed over the name, and the directory synced so
  * that the rename itself survives a crash. Readers never see a half-written file.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, write, writeSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { open, rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
@@ -65,6 +66,17 @@ export function writeFully(fd: number, data: Uint8Array, position: number | null
   let written = 0;
   while (written < data.length) {
     written += writeSync(fd, data, written, data.length - written, position === null ? null : position + written);
+  }
+}
+
+const writeAt = promisify(write);
+
+/** writeFully in the thread pool: the calling thread goes on meanwhile. */
+export async function writeFullyInBackground(fd: number, data: Uint8Array, position: number): Promise<void> {
+  let written = 0;
+  while (written < data.length) {
+    const { bytesWritten } = await writeAt(fd, data, written, data.length - written, position + written);
+    written += bytesWritten;
   }
 }
 

@@ -151,8 +151,8 @@ export function isBlobEntry(entry: unknown): entry is BlobEntry {
 }
 
 /** Reads `length` bytes at `position`, or throws corrupt_pack when the file ends first. */
-export function readExactly(fd: number, length: number, position: number): Buffer {
-  const buffer = Buffer.allocUnsafe(length);
+export function readExactly(fd: number, length: number, position: number, into?: Buffer): Buffer {
+  const buffer = into && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
   let done = 0;
   while (done < length) {
     const read = readSync(fd, buffer, done, length - done, position + done);

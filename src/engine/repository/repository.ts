@@ -5,7 +5,7 @@
  * then its manifest are durable. Forgetting a backup deletes its manifest only; garbage collection,
  * alone in the repository, keeps exactly the chunks the manifests name.
  */
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, constants as fsConstants, existsSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ChunkIndex, removeIndexFiles, writeIndexFile } from './chunk-index.js';
@@ -237,38 +237,43 @@ class DirectoryRepository implements Repository {
     const { header } = manifest;
     const temporary = temporaryPathFor(options.toPath);
     const target = await open(temporary, 'wx', 0o600);
+    let directFd: number | null = null;
     try {
-      // The disk writes the image back while later chunks are decrypted, rather than all at the end.
+      // The whole length at once (zero chunks stay holes), so no write extends the file.
+      await target.truncate(header.diskSize);
+      directFd = openForDirectWrites(temporary);
+      // The disk writes back what went through the page cache while later chunks are decrypted, rather than all at the end.
       const flusher = new BackgroundFlusher(target);
       let done = 0;
       // A segment of the chunk list at a time: memory does not grow with the image.
       for (let segment = 0; segment < header.segments.length; segment++) {
         const ids = manifest.segmentIds(segment);
+        const recurring = recurringIds(ids);
         const firstUnit = (segment * SEGMENT_CHUNKS) / this.chunksPerUnit;
         await this.inLanes(Math.ceil(ids.length / this.chunksPerUnit), options.signal, async (unitOfSegment) => {
           const unitIndex = firstUnit + unitOfSegment;
           const unitLength = Math.min(this.unitBytes, header.diskSize - unitIndex * this.unitBytes);
           const firstId = unitOfSegment * this.chunksPerUnit;
-          const pieces = this.piecesOfUnit(header, index, ids.slice(firstId, firstId + this.chunksPerUnit), unitIndex * this.chunksPerUnit);
+          const pieces = this.piecesOfUnit(header, index, ids.slice(firstId, firstId + this.chunksPerUnit), unitIndex * this.chunksPerUnit, recurring);
           if (pieces.length > 0) {
-            const writeTo = { fd: target.fd, unitStart: unitIndex * this.unitBytes };
+            const writeTo = { fd: target.fd, directFd, unitStart: unitIndex * this.unitBytes };
             const reply = expectReply(await this.pool.run({ kind: 'load', pieces, chunkSize: header.chunkSize, writeTo }), 'loaded');
             if (reply.problems.length > 0) throw problemError(reply.problems[0]!);
-            flusher.wrote(reply.written);
+            flusher.wrote(reply.buffered);
           }
           done += unitLength;
           options.onProgress?.({ bytesDone: done, bytesTotal: header.diskSize });
         });
       }
       await flusher.idle();
-      // Zero chunks at the end were skipped: the length makes them.
-      await target.truncate(header.diskSize);
       await target.sync();
     } catch (error) {
+      if (directFd !== null) closeSync(directFd);
       await target.close();
       rmSync(temporary, { force: true });
       throw error;
     }
+    if (directFd !== null) closeSync(directFd);
     await target.close();
     renameSync(temporary, options.toPath);
     syncDirectory(dirname(options.toPath));
@@ -286,14 +291,23 @@ class DirectoryRepository implements Repository {
     await Promise.all(Array.from({ length: this.pool.size * UNITS_IN_FLIGHT_PER_WORKER }, lane));
   }
 
-  /** The stored chunks among `ids` (a unit's, the first at image position `firstPosition`), with their places in packs. */
-  private piecesOfUnit(header: ManifestHeader, index: ChunkIndex, ids: readonly (string | null)[], firstPosition: number): LoadPiece[] {
+  /**
+   * The stored chunks among `ids` (a unit's, the first at image position `firstPosition`), with their
+   * places in packs; those in `recurring` are marked so that the worker keeps their plain bytes.
+   */
+  private piecesOfUnit(
+    header: ManifestHeader,
+    index: ChunkIndex,
+    ids: readonly (string | null)[],
+    firstPosition: number,
+    recurring: ReadonlySet<string>,
+  ): LoadPiece[] {
     const pieces: LoadPiece[] = [];
     ids.forEach((id, slot) => {
       if (id === null) return;
       const location = index.locate(id);
       if (!location) throw new RepositoryError('missing_chunk', `Chunk ${id}: no pack holds it (it is in no index)`);
-      pieces.push({ slot, id, ...location, plainLength: plainLengthOf(header, firstPosition + slot) });
+      pieces.push({ slot, id, ...location, plainLength: plainLengthOf(header, firstPosition + slot), recurs: recurring.has(id) });
     });
     return pieces;
   }
@@ -525,6 +539,34 @@ function removePacks(root: string, packIds: readonly string[]): void {
 }
 
 /** Starts a `fdatasync` of the file every FLUSH_EVERY_BYTES written (one at a time), so that the final sync has little left. */
+/** The chunk ids that occur more than once among `ids`. */
+function recurringIds(ids: readonly (string | null)[]): Set<string> {
+  const seen = new Set<string>();
+  const recurring = new Set<string>();
+  for (const id of ids) {
+    if (id === null) continue;
+    if (seen.has(id)) recurring.add(id);
+    else seen.add(id);
+  }
+  return recurring;
+}
+
+/**
+ * The restore target opened a second time for direct I/O (O_DIRECT), or null where the platform or
+ * file system has none (tmpfs, macOS): then every write goes through the page cache. A restored image
+ * is written once and not read back soon; written directly it neither fills the page cache with
+ * gigabytes to flush at the end nor pushes out what the machine's other work has cached there.
+ */
+function openForDirectWrites(path: string): number | null {
+  const { O_DIRECT, O_WRONLY } = fsConstants;
+  if (O_DIRECT === undefined) return null;
+  try {
+    return openSync(path, O_WRONLY | O_DIRECT);
+  } catch {
+    return null;
+  }
+}
+
 class BackgroundFlusher {
   private unflushed = 0;
   private flushing: Promise<void> | undefined;

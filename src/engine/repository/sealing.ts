@@ -58,7 +58,9 @@ export function unseal(stored: Buffer, name: string, key: Buffer | null): Buffer
     decipher.setAAD(Buffer.from(name));
     decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
     try {
-      body = Buffer.concat([decipher.update(body.subarray(NONCE_BYTES, body.length - TAG_BYTES)), decipher.final()]);
+      const plain = decipher.update(body.subarray(NONCE_BYTES, body.length - TAG_BYTES));
+      const rest = decipher.final(); // empty: GCM is a stream mode
+      body = rest.length === 0 ? plain : Buffer.concat([plain, rest]);
     } catch {
       throw new UnsealError('authentication failed (wrong key, or the bytes were changed)');
     }
