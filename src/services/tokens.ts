@@ -108,13 +108,17 @@ const EXPIRED: Authentication = { ok: false, reason: 'expired' };
 const UNAUTHORIZED_NETWORK: Authentication = { ok: false, reason: 'unauthorized_network' };
 
 /**
- * SQLite: a token as a request needs it, kept by its exact secret while neither tokens nor
- * organizations changed since it was read (`tokenVersion`): a revocation, a new secret, new networks,
- * a new expiry or a suspension — by this process or any other — moves that version, and the next
- * request reads the row again. The expiry is still checked against the clock on every request.
+ * A token as a request needs it, kept by its exact secret with the version it was read at:
+ * - SQLite: the store's version of the tokens and organizations tables. A revocation, a new secret,
+ *   new networks, a new expiry or a suspension — by this process or any other — moves it, and the
+ *   next request reads the row again.
+ * - PostgreSQL: the token row's own version (`xmin`, which every update of the row replaces). Each
+ *   request still runs one statement, which counts it only while that version is current and reads
+ *   the suspension afresh (see prepareCountKnown); on a change the row is read again.
+ * The expiry is checked against the clock on every request.
  */
 interface RecentToken {
-  readonly tokenVersion: number;
+  readonly version: number | string;
   readonly row: TokenRow;
   readonly token: AuthenticatedToken;
   /** The last client address checked against the token's networks, and the answer. */
@@ -125,6 +129,7 @@ interface RecentToken {
 export class TokenService {
   private readonly findBySecretHash: ReturnType<typeof prepareFindBySecretHash>;
   private readonly findAndCount: ReturnType<typeof prepareFindAndCount> | undefined;
+  private readonly countKnown: ReturnType<typeof prepareCountKnown> | undefined;
   private readonly recentlyFound = new Map<string, RecentToken>();
   /** PostgreSQL: the stored network list last read per secret hash (see `authenticateAndCount`). */
   private readonly networkLists = new Map<string, string>();
@@ -142,6 +147,7 @@ export class TokenService {
   ) {
     this.findBySecretHash = prepareFindBySecretHash(db);
     this.findAndCount = engine === 'postgres' ? prepareFindAndCount(db) : undefined;
+    this.countKnown = engine === 'postgres' ? prepareCountKnown(db) : undefined;
   }
 
   async create(input: NewToken, grantor?: Grantor): Promise<{ token: TokenRecord; secret: string }> {
@@ -262,26 +268,45 @@ export class TokenService {
   authenticate(secret: string, clientAddress?: string, countInWindow?: number): Authentication | Promise<Authentication> {
     const changes = this.changes;
     if (changes === undefined) {
-      return countInWindow !== undefined && clientAddress !== undefined && this.findAndCount !== undefined
-        ? this.authenticateAndCount(secret, clientAddress, countInWindow, this.findAndCount)
-        : this.authenticateByQuery(secret, clientAddress);
+      if (countInWindow === undefined || clientAddress === undefined || this.findAndCount === undefined) return this.authenticateByQuery(secret, clientAddress);
+      const recent = this.recentlyFound.get(secret);
+      // A refusal is never answered from memory: the row may have changed since (a new expiry, new networks).
+      if (recent !== undefined && this.check(recent, clientAddress, 0).ok) return this.countKnownToken(secret, recent, clientAddress, countInWindow);
+      return this.authenticateAndCount(secret, clientAddress, countInWindow, this.findAndCount);
     }
     // Read before the token, so that a change made meanwhile makes the next request read again.
     const { any: answersVersion, tables: tokenVersion } = changes.read(TOKEN_TABLES);
     const recent = this.recentlyFound.get(secret);
-    if (recent !== undefined && recent.tokenVersion === tokenVersion) return this.check(recent, clientAddress, answersVersion);
-    return this.readRecent(secret, tokenVersion).then((read) => (read === undefined ? UNKNOWN : this.check(read, clientAddress, answersVersion)));
+    if (recent !== undefined && recent.version === tokenVersion) return this.check(recent, clientAddress, answersVersion);
+    const hash = hashSecret(secret);
+    return this.findBySecretHash({ hash }).then(([row]) => {
+      if (!row || !secretMatches(row, hash)) return UNKNOWN;
+      return this.check(this.remember(secret, row, tokenVersion), clientAddress, answersVersion);
+    });
   }
 
-  /** SQLite: reads the token and remembers it by its secret, with the version it was read at. */
-  private async readRecent(secret: string, tokenVersion: number): Promise<RecentToken | undefined> {
-    const hash = hashSecret(secret);
-    const [row] = await this.findBySecretHash({ hash });
-    if (!row || !secretMatches(row, hash)) return undefined;
+  /** Keeps a token read from its row by its secret, with the version it was read at (see RecentToken). */
+  private remember(secret: string, row: TokenRow, version: number | string): RecentToken {
     if (this.recentlyFound.size >= RECENTLY_FOUND_LIMIT) this.recentlyFound.clear();
-    const recent: RecentToken = { tokenVersion, row, token: this.requestToken(row), address: undefined, allowed: false };
+    const recent: RecentToken = { version, row, token: this.requestToken(row), address: undefined, allowed: false };
     this.recentlyFound.set(secret, recent);
     return recent;
+  }
+
+  /**
+   * PostgreSQL, a token this process knows and whose expiry and networks admit the request: one
+   * statement counts the request if the row is unchanged and the organization not suspended. A
+   * changed or deleted row is read again (`authenticateAndCount`: a second round trip, once).
+   */
+  private async countKnownToken(secret: string, recent: RecentToken, clientAddress: string, minute: number): Promise<Authentication> {
+    const { token } = recent;
+    const [row] = await this.countKnown!({ tokenId: token.id, version: String(recent.version), minute });
+    if (row === undefined || row.version !== recent.version) {
+      this.recentlyFound.delete(secret);
+      return this.authenticateAndCount(secret, clientAddress, minute, this.findAndCount!);
+    }
+    const answer = { ok: true, token, organizationSuspended: row.suspended === 1, answersVersion: Number(row.generation) } as const;
+    return row.used === null ? answer : { ...answer, windowUsed: Number(row.used) };
   }
 
   private check(recent: RecentToken, clientAddress: string | undefined, answersVersion: number): Authentication {
@@ -321,6 +346,7 @@ export class TokenService {
       if (this.networkLists.size >= NETWORK_LIST_CACHE_SIZE) this.networkLists.clear();
       this.networkLists.set(hash, row.authorized_ip_addresses);
     }
+    this.remember(secret, row, row.version);
     const answer = this.checkRow(row, clientAddress, now);
     return answer.ok && row.used !== null ? { ...answer, windowUsed: Number(row.used) } : answer;
   }
@@ -428,10 +454,10 @@ function prepareFindAndCount(db: Kysely<Database>) {
     db,
     ['hash', 'minute', 'now', 'allowingList'],
     ({ hash, minute, now, allowingList }: { hash: string; minute: number; now: number; allowingList: string | null }) => {
-      const query = sql<TokenRow & { used: number | null }>`
+      const query = sql<TokenRow & { version: string; used: number | null }>`
         with found as (
           select t.id, t.organization_id, t.secret_hash, t.scopes, t.authorized_ip_addresses, t.expires_at, t.rate_limit,
-                 o.suspended, o.generation
+                 o.suspended, o.generation, cast(t.xmin as text) as version
           from api_tokens t inner join organizations o on o.id = t.organization_id
           where t.secret_hash = ${hash}
         ), counted as (
@@ -444,6 +470,35 @@ function prepareFindAndCount(db: Kysely<Database>) {
           returning used
         )
         select found.*, (select used from counted) as used from found`;
+      return { compile: () => query.compile(db) };
+    },
+  );
+}
+
+/**
+ * PostgreSQL, every request with a token this process knows (see RecentToken): the token row's
+ * current version and its organization's suspension and generation; the request is counted in the
+ * token's rate-limit window only when the row is still at `version` (so nothing this process knows
+ * of it has changed) and the organization is not suspended. No row: the token is gone.
+ */
+function prepareCountKnown(db: Kysely<Database>) {
+  return prepareQuery(
+    db,
+    ['tokenId', 'version', 'minute'],
+    ({ tokenId, version, minute }: { tokenId: string; version: string; minute: number }) => {
+      const query = sql<{ version: string; suspended: number; generation: number; used: number | null }>`
+        with found as (
+          select t.id, cast(t.xmin as text) as version, o.suspended, o.generation
+          from api_tokens t inner join organizations o on o.id = t.organization_id
+          where t.id = ${tokenId}
+        ), counted as (
+          insert into rate_limit_windows (token_id, minute, used)
+          select id, cast(${minute} as bigint), 1 from found
+          where found.version = cast(${version} as text) and found.suspended = 0
+          on conflict (token_id, minute) do update set used = rate_limit_windows.used + 1
+          returning used
+        )
+        select found.version, found.suspended, found.generation, (select used from counted) as used from found`;
       return { compile: () => query.compile(db) };
     },
   );

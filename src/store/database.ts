@@ -3,6 +3,7 @@
  * `postgres://` URL. Everything above this module sees the same `Kysely<Database>`.
  */
 import { mkdirSync } from 'node:fs';
+import { hash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type SqliteDatabase } from 'kysely';
@@ -218,6 +219,11 @@ async function openPostgres(url: string, schema: string | undefined): Promise<St
     };
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  // Prepared queries (the per-request ones) as named statements, parsed and planned once per
+  // connection rather than on every run; the name is the text's hash, so one name is one text.
+  registerDirectRunner(db, (query) =>
+    pool.query({ name: `dbp_${hash('sha1', query.sql)}`, text: query.sql, values: query.parameters as unknown[] }).then((result) => result.rows),
+  );
   if (schema) await db.schema.createSchema(schema).ifNotExists().execute();
   return { db, engine: 'postgres', location: redact(url), close: () => db.destroy() };
 }

@@ -9,11 +9,16 @@
  * around it, about as costly as the query itself) and runs at once on the connection — but only
  * when no transaction is open there: inside another caller's transaction it would read what that
  * transaction has not committed, so then it waits its turn through Kysely like any other query.
+ * On PostgreSQL it runs as a named statement: each connection parses and plans it once, and later
+ * runs send only its values (see database.ts).
  */
 import type { CompiledQuery, Compilable, Kysely } from 'kysely';
 
-/** Runs a query at once and answers its rows, or answers undefined when it must go through Kysely. */
-export type DirectRunner = (query: CompiledQuery) => unknown[] | undefined;
+/**
+ * Runs a prepared query without Kysely's executor: at once (SQLite: its rows, or undefined when it
+ * must go through Kysely after all), or as a promise of its rows (PostgreSQL).
+ */
+export type DirectRunner = (query: CompiledQuery) => unknown[] | Promise<unknown[]> | undefined;
 
 const directRunners = new WeakMap<Kysely<any>, DirectRunner>();
 
@@ -43,7 +48,7 @@ export function prepareQuery<Values extends Record<string, unknown>, Row>(
     });
     const query = { ...compiled, parameters };
     const rows = direct?.(query);
-    if (rows !== undefined) return rows as Row[];
+    if (rows !== undefined) return (await rows) as Row[];
     return (await db.executeQuery<Row>(query)).rows;
   };
 }
