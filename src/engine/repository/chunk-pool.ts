@@ -71,6 +71,8 @@ export type ChunkTask =
  * system allows it) with O_DIRECT, which the block-aligned runs of chunks take straight to the disk.
  */
 export interface RestoreTarget {
+  /** Which restore of this pool's (a new number each): chunks kept for one restore serve no other. */
+  readonly restore: number;
   readonly fd: number;
   readonly directFd: number | null;
   readonly unitStart: number;

@@ -135,6 +135,15 @@ function takeUnit(bytes: number): Buffer {
 const RECURRING_CHUNKS_BYTES = 16 * 1024 * 1024;
 const recurringChunks = new Map<string, Buffer>();
 let recurringChunksBytes = 0;
+/** The restore the kept chunks were read for: each restore reads its chunks from the packs afresh. */
+let recurringChunksRestore = -1;
+
+function forgetRecurringChunksUnless(restore: number): void {
+  if (restore === recurringChunksRestore) return;
+  recurringChunks.clear();
+  recurringChunksBytes = 0;
+  recurringChunksRestore = restore;
+}
 
 function recurringChunk(id: string): Buffer | undefined {
   const plain = recurringChunks.get(id);
@@ -163,6 +172,7 @@ function load(task: Extract<ChunkTask, { kind: 'load' }>): ChunkReply | Promise<
   const problems: PieceProblem[] = [];
   const { writeTo, pieces, chunkSize } = task;
   const unit = writeTo && pieces.length > 0 ? takeUnit((pieces[pieces.length - 1]!.slot + 1) * chunkSize) : null;
+  if (writeTo) forgetRecurringChunksUnless(writeTo.restore);
   try {
     for (const piece of pieces) {
       const kept = piece.recurs ? recurringChunk(piece.id) : undefined;
@@ -190,9 +200,13 @@ function load(task: Extract<ChunkTask, { kind: 'load' }>): ChunkReply | Promise<
     const end = pieces.find((piece) => piece.slot === last)!.plainLength + last * chunkSize;
     return writeRun(writeTo, unit.subarray(start, end), writeTo.unitStart + start);
   });
-  return Promise.all(writes)
-    .then((buffered): ChunkReply => ({ kind: 'loaded', problems, buffered: buffered.reduce((sum, bytes) => sum + bytes, 0) }))
-    .finally(() => freeUnits.push(unit));
+  // Settled, not all: on a failure the unit is not reused while another of its writes still reads it.
+  return Promise.allSettled(writes).then((settled): ChunkReply => {
+    freeUnits.push(unit);
+    const failure = settled.find((result) => result.status === 'rejected');
+    if (failure) throw failure.reason;
+    return { kind: 'loaded', problems, buffered: settled.reduce((sum, result) => sum + (result.status === 'fulfilled' ? result.value : 0), 0) };
+  });
 }
 
 /**

@@ -84,6 +84,8 @@ function readConfig(path: string): RepositoryConfig {
 class DirectoryRepository implements Repository {
   readonly encrypted: boolean;
   private readonly chunkSize: number;
+  /** Numbers the restores (see RestoreTarget.restore). */
+  private restoresStarted = 0;
   /** Bytes read and handed to a worker at once: whole chunks, at least UNIT_BYTES. */
   private readonly unitBytes: number;
 
@@ -236,6 +238,7 @@ class DirectoryRepository implements Repository {
   private async restoreInto(manifest: ManifestReader, index: ChunkIndex, options: RestoreOptions): Promise<void> {
     const { header } = manifest;
     const temporary = temporaryPathFor(options.toPath);
+    const restore = this.restoresStarted++;
     const target = await open(temporary, 'wx', 0o600);
     let directFd: number | null = null;
     try {
@@ -256,7 +259,7 @@ class DirectoryRepository implements Repository {
           const firstId = unitOfSegment * this.chunksPerUnit;
           const pieces = this.piecesOfUnit(header, index, ids.slice(firstId, firstId + this.chunksPerUnit), unitIndex * this.chunksPerUnit, recurring);
           if (pieces.length > 0) {
-            const writeTo = { fd: target.fd, directFd, unitStart: unitIndex * this.unitBytes };
+            const writeTo = { restore, fd: target.fd, directFd, unitStart: unitIndex * this.unitBytes };
             const reply = expectReply(await this.pool.run({ kind: 'load', pieces, chunkSize: header.chunkSize, writeTo }), 'loaded');
             if (reply.problems.length > 0) throw problemError(reply.problems[0]!);
             flusher.wrote(reply.buffered);
