@@ -10,8 +10,8 @@ import { forEachEngine, TestService, type TestOrganization } from '../support/ha
 /**
  * What authentication keeps between requests may never outlive a change of what it was made from.
  * On SQLite a token is kept by its exact secret while tokens and organizations are unchanged; on
- * PostgreSQL each process keeps the network list it last read per token (to let the token query count
- * the request). Every change — a revocation, a new secret, an expiry reached or changed, new networks,
+ * PostgreSQL it is kept with its row version, which the one statement per request checks (and the
+ * network list last read per token, to let the token query count the request). Every change — a revocation, a new secret, an expiry reached or changed, new networks,
  * a suspension — takes effect at the very next request, whether it was made through the API, a
  * service call, or another connection (as another process). And on PostgreSQL an authenticated
  * request costs one round trip: the token query counts it in the shared rate-limit window.
