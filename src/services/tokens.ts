@@ -100,8 +100,6 @@ export class TokenBeyondGrantor extends Error {}
 const RECENTLY_FOUND_LIMIT = 10_000;
 /** The tables the token query reads (a generation bump by a trigger does not count: see ChangeCounters). */
 const TOKEN_TABLES = ['api_tokens', 'organizations'] as const;
-/** PostgreSQL: per token (by secret hash), the stored network list last read (bounded). */
-const NETWORK_LIST_CACHE_SIZE = 10_000;
 
 const UNKNOWN: Authentication = { ok: false, reason: 'unknown' };
 const EXPIRED: Authentication = { ok: false, reason: 'expired' };
@@ -128,11 +126,9 @@ interface RecentToken {
 
 export class TokenService {
   private readonly findBySecretHash: ReturnType<typeof prepareFindBySecretHash>;
-  private readonly findAndCount: ReturnType<typeof prepareFindAndCount> | undefined;
-  private readonly countKnown: ReturnType<typeof prepareCountKnown> | undefined;
+  /** PostgreSQL: the statements that read a token and count the request at once. */
+  private readonly counting: { readonly findAndCount: FindAndCount; readonly countKnown: CountKnown } | undefined;
   private readonly recentlyFound = new Map<string, RecentToken>();
-  /** PostgreSQL: the stored network list last read per secret hash (see `authenticateAndCount`). */
-  private readonly networkLists = new Map<string, string>();
   private readonly networkSets = new Map<string, NetworkSet>();
   private readonly networkDecisions = new Map<string, boolean>();
   private readonly scopeSets = new Map<string, ReadonlySet<string>>();
@@ -146,8 +142,7 @@ export class TokenService {
     engine: Engine = 'sqlite',
   ) {
     this.findBySecretHash = prepareFindBySecretHash(db);
-    this.findAndCount = engine === 'postgres' ? prepareFindAndCount(db) : undefined;
-    this.countKnown = engine === 'postgres' ? prepareCountKnown(db) : undefined;
+    this.counting = engine === 'postgres' ? { findAndCount: prepareFindAndCount(db), countKnown: prepareCountKnown(db) } : undefined;
   }
 
   async create(input: NewToken, grantor?: Grantor): Promise<{ token: TokenRecord; secret: string }> {
@@ -260,7 +255,8 @@ export class TokenService {
    *
    * `countInWindow` (a rate-limit window, PostgreSQL): the same statement also counts the request in
    * the token's shared window when the token is valid, unexpired, of an organization not suspended and
-   * used from a network it allows (`windowUsed` in the answer). The network check is JavaScript's, so
+   * used from a network it allows (`windowUsed` in the answer). A token this process has read is
+   * kept (see RecentToken) and only counted, if unchanged. The network check is JavaScript's, so
    * the statement is told which stored list this process already knows to allow the address; a token
    * seen for the first time, or whose list changed, is read without counting (and the rate limiter
    * then counts it: two round trips, once).
@@ -268,11 +264,14 @@ export class TokenService {
   authenticate(secret: string, clientAddress?: string, countInWindow?: number): Authentication | Promise<Authentication> {
     const changes = this.changes;
     if (changes === undefined) {
-      if (countInWindow === undefined || clientAddress === undefined || this.findAndCount === undefined) return this.authenticateByQuery(secret, clientAddress);
+      const counting = this.counting;
+      if (countInWindow === undefined || clientAddress === undefined || counting === undefined) return this.authenticateByQuery(secret, clientAddress);
       const recent = this.recentlyFound.get(secret);
       // A refusal is never answered from memory: the row may have changed since (a new expiry, new networks).
-      if (recent !== undefined && this.check(recent, clientAddress, 0).ok) return this.countKnownToken(secret, recent, clientAddress, countInWindow);
-      return this.authenticateAndCount(secret, clientAddress, countInWindow, this.findAndCount);
+      if (recent !== undefined && this.refusal(recent, clientAddress) === undefined) {
+        return this.countKnownToken(secret, recent, clientAddress, countInWindow, counting);
+      }
+      return this.authenticateAndCount(secret, clientAddress, countInWindow, counting.findAndCount);
     }
     // Read before the token, so that a change made meanwhile makes the next request read again.
     const { any: answersVersion, tables: tokenVersion } = changes.read(TOKEN_TABLES);
@@ -298,28 +297,34 @@ export class TokenService {
    * statement counts the request if the row is unchanged and the organization not suspended. A
    * changed or deleted row is read again (`authenticateAndCount`: a second round trip, once).
    */
-  private async countKnownToken(secret: string, recent: RecentToken, clientAddress: string, minute: number): Promise<Authentication> {
+  private async countKnownToken(
+    secret: string,
+    recent: RecentToken,
+    clientAddress: string,
+    minute: number,
+    { countKnown, findAndCount }: NonNullable<TokenService['counting']>,
+  ): Promise<Authentication> {
     const { token } = recent;
-    const [row] = await this.countKnown!({ tokenId: token.id, version: String(recent.version), minute });
-    if (row === undefined || row.version !== recent.version) {
-      this.recentlyFound.delete(secret);
-      return this.authenticateAndCount(secret, clientAddress, minute, this.findAndCount!);
-    }
+    const [row] = await countKnown({ tokenId: token.id, version: String(recent.version), minute });
+    if (row === undefined || row.version !== recent.version) return this.authenticateAndCount(secret, clientAddress, minute, findAndCount);
     const answer = { ok: true, token, organizationSuspended: row.suspended === 1, answersVersion: Number(row.generation) } as const;
     return row.used === null ? answer : { ...answer, windowUsed: Number(row.used) };
   }
 
   private check(recent: RecentToken, clientAddress: string | undefined, answersVersion: number): Authentication {
+    return this.refusal(recent, clientAddress) ?? { ok: true, token: recent.token, organizationSuspended: recent.row.suspended === 1, answersVersion };
+  }
+
+  /** Why a known token must be refused now (expired, or not from this network), or undefined. */
+  private refusal(recent: RecentToken, clientAddress: string | undefined): Authentication | undefined {
     const { row } = recent;
     if (row.expires_at !== null && row.expires_at <= this.clock.now()) return EXPIRED;
-    if (clientAddress !== undefined) {
-      if (recent.address !== clientAddress) {
-        recent.allowed = this.networkAllows(row.authorized_ip_addresses, clientAddress);
-        recent.address = clientAddress;
-      }
-      if (!recent.allowed) return UNAUTHORIZED_NETWORK;
+    if (clientAddress === undefined) return undefined;
+    if (recent.address !== clientAddress) {
+      recent.allowed = this.networkAllows(row.authorized_ip_addresses, clientAddress);
+      recent.address = clientAddress;
     }
-    return { ok: true, token: recent.token, organizationSuspended: row.suspended === 1, answersVersion };
+    return recent.allowed ? undefined : UNAUTHORIZED_NETWORK;
   }
 
   private async authenticateByQuery(secret: string, clientAddress: string | undefined): Promise<Authentication> {
@@ -334,20 +339,18 @@ export class TokenService {
     secret: string,
     clientAddress: string,
     minute: number,
-    findAndCount: NonNullable<TokenService['findAndCount']>,
+    findAndCount: FindAndCount,
   ): Promise<Authentication> {
     const hash = hashSecret(secret);
-    const now = this.clock.now();
-    const knownList = this.networkLists.get(hash);
+    // The network list last read for this secret, if this process knows it to allow the address.
+    const knownList = this.recentlyFound.get(secret)?.row.authorized_ip_addresses;
     const allowingList = knownList !== undefined && this.networkAllows(knownList, clientAddress) ? knownList : null;
-    const [row] = await findAndCount({ hash, minute, now, allowingList });
-    if (!row || !secretMatches(row, hash)) return UNKNOWN;
-    if (row.authorized_ip_addresses !== knownList) {
-      if (this.networkLists.size >= NETWORK_LIST_CACHE_SIZE) this.networkLists.clear();
-      this.networkLists.set(hash, row.authorized_ip_addresses);
+    const [row] = await findAndCount({ hash, minute, now: this.clock.now(), allowingList });
+    if (!row || !secretMatches(row, hash)) {
+      this.recentlyFound.delete(secret);
+      return UNKNOWN;
     }
-    this.remember(secret, row, row.version);
-    const answer = this.checkRow(row, clientAddress, now);
+    const answer = this.check(this.remember(secret, row, row.version), clientAddress, Number(row.generation));
     return answer.ok && row.used !== null ? { ...answer, windowUsed: Number(row.used) } : answer;
   }
 
@@ -507,6 +510,9 @@ function prepareCountKnown(db: Kysely<Database>) {
 export function hashSecret(secret: string): string {
   return hash('sha256', secret);
 }
+
+type FindAndCount = ReturnType<typeof prepareFindAndCount>;
+type CountKnown = ReturnType<typeof prepareCountKnown>;
 
 /** What the authentication query reads. */
 type TokenRow = Pick<ApiToken, 'id' | 'organization_id' | 'secret_hash' | 'scopes' | 'authorized_ip_addresses' | 'expires_at' | 'rate_limit'> & {
