@@ -54,8 +54,9 @@ describe('round trips', () => {
     fc.integer({ min: 0, max: 3 * CHUNK }).map((n) => ({ kind: 'zero' as const, n })),
     fc.integer({ min: 1, max: 3 }).map((n) => ({ kind: 'repeat' as const, n })),
   );
-  for (const password of ['secret', null]) {
-    test(`any image restores byte-exact (${password ? 'encrypted' : 'unencrypted'})`, async () => {
+  for (const [password, directWrites] of [['secret', true], [null, true], ['secret', false]] as const) {
+    const writes = directWrites ? 'direct writes where allowed' : 'through the page cache';
+    test(`any image restores byte-exact (${password ? 'encrypted' : 'unencrypted'}, ${writes})`, async () => {
       await withRepository({ password }, async (repository) => {
         const block = randomBytes(CHUNK);
         await fc.assert(
@@ -64,7 +65,7 @@ describe('round trips', () => {
             const backup = await repository.backup({ sourcePath: image(bytes) });
             assert.equal(backup.diskSize, bytes.length);
             const target = fresh('restored');
-            await repository.restore(backup.id, { toPath: target });
+            await repository.restore(backup.id, { toPath: target, directWrites });
             assert.equal(sha256(readFileSync(target)), sha256(bytes));
           }),
           { numRuns: 25 },
@@ -73,6 +74,21 @@ describe('round trips', () => {
       });
     });
   }
+
+  test('a chunk that recurs in an image is decrypted once per restore; the next restore reads it afresh and sees damage', async () => {
+    await withRepository({}, async (repository) => {
+      // One block over three 1 MiB units: both workers get a unit, so both keep the chunk.
+      const bytes = Buffer.concat(Array<Buffer>(3 * 256).fill(randomBytes(CHUNK)));
+      const backup = await repository.backup({ sourcePath: image(bytes) });
+      const first = fresh('restored');
+      await repository.restore(backup.id, { toPath: first });
+      assert.equal(sha256(readFileSync(first)), sha256(bytes));
+      const chunks = await storedChunks(repository);
+      assert.equal(chunks.length, 1);
+      flipByteAt(chunks[0]!.packPath, chunks[0]!.offset + chunks[0]!.length - 5);
+      await assertCode(repository.restore(backup.id, { toPath: fresh('restored') }), 'corrupt_chunk');
+    });
+  });
 
   test('a second backup of the same image stores nothing new; zero chunks are never stored and restore as holes', async () => {
     await withRepository({}, async (repository) => {

@@ -1,16 +1,17 @@
 /**
  * A worker thread of the chunk pool (chunk-pool.ts): the CPU-heavy part of every chunk — the zero
  * test, the keyed hash, compression and encryption — or, to read chunks back, reading them from their
- * packs, decryption, decompression and the check against their ids. No file is written here: the
- * main thread gathers sealed chunks into packs.
+ * packs, decryption, decompression and the check against their ids. A backup's chunks go back to the
+ * main thread, which gathers them into packs; a restore's are written into the target image here
+ * (restore-writes.ts), so that no image bytes cross between threads.
  */
 import { createHmac } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { RepositoryError } from './errors.js';
-import { writeFullyInBackground } from './files.js';
 import { packPath } from './layout.js';
 import { readExactly } from './packs.js';
+import { releaseUnit, takeUnit, writeUnit } from './restore-writes.js';
 import { seal, unseal, UnsealError } from './sealing.js';
 import { transferables, type ChunkReply, type ChunkTask, type ChunkWorkerData, type LoadPiece, type PieceProblem, type RestoreTarget, type SequencedTask } from './chunk-pool.js';
 
@@ -102,143 +103,96 @@ function loadPiece(piece: LoadPiece): Buffer | Omit<PieceProblem, 'slot' | 'id'>
 }
 
 /**
- * Direct writes need their memory, file offset and length aligned to the device's block; the page
- * size covers every block size in use. Unit buffers come from WebAssembly memories, whose start V8
- * places on a page boundary (an ordinary Buffer's start is only 16-byte aligned).
- */
-const DIRECT_ALIGNMENT = 4096;
-declare const WebAssembly: { Memory: new (descriptor: { initial: number; maximum: number }) => { readonly buffer: ArrayBuffer } };
-const WASM_PAGE = 65_536;
-
-function pageAlignedBuffer(bytes: number): Buffer {
-  const pages = Math.ceil(bytes / WASM_PAGE);
-  return Buffer.from(new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer, 0, bytes);
-}
-
-/**
- * A restore's units are assembled in these buffers and written from them. Writes run in the thread
- * pool while this worker decrypts its next unit, so a unit's buffer is in use until its writes are
- * done; there are as many as the worker holds tasks (a few), each reused from task to task.
- */
-const freeUnits: Buffer[] = [];
-
-function takeUnit(bytes: number): Buffer {
-  const unit = freeUnits.pop();
-  return unit !== undefined && unit.length >= bytes ? unit : pageAlignedBuffer(bytes);
-}
-
-/**
  * Restore: the plain bytes of chunks that occur more than once in the image (`LoadPiece.recurs`), so
- * that a repeated chunk is read and decrypted once rather than at every place it occurs. The oldest
- * use goes first when the budget is spent.
+ * that a repeated chunk is read and decrypted once rather than at every place it occurs. Kept for one
+ * restore (each reads its chunks from the packs afresh), within a budget; the oldest use goes first.
  */
-const RECURRING_CHUNKS_BYTES = 16 * 1024 * 1024;
-const recurringChunks = new Map<string, Buffer>();
-let recurringChunksBytes = 0;
-/** The restore the kept chunks were read for: each restore reads its chunks from the packs afresh. */
-let recurringChunksRestore = -1;
+class RecurringChunks {
+  private readonly chunks = new Map<string, Buffer>();
+  private bytes = 0;
+  private restore = -1;
 
-function forgetRecurringChunksUnless(restore: number): void {
-  if (restore === recurringChunksRestore) return;
-  recurringChunks.clear();
-  recurringChunksBytes = 0;
-  recurringChunksRestore = restore;
-}
+  constructor(private readonly budget: number) {}
 
-function recurringChunk(id: string): Buffer | undefined {
-  const plain = recurringChunks.get(id);
-  if (plain !== undefined) {
-    recurringChunks.delete(id); // to the end of the map's order: the newest use
-    recurringChunks.set(id, plain);
+  /** The chunks kept so far, if they were kept for this restore; else none. */
+  forRestore(restore: number): this {
+    if (restore !== this.restore) {
+      this.chunks.clear();
+      this.bytes = 0;
+      this.restore = restore;
+    }
+    return this;
   }
-  return plain;
-}
 
-function keepRecurringChunk(id: string, plain: Buffer): void {
-  if (plain.length > RECURRING_CHUNKS_BYTES) return;
-  for (const [oldest, bytes] of recurringChunks) {
-    if (recurringChunksBytes + plain.length <= RECURRING_CHUNKS_BYTES) break;
-    recurringChunks.delete(oldest);
-    recurringChunksBytes -= bytes.length;
+  get(id: string): Buffer | undefined {
+    const plain = this.chunks.get(id);
+    if (plain !== undefined) {
+      this.chunks.delete(id); // to the end of the map's order: the newest use
+      this.chunks.set(id, plain);
+    }
+    return plain;
   }
-  recurringChunks.set(id, Buffer.from(plain)); // a copy: `plain` may be a reused buffer
-  recurringChunksBytes += plain.length;
+
+  keep(id: string, plain: Buffer): void {
+    if (plain.length > this.budget) return;
+    for (const [oldest, bytes] of this.chunks) {
+      if (this.bytes + plain.length <= this.budget) break;
+      this.chunks.delete(oldest);
+      this.bytes -= bytes.length;
+    }
+    this.chunks.set(id, Buffer.from(plain)); // a copy: `plain` may be a reused buffer
+    this.bytes += plain.length;
+  }
 }
 
-/** Set when the file system refused a direct write (EINVAL): this worker then writes through the page cache only. */
-let directRefused = false;
+const recurringChunks = new RecurringChunks(16 * 1024 * 1024);
 
-function load(task: Extract<ChunkTask, { kind: 'load' }>): ChunkReply | Promise<ChunkReply> {
+/** Verify: every piece read and checked; only the problems are answered. */
+function check(pieces: readonly LoadPiece[]): PieceProblem[] {
   const problems: PieceProblem[] = [];
-  const { writeTo, pieces, chunkSize } = task;
-  const unit = writeTo && pieces.length > 0 ? takeUnit((pieces[pieces.length - 1]!.slot + 1) * chunkSize) : null;
-  if (writeTo) forgetRecurringChunksUnless(writeTo.restore);
   try {
     for (const piece of pieces) {
-      const kept = piece.recurs ? recurringChunk(piece.id) : undefined;
-      const result = kept ?? loadPiece(piece);
-      if (!Buffer.isBuffer(result)) {
-        problems.push({ slot: piece.slot, id: piece.id, ...result });
+      const result = loadPiece(piece);
+      if (!Buffer.isBuffer(result)) problems.push({ slot: piece.slot, id: piece.id, ...result });
+    }
+  } finally {
+    closePacks();
+  }
+  return problems;
+}
+
+/** Restore: the unit's pieces assembled in a unit buffer, then written (unless a piece has a problem). */
+async function restore(pieces: readonly LoadPiece[], chunkSize: number, target: RestoreTarget): Promise<ChunkReply> {
+  const problems: PieceProblem[] = [];
+  const kept = recurringChunks.forRestore(target.restore);
+  const unit = takeUnit((pieces[pieces.length - 1]!.slot + 1) * chunkSize);
+  try {
+    for (const piece of pieces) {
+      const keptPlain = piece.recurs ? kept.get(piece.id) : undefined;
+      const plain = keptPlain ?? loadPiece(piece);
+      if (!Buffer.isBuffer(plain)) {
+        problems.push({ slot: piece.slot, id: piece.id, ...plain });
         continue;
       }
-      if (piece.recurs && !kept) keepRecurringChunk(piece.id, result);
-      unit?.set(result, piece.slot * chunkSize);
+      if (piece.recurs && keptPlain === undefined) kept.keep(piece.id, plain);
+      unit.set(plain, piece.slot * chunkSize);
     }
   } catch (error) {
-    if (unit) freeUnits.push(unit);
+    releaseUnit(unit);
     throw error;
   } finally {
     closePacks();
   }
-  if (!writeTo || !unit || problems.length > 0) {
-    if (unit) freeUnits.push(unit);
+  if (problems.length > 0) {
+    releaseUnit(unit);
     return { kind: 'loaded', problems, buffered: 0 };
   }
-  // Runs of stored chunks are written; the zero chunks between them stay holes.
-  const writes = runsOf(pieces.map((piece) => piece.slot)).map(([first, last]) => {
-    const start = first * chunkSize;
-    const end = pieces.find((piece) => piece.slot === last)!.plainLength + last * chunkSize;
-    return writeRun(writeTo, unit.subarray(start, end), writeTo.unitStart + start);
-  });
-  // Settled, not all: on a failure the unit is not reused while another of its writes still reads it.
-  return Promise.allSettled(writes).then((settled): ChunkReply => {
-    freeUnits.push(unit);
-    const failure = settled.find((result) => result.status === 'rejected');
-    if (failure) throw failure.reason;
-    return { kind: 'loaded', problems, buffered: settled.reduce((sum, result) => sum + (result.status === 'fulfilled' ? result.value : 0), 0) };
-  });
+  return { kind: 'loaded', problems, buffered: await writeUnit(target, unit, pieces, chunkSize) };
 }
 
-/**
- * Writes one run of chunks: its block-aligned part directly when the target allows it (no page
- * cache to fill and then flush, and nothing of the machine's other work pushed out of it), the rest
- * through the page cache. Resolves to the bytes written through the page cache.
- */
-async function writeRun(target: RestoreTarget, run: Buffer, position: number): Promise<number> {
-  const directLength = run.length - (run.length % DIRECT_ALIGNMENT);
-  if (target.directFd !== null && !directRefused && position % DIRECT_ALIGNMENT === 0 && directLength > 0) {
-    try {
-      await writeFullyInBackground(target.directFd, run.subarray(0, directLength), position);
-      await writeFullyInBackground(target.fd, run.subarray(directLength), position + directLength);
-      return run.length - directLength;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EINVAL') throw error;
-      directRefused = true; // written again below, through the page cache
-    }
-  }
-  await writeFullyInBackground(target.fd, run, position);
-  return run.length;
-}
-
-/** Sorted slot numbers as runs of consecutive ones: [first, last] pairs. */
-function runsOf(slots: readonly number[]): [number, number][] {
-  const runs: [number, number][] = [];
-  for (const slot of slots) {
-    const last = runs[runs.length - 1];
-    if (last && last[1] === slot - 1) last[1] = slot;
-    else runs.push([slot, slot]);
-  }
-  return runs;
+function load({ pieces, chunkSize, writeTo }: Extract<ChunkTask, { kind: 'load' }>): ChunkReply | Promise<ChunkReply> {
+  if (writeTo === null || pieces.length === 0) return { kind: 'loaded', problems: check(pieces), buffered: 0 };
+  return restore(pieces, chunkSize, writeTo);
 }
 
 function failed(error: unknown): ChunkReply {

@@ -79,6 +79,11 @@ export interface RestoreOptions {
   /** Written atomically (temporary file beside it, then rename); zero chunks become holes. Refuses to overwrite an existing file unless `overwrite`. */
   readonly toPath: string;
   readonly overwrite?: boolean;
+  /**
+   * Default true: block-aligned writes bypass the page cache (O_DIRECT) where the file system allows
+   * it. False: every write goes through the page cache, as on a file system without direct writes.
+   */
+  readonly directWrites?: boolean;
   readonly signal?: AbortSignal;
   readonly onProgress?: ProgressListener;
 }

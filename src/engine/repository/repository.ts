@@ -241,10 +241,14 @@ class DirectoryRepository implements Repository {
     const restore = this.restoresStarted++;
     const target = await open(temporary, 'wx', 0o600);
     let directFd: number | null = null;
+    const closeTarget = async () => {
+      if (directFd !== null) closeSync(directFd);
+      await target.close();
+    };
     try {
       // The whole length at once (zero chunks stay holes), so no write extends the file.
       await target.truncate(header.diskSize);
-      directFd = openForDirectWrites(temporary);
+      directFd = options.directWrites === false ? null : openForDirectWrites(temporary);
       // The disk writes back what went through the page cache while later chunks are decrypted, rather than all at the end.
       const flusher = new BackgroundFlusher(target);
       let done = 0;
@@ -271,13 +275,11 @@ class DirectoryRepository implements Repository {
       await flusher.idle();
       await target.sync();
     } catch (error) {
-      if (directFd !== null) closeSync(directFd);
-      await target.close();
+      await closeTarget();
       rmSync(temporary, { force: true });
       throw error;
     }
-    if (directFd !== null) closeSync(directFd);
-    await target.close();
+    await closeTarget();
     renameSync(temporary, options.toPath);
     syncDirectory(dirname(options.toPath));
   }
@@ -541,7 +543,6 @@ function removePacks(root: string, packIds: readonly string[]): void {
   for (const directory of directories) syncDirectory(directory);
 }
 
-/** Starts a `fdatasync` of the file every FLUSH_EVERY_BYTES written (one at a time), so that the final sync has little left. */
 /** The chunk ids that occur more than once among `ids`. */
 function recurringIds(ids: readonly (string | null)[]): Set<string> {
   const seen = new Set<string>();
@@ -570,6 +571,7 @@ function openForDirectWrites(path: string): number | null {
   }
 }
 
+/** Starts a `fdatasync` of the file every FLUSH_EVERY_BYTES written (one at a time), so that the final sync has little left. */
 class BackgroundFlusher {
   private unflushed = 0;
   private flushing: Promise<void> | undefined;
