@@ -19,6 +19,8 @@ import { dropPostgresSchemas } from '../../src/store/database.js';
 import { rmSync } from 'node:fs';
 import { DatabaseRateLimiter, MemoryRateLimiter, type RateLimitResult } from '../../src/http/rate-limit.js';
 import { startServer } from '../../src/http/server.js';
+import { sql } from 'kysely';
+import { Coalescer } from '../../src/store/coalescing.js';
 import { prepareQuery } from '../../src/store/prepared.js';
 import { openRuntime, type Runtime } from '../../src/runtime.js';
 import { serveChild } from './children.js';
@@ -98,7 +100,8 @@ async function seed(runtime: Runtime, policies: number): Promise<Seeded> {
  * the rate limiter counts nothing. `fresh` (the default): what a service without authentication would
  * still have to do so that its response cache never serves an answer another process has made stale —
  * find the organization's answers version per request (SQLite: `Store.changes`, i.e. `PRAGMA
- * data_version`; PostgreSQL: one prepared query of the organization's generation). `frozen`: the
+ * data_version`; PostgreSQL: one prepared query of the organization's generation, coalesced across
+ * concurrent requests as the guarded service's token statement is). `frozen`: the
  * version read at start is kept (no check at all; such a service would miss other processes' writes).
  */
 async function switchAuthenticationOff(runtime: Runtime, seeded: Seeded, twin: 'fresh' | 'frozen'): Promise<void> {
@@ -112,14 +115,19 @@ async function switchAuthenticationOff(runtime: Runtime, seeded: Seeded, twin: '
   } else if (changes !== undefined) {
     tokens.authenticate = () => ({ ...answer, answersVersion: changes.read(NO_TABLES).any });
   } else {
+    // Coalesced as the guarded service coalesces its token statements (src/store/coalescing.ts).
     const db = runtime.store.db;
-    const readGeneration = prepareQuery(db, ['id'], ({ id }: { id: string }) =>
-      db.selectFrom('organizations').select('generation').where('id', '=', id),
+    const readGenerations = prepareQuery(db, ['ids'], ({ ids }: { ids: string[] }) =>
+      db.selectFrom('organizations').select(['id', 'generation']).where('id', '=', sql<string>`any(cast(${ids} as text[]))`),
     );
+    const generations = new Coalescer<string, number>(async (ids) => {
+      const rows = await readGenerations({ ids: [...ids] });
+      return ids.map((id) => rows.find((row) => row.id === id)?.generation);
+    });
     const organizationId = seeded.organizationId;
     tokens.authenticate = async () => {
-      const [row] = await readGeneration({ id: organizationId });
-      return { ...answer, answersVersion: Number(row!.generation) };
+      const { answer: generation } = await generations.ask(organizationId, organizationId);
+      return { ...answer, answersVersion: Number(generation) };
     };
   }
   const permitAll = (_key: string, permitted: number): RateLimitResult => ({ allowed: true, permitted, remaining: permitted });

@@ -13,6 +13,7 @@ import type { Clock } from '../domain/clock.js';
 import { newId, randomToken } from '../domain/ids.js';
 import { NetworkSet, networkListErrors } from '../domain/networks.js';
 import { ALL_SCOPES, isScope } from '../domain/scopes.js';
+import { Coalescer } from '../store/coalescing.js';
 import { prepareQuery } from '../store/prepared.js';
 import type { ChangeCounters, Engine } from '../store/database.js';
 import type { ApiToken, ApiTokensTable, Database } from '../store/schema.js';
@@ -127,7 +128,7 @@ interface RecentToken {
 export class TokenService {
   private readonly findBySecretHash: ReturnType<typeof prepareFindBySecretHash>;
   /** PostgreSQL: the statements that read a token and count the request at once. */
-  private readonly counting: { readonly findAndCount: FindAndCount; readonly countKnown: CountKnown } | undefined;
+  private readonly counting: { readonly findAndCount: FindAndCount; readonly knownCounts: KnownCounts } | undefined;
   private readonly recentlyFound = new Map<string, RecentToken>();
   private readonly networkSets = new Map<string, NetworkSet>();
   private readonly networkDecisions = new Map<string, boolean>();
@@ -142,7 +143,7 @@ export class TokenService {
     engine: Engine = 'sqlite',
   ) {
     this.findBySecretHash = prepareFindBySecretHash(db);
-    this.counting = engine === 'postgres' ? { findAndCount: prepareFindAndCount(db), countKnown: prepareCountKnown(db) } : undefined;
+    this.counting = engine === 'postgres' ? { findAndCount: prepareFindAndCount(db), knownCounts: prepareCountKnown(db) } : undefined;
   }
 
   async create(input: NewToken, grantor?: Grantor): Promise<{ token: TokenRecord; secret: string }> {
@@ -294,21 +295,24 @@ export class TokenService {
 
   /**
    * PostgreSQL, a token this process knows and whose expiry and networks admit the request: one
-   * statement counts the request if the row is unchanged and the organization not suspended. A
-   * changed or deleted row is read again (`authenticateAndCount`: a second round trip, once).
+   * statement counts the request if the row is unchanged and the organization not suspended; it is
+   * shared with the other requests that arrive while an earlier one runs (see prepareCountKnown),
+   * and each request takes its own place in the count. A changed or deleted row is read again
+   * (`authenticateAndCount`: a second round trip, once).
    */
   private async countKnownToken(
     secret: string,
     recent: RecentToken,
     clientAddress: string,
     minute: number,
-    { countKnown, findAndCount }: NonNullable<TokenService['counting']>,
+    { knownCounts, findAndCount }: NonNullable<TokenService['counting']>,
   ): Promise<Authentication> {
     const { token } = recent;
-    const [row] = await countKnown({ tokenId: token.id, version: String(recent.version), minute });
+    const version = String(recent.version);
+    const { answer: row, position, count } = await knownCounts.ask(`${token.id}\u0000${minute}\u0000${version}`, { tokenId: token.id, version, minute });
     if (row === undefined || row.version !== recent.version) return this.authenticateAndCount(secret, clientAddress, minute, findAndCount);
     const answer = { ok: true, token, organizationSuspended: row.suspended === 1, answersVersion: Number(row.generation) } as const;
-    return row.used === null ? answer : { ...answer, windowUsed: Number(row.used) };
+    return row.used === null ? answer : { ...answer, windowUsed: Number(row.used) - count + position };
   }
 
   private check(recent: RecentToken, clientAddress: string | undefined, answersVersion: number): Authentication {
@@ -478,33 +482,95 @@ function prepareFindAndCount(db: Kysely<Database>) {
   );
 }
 
+/** What the counting statement answers for one known token (see prepareCountKnown). */
+interface KnownTokenCount {
+  readonly version: string;
+  readonly suspended: number;
+  readonly generation: number;
+  /** The window's count after this statement's requests of the token; null: they were not counted. */
+  readonly used: number | null;
+}
+
+interface KnownTokenAsked {
+  readonly tokenId: string;
+  readonly version: string;
+  readonly minute: number;
+}
+
 /**
- * PostgreSQL, every request with a token this process knows (see RecentToken): the token row's
- * current version and its organization's suspension and generation; the request is counted in the
- * token's rate-limit window only when the row is still at `version` (so nothing this process knows
- * of it has changed) and the organization is not suspended. No row: the token is gone.
+ * PostgreSQL, the requests with tokens this process knows (see RecentToken), coalesced (see
+ * coalescing.ts): one statement reads each asked token row's current version and its organization's
+ * suspension and generation, and counts its `count` requests in the token's rate-limit window — only
+ * when the row is still at the asked version (so nothing this process knows of it has changed) and
+ * the organization is not suspended. No answer for a token: it is gone. A statement for one token
+ * (the usual case: the requests that overlap are mostly one client's) is the lighter of two forms;
+ * several tokens are upserted in key order, so two processes' statements never wait on each other's
+ * rows in a cycle.
  */
 function prepareCountKnown(db: Kysely<Database>) {
-  return prepareQuery(
+  const countOne = prepareQuery(
     db,
-    ['tokenId', 'version', 'minute'],
-    ({ tokenId, version, minute }: { tokenId: string; version: string; minute: number }) => {
-      const query = sql<{ version: string; suspended: number; generation: number; used: number | null }>`
+    ['tokenId', 'version', 'minute', 'count'],
+    ({ tokenId, version, minute, count }: { tokenId: string; version: string; minute: number; count: number }) => {
+      const query = sql<KnownTokenCount>`
         with found as (
           select t.id, cast(t.xmin as text) as version, o.suspended, o.generation
           from api_tokens t inner join organizations o on o.id = t.organization_id
           where t.id = ${tokenId}
         ), counted as (
           insert into rate_limit_windows (token_id, minute, used)
-          select id, cast(${minute} as bigint), 1 from found
+          select id, cast(${minute} as bigint), cast(${count} as integer) from found
           where found.version = cast(${version} as text) and found.suspended = 0
-          on conflict (token_id, minute) do update set used = rate_limit_windows.used + 1
+          on conflict (token_id, minute) do update set used = rate_limit_windows.used + excluded.used
           returning used
         )
         select found.version, found.suspended, found.generation, (select used from counted) as used from found`;
       return { compile: () => query.compile(db) };
     },
   );
+  const countMany = prepareQuery(
+    db,
+    ['tokenIds', 'versions', 'minutes', 'counts'],
+    ({ tokenIds, versions, minutes, counts }: { tokenIds: string[]; versions: string[]; minutes: number[]; counts: number[] }) => {
+      const query = sql<KnownTokenCount & { asked: string }>`
+        with asked as (
+          select * from unnest(cast(${tokenIds} as text[]), cast(${versions} as text[]), cast(${minutes} as bigint[]), cast(${counts} as integer[]))
+            with ordinality as a(token_id, version, minute, count, position)
+        ), found as (
+          select a.position, a.token_id, a.minute, a.count, a.version as asked_version,
+                 cast(t.xmin as text) as version, o.suspended, o.generation
+          from asked a
+          inner join api_tokens t on t.id = a.token_id
+          inner join organizations o on o.id = t.organization_id
+        ), counted as (
+          insert into rate_limit_windows (token_id, minute, used)
+          select token_id, minute, count from found
+          where version = asked_version and suspended = 0
+          order by token_id, minute
+          on conflict (token_id, minute) do update set used = rate_limit_windows.used + excluded.used
+          returning token_id, minute, used
+        )
+        select cast(f.position as text) as asked, f.version, f.suspended, f.generation, c.used
+        from found f
+        left join counted c on c.token_id = f.token_id and c.minute = f.minute and f.version = f.asked_version`;
+      return { compile: () => query.compile(db) };
+    },
+  );
+  return new Coalescer<KnownTokenAsked, KnownTokenCount>(async (asked, counts) => {
+    if (asked.length === 1) {
+      const [{ tokenId, version, minute }] = asked as [KnownTokenAsked];
+      return countOne({ tokenId, version, minute, count: counts[0]! });
+    }
+    const rows = await countMany({
+      tokenIds: asked.map((a) => a.tokenId),
+      versions: asked.map((a) => a.version),
+      minutes: asked.map((a) => a.minute),
+      counts: [...counts],
+    });
+    const answers: (KnownTokenCount | undefined)[] = new Array(asked.length);
+    for (const row of rows) answers[Number(row.asked) - 1] = row;
+    return answers;
+  });
 }
 
 export function hashSecret(secret: string): string {
@@ -512,7 +578,7 @@ export function hashSecret(secret: string): string {
 }
 
 type FindAndCount = ReturnType<typeof prepareFindAndCount>;
-type CountKnown = ReturnType<typeof prepareCountKnown>;
+type KnownCounts = ReturnType<typeof prepareCountKnown>;
 
 /** What the authentication query reads. */
 type TokenRow = Pick<ApiToken, 'id' | 'organization_id' | 'secret_hash' | 'scopes' | 'authorized_ip_addresses' | 'expires_at' | 'rate_limit'> & {

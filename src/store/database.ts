@@ -221,9 +221,12 @@ async function openPostgres(url: string, schema: string | undefined): Promise<St
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   // Prepared queries (the per-request ones) as named statements, parsed and planned once per
   // connection rather than on every run; the name is the text's hash, so one name is one text.
-  registerDirectRunner(db, (query) =>
-    pool.query({ name: `dbp_${hash('sha1', query.sql)}`, text: query.sql, values: query.parameters as unknown[] }).then((result) => result.rows),
-  );
+  const statementNames = new Map<string, string>();
+  registerDirectRunner(db, (query) => {
+    let name = statementNames.get(query.sql);
+    if (name === undefined) statementNames.set(query.sql, (name = `dbp_${hash('sha1', query.sql)}`));
+    return pool.query({ name, text: query.sql, values: query.parameters as unknown[] }).then((result) => result.rows);
+  });
   if (schema) await db.schema.createSchema(schema).ifNotExists().execute();
   return { db, engine: 'postgres', location: redact(url), close: () => db.destroy() };
 }

@@ -10,8 +10,8 @@ import { forEachEngine, TestService, type TestOrganization } from '../support/ha
 /**
  * What authentication keeps between requests may never outlive a change of what it was made from.
  * On SQLite a token is kept by its exact secret while tokens and organizations are unchanged; on
- * PostgreSQL it is kept with its row version, which the one statement per request checks (and the
- * network list last read per token, to let the token query count the request). Every change — a revocation, a new secret, an expiry reached or changed, new networks,
+ * PostgreSQL it is kept with its row version, which the one statement per request checks (shared by
+ * concurrent requests; each takes its own place in the count). Every change — a revocation, a new secret, an expiry reached or changed, new networks,
  * a suspension — takes effect at the very next request, whether it was made through the API, a
  * service call, or another connection (as another process). And on PostgreSQL an authenticated
  * request costs one round trip: the token query counts it in the shared rate-limit window.
@@ -160,4 +160,50 @@ forEachEngine('authentication reuse and invalidation', (engine) => {
     const used = await service.runtime.store.db.selectFrom('rate_limit_windows').select('used').where('token_id', '=', first.identity.tokenId).execute();
     assert.deepEqual(used.map((row) => Number(row.used)), [6]);
   });
+
+  test('PostgreSQL: concurrent requests share statements, and each takes its own place in its token\'s count', { skip: engine !== 'postgres' && 'PostgreSQL only' }, async () => {
+    let executions = 0;
+    const counting: KyselyPlugin = {
+      transformQuery: (args) => args.node,
+      transformResult: async (args) => {
+        executions += 1;
+        return args.result;
+      },
+    };
+    const db = service.runtime.store.db.withPlugin(counting);
+    const services = { ...service.services, tokens: new TokenService(db, service.clock, undefined, 'postgres') };
+    const limiter = new DatabaseRateLimiter(db);
+    const [one, two, changed] = [await newToken({ rateLimit: 20 }), await newToken({ rateLimit: 20 }), await newToken({ rateLimit: 20 })];
+    const request = (secret: string) => ({ headers: { authorization: `Bearer ${secret}` }, ip: '127.0.0.1' }) as unknown as FastifyRequest;
+    for (const { secret } of [one, two, changed]) assert.equal((await authenticate(request(secret), services, limiter)).rateLimit.remaining, 19);
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the minutely clean-up of past windows
+    // Changed elsewhere: the requests in flight with what this process knew must read it again.
+    await elsewhere((other) => other.services.tokens.update(changed.token, { authorizedIpAddresses: ['10.0.0.0/8'] }));
+
+    executions = 0;
+    const burst = 24;
+    const secrets = Array.from({ length: burst * 3 }, (_, i) => [one, two, changed][i % 3]!.secret);
+    const outcomes = await Promise.allSettled(secrets.map((secret) => Promise.resolve().then(() => authenticate(request(secret), services, limiter))));
+    for (const { secret } of [one, two]) {
+      const mine = outcomes.filter((_, i) => secrets[i] === secret);
+      const allowed = mine.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value.rateLimit.remaining] : []));
+      assert.deepEqual(allowed.sort((x, y) => x - y), Array.from({ length: 19 }, (_, i) => i), 'each allowed request has its own place');
+      const refused = mine.flatMap((outcome) => (outcome.status === 'rejected' ? [String(outcome.reason)] : []));
+      assert.equal(refused.length, burst - 19);
+      for (const reason of refused) assert.match(reason, /rate/i);
+    }
+    const ofChanged = outcomes.filter((_, i) => secrets[i] === changed.secret);
+    for (const outcome of ofChanged) assert.match(outcome.status === 'rejected' ? String(outcome.reason) : 'allowed', /network/i);
+    assert.ok(executions < secrets.length, `${executions} statements for ${secrets.length} requests: coalesced`);
+    const used = await service.runtime.store.db
+      .selectFrom('rate_limit_windows')
+      .select(['token_id', 'used'])
+      .where('token_id', 'in', [one.token.id, two.token.id, changed.token.id])
+      .execute();
+    const usedOf = (id: string) => used.filter((row) => row.token_id === id).map((row) => Number(row.used));
+    assert.deepEqual(usedOf(one.token.id), [1 + burst], 'every request counted once');
+    assert.deepEqual(usedOf(two.token.id), [1 + burst]);
+    assert.deepEqual(usedOf(changed.token.id), [1], 'refused requests are not counted');
+  });
+
 });
