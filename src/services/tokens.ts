@@ -112,8 +112,9 @@ const UNAUTHORIZED_NETWORK: Authentication = { ok: false, reason: 'unauthorized_
  *   new networks, a new expiry or a suspension — by this process or any other — moves it, and the
  *   next request reads the row again.
  * - PostgreSQL: the token row's own version (`xmin`, which every update of the row replaces). Each
- *   request still runs one statement, which counts it only while that version is current and reads
- *   the suspension afresh (see prepareCountKnown); on a change the row is read again.
+ *   request is still counted by a statement that started after it arrived (shared with concurrent
+ *   requests), which counts it only while that version is current and reads the suspension afresh
+ *   (see prepareCountKnown); on a change the row is read again.
  * The expiry is checked against the clock on every request.
  */
 interface RecentToken {

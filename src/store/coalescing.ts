@@ -21,14 +21,14 @@ export interface Share<Answer> {
 /** Runs one statement for distinct keys: answers in the order of `entries` (undefined: none for it). */
 export type BatchStatement<Entry, Answer> = (entries: readonly Entry[], counts: readonly number[]) => Promise<readonly (Answer | undefined)[]>;
 
-interface Waiting<Answer> {
-  readonly entry: unknown;
+interface Waiting<Entry, Answer> {
+  readonly entry: Entry;
   readonly resolvers: ((share: Share<Answer | undefined>) => void)[];
   readonly rejecters: ((reason: unknown) => void)[];
 }
 
 export class Coalescer<Entry, Answer> {
-  private gathering = new Map<string, Waiting<Answer>>();
+  private gathering = new Map<string, Waiting<Entry, Answer>>();
   private running = 0;
 
   /**
@@ -62,7 +62,7 @@ export class Coalescer<Entry, Answer> {
     let answered: Promise<readonly (Answer | undefined)[]>;
     try {
       answered = this.statement(
-        batch.map((waiting) => waiting.entry as Entry),
+        batch.map((waiting) => waiting.entry),
         batch.map((waiting) => waiting.resolvers.length),
       );
     } catch (error) {
