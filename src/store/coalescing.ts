@@ -6,7 +6,10 @@
  *
  * A request is only ever answered by a statement that started after it was asked, so it sees what
  * was committed before it arrived, as if it had run its own. An idle coalescer sends a request at
- * once: coalescing adds no latency until the statements it would send overlap.
+ * once: coalescing adds no latency until the statements it would send overlap. Nor does a request
+ * wait long for a statement that does not return (a stalled connection, a lock): after `maxWaitMs`
+ * the gathered requests go in a statement of their own, so each request's wait stays bounded by its
+ * own statement's timeout plus `maxWaitMs`.
  */
 
 /** What one request learns of the statement that answered it. */
@@ -30,14 +33,18 @@ interface Waiting<Entry, Answer> {
 export class Coalescer<Entry, Answer> {
   private gathering = new Map<string, Waiting<Entry, Answer>>();
   private running = 0;
+  /** Sends the gathered requests when the running statements take longer than `maxWaitMs`. */
+  private waitLimit: NodeJS.Timeout | undefined;
 
   /**
    * @param statement runs one statement for a batch.
-   * @param concurrency statements running at once (further requests gather for the next).
+   * @param concurrency statements running at once (further requests gather for the next, up to `maxWaitMs`).
+   * @param maxWaitMs the longest a request waits for the running statements before it is sent anyway.
    */
   constructor(
     private readonly statement: BatchStatement<Entry, Answer>,
     private readonly concurrency = 1,
+    private readonly maxWaitMs = 20,
   ) {}
 
   /** The answer for `key` from the next statement; `entry` is what the statement needs of the key (the first asker's). */
@@ -51,10 +58,13 @@ export class Coalescer<Entry, Answer> {
       waiting.resolvers.push(resolve);
       waiting.rejecters.push(reject);
       if (this.running < this.concurrency) this.send();
+      else this.waitLimit ??= setTimeout(() => this.send(), this.maxWaitMs);
     });
   }
 
   private send(): void {
+    clearTimeout(this.waitLimit);
+    this.waitLimit = undefined;
     const batch = [...this.gathering.values()];
     if (batch.length === 0) return;
     this.gathering = new Map();
@@ -79,7 +89,7 @@ export class Coalescer<Entry, Answer> {
       )
       .finally(() => {
         this.running -= 1;
-        this.send();
+        if (this.running < this.concurrency) this.send();
       });
   }
 }

@@ -2,7 +2,8 @@
  * The coalescer behind PostgreSQL's per-request token statement: under any interleaving of requests
  * and statement completions, every request is answered exactly once, by a statement that started
  * after it asked, with its own key's answer and its own place among that key's requests; no more
- * statements run at once than allowed; a failed statement fails exactly its own requests.
+ * statements run at once than allowed, unless they outlast the waiting limit; a failed statement
+ * fails exactly its own requests.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -14,6 +15,9 @@ interface Sent {
   readonly counts: readonly number[];
   readonly finish: (ok: boolean) => void;
 }
+
+/** No waiting limit within a test (a timer firing midway would send more statements than allowed). */
+const NEVER = 1e9;
 
 type Step = { kind: 'ask'; key: string } | { kind: 'finish'; ok: boolean; which: number };
 
@@ -43,7 +47,7 @@ test('every request is answered once, by a later statement, with its key and its
           running.add(statement);
           mostAtOnce = Math.max(mostAtOnce, running.size);
         });
-      }, concurrency);
+      }, concurrency, NEVER);
 
       const asked: { key: string; sentBefore: number; outcome?: { share?: Share<string | undefined>; error?: Error } }[] = [];
       const settle = () => new Promise((resolve) => setImmediate(resolve));
@@ -98,7 +102,7 @@ test('an idle coalescer sends a request at once; requests asked meanwhile share 
     return new Promise((resolve) => {
       release = () => resolve(entries.map((_, i) => counts[i]!));
     });
-  });
+  }, 1, NEVER);
   const first = coalescer.ask('t1', 't1');
   assert.deepEqual(batches, [{ entries: ['t1'], counts: [1] }], 'sent without waiting');
   const later = [coalescer.ask('t1', 't1'), coalescer.ask('t2', 't2'), coalescer.ask('t1', 't1')];
@@ -124,4 +128,21 @@ test('a statement that throws at once fails its requests, and the next one still
   });
   await assert.rejects(coalescer.ask('k', 'k'), /no connection/);
   assert.deepEqual(await coalescer.ask('k', 'k'), { answer: 'ok', position: 1, count: 1 });
+});
+
+test('requests wait for a statement that does not return only up to the limit, then go in their own', async () => {
+  const sent: (readonly string[])[] = [];
+  const coalescer = new Coalescer<string, string>(
+    (entries) => {
+      sent.push(entries);
+      return sent.length === 1 ? new Promise(() => {}) : Promise.resolve(entries.map(() => 'ok')); // the first stalls for ever
+    },
+    1,
+    10,
+  );
+  void coalescer.ask('stalled', 'stalled');
+  const later = coalescer.ask('later', 'later');
+  assert.deepEqual(sent, [['stalled']], 'it waits for the running statement first');
+  assert.deepEqual(await later, { answer: 'ok', position: 1, count: 1 });
+  assert.deepEqual(sent, [['stalled'], ['later']]);
 });
