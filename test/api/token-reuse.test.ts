@@ -40,6 +40,21 @@ forEachEngine('authentication reuse and invalidation', (engine) => {
     }
   };
 
+  /** A token service and rate limiter of their own whose statements are counted (`statements.run`). */
+  const countingStatements = () => {
+    const statements = { run: 0 };
+    const counting: KyselyPlugin = {
+      transformQuery: (args) => args.node,
+      transformResult: async (args) => {
+        statements.run += 1;
+        return args.result;
+      },
+    };
+    const db = service.runtime.store.db.withPlugin(counting);
+    const services = { ...service.services, tokens: new TokenService(db, service.clock, undefined, 'postgres') };
+    return { services, limiter: new DatabaseRateLimiter(db), statements };
+  };
+
   test('a secret regenerated through the API stops working at the next request; the new one works at once', async () => {
     const { token, secret } = await newToken();
     assert.equal(await code(secret), 200);
@@ -125,18 +140,7 @@ forEachEngine('authentication reuse and invalidation', (engine) => {
   });
 
   test('PostgreSQL: an authenticated request is one round trip (token, generation and rate-limit count in one statement)', { skip: engine !== 'postgres' && 'PostgreSQL only' }, async () => {
-    let executions = 0;
-    const counting: KyselyPlugin = {
-      transformQuery: (args) => args.node,
-      transformResult: async (args) => {
-        executions += 1;
-        return args.result;
-      },
-    };
-    const db = service.runtime.store.db.withPlugin(counting);
-    const tokens = new TokenService(db, service.clock, undefined, 'postgres');
-    const services = { ...service.services, tokens };
-    const limiter = new DatabaseRateLimiter(db);
+    const { services, limiter, statements } = countingStatements();
     const { secret } = await newToken({ rateLimit: 5, authorizedIpAddresses: ['10.0.0.0/8', '127.0.0.0/8'] });
     const request = (ip: string) => ({ headers: { authorization: `Bearer ${secret}` }, ip }) as unknown as FastifyRequest;
 
@@ -145,34 +149,24 @@ forEachEngine('authentication reuse and invalidation', (engine) => {
     assert.equal(first.rateLimit.remaining, 4);
     await new Promise((resolve) => setTimeout(resolve, 50)); // the minutely clean-up of past windows
     for (const remaining of [3, 2, 1, 0]) {
-      executions = 0;
+      statements.run = 0;
       const answer = await authenticate(request('127.0.0.1'), services, limiter);
       assert.equal(answer.rateLimit.remaining, remaining);
-      assert.equal(executions, 1, 'one statement per request');
+      assert.equal(statements.run, 1, 'one statement per request');
     }
-    executions = 0;
+    statements.run = 0;
     await assert.rejects(Promise.resolve().then(() => authenticate(request('127.0.0.1'), services, limiter)), /rate/i);
-    assert.equal(executions, 1);
+    assert.equal(statements.run, 1);
     // A refused network is not counted, and is still one statement.
-    executions = 0;
+    statements.run = 0;
     await assert.rejects(Promise.resolve().then(() => authenticate(request('192.0.2.1'), services, limiter)), /network/i);
-    assert.equal(executions, 1);
+    assert.equal(statements.run, 1);
     const used = await service.runtime.store.db.selectFrom('rate_limit_windows').select('used').where('token_id', '=', first.identity.tokenId).execute();
     assert.deepEqual(used.map((row) => Number(row.used)), [6]);
   });
 
   test('PostgreSQL: concurrent requests share statements, and each takes its own place in its token\'s count', { skip: engine !== 'postgres' && 'PostgreSQL only' }, async () => {
-    let executions = 0;
-    const counting: KyselyPlugin = {
-      transformQuery: (args) => args.node,
-      transformResult: async (args) => {
-        executions += 1;
-        return args.result;
-      },
-    };
-    const db = service.runtime.store.db.withPlugin(counting);
-    const services = { ...service.services, tokens: new TokenService(db, service.clock, undefined, 'postgres') };
-    const limiter = new DatabaseRateLimiter(db);
+    const { services, limiter, statements } = countingStatements();
     const [one, two, changed] = [await newToken({ rateLimit: 20 }), await newToken({ rateLimit: 20 }), await newToken({ rateLimit: 20 })];
     const request = (secret: string) => ({ headers: { authorization: `Bearer ${secret}` }, ip: '127.0.0.1' }) as unknown as FastifyRequest;
     for (const { secret } of [one, two, changed]) assert.equal((await authenticate(request(secret), services, limiter)).rateLimit.remaining, 19);
@@ -180,7 +174,7 @@ forEachEngine('authentication reuse and invalidation', (engine) => {
     // Changed elsewhere: the requests in flight with what this process knew must read it again.
     await elsewhere((other) => other.services.tokens.update(changed.token, { authorizedIpAddresses: ['10.0.0.0/8'] }));
 
-    executions = 0;
+    statements.run = 0;
     const burst = 24;
     const secrets = Array.from({ length: burst * 3 }, (_, i) => [one, two, changed][i % 3]!.secret);
     const outcomes = await Promise.allSettled(secrets.map((secret) => Promise.resolve().then(() => authenticate(request(secret), services, limiter))));
@@ -194,7 +188,7 @@ forEachEngine('authentication reuse and invalidation', (engine) => {
     }
     const ofChanged = outcomes.filter((_, i) => secrets[i] === changed.secret);
     for (const outcome of ofChanged) assert.match(outcome.status === 'rejected' ? String(outcome.reason) : 'allowed', /network/i);
-    assert.ok(executions < secrets.length, `${executions} statements for ${secrets.length} requests: coalesced`);
+    assert.ok(statements.run < secrets.length, `${statements.run} statements for ${secrets.length} requests: coalesced`);
     const used = await service.runtime.store.db
       .selectFrom('rate_limit_windows')
       .select(['token_id', 'used'])
