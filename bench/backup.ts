@@ -8,6 +8,8 @@
  * seeded generator. Measured, each in its own process (peak RSS = its VmHWM): a full backup, an
  * incremental backup after 1 % of the image's 4 KiB blocks were overwritten at random offsets, and a
  * restore of the incremental backup — for this engine (encrypted, default chunk size) and for restic.
+ * Full backups and restores run 3 times each, the two tools in alternating order, and their medians
+ * are compared; the incremental runs once (it cannot be repeated on the same repository state).
  * `--chunk-sizes` adds full and incremental backups of this engine at other chunk sizes.
  * The image stays in the page cache for every reader alike (the machine has far more memory than
  * the image, and nothing here can drop the cache): the figures compare the tools' own work.
