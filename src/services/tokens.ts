@@ -8,7 +8,7 @@
  * scope it lacks itself and no higher rate limit than its own.
  */
 import { hash, timingSafeEqual } from 'node:crypto';
-import { sql, type Kysely, type Updateable } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type Updateable } from 'kysely';
 import type { Clock } from '../domain/clock.js';
 import { newId, randomToken } from '../domain/ids.js';
 import { NetworkSet, networkListErrors } from '../domain/networks.js';
@@ -503,29 +503,39 @@ interface KnownTokenAsked {
  * coalescing.ts): one statement reads each asked token row's current version and its organization's
  * suspension and generation, and counts its `count` requests in the token's rate-limit window — only
  * when the row is still at the asked version (so nothing this process knows of it has changed) and
- * the organization is not suspended. No answer for a token: it is gone. A statement for one token
- * (the usual case: the requests that overlap are mostly one client's) is the lighter of two forms;
- * several tokens are upserted in key order, so two processes' statements never wait on each other's
- * rows in a cycle.
+ * the organization is not suspended. No answer for a token: it is gone. Several tokens are upserted
+ * in key order, so two processes' statements never wait on each other's rows in a cycle. The asked
+ * tokens come as arrays (`unnest`), or for one token — the usual case: the requests that overlap are
+ * mostly one client's — as plain values, which PostgreSQL runs about a sixth faster.
  */
 function prepareCountKnown(db: Kysely<Database>) {
+  const counting = (asked: RawBuilder<unknown>) =>
+    sql<KnownTokenCount & { asked: string }>`
+      with asked as (${asked}), found as (
+        select a.position, a.token_id, a.minute, a.count, a.version as asked_version,
+               cast(t.xmin as text) as version, o.suspended, o.generation
+        from asked a
+        inner join api_tokens t on t.id = a.token_id
+        inner join organizations o on o.id = t.organization_id
+      ), counted as (
+        insert into rate_limit_windows (token_id, minute, used)
+        select token_id, minute, count from found
+        where version = asked_version and suspended = 0
+        order by token_id, minute
+        on conflict (token_id, minute) do update set used = rate_limit_windows.used + excluded.used
+        returning token_id, minute, used
+      )
+      select cast(f.position as text) as asked, f.version, f.suspended, f.generation, c.used
+      from found f
+      left join counted c on c.token_id = f.token_id and c.minute = f.minute and f.version = f.asked_version`;
   const countOne = prepareQuery(
     db,
     ['tokenId', 'version', 'minute', 'count'],
     ({ tokenId, version, minute, count }: { tokenId: string; version: string; minute: number; count: number }) => {
-      const query = sql<KnownTokenCount>`
-        with found as (
-          select t.id, cast(t.xmin as text) as version, o.suspended, o.generation
-          from api_tokens t inner join organizations o on o.id = t.organization_id
-          where t.id = ${tokenId}
-        ), counted as (
-          insert into rate_limit_windows (token_id, minute, used)
-          select id, cast(${minute} as bigint), cast(${count} as integer) from found
-          where found.version = cast(${version} as text) and found.suspended = 0
-          on conflict (token_id, minute) do update set used = rate_limit_windows.used + excluded.used
-          returning used
-        )
-        select found.version, found.suspended, found.generation, (select used from counted) as used from found`;
+      const query = counting(
+        sql`select cast(${tokenId} as text) as token_id, cast(${version} as text) as version, cast(${minute} as bigint) as minute,
+                   cast(${count} as integer) as count, cast(1 as bigint) as position`,
+      );
       return { compile: () => query.compile(db) };
     },
   );
@@ -533,41 +543,23 @@ function prepareCountKnown(db: Kysely<Database>) {
     db,
     ['tokenIds', 'versions', 'minutes', 'counts'],
     ({ tokenIds, versions, minutes, counts }: { tokenIds: string[]; versions: string[]; minutes: number[]; counts: number[] }) => {
-      const query = sql<KnownTokenCount & { asked: string }>`
-        with asked as (
-          select * from unnest(cast(${tokenIds} as text[]), cast(${versions} as text[]), cast(${minutes} as bigint[]), cast(${counts} as integer[]))
-            with ordinality as a(token_id, version, minute, count, position)
-        ), found as (
-          select a.position, a.token_id, a.minute, a.count, a.version as asked_version,
-                 cast(t.xmin as text) as version, o.suspended, o.generation
-          from asked a
-          inner join api_tokens t on t.id = a.token_id
-          inner join organizations o on o.id = t.organization_id
-        ), counted as (
-          insert into rate_limit_windows (token_id, minute, used)
-          select token_id, minute, count from found
-          where version = asked_version and suspended = 0
-          order by token_id, minute
-          on conflict (token_id, minute) do update set used = rate_limit_windows.used + excluded.used
-          returning token_id, minute, used
-        )
-        select cast(f.position as text) as asked, f.version, f.suspended, f.generation, c.used
-        from found f
-        left join counted c on c.token_id = f.token_id and c.minute = f.minute and f.version = f.asked_version`;
+      const query = counting(
+        sql`select * from unnest(cast(${tokenIds} as text[]), cast(${versions} as text[]), cast(${minutes} as bigint[]), cast(${counts} as integer[]))
+              with ordinality as a(token_id, version, minute, count, position)`,
+      );
       return { compile: () => query.compile(db) };
     },
   );
   return new Coalescer<KnownTokenAsked, KnownTokenCount>(async (asked, counts) => {
-    if (asked.length === 1) {
-      const [{ tokenId, version, minute }] = asked as [KnownTokenAsked];
-      return countOne({ tokenId, version, minute, count: counts[0]! });
-    }
-    const rows = await countMany({
-      tokenIds: asked.map((a) => a.tokenId),
-      versions: asked.map((a) => a.version),
-      minutes: asked.map((a) => a.minute),
-      counts: [...counts],
-    });
+    const rows =
+      asked.length === 1
+        ? await countOne({ ...asked[0]!, count: counts[0]! })
+        : await countMany({
+            tokenIds: asked.map((a) => a.tokenId),
+            versions: asked.map((a) => a.version),
+            minutes: asked.map((a) => a.minute),
+            counts: [...counts],
+          });
     const answers: (KnownTokenCount | undefined)[] = new Array(asked.length);
     for (const row of rows) answers[Number(row.asked) - 1] = row;
     return answers;

