@@ -205,5 +205,47 @@ forEachEngine('authentication reuse and invalidation', (engine) => {
     assert.deepEqual(await usedOf(changed), [1], 'refused requests are not counted');
   });
 
+  test('PostgreSQL: a statement stuck on a lock holds up later requests only for the wait bound, then they go in their own', { skip: engine !== 'postgres' && 'PostgreSQL only' }, async () => {
+    const { services, limiter, statements } = countingStatements();
+    const [stuck, free] = [await newToken({ rateLimit: 20 }), await newToken({ rateLimit: 20 })];
+    const request = (secret: string) => ({ headers: { authorization: `Bearer ${secret}` }, ip: '127.0.0.1' }) as unknown as FastifyRequest;
+    for (const { secret } of [stuck, free]) assert.equal((await authenticate(request(secret), services, limiter)).rateLimit.remaining, 19);
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the minutely clean-up of past windows
+
+    // Another process holds the stuck token's rate-limit window row locked until told to let go.
+    const other = await service.openAnotherConnection();
+    let letGo!: () => void;
+    const released = new Promise<void>((resolve) => (letGo = resolve));
+    let locked!: () => void;
+    const lockTaken = new Promise<void>((resolve) => (locked = resolve));
+    const holding = other.store.db.transaction().execute(async (trx) => {
+      await trx.selectFrom('rate_limit_windows').select('used').where('token_id', '=', stuck.token.id).forUpdate().execute();
+      locked();
+      await released;
+    });
+    try {
+      await lockTaken;
+      statements.run = 0;
+      let stuckSettled = false;
+      const stuckAnswer = Promise.resolve().then(() => authenticate(request(stuck.secret), services, limiter));
+      void stuckAnswer.finally(() => (stuckSettled = true)).catch(() => {});
+      await new Promise((resolve) => setTimeout(resolve, 50)); // its statement is now waiting for the lock
+
+      const deadline = new Promise<'held up'>((resolve) => setTimeout(() => resolve('held up'), 5000).unref());
+      const freeAnswer = await Promise.race([Promise.resolve().then(() => authenticate(request(free.secret), services, limiter)), deadline]);
+      assert.notEqual(freeAnswer, 'held up', 'a request waited for a statement stuck on a lock');
+      assert.equal(typeof freeAnswer === 'object' && freeAnswer.rateLimit.remaining, 18);
+      assert.equal(stuckSettled, false, 'the stuck statement is still waiting for the lock');
+
+      letGo();
+      assert.equal((await stuckAnswer).rateLimit.remaining, 18, 'once the lock is gone, the stuck request is answered and counted');
+      assert.equal(statements.run, 2, 'each request in a statement of its own');
+    } finally {
+      letGo();
+      await holding;
+      await other.close();
+    }
+  });
+
 
 });
