@@ -40,7 +40,10 @@ forEachEngine('authentication reuse and invalidation', (engine) => {
     }
   };
 
-  /** A token service and rate limiter of their own whose statements are counted (`statements.run`). */
+  /**
+   * A token service and rate limiter of their own whose statements are counted (`statements.run`),
+   * and `attempt`: one request's authentication through them (a refusal as a rejected promise).
+   */
   const countingStatements = () => {
     const statements = { run: 0 };
     const counting: KyselyPlugin = {
@@ -52,7 +55,10 @@ forEachEngine('authentication reuse and invalidation', (engine) => {
     };
     const db = service.runtime.store.db.withPlugin(counting);
     const services = { ...service.services, tokens: new TokenService(db, service.clock, undefined, 'postgres') };
-    return { services, limiter: new DatabaseRateLimiter(db), statements };
+    const limiter = new DatabaseRateLimiter(db);
+    const attempt = (secret: string, ip = '127.0.0.1') =>
+      Promise.resolve().then(() => authenticate({ headers: { authorization: `Bearer ${secret}` }, ip } as unknown as FastifyRequest, services, limiter));
+    return { attempt, statements };
   };
 
   test('a secret regenerated through the API stops working at the next request; the new one works at once', async () => {
@@ -140,43 +146,41 @@ forEachEngine('authentication reuse and invalidation', (engine) => {
   });
 
   test('PostgreSQL: an authenticated request is one round trip (token, generation and rate-limit count in one statement)', { skip: engine !== 'postgres' && 'PostgreSQL only' }, async () => {
-    const { services, limiter, statements } = countingStatements();
+    const { attempt, statements } = countingStatements();
     const { secret } = await newToken({ rateLimit: 5, authorizedIpAddresses: ['10.0.0.0/8', '127.0.0.0/8'] });
-    const request = (ip: string) => ({ headers: { authorization: `Bearer ${secret}` }, ip }) as unknown as FastifyRequest;
 
     // First sight of the token in this process: its network list is learnt (the rate limiter counts).
-    const first = await authenticate(request('127.0.0.1'), services, limiter);
+    const first = await attempt(secret);
     assert.equal(first.rateLimit.remaining, 4);
     await new Promise((resolve) => setTimeout(resolve, 50)); // the minutely clean-up of past windows
     for (const remaining of [3, 2, 1, 0]) {
       statements.run = 0;
-      const answer = await authenticate(request('127.0.0.1'), services, limiter);
+      const answer = await attempt(secret);
       assert.equal(answer.rateLimit.remaining, remaining);
       assert.equal(statements.run, 1, 'one statement per request');
     }
     statements.run = 0;
-    await assert.rejects(Promise.resolve().then(() => authenticate(request('127.0.0.1'), services, limiter)), /rate/i);
+    await assert.rejects(attempt(secret), /rate/i);
     assert.equal(statements.run, 1);
     // A refused network is not counted, and is still one statement.
     statements.run = 0;
-    await assert.rejects(Promise.resolve().then(() => authenticate(request('192.0.2.1'), services, limiter)), /network/i);
+    await assert.rejects(attempt(secret, '192.0.2.1'), /network/i);
     assert.equal(statements.run, 1);
     const used = await service.runtime.store.db.selectFrom('rate_limit_windows').select('used').where('token_id', '=', first.identity.tokenId).execute();
     assert.deepEqual(used.map((row) => Number(row.used)), [6]);
   });
 
   test('PostgreSQL: concurrent requests share statements, and each takes its own place in its token\'s count', { skip: engine !== 'postgres' && 'PostgreSQL only' }, async () => {
-    const { services, limiter, statements } = countingStatements();
+    const { attempt, statements } = countingStatements();
     const [alone, one, two, changed] = [await newToken({ rateLimit: 20 }), await newToken({ rateLimit: 20 }), await newToken({ rateLimit: 20 }), await newToken({ rateLimit: 20 })];
-    const request = (secret: string) => ({ headers: { authorization: `Bearer ${secret}` }, ip: '127.0.0.1' }) as unknown as FastifyRequest;
-    for (const { secret } of [alone, one, two, changed]) assert.equal((await authenticate(request(secret), services, limiter)).rateLimit.remaining, 19);
+    for (const { secret } of [alone, one, two, changed]) assert.equal((await attempt(secret)).rateLimit.remaining, 19);
     await new Promise((resolve) => setTimeout(resolve, 50)); // the minutely clean-up of past windows
     const burst = 24;
     /** `burst` requests of each token at once, interleaved; the outcomes of each token's requests. */
     const atOnce = async (...tokens: { secret: string }[]) => {
       statements.run = 0;
       const secrets = Array.from({ length: burst * tokens.length }, (_, i) => tokens[i % tokens.length]!.secret);
-      const outcomes = await Promise.allSettled(secrets.map((secret) => Promise.resolve().then(() => authenticate(request(secret), services, limiter))));
+      const outcomes = await Promise.allSettled(secrets.map((secret) => attempt(secret)));
       assert.ok(statements.run < secrets.length, `${statements.run} statements for ${secrets.length} requests: coalesced`);
       return (token: { secret: string }) => outcomes.filter((_, i) => secrets[i] === token.secret);
     };
@@ -206,10 +210,9 @@ forEachEngine('authentication reuse and invalidation', (engine) => {
   });
 
   test('PostgreSQL: a statement stuck on a lock holds up later requests only for the wait bound, then they go in their own', { skip: engine !== 'postgres' && 'PostgreSQL only' }, async () => {
-    const { services, limiter, statements } = countingStatements();
+    const { attempt, statements } = countingStatements();
     const [stuck, free] = [await newToken({ rateLimit: 20 }), await newToken({ rateLimit: 20 })];
-    const request = (secret: string) => ({ headers: { authorization: `Bearer ${secret}` }, ip: '127.0.0.1' }) as unknown as FastifyRequest;
-    for (const { secret } of [stuck, free]) assert.equal((await authenticate(request(secret), services, limiter)).rateLimit.remaining, 19);
+    for (const { secret } of [stuck, free]) assert.equal((await attempt(secret)).rateLimit.remaining, 19);
     await new Promise((resolve) => setTimeout(resolve, 50)); // the minutely clean-up of past windows
 
     // Another process holds the stuck token's rate-limit window row locked until told to let go.
@@ -227,12 +230,12 @@ forEachEngine('authentication reuse and invalidation', (engine) => {
       await lockTaken;
       statements.run = 0;
       let stuckSettled = false;
-      const stuckAnswer = Promise.resolve().then(() => authenticate(request(stuck.secret), services, limiter));
+      const stuckAnswer = attempt(stuck.secret);
       void stuckAnswer.finally(() => (stuckSettled = true)).catch(() => {});
       await new Promise((resolve) => setTimeout(resolve, 50)); // its statement is now waiting for the lock
 
       const deadline = new Promise<'held up'>((resolve) => setTimeout(() => resolve('held up'), 5000).unref());
-      const freeAnswer = await Promise.race([Promise.resolve().then(() => authenticate(request(free.secret), services, limiter)), deadline]);
+      const freeAnswer = await Promise.race([attempt(free.secret), deadline]);
       assert.notEqual(freeAnswer, 'held up', 'a request waited for a statement stuck on a lock');
       assert.equal(typeof freeAnswer === 'object' && freeAnswer.rateLimit.remaining, 18);
       assert.equal(stuckSettled, false, 'the stuck statement is still waiting for the lock');
