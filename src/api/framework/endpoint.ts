@@ -7,19 +7,13 @@ import type { BackupOperations } from '../../services/backups.js';
 import type { Services } from '../../services/index.js';
 import type { ErrorDefinition } from './errors.js';
 import { FieldSpec } from './field-spec.js';
+import type { Identity } from './identity.js';
 import { compileFieldWriter, type JsonWriter } from './serializer.js';
 import type { ArgumentDefinition, ArgumentValues, FieldDefinition } from './types.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
 
-/** Who is calling: resolved from the API token before any argument is read. */
-export interface Identity {
-  readonly tokenId: string;
-  readonly organizationId: string;
-  readonly scopes: ReadonlySet<string>;
-  /** The token's requests per minute (a token it makes may not have more). */
-  readonly rateLimit: number;
-}
+export type { Identity };
 
 export interface ActionContext<A extends Record<string, ArgumentDefinition<any>>> {
   readonly args: ArgumentValues<A>;

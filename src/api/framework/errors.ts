@@ -3,7 +3,7 @@
  * detail) and listed by the endpoints that may return it; an `ApiError` is a thrown instance of one,
  * rendered in one place (the HTTP layer) as `{"error":{code,description,detail}}`.
  */
-import type { ValueType } from './types.js';
+import type { ValueType } from './value-types.js';
 
 export interface ErrorDefinition {
   /** Apia-style identifier, e.g. `CoreAPI/Errors/PermissionDenied`. */

@@ -2,7 +2,7 @@
  * Scalars as the Core API parses and writes them. Parsing follows Apia: a value of the wrong form is a
  * `parse_error` (with a sentence), a value of the wrong type an `invalid_scalar`.
  */
-import { InvalidScalarError, ScalarParseError, type ScalarType } from './types.js';
+import { InvalidScalarError, ScalarParseError, type ScalarType } from './value-types.js';
 
 const DIGITS = /^-?\d+$/;
 const DECIMAL = /^-?\d+(\.\d+)?$/;

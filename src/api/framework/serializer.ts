@@ -5,7 +5,7 @@
  * in their types though never in their data.
  */
 import { FieldSpec } from './field-spec.js';
-import { resolveType, type FieldDefinition, type ObjectType, type ValueType } from './types.js';
+import { resolveType, type FieldDefinition, type ObjectType, type ValueType } from './value-types.js';
 
 export type JsonWriter = (value: unknown) => string;
 

@@ -1,68 +1,28 @@
 /**
- * The type system of endpoint definitions, modelled on Apia: scalars, enums, objects (with fields),
- * polymorphs, argument sets and lookup argument sets. Definitions are plain data plus a few functions,
- * so that routing, argument parsing, serialization and the OpenAPI document can all be derived from them.
+ * Argument sets and lookup argument sets of endpoint definitions, modelled on Apia. The value types
+ * (scalars, enums, objects, polymorphs) live in `value-types.ts` and are offered here too, so that an
+ * endpoint or object definition takes everything it needs from one module.
  */
+import type { Services } from '../../services/index.js';
 import type { ErrorDefinition } from './errors.js';
+import type { Identity } from './identity.js';
+import type { EnumType, ScalarType } from './value-types.js';
 
-/** Raised by a scalar's parser: the value has the wrong form (becomes issue `parse_error`). */
-export class ScalarParseError extends Error {}
-/** Raised by a scalar's parser: the value is of the wrong type (becomes issue `invalid_scalar`). */
-export class InvalidScalarError extends Error {}
-
-export interface ScalarType<T = unknown> {
-  readonly kind: 'scalar';
-  readonly id: string;
-  readonly name: string;
-  /** Turns a raw request value into a typed value, or throws ScalarParseError / InvalidScalarError. */
-  parse(raw: unknown): T;
-  /** Writes a typed value as JSON text. */
-  toJson(value: T): string;
-  readonly openapi: Record<string, unknown>;
-}
-
-export interface EnumType<V extends string = string> {
-  readonly kind: 'enum';
-  readonly id: string;
-  readonly name: string;
-  readonly values: readonly V[];
-}
-
-export interface FieldDefinition {
-  readonly type: ValueType | (() => ValueType);
-  readonly nullable?: boolean;
-  readonly array?: boolean;
-  readonly description?: string;
-  /** Reads the field's value from the source object; defaults to the property of the same name. */
-  readonly value?: (source: any) => unknown;
-}
-
-export interface ObjectType {
-  readonly kind: 'object';
-  readonly id: string;
-  readonly name: string;
-  readonly description?: string;
-  readonly fields: Readonly<Record<string, FieldDefinition>>;
-}
-
-export interface PolymorphOption {
-  readonly name: string;
-  readonly type: ObjectType;
-  readonly matches: (value: any) => boolean;
-}
-
-export interface PolymorphType {
-  readonly kind: 'polymorph';
-  readonly id: string;
-  readonly name: string;
-  readonly options: readonly PolymorphOption[];
-}
-
-export type ValueType = ScalarType<any> | EnumType | ObjectType | PolymorphType;
-
-export function resolveType(type: ValueType | (() => ValueType)): ValueType {
-  return typeof type === 'function' ? type() : type;
-}
+export {
+  enumType,
+  InvalidScalarError,
+  objectType,
+  polymorph,
+  resolveType,
+  ScalarParseError,
+  type EnumType,
+  type FieldDefinition,
+  type ObjectType,
+  type PolymorphOption,
+  type PolymorphType,
+  type ScalarType,
+  type ValueType,
+} from './value-types.js';
 
 // ---- Arguments ---------------------------------------------------------------------------------
 
@@ -101,8 +61,8 @@ export interface LookupType<R> {
 
 /** What a resolver may use: the services (which know nothing of HTTP) and who is asking. */
 export interface LookupContext {
-  readonly services: import('../../services/index.js').Services;
-  readonly identity: import('./endpoint.js').Identity;
+  readonly services: Services;
+  readonly identity: Identity;
 }
 
 /** Typed values of a parsed argument set. */
@@ -139,16 +99,4 @@ export function argumentSet<const A extends Record<string, ArgumentDefinition<an
 
 export function lookup<R>(definition: Omit<LookupType<R>, 'kind'>): LookupType<R> {
   return { kind: 'lookup', ...definition };
-}
-
-export function enumType<const V extends string>(id: string, name: string, values: readonly V[]): EnumType<V> {
-  return { kind: 'enum', id, name, values };
-}
-
-export function objectType(definition: Omit<ObjectType, 'kind'>): ObjectType {
-  return { kind: 'object', ...definition };
-}
-
-export function polymorph(definition: Omit<PolymorphType, 'kind'>): PolymorphType {
-  return { kind: 'polymorph', ...definition };
 }

@@ -1,5 +1,5 @@
 import { sql, type CreateTableBuilder, type Kysely } from 'kysely';
-import type { MigrationContext } from './index.js';
+import type { MigrationContext } from './context.js';
 
 /** The inventory (organizations, data centres, virtual machines, disks), policies, trash, tasks and tokens. */
 export async function up(db: Kysely<any>, { pkType }: MigrationContext): Promise<void> {

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { MigrationContext } from './index.js';
+import type { MigrationContext } from './context.js';
 
 /**
  * SQLite only: the row triggers of 0004 and 0005 that bump `organizations.generation` on UPDATE named

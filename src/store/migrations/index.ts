@@ -3,6 +3,7 @@
  * A new migration is a new file here and a new entry in `migrations`; applied ones never change.
  */
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import type { MigrationContext } from './context.js';
 import * as initial from './0001_initial.js';
 import * as rateLimitWindows from './0002_rate_limit_windows.js';
 import * as backupRuns from './0003_backup_runs.js';
@@ -12,12 +13,8 @@ import * as backupRunsWithoutOrganizationIndex from './0006_backup_runs_without_
 import * as backups from './0007_backups.js';
 import * as generationTriggersWithoutInLists from './0008_generation_triggers_without_in_lists.js';
 
-/** What differs between the engines, handed to every migration. */
-export interface MigrationContext {
-  readonly engine: 'sqlite' | 'postgres';
-  /** An auto-numbered integer primary key column type. */
-  readonly pkType: 'integer' | 'serial';
-}
+/** Declared beside the migrations (which take it from there), offered here too. */
+export type { MigrationContext };
 
 interface EngineMigration {
   up(db: Kysely<any>, context: MigrationContext): Promise<void>;
