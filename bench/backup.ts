@@ -2,7 +2,7 @@
  * `npm run bench:backup`: the backup engine beside restic on the same deterministic image and disk,
  * with `cat` and `sha256sum` of the image as the physical reference.
  *
- *   npm run bench:backup [-- --size-mib 2048] [--chunk-sizes 262144,1048576,4194304] [--dir /work/.bench-backup]
+ *   npm run bench:backup [-- --size-mib 2048] [--chunk-sizes 262144,1048576,4194304] [--dir <work dir>]
  *
  * The image: 1 MiB units, 40 % random, 30 % zeros, 30 % copies of 16 fixed random blocks, from a
  * seeded generator. Measured, each in its own process (peak RSS = its VmHWM): a full backup, an
@@ -13,11 +13,13 @@
  * `--chunk-sizes` adds full and incremental backups of this engine at other chunk sizes.
  * The image stays in the page cache for every reader alike (the machine has far more memory than
  * the image, and nothing here can drop the cache): the figures compare the tools' own work.
+ * The work happens in a new temporary directory (removed afterwards), or in `--dir` when given (emptied
+ * first and kept afterwards).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -33,12 +35,13 @@ const { values: args } = parseArgs({
   options: {
     'size-mib': { type: 'string', default: '2048' },
     'chunk-sizes': { type: 'string' },
-    dir: { type: 'string', default: '/work/.bench-backup' },
+    dir: { type: 'string' },
     'dry-run': { type: 'boolean', default: false },
   },
 });
 const sizeMiB = Number(args['size-mib']);
-const dir = resolve(args.dir!);
+/** The user's `--dir` (kept afterwards), else a new temporary directory (removed afterwards). */
+const dir = args.dir === undefined ? mkdtempSync(join(tmpdir(), 'dbp-bench-backup-')) : resolve(args.dir);
 
 /** A seeded byte stream: AES-256-CTR of zeros under a key made from the seed. */
 function generator(seed: string) {
@@ -134,8 +137,10 @@ const storedBytes = (path: string) => Number(execFileSync('du', ['-sb', path], {
 
 async function main(): Promise<void> {
   execFileSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
+  if (args.dir !== undefined) {
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+  }
   const image = join(dir, 'image');
   const load = loadavg()[0]!.toFixed(2);
   console.error(`bench:backup: making a ${sizeMiB} MiB image in ${dir}`);
@@ -256,7 +261,10 @@ repeated on the same repository state, so it is measured once.
 `;
   console.log(markdown);
   if (!args['dry-run']) writeBenchmarkSection(join(ROOT, 'BENCHMARKS.md'), 'backup', markdown);
-  rmSync(dir, { recursive: true, force: true });
 }
 
-await main();
+try {
+  await main();
+} finally {
+  if (args.dir === undefined) rmSync(dir, { recursive: true, force: true });
+}

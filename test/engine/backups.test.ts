@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { openBackupEngine, type BackupEngine } from '../../src/engine/index.js';
@@ -21,7 +22,7 @@ forEachEngine('backup engine', (engineName) => {
   before(async () => {
     service = await TestService.start(engineName);
     org = await service.createOrganization('Backups');
-    dataDir = mkdtempSync('/work/dbp-engine-test-');
+    dataDir = mkdtempSync(join(tmpdir(), 'dbp-engine-test-'));
     backupEngine = await openBackupEngine(service.runtime, { dataDir, password: 'correct horse', workers: 2 });
   });
   after(async () => {

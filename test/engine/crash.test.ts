@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +16,7 @@ import { openRepository } from '../../src/engine/repository/index.js';
  */
 const KILLS = Number(process.env.DBP_CRASH_KILLS ?? 12);
 const FIXTURE = fileURLToPath(new URL('./fixtures/crash-worker.ts', import.meta.url));
-const root = mkdtempSync('/work/dbp-crash-test-');
+const root = mkdtempSync(join(tmpdir(), 'dbp-crash-test-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 async function runAndKill(repositoryPath: string, imagesPath: string, afterMs: number): Promise<string> {

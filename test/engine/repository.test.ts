@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, ftruncateSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
@@ -10,7 +11,7 @@ import { SEGMENT_CHUNKS } from '../../src/engine/repository/manifest.js';
 
 /** The repository through its public contract: round trips, deduplication, keys, damage, locks, gc. */
 const CHUNK = 4096;
-const root = mkdtempSync('/work/dbp-repository-test-');
+const root = mkdtempSync(join(tmpdir(), 'dbp-repository-test-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 let counter = 0;
 const fresh = (name: string) => join(root, `${name}-${counter++}`);

@@ -1,6 +1,8 @@
 /**
- * Validates response bodies against the official Katapult Core API OpenAPI document (2.68.0), which
- * lives beside the project in /work/shared/reference and is read at test time (never copied in).
+ * Validates response bodies against the official Katapult Core API OpenAPI document (2.68.0), as kept
+ * in the committed fixture test/fixtures/official-openapi-interface.json (the interface facts of the
+ * operations this service serves; made by scripts/make-reference-fixtures.ts, which says how to
+ * regenerate it).
  *
  *   validateAgainstOfficial('GET', '/disks/disk/disk_backup_policies', 200, body) // → [] when valid
  *
@@ -10,15 +12,14 @@
  * The document is OpenAPI 3.0: `nullable: true` becomes a type union (or an `anyOf` with null), and
  * `#/components/…` references are resolved against the whole document's components.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 
 const addFormats = addFormatsModule.default;
 
-/** test/support → the repository → /work, where shared/reference lives. */
-const DOCUMENT_URL = new URL('../../../shared/reference/katapult-core-openapi-2.68.0.json', import.meta.url);
+/** The official document's interface, as the fixture keeps it. */
+export const OFFICIAL_INTERFACE_URL = new URL('../fixtures/official-openapi-interface.json', import.meta.url);
 const DOCUMENT_ID = 'katapult-core-openapi';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -28,9 +29,7 @@ let cached: { document: JsonObject; ajv: Ajv; validators: Map<string, ValidateFu
 
 function load() {
   if (cached) return cached;
-  const file = process.env.KATAPULT_OPENAPI_DOCUMENT ?? fileURLToPath(DOCUMENT_URL);
-  if (!existsSync(file)) throw new Error(`The official OpenAPI document is not at ${file}`);
-  const document = JSON.parse(readFileSync(file, 'utf8')) as JsonObject;
+  const document = JSON.parse(readFileSync(OFFICIAL_INTERFACE_URL, 'utf8')) as JsonObject;
   const ajv = new Ajv({ strict: false, allErrors: true });
   addFormats(ajv);
   ajv.addSchema({ components: toJsonSchema(document.components as JsonObject) } as object, DOCUMENT_ID);
@@ -73,7 +72,7 @@ function resolveRef(document: JsonObject, node: Json): Json {
 function responseSchema(document: JsonObject, method: string, path: string, status: number): Json | string {
   const docPath = path.replace(/^\/core\/v1(?=\/)/, '');
   const pathItem = (document.paths as JsonObject)[docPath] as JsonObject | undefined;
-  if (!pathItem) return `the official document has no path ${docPath}`;
+  if (!pathItem) return `the official document (as the fixture keeps it) has no path ${docPath}`;
   const operation = pathItem[method.toLowerCase()] as JsonObject | undefined;
   if (!operation) return `the official document has no ${method.toUpperCase()} ${docPath}`;
   const response = resolveRef(document, ((operation.responses as JsonObject) ?? {})[String(status)] ?? null) as JsonObject | null;
