@@ -21,7 +21,42 @@ type Params = Record<string, unknown>;
 const QS_OPTIONS = { depth: 10, arrayLimit: 1000, parameterLimit: 2000, allowPrototypes: false, duplicates: 'last' } as const;
 
 export function parseQueryString(text: string): Params {
-  return qs.parse(text, QS_OPTIONS) as Params;
+  return qs.parse(pairParallelArrays(text), QS_OPTIONS) as Params;
+}
+
+/** `name[][member]` (decoded); the name and member hold no brackets. */
+const PARALLEL_ARRAY_KEY = /^([^[\]]+)\[\]\[([^[\]]+)\]$/;
+
+/**
+ * An array of argument sets in a query string, as OpenAPI clients send it: one array parameter per
+ * member, `annotations[][key]=a&annotations[][key]=b&annotations[][value]=x&annotations[][value]=y`
+ * (go-katapult's generated client repeats each parameter and sorts the keys), the n-th values of the
+ * members making the n-th set. Each occurrence is numbered (`annotations[0][key]`, …) so that qs builds
+ * [{key: a, value: x}, {key: b, value: y}]; other keys pass unchanged.
+ */
+function pairParallelArrays(text: string): string {
+  if (!text.includes('[]') && !/%5B%5D/i.test(text)) return text;
+  const counts = new Map<string, number>();
+  return text
+    .split('&')
+    .map((pair) => {
+      const equals = pair.indexOf('=');
+      const rawKey = equals < 0 ? pair : pair.slice(0, equals);
+      let key: string;
+      try {
+        key = decodeURIComponent(rawKey.replace(/\+/g, ' '));
+      } catch {
+        return pair;
+      }
+      const match = PARALLEL_ARRAY_KEY.exec(key);
+      if (!match) return pair;
+      const [, name, member] = match;
+      const counter = `${name}\u0000${member}`;
+      const index = counts.get(counter) ?? 0;
+      counts.set(counter, index + 1);
+      return `${encodeURIComponent(`${name}[${index}][${member}]`)}${equals < 0 ? '' : pair.slice(equals)}`;
+    })
+    .join('&');
 }
 
 export function mergeArguments(query: Params, body: RawBody): Params {

@@ -39,6 +39,12 @@ export interface Annotation {
   readonly value: string;
 }
 
+/** One annotation a listed token must have: this key, and this value when one is given. */
+export interface AnnotationFilter {
+  readonly key: string;
+  readonly value?: string | null | undefined;
+}
+
 /** What may be set on a token; left out (undefined) keeps the current value (or the default on creation). */
 export interface TokenProperties {
   name?: string | null | undefined;
@@ -141,7 +147,7 @@ export class TokenService {
     /** SQLite: a token read is reused while nothing it was read from changed (see `Store.changes`). */
     private readonly changes?: ChangeCounters,
     /** PostgreSQL: the token query can count the request in its rate-limit window (one round trip). */
-    engine: Engine = 'sqlite',
+    private readonly engine: Engine = 'sqlite',
   ) {
     this.findBySecretHash = prepareFindBySecretHash(db);
     this.counting = engine === 'postgres' ? { findAndCount: prepareFindAndCount(db), knownCounts: prepareCountKnown(db) } : undefined;
@@ -209,13 +215,25 @@ export class TokenService {
     return row ? tokenRecord(row) : null;
   }
 
-  async listForOrganization(organizationId: string, page: PageRequest): Promise<Page<TokenRecord>> {
-    const base = this.db.selectFrom('api_tokens').where('organization_id', '=', organizationId);
+  /** A page of an organization's tokens; with annotation filters, only the tokens having every one of them. */
+  async listForOrganization(organizationId: string, page: PageRequest, annotations: readonly AnnotationFilter[] = []): Promise<Page<TokenRecord>> {
+    let base = this.db.selectFrom('api_tokens').where('organization_id', '=', organizationId);
+    for (const filter of annotations) base = base.where(this.hasAnnotation(filter));
     const [rows, total] = await Promise.all([
       base.selectAll().orderBy('pk').limit(page.perPage).offset(offsetOf(page)).execute(),
       countUpTo(this.db, base),
     ]);
     return { items: rows.map(tokenRecord), pagination: paginationFor(page, total) };
+  }
+
+  /** True for a token (of the query's `api_tokens`) with an annotation of the filter's key, and value if given. */
+  private hasAnnotation({ key, value }: AnnotationFilter): RawBuilder<boolean> {
+    if (this.engine === 'postgres') {
+      const valueMatches = value === null || value === undefined ? sql`` : sql` and a.item ->> 'value' = ${value}`;
+      return sql<boolean>`exists (select 1 from jsonb_array_elements(api_tokens.annotations::jsonb) as a(item) where a.item ->> 'key' = ${key}${valueMatches})`;
+    }
+    const valueMatches = value === null || value === undefined ? sql`` : sql` and json_extract(a.value, '$.value') = ${value}`;
+    return sql<boolean>`exists (select 1 from json_each(api_tokens.annotations) as a where json_extract(a.value, '$.key') = ${key}${valueMatches})`;
   }
 
   /** Every token of an organization, oldest first (for the CLI). */

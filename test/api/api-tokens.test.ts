@@ -5,11 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { forEachEngine, TEST_NOW, TestService, type CallOptions, type CallResult, type TestOrganization } from '../support/harness.js';
-import { officialErrorCodes, validateAgainstOfficial } from '../support/openapi-validator.js';
+import { OFFICIAL_INTERFACE_URL, officialErrorCodes, validateAgainstOfficial } from '../support/openapi-validator.js';
 
-const OFFICIAL_DOCUMENT = '/work/shared/reference/katapult-core-openapi-2.68.0.json';
 
 const OP = {
   list: { method: 'GET', path: '/organizations/organization/api_tokens' },
@@ -95,6 +95,132 @@ forEachEngine('API tokens', (engine) => {
     const again = await ok(OP.list, { token: alpha.token, path: `organizations/${alpha.id}/api_tokens` });
     assert.equal(again.api_tokens.length, listed.api_tokens.length + 1);
     assert.ok(again.api_tokens.some((t: any) => t.id === body.api_token.id));
+  });
+
+  // ---- The annotations filter of the list, as a real Katapult client sends it --------------------
+
+  /**
+   * go-katapult (krystal/go-katapult, next/core/core.go, NewGetOrganizationApiTokensRequest) sends
+   * `annotations[][key]` and `annotations[][value]` as exploded form arrays (one parameter per
+   * element, runtime.StyleParamWithLocation("form", true, …)), collects them in url.Values and writes
+   * `queryValues.Encode()`: keys sorted, brackets percent-encoded, every key before every value. The
+   * n-th key and the n-th value make the n-th annotation ("all `annotations[]` params should have the
+   * same amount of elements"). These query strings are written out exactly as it produces them.
+   */
+  const goKatapultQuery = (organizationId: string, annotations: { key: string; value?: string }[], page = '') =>
+    [
+      ...annotations.map((a) => `annotations%5B%5D%5Bkey%5D=${a.key}`),
+      ...annotations.filter((a) => a.value !== undefined).map((a) => `annotations%5B%5D%5Bvalue%5D=${a.value}`),
+      `organization%5Bid%5D=${organizationId}`,
+      ...(page ? [page] : []),
+    ].join('&');
+
+  describe('the list filtered by annotations', () => {
+    let gamma: TestOrganization;
+    const made: Record<string, string> = {};
+    before(async () => {
+      gamma = await service.createOrganization('Annotations');
+      const annotated = {
+        prodOps: [{ key: 'env', value: 'prod' }, { key: 'team', value: 'ops' }],
+        stagingOps: [{ key: 'env', value: 'staging' }, { key: 'team', value: 'ops' }],
+        prod: [{ key: 'env', value: 'prod' }],
+        teamOnly: [{ key: 'team' }],
+      };
+      for (const [name, annotations] of Object.entries(annotated)) {
+        const body = await ok(OP.create, { token: gamma.token, json: { organization: { id: gamma.id }, properties: { name }, annotations } });
+        made[body.api_token.id] = name;
+      }
+    });
+
+    /** The names of the listed tokens (the organization's unannotated first token is `everything`). */
+    async function listed(options: CallOptions): Promise<{ names: string[]; pagination: any }> {
+      const body = await ok(OP.list, { token: gamma.token, path: 'organizations/_/api_tokens', ...options });
+      return { names: body.api_tokens.map((t: any) => made[t.id] ?? t.name).sort(), pagination: body.pagination };
+    }
+
+    test('the exact go-katapult query string, as that client writes it', () => {
+      assert.equal(
+        goKatapultQuery('org_x', [{ key: 'env', value: 'prod' }, { key: 'team', value: 'ops' }], 'page=1&per_page=30'),
+        'annotations%5B%5D%5Bkey%5D=env&annotations%5B%5D%5Bkey%5D=team&annotations%5B%5D%5Bvalue%5D=prod&annotations%5B%5D%5Bvalue%5D=ops&organization%5Bid%5D=org_x&page=1&per_page=30',
+      );
+    });
+
+    test('without a filter every token is listed', async () => {
+      const { names, pagination } = await listed({ query: `organization%5Bid%5D=${gamma.id}` });
+      assert.deepEqual(names, ['everything', 'prod', 'prodOps', 'stagingOps', 'teamOnly']);
+      assert.equal(pagination.total, 5);
+    });
+
+    test('key only: every token with that key, whatever its value', async () => {
+      assert.deepEqual((await listed({ query: goKatapultQuery(gamma.id, [{ key: 'env' }]) })).names, ['prod', 'prodOps', 'stagingOps']);
+      assert.deepEqual((await listed({ query: goKatapultQuery(gamma.id, [{ key: 'team' }]) })).names, ['prodOps', 'stagingOps', 'teamOnly']);
+    });
+
+    test('key and value: only tokens with that key holding that value', async () => {
+      assert.deepEqual((await listed({ query: goKatapultQuery(gamma.id, [{ key: 'env', value: 'prod' }]) })).names, ['prod', 'prodOps']);
+      assert.deepEqual((await listed({ query: goKatapultQuery(gamma.id, [{ key: 'team', value: 'ops' }]) })).names, ['prodOps', 'stagingOps']);
+    });
+
+    test('several annotations: tokens having every one of them, the n-th value paired with the n-th key', async () => {
+      const query = goKatapultQuery(gamma.id, [{ key: 'env', value: 'prod' }, { key: 'team', value: 'ops' }]);
+      assert.deepEqual((await listed({ query })).names, ['prodOps']);
+      const reversed = goKatapultQuery(gamma.id, [{ key: 'team', value: 'ops' }, { key: 'env', value: 'staging' }]);
+      assert.deepEqual((await listed({ query: reversed })).names, ['stagingOps']);
+      // Pairs written one after the other (as a browser form would) mean the same.
+      const interleaved = `organization[id]=${gamma.id}&annotations[][key]=env&annotations[][value]=prod&annotations[][key]=team&annotations[][value]=ops`;
+      assert.deepEqual((await listed({ query: interleaved })).names, ['prodOps']);
+    });
+
+    test('no token matches: an empty list with totals of zero', async () => {
+      const { names, pagination } = await listed({ query: goKatapultQuery(gamma.id, [{ key: 'env', value: 'dev' }]) });
+      assert.deepEqual(names, []);
+      assert.equal(pagination.total, 0);
+      assert.equal(pagination.total_pages, 0);
+      assert.deepEqual((await listed({ query: goKatapultQuery(gamma.id, [{ key: 'owner' }]) })).names, []);
+    });
+
+    test('pagination counts only the matching tokens', async () => {
+      const first = await listed({ query: goKatapultQuery(gamma.id, [{ key: 'env' }], 'page=1&per_page=2') });
+      const second = await listed({ query: goKatapultQuery(gamma.id, [{ key: 'env' }], 'page=2&per_page=2') });
+      assert.equal(first.pagination.total, 3);
+      assert.equal(first.pagination.total_pages, 2);
+      assert.equal(first.names.length, 2);
+      assert.equal(second.names.length, 1);
+      assert.deepEqual([...first.names, ...second.names].sort(), ['prod', 'prodOps', 'stagingOps']);
+    });
+
+    /** A GET with a JSON body (fetch sends none), as the Core API accepts; answers the listed names. */
+    async function listedByJsonBody(args: unknown): Promise<string[]> {
+      const text = JSON.stringify(args);
+      const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const request = httpRequest(`${service.url}/core/v1/organizations/_/api_tokens`, {
+          method: 'GET',
+          headers: { authorization: `Bearer ${gamma.token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) },
+        });
+        request.on('response', (response) => {
+          let body = '';
+          response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk)).on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+        });
+        request.on('error', reject);
+        request.end(text);
+      });
+      assert.equal(answer.status, 200, answer.body);
+      const body = JSON.parse(answer.body);
+      assert.deepEqual(validateAgainstOfficial(OP.list.method, OP.list.path, 200, body), [], 'the answer against the official schema');
+      return body.api_tokens.map((t: any) => made[t.id] ?? t.name).sort();
+    }
+
+    test('the same filter as a JSON body and as an `_arguments` field; a null value matches any value', async () => {
+      const args = { organization: { id: gamma.id }, annotations: [{ key: 'env', value: 'prod' }, { key: 'team' }] };
+      assert.deepEqual(await listedByJsonBody(args), ['prodOps']);
+      assert.deepEqual((await listed({ query: `_arguments=${encodeURIComponent(JSON.stringify(args))}` })).names, ['prodOps']);
+      assert.deepEqual(await listedByJsonBody({ ...args, annotations: [{ key: 'env', value: null }] }), ['prod', 'prodOps', 'stagingOps']);
+    });
+
+    test('a value without a key is refused, naming the argument', async () => {
+      const error = await refused(OP.list, { token: gamma.token, path: 'organizations/_/api_tokens', query: `annotations%5B%5D%5Bvalue%5D=prod&organization%5Bid%5D=${gamma.id}` }, 400, 'missing_required_argument');
+      assert.match(JSON.stringify(error), /annotations/);
+    });
   });
 
   test('left out, the scopes are those of the creating token and the rate limit the default', async () => {
@@ -316,8 +442,8 @@ forEachEngine('API tokens', (engine) => {
 });
 
 describe('API tokens in the served OpenAPI document', () => {
-  test('each operation has the official operation id, summary, tag, scopes, arguments, answer fields and error statuses', async () => {
-    const official = JSON.parse(readFileSync(OFFICIAL_DOCUMENT, 'utf8'));
+  test('each operation has the official operation id, tag, scopes, arguments, answer fields and error statuses', async () => {
+    const official = JSON.parse(readFileSync(OFFICIAL_INTERFACE_URL, 'utf8'));
     const service = await TestService.start('sqlite');
     try {
       const served = (await service.call('GET', 'openapi.json')).body;
@@ -333,13 +459,17 @@ describe('API tokens in the served OpenAPI document', () => {
         const mine = served.paths[path]?.[method.toLowerCase()];
         const theirs = official.paths[path][method.toLowerCase()];
         assert.ok(mine, `${label} is served`);
-        for (const key of ['operationId', 'summary', 'tags', 'security']) assert.deepEqual(mine[key], theirs[key], `${label} ${key}`);
+        for (const key of ['operationId', 'tags']) assert.deepEqual(mine[key], theirs[key], `${label} ${key}`);
+        // The official document lists the bearer scheme's scopes in `security`; this service, which takes
+        // only bearer tokens, lists them in `x-scopes` (a bearer scheme has no scopes in OpenAPI 3.0).
+        const officialScopes = theirs.security.find((s: any) => s.Authenticator).Authenticator;
+        assert.deepEqual(mine['x-scopes'], officialScopes, `${label} scopes`);
         if (method !== 'GET') {
           assert.deepEqual(Object.keys(bodyOf(served, mine).properties), Object.keys(bodyOf(official, theirs).properties), `${label} arguments`);
           assert.deepEqual(bodyOf(served, mine).required, bodyOf(official, theirs).required, `${label} required arguments`);
         } else {
-          const names = (operation: any) => operation.parameters.map((p: any) => p.name).filter((n: string) => !n.startsWith('annotations'));
-          assert.deepEqual(names(mine), names(theirs), `${label} parameters (the annotations filter is not served)`);
+          const names = (operation: any) => operation.parameters.map((p: any) => p.name);
+          assert.deepEqual(names(mine), names(theirs), `${label} parameters`);
         }
         const fields = (document: any, operation: any) => {
           const answer = answerOf(document, operation);

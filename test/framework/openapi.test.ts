@@ -384,21 +384,29 @@ test('other methods take a JSON body with required arguments and component schem
   assert.equal(validate({ disk_backup_policy: {}, properties: { schedule: { interval: 'yearly' } } }), false);
 });
 
-test('security: both schemes with the scopes, only when the endpoint has scopes', () => {
-  assert.deepEqual(LIST.security, [
-    { OAuth2: ['api.katapult.io/core/v1/disk_backup_policies', 'api.katapult.io/core/v1/disk_backup_policies:read'] },
-    { Authenticator: ['disk_backup_policies', 'disk_backup_policies:read'] },
-  ]);
-  assert.match(LIST.description, /^Returns a list of all disk backup policies for a given disk\n## Scopes\n- `disk_backup_policies`\n- `disk_backup_policies:read`\n/);
-  assert.equal(POST.security, undefined);
-  assert.equal(POST.description, place.description);
-  const { Authenticator, OAuth2 } = doc.components.securitySchemes;
-  assert.deepEqual(Authenticator, { type: 'http', scheme: 'bearer' });
-  assert.equal(OAuth2.type, 'oauth2');
-  assert.deepEqual(OAuth2.flows.authorizationCode.scopes, {
-    'api.katapult.io/core/v1/disk_backup_policies': 'Manage disk backup policies',
-    'api.katapult.io/core/v1/disk_backup_policies:read': 'Read-only access to disk backup policies',
+test('security: only the bearer token this service accepts, no OAuth2; scopes per operation in x-scopes', () => {
+  assert.deepEqual(doc.security, [{ Authenticator: [] }]);
+  assert.deepEqual(Object.keys(doc.components.securitySchemes), ['Authenticator']);
+  const { Authenticator } = doc.components.securitySchemes;
+  assert.equal(Authenticator.type, 'http');
+  assert.equal(Authenticator.scheme, 'bearer');
+  assert.match(Authenticator.description, /Authorization: Bearer/);
+  assert.match(Authenticator.description, /dbp token create/);
+  assert.match(Authenticator.description, /api_tokens/);
+  assert.deepEqual(Authenticator['x-scopes'], {
+    disk_backup_policies: 'Manage disk backup policies',
+    'disk_backup_policies:read': 'Read-only access to disk backup policies',
   });
+  const text = JSON.stringify(doc);
+  for (const sign of ['"oauth2"', '"flows"', 'identity.krystal.io', 'api.katapult.io/core/v1/']) {
+    assert.ok(!text.includes(sign), `no OAuth2 flow or prefixed scope anywhere in the document (found ${sign})`);
+  }
+  // The operations inherit the document's security; which scopes grant each is an extension and a list.
+  assert.equal(LIST.security, undefined);
+  assert.deepEqual(LIST['x-scopes'], ['disk_backup_policies', 'disk_backup_policies:read']);
+  assert.match(LIST.description, /^Returns a list of all disk backup policies for a given disk\n## Scopes\n- `disk_backup_policies`\n- `disk_backup_policies:read`\n/);
+  assert.equal(POST['x-scopes'], undefined, 'an endpoint without scopes lists none');
+  assert.equal(POST.description, place.description);
 });
 
 function errorCodes(operation: any, status: string): string[] {

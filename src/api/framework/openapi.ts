@@ -29,15 +29,20 @@ export interface OpenApiOptions {
   readonly serverUrl: string;
   /** Errors every endpoint may answer before its arguments are read (token, network, rate limit…). */
   readonly authErrors: readonly ErrorDefinition[];
-  /** Where OAuth2 clients authorize; the Katapult identity service, as the official document names it. */
-  readonly oauth2?: { readonly authorizationUrl: string; readonly tokenUrl: string };
 }
 
-export const OAUTH2_SCOPE_PREFIX = 'api.katapult.io/core/v1/';
-const DEFAULT_OAUTH2 = {
-  authorizationUrl: 'https://identity.krystal.io/oauth2/auth',
-  tokenUrl: 'https://identity.krystal.io/oauth2/token',
-};
+/**
+ * The one security scheme this service accepts, under the name the official document gives its bearer
+ * scheme. (The official document also offers OAuth2 on Katapult's identity server; this service does not
+ * accept those tokens, so its document does not offer it.)
+ */
+export const BEARER_SCHEME = 'Authenticator';
+const BEARER_DESCRIPTION =
+  'An API token of this service, sent as `Authorization: Bearer <secret>`. Tokens are made with ' +
+  '`dbp token create` or through the API token endpoints (`POST /core/v1/organizations/organization/api_tokens`); ' +
+  'the secret is shown once, when the token is made or its secret regenerated. Each token carries scopes: ' +
+  "an operation's `x-scopes` lists those that grant it (any one suffices), and `x-scopes` here describes each. " +
+  'OAuth2 tokens are not accepted.';
 /** A hard stop for object nesting, whatever the field spec says. */
 const MAX_DEPTH = 16;
 /** A field name no object can have: if the spec includes it, a `*` is in effect at that level. */
@@ -68,10 +73,10 @@ export function buildOpenApiDocument(
     openapi: '3.0.3',
     info: { title: options.title, version: options.version },
     servers: [{ url: options.serverUrl }],
-    security: [{ OAuth2: [] }, { Authenticator: [] }],
+    security: [{ [BEARER_SCHEME]: [] }],
     tags: [...new Set(endpoints.map((endpoint) => endpoint.tag))].map((name) => ({ name })),
     paths,
-    components: { securitySchemes: securitySchemes(endpoints, options), schemas: components.sorted() },
+    components: { securitySchemes: securitySchemes(endpoints), schemas: components.sorted() },
   };
 }
 
@@ -89,12 +94,8 @@ function buildOperation(
     description: describeEndpoint(endpoint),
     tags: [endpoint.tag],
   };
-  if (endpoint.scopes.length > 0) {
-    operation.security = [
-      { OAuth2: endpoint.scopes.map((scope) => OAUTH2_SCOPE_PREFIX + scope) },
-      { Authenticator: [...endpoint.scopes] },
-    ];
-  }
+  // Bearer schemes take no scopes in OpenAPI 3.0; which token scopes grant the operation is an extension.
+  if (endpoint.scopes.length > 0) operation['x-scopes'] = [...endpoint.scopes];
   const args: Arguments = endpoint.arguments;
   if (Object.keys(args).length > 0) {
     if (endpoint.method === 'GET') {
@@ -130,10 +131,7 @@ function uniqueOperationId(endpoint: EndpointDefinition, taken: Set<string>): st
 function describeEndpoint(endpoint: EndpointDefinition): string {
   if (endpoint.scopes.length === 0) return endpoint.description;
   const scopes = endpoint.scopes.map((scope) => `- \`${scope}\``).join('\n');
-  return (
-    `${endpoint.description}\n## Scopes\n${scopes}\n\n### OAuth2 Scopes\n` +
-    `When using OAuth2 authentication, scopes are prefixed with \`${OAUTH2_SCOPE_PREFIX}\`.\n`
-  );
+  return `${endpoint.description}\n## Scopes\n${scopes}\n\nA token with any one of these scopes may call this endpoint.\n`;
 }
 
 function jsonContent(schema: Schema): Schema {
@@ -321,22 +319,14 @@ function detailSchema(error: ErrorDefinition): Schema {
 
 // ---- Security -----------------------------------------------------------------------------------
 
-function securitySchemes(endpoints: readonly EndpointDefinition[], options: OpenApiOptions): Schema {
+function securitySchemes(endpoints: readonly EndpointDefinition[]): Schema {
   const scopes = [...new Set(endpoints.flatMap((endpoint) => endpoint.scopes))].sort();
-  const { authorizationUrl, tokenUrl } = options.oauth2 ?? DEFAULT_OAUTH2;
   return {
-    Authenticator: { type: 'http', scheme: 'bearer' },
-    OAuth2: {
-      type: 'oauth2',
-      'x-scope-prefix': OAUTH2_SCOPE_PREFIX,
-      flows: {
-        authorizationCode: {
-          authorizationUrl,
-          tokenUrl,
-          refreshUrl: tokenUrl,
-          scopes: Object.fromEntries(scopes.map((scope) => [OAUTH2_SCOPE_PREFIX + scope, scopeDescription(scope)])),
-        },
-      },
+    [BEARER_SCHEME]: {
+      type: 'http',
+      scheme: 'bearer',
+      description: BEARER_DESCRIPTION,
+      'x-scopes': Object.fromEntries(scopes.map((scope) => [scope, scopeDescription(scope)])),
     },
   };
 }

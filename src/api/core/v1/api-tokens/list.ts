@@ -3,7 +3,7 @@ import { ApiTokenObject } from '../../../objects/api-token.js';
 import { PermissionDenied } from '../errors.js';
 import { OrganizationLookup } from '../lookups.js';
 import { pageOf, paginationArguments, paginationField } from '../shared.js';
-import { API_TOKEN_SCOPES, API_TOKEN_TAG } from './shared.js';
+import { annotationFilters, API_TOKEN_SCOPES, API_TOKEN_TAG, KeyValueArguments } from './shared.js';
 
 export default defineEndpoint({
   id: 'CoreAPI/Endpoints/APITokens/ListEndpoint',
@@ -15,6 +15,11 @@ export default defineEndpoint({
   scopes: API_TOKEN_SCOPES,
   arguments: {
     organization: { type: OrganizationLookup, required: true, description: 'The organization to list API tokens for' },
+    annotations: {
+      type: KeyValueArguments,
+      array: true,
+      description: 'Only tokens with every one of these annotations (the key, and the value when given). In a query string as parallel arrays: `annotations[][key]=…&annotations[][value]=…`, paired in order',
+    },
     ...paginationArguments,
   },
   errors: [PermissionDenied],
@@ -23,7 +28,7 @@ export default defineEndpoint({
     api_tokens: { type: ApiTokenObject, array: true, description: 'The API tokens of the organization (never with their secrets)' },
   },
   async action({ args, services }) {
-    const { items, pagination } = await services.tokens.listForOrganization(args.organization.id, pageOf(args));
+    const { items, pagination } = await services.tokens.listForOrganization(args.organization.id, pageOf(args), annotationFilters(args.annotations));
     return { pagination, api_tokens: items };
   },
 });

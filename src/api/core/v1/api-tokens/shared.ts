@@ -2,7 +2,7 @@
 import type { Identity } from '../../../framework/endpoint.js';
 import { IntegerScalar, StringScalar, UnixTimeScalar } from '../../../framework/scalars.js';
 import { argumentSet, type ArgumentValues } from '../../../framework/types.js';
-import type { Grantor, TokenProperties } from '../../../../services/tokens.js';
+import type { AnnotationFilter, Grantor, TokenProperties } from '../../../../services/tokens.js';
 
 export const API_TOKEN_SCOPES = ['api_tokens', 'api_tokens:read'] as const;
 export const API_TOKEN_MANAGE_SCOPES = ['api_tokens'] as const;
@@ -50,6 +50,11 @@ export function tokenProperties(
     // The official KeyValue answers `value` as a string: an annotation given without one holds ''.
     annotations: annotations?.map((annotation) => ({ key: annotation.key ?? '', value: annotation.value ?? '' })),
   };
+}
+
+/** The service's view of the token list's `annotations` filter: a value left out (or null) matches any value. */
+export function annotationFilters(annotations: Annotations | null | undefined): AnnotationFilter[] {
+  return (annotations ?? []).map((annotation) => ({ key: annotation.key ?? '', value: annotation.value ?? null }));
 }
 
 /** The calling token, as the authority for what it makes or changes. */
