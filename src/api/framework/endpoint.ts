@@ -3,7 +3,6 @@
  * the fields it answers with and a small action. Routing, argument parsing, serialization, error
  * rendering and the OpenAPI document are all derived from these declarations.
  */
-import type { BackupOperations } from '../../services/backups.js';
 import type { Services } from '../../services/index.js';
 import type { ErrorDefinition } from './errors.js';
 import { FieldSpec } from './field-spec.js';
@@ -15,20 +14,22 @@ export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
 
 export type { Identity };
 
-export interface ActionContext<A extends Record<string, ArgumentDefinition<any>>> {
+/**
+ * What an action is given: its parsed arguments, the caller and the services, plus whatever else the
+ * application hands its endpoints (`X`, supplied by its HTTP layer; nothing by default).
+ */
+export type ActionContext<A extends Record<string, ArgumentDefinition<any>>, X extends object = {}> = {
   readonly args: ArgumentValues<A>;
   readonly identity: Identity;
   readonly services: Services;
-  /** The backup engine, in a process that has one (extension endpoints). */
-  readonly backups?: BackupOperations | undefined;
-}
+} & X;
 
 export interface EndpointField extends FieldDefinition {
   /** Which fields of the value to return; `*` (everything) when left out. */
   readonly spec?: string;
 }
 
-export interface EndpointDefinition<A extends Record<string, ArgumentDefinition<any>> = any> {
+export interface EndpointDefinition<A extends Record<string, ArgumentDefinition<any>> = any, X extends object = any> {
   /** Apia-style identifier, e.g. `CoreAPI/Endpoints/DiskBackupPolicies/UpdateEndpoint`. */
   readonly id: string;
   readonly name: string;
@@ -46,7 +47,7 @@ export interface EndpointDefinition<A extends Record<string, ArgumentDefinition<
   readonly httpStatus?: number;
   /** A bodiless GET's answer may be cached per organization generation (default); false when it is made from rows the generation does not follow. */
   readonly cacheable?: boolean;
-  readonly action: (context: ActionContext<A>) => Promise<Record<string, unknown>>;
+  readonly action: (context: ActionContext<A, X>) => Promise<Record<string, unknown>>;
 }
 
 export interface CompiledEndpoint extends EndpointDefinition {
@@ -54,9 +55,9 @@ export interface CompiledEndpoint extends EndpointDefinition {
   readonly writeBody: (result: Record<string, unknown>) => string;
 }
 
-export function defineEndpoint<const A extends Record<string, ArgumentDefinition<any>>>(
-  definition: EndpointDefinition<A>,
-): EndpointDefinition<A> {
+export function defineEndpoint<const A extends Record<string, ArgumentDefinition<any>>, X extends object = {}>(
+  definition: EndpointDefinition<A, X>,
+): EndpointDefinition<A, X> {
   return definition;
 }
 

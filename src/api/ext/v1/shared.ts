@@ -2,15 +2,29 @@
  * What the extension endpoints share: their objects, errors, lookups and scopes. The real Core API
  * has no backups endpoints; these live under /ext/v1/ with their own OpenAPI document.
  */
+import { defineEndpoint, type EndpointDefinition } from '../../framework/endpoint.js';
 import { ApiError, defineError } from '../../framework/errors.js';
 import { BooleanScalar, IntegerScalar, StringScalar, UnixTimeScalar } from '../../framework/scalars.js';
-import { enumType, lookup, objectType, type LookupContext } from '../../framework/types.js';
+import { enumType, lookup, objectType, type ArgumentDefinition, type LookupContext } from '../../framework/types.js';
 import type { BackupOperations } from '../../../services/backups.js';
 import type { Backup } from '../../../store/schema.js';
 import { findUnlessNul, guard } from '../../core/v1/lookups.js';
 import { StringScalar as Key } from '../../framework/scalars.js';
 
 export const BACKUP_TAG = 'Backups (extension)';
+
+/** What the extension endpoints' actions are given besides the framework's context. */
+export interface ExtensionContext {
+  /** The backup engine, in a process that has one. */
+  readonly backups?: BackupOperations | undefined;
+}
+
+/** An extension endpoint: its action may use the backup engine. */
+export function defineExtensionEndpoint<const A extends Record<string, ArgumentDefinition<any>>>(
+  definition: EndpointDefinition<A, ExtensionContext>,
+): EndpointDefinition<A, ExtensionContext> {
+  return defineEndpoint<A, ExtensionContext>(definition);
+}
 /** Reading backups needs the policies' read scope; running, restoring and verifying the manage scope. */
 export const READ_SCOPES = ['disk_backup_policies', 'disk_backup_policies:read'] as const;
 export const MANAGE_SCOPES = ['disk_backup_policies'] as const;

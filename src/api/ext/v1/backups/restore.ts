@@ -1,12 +1,11 @@
-import { defineEndpoint } from '../../../framework/endpoint.js';
 import { StringScalar } from '../../../framework/scalars.js';
 import { DiskObject } from '../../../objects/disk.js';
 import { diskFromRestoredImage } from '../../../../services/backups.js';
 import { ValidationFailed } from '../../../../services/errors.js';
-import { BACKUP_TAG, BackupEngineUnavailable, BackupLookup, BackupUnreadable, engineOf, MANAGE_SCOPES } from '../shared.js';
+import { BACKUP_TAG, BackupEngineUnavailable, BackupLookup, BackupUnreadable, defineExtensionEndpoint, engineOf, MANAGE_SCOPES } from '../shared.js';
 import { readFailure } from './read-failure.js';
 
-export default defineEndpoint({
+export default defineExtensionEndpoint({
   id: 'ExtAPI/Endpoints/Backups/RestoreEndpoint',
   name: 'Restore a backup to a new disk',
   description: "Writes the backup's image to a new disk of the backup's organization and answers the disk",

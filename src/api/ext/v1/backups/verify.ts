@@ -1,7 +1,6 @@
-import { defineEndpoint } from '../../../framework/endpoint.js';
-import { BACKUP_TAG, BackupEngineUnavailable, BackupLookup, engineOf, MANAGE_SCOPES, VerificationObject } from '../shared.js';
+import { BACKUP_TAG, BackupEngineUnavailable, BackupLookup, defineExtensionEndpoint, engineOf, MANAGE_SCOPES, VerificationObject } from '../shared.js';
 
-export default defineEndpoint({
+export default defineExtensionEndpoint({
   id: 'ExtAPI/Endpoints/Backups/VerifyEndpoint',
   name: 'Verify a backup',
   description: "Re-reads and authenticates every chunk of the backup and answers what it found",

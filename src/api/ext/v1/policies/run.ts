@@ -1,8 +1,7 @@
-import { defineEndpoint } from '../../../framework/endpoint.js';
 import { DiskBackupPolicyLookup } from '../../../core/v1/lookups.js';
-import { BACKUP_TAG, BackupEngineUnavailable, engineOf, MANAGE_SCOPES, RunObject } from '../shared.js';
+import { BACKUP_TAG, BackupEngineUnavailable, defineExtensionEndpoint, engineOf, MANAGE_SCOPES, RunObject } from '../shared.js';
 
-export default defineEndpoint({
+export default defineExtensionEndpoint({
   id: 'ExtAPI/Endpoints/DiskBackupPolicies/RunEndpoint',
   name: 'Run a policy now',
   description: "Backs up the policy's disks now, outside its schedule, and answers the run once it has finished",
