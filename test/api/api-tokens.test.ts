@@ -217,6 +217,18 @@ forEachEngine('API tokens', (engine) => {
       assert.deepEqual(await listedByJsonBody({ ...args, annotations: [{ key: 'env', value: null }] }), ['prod', 'prodOps', 'stagingOps']);
     });
 
+    test('a changed annotation shows in the next filtered list (no stale cached answer)', async () => {
+      const query = goKatapultQuery(gamma.id, [{ key: 'owner', value: 'me' }]);
+      assert.deepEqual((await listed({ query })).names, []);
+      const { api_token: token } = await ok(OP.create, { token: gamma.token, json: { organization: { id: gamma.id }, properties: { name: 'owned' } } });
+      assert.deepEqual((await listed({ query })).names, []);
+      await ok(OP.update, { token: gamma.token, json: { api_token: { id: token.id }, properties: {}, annotations: [{ key: 'owner', value: 'me' }] } });
+      assert.deepEqual((await listed({ query })).names, ['owned']);
+      await ok(OP.update, { token: gamma.token, json: { api_token: { id: token.id }, properties: {}, annotations: [] } });
+      assert.deepEqual((await listed({ query })).names, []);
+      await ok(OP.delete, { token: gamma.token, json: { api_token: { id: token.id } } });
+    });
+
     test('a value without a key is refused, naming the argument', async () => {
       const error = await refused(OP.list, { token: gamma.token, path: 'organizations/_/api_tokens', query: `annotations%5B%5D%5Bvalue%5D=prod&organization%5Bid%5D=${gamma.id}` }, 400, 'missing_required_argument');
       assert.match(JSON.stringify(error), /annotations/);
