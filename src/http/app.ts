@@ -17,6 +17,7 @@ import {
   UnhandledException,
 } from '../api/framework/framework-errors.js';
 import { buildOpenApiDocument } from '../api/framework/openapi.js';
+import { API_TOKEN_SOURCE } from '../api/core/v1/api-tokens/shared.js';
 import { AUTHENTICATION_ERRORS } from '../api/core/v1/errors.js';
 import { translateServiceError } from '../api/core/v1/service-errors.js';
 import { rateLimitHeaders } from './authentication.js';
@@ -129,6 +130,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         version: options.version,
         serverUrl: api.prefix.replace(/\/$/, ''),
         authErrors: AUTHENTICATION_ERRORS,
+        tokenSource: API_TOKEN_SOURCE,
       }),
     ));
     app.get(`${api.prefix}openapi.json`, async (_request, reply) => sendJson(reply, 200, openApi));

@@ -454,6 +454,25 @@ forEachEngine('API tokens', (engine) => {
 });
 
 describe('API tokens in the served OpenAPI document', () => {
+  test('both served documents offer only the bearer token, saying where tokens come from; no OAuth2', async () => {
+    const service = await TestService.start('sqlite');
+    try {
+      for (const path of ['/core/v1/openapi.json', '/ext/v1/openapi.json']) {
+        const served = (await service.call('GET', path)).body;
+        assert.deepEqual(served.security, [{ Authenticator: [] }], path);
+        assert.deepEqual(Object.keys(served.components.securitySchemes), ['Authenticator'], path);
+        const scheme = served.components.securitySchemes.Authenticator;
+        assert.deepEqual([scheme.type, scheme.scheme], ['http', 'bearer'], path);
+        assert.match(scheme.description, /`dbp token create`/, path);
+        assert.match(scheme.description, /\/core\/v1\/organizations\/organization\/api_tokens/, path);
+        const text = JSON.stringify(served);
+        for (const sign of ['"oauth2"', 'identity.krystal.io', 'api.katapult.io/core/v1/']) assert.ok(!text.includes(sign), `${path} has no ${sign}`);
+      }
+    } finally {
+      await service.stop();
+    }
+  });
+
   test('each operation has the official operation id, tag, scopes, arguments, answer fields and error statuses', async () => {
     const official = JSON.parse(readFileSync(OFFICIAL_INTERFACE_URL, 'utf8'));
     const service = await TestService.start('sqlite');

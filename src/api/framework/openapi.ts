@@ -29,20 +29,19 @@ export interface OpenApiOptions {
   readonly serverUrl: string;
   /** Errors every endpoint may answer before its arguments are read (token, network, rate limit…). */
   readonly authErrors: readonly ErrorDefinition[];
+  /** How callers come by a bearer token, for the security scheme's description. */
+  readonly tokenSource?: string;
 }
 
 /**
- * The one security scheme this service accepts, under the name the official document gives its bearer
- * scheme. (The official document also offers OAuth2 on Katapult's identity server; this service does not
- * accept those tokens, so its document does not offer it.)
+ * The one security scheme offered: a bearer token, under the name the official document gives its
+ * bearer scheme. (The official document also offers OAuth2 on Katapult's identity server; tokens from
+ * there are not accepted, so this document does not offer it.)
  */
 export const BEARER_SCHEME = 'Authenticator';
 const BEARER_DESCRIPTION =
-  'An API token of this service, sent as `Authorization: Bearer <secret>`. Tokens are made with ' +
-  '`dbp token create` or through the API token endpoints (`POST /core/v1/organizations/organization/api_tokens`); ' +
-  'the secret is shown once, when the token is made or its secret regenerated. Each token carries scopes: ' +
-  "an operation's `x-scopes` lists those that grant it (any one suffices), and `x-scopes` here describes each. " +
-  'OAuth2 tokens are not accepted.';
+  'An API token, sent as `Authorization: Bearer <secret>`. Each token carries scopes: an operation\'s ' +
+  '`x-scopes` lists those that grant it (any one suffices), and `x-scopes` here describes each. OAuth2 is not accepted.';
 /** A hard stop for object nesting, whatever the field spec says. */
 const MAX_DEPTH = 16;
 /** A field name no object can have: if the spec includes it, a `*` is in effect at that level. */
@@ -76,7 +75,7 @@ export function buildOpenApiDocument(
     security: [{ [BEARER_SCHEME]: [] }],
     tags: [...new Set(endpoints.map((endpoint) => endpoint.tag))].map((name) => ({ name })),
     paths,
-    components: { securitySchemes: securitySchemes(endpoints), schemas: components.sorted() },
+    components: { securitySchemes: securitySchemes(endpoints, options), schemas: components.sorted() },
   };
 }
 
@@ -319,13 +318,13 @@ function detailSchema(error: ErrorDefinition): Schema {
 
 // ---- Security -----------------------------------------------------------------------------------
 
-function securitySchemes(endpoints: readonly EndpointDefinition[]): Schema {
+function securitySchemes(endpoints: readonly EndpointDefinition[], options: OpenApiOptions): Schema {
   const scopes = [...new Set(endpoints.flatMap((endpoint) => endpoint.scopes))].sort();
   return {
     [BEARER_SCHEME]: {
       type: 'http',
       scheme: 'bearer',
-      description: BEARER_DESCRIPTION,
+      description: options.tokenSource ? `${BEARER_DESCRIPTION} ${options.tokenSource}` : BEARER_DESCRIPTION,
       'x-scopes': Object.fromEntries(scopes.map((scope) => [scope, scopeDescription(scope)])),
     },
   };

@@ -8,6 +8,11 @@ export const API_TOKEN_SCOPES = ['api_tokens', 'api_tokens:read'] as const;
 export const API_TOKEN_MANAGE_SCOPES = ['api_tokens'] as const;
 export const API_TOKEN_TAG = 'API tokens';
 
+/** Where API tokens come from, for the served documents' description of the bearer scheme. */
+export const API_TOKEN_SOURCE =
+  'Tokens are made with `dbp token create` or through the API token endpoints ' +
+  '(`POST /core/v1/organizations/organization/api_tokens`); the secret is shown once, when the token is made or its secret regenerated.';
+
 const apiTokenArguments = {
   name: { type: StringScalar },
   authorized_ip_addresses: { type: StringScalar, array: true, description: 'IPv4/IPv6 addresses and CIDR ranges the token may be used from; empty: anywhere' },
