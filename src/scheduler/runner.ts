@@ -22,8 +22,10 @@ export type RunStatus = 'succeeded' | 'failed' | 'skipped';
 
 export interface RunResult {
   readonly status: RunStatus;
-  /** Why it failed or was skipped. */
+  /** Why it failed or was skipped; null (or absent) when it succeeded. */
   readonly error?: string | null;
+  /** True when any of its backups was read live (not from a point-in-time clone); recorded as `live_read`. */
+  readonly liveRead?: boolean;
 }
 
 export interface BackupRunner {
