@@ -11,7 +11,7 @@ export { processMetrics, renderMetrics, SchedulerMetrics, METRICS_CONTENT_TYPE }
 
 export interface SchedulerOptions {
   readonly logger: Logger | false;
-  /** Defaults to the runner that records every run as skipped: there is no backup engine yet. */
+  /** Defaults to the runner that records every run as skipped (a process without a backup engine). */
   readonly runner?: BackupRunner;
   readonly metrics?: SchedulerMetrics;
   readonly workerId?: string;

@@ -81,9 +81,4 @@ export class BackupCatalogue {
     if (policyId !== undefined) query = query.where('policy_id', '=', policyId);
     return (await query.execute()).map(backupRecord);
   }
-
-  /** The backups a run took, oldest first. */
-  async ofRun(runId: string): Promise<Backup[]> {
-    return (await this.db.selectFrom('backups').selectAll().where('run_id', '=', runId).orderBy('pk').execute()).map(backupRecord);
-  }
 }
