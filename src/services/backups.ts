@@ -36,7 +36,7 @@ export interface PolicyRunResult {
   /** True when any of its backups was read live. */
   readonly liveRead: boolean;
   /** The backups it took, in the order of its disks (a disk that failed has none). */
-  readonly backups: readonly TakenBackup[];
+  readonly backups: TakenBackup[];
 }
 
 export interface BackupOperations {
