@@ -13,17 +13,36 @@ export interface RuntimeOptions {
   readonly postgresSchema?: string | undefined;
 }
 
+/** Whether this process can take backups, and if not, why and what to do about it. */
+export type BackupsState = { readonly enabled: true } | { readonly enabled: false; readonly detail: string };
+
+/**
+ * What the process's parts are doing, as `/healthz` tells it: each part writes its own line when it
+ * starts (the API server, the scheduler, the backup engine), so the answer follows what really runs.
+ */
+export interface ProcessStatus {
+  /** An API server answers on this runtime. */
+  servesApi: boolean;
+  /** A scheduler claims and runs backups on this runtime. */
+  schedules: boolean;
+  backups: BackupsState;
+}
+
 export interface Runtime {
   readonly store: Store;
   readonly services: Services;
+  readonly status: ProcessStatus;
   close(): Promise<void>;
 }
+
+export const NO_ENGINE_OPENED = 'no backup engine has been opened in this process';
 
 export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
   const store = await openStore(options);
   try {
     const services = await createServices(store, options.clock ?? systemClock);
-    return { store, services, close: () => store.close() };
+    const status: ProcessStatus = { servesApi: false, schedules: false, backups: { enabled: false, detail: NO_ENGINE_OPENED } };
+    return { store, services, status, close: () => store.close() };
   } catch (error) {
     await store.close();
     throw error;

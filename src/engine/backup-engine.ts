@@ -17,7 +17,7 @@ import type { Clock } from '../domain/clock.js';
 import { newId } from '../domain/ids.js';
 import { backupsToPrune } from '../domain/retention.js';
 import type { BackupRunner, ClaimedRun, RunResult } from '../scheduler/runner.js';
-import { BackupCatalogue, type BackupOperations } from '../services/backups.js';
+import { BackupCatalogue, type BackupOperations, type PolicyRunResult, type TakenBackup } from '../services/backups.js';
 import type { Backup, Database } from '../store/schema.js';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -60,8 +60,11 @@ export class BackupEngine implements BackupRunner, BackupOperations {
     return this.backupPolicy(run.policyId, run.targetDiskIds, run.id, signal);
   }
 
-  /** Runs a policy now, outside its schedule, recorded as a run like a scheduled one. */
-  async runPolicyNow(policyId: string, onProgress?: ProgressListener): Promise<{ runId: string; result: RunResult }> {
+  /**
+   * Runs a policy now, outside its schedule, recorded as a run like a scheduled one (its scheduled
+   * instant is the clock's now); answers the run and each backup it took.
+   */
+  async runPolicyNow(policyId: string, onProgress?: ProgressListener): Promise<{ runId: string; result: PolicyRunResult }> {
     const { db, clock } = this.options;
     const policy = await db.selectFrom('disk_backup_policies').selectAll().where('id', '=', policyId).executeTakeFirst();
     if (!policy) throw new Error(`No disk backup policy ${policyId}`);
@@ -94,7 +97,7 @@ export class BackupEngine implements BackupRunner, BackupOperations {
     const result = await this.backupPolicy(policy.id, diskIds, runId, new AbortController().signal, onProgress);
     await db
       .updateTable('backup_runs')
-      .set({ status: result.status, error: result.error ?? null, finished_at: clock.now(), lease_expires_at: null })
+      .set({ status: result.status, error: result.error, live_read: result.liveRead ? 1 : 0, finished_at: clock.now(), lease_expires_at: null })
       .where('id', '=', runId)
       .execute();
     return { runId, result };
@@ -106,26 +109,32 @@ export class BackupEngine implements BackupRunner, BackupOperations {
     runId: string,
     signal: AbortSignal,
     onProgress?: ProgressListener,
-  ): Promise<RunResult> {
+  ): Promise<PolicyRunResult> {
     const failures: string[] = [];
-    const live: string[] = [];
+    const backups: TakenBackup[] = [];
     for (const diskId of diskIds) {
       try {
-        const backup = await this.backupDisk(policyId, diskId, runId, signal, onProgress);
-        if (backup.consistency === 'live') live.push(diskId);
+        backups.push(await this.backupDisk(policyId, diskId, runId, signal, onProgress));
       } catch (error) {
         failures.push(`${diskId}: ${(error as Error).message}`);
         this.log('warn', { policyId, diskId, runId, err: error }, 'disk backup failed');
       }
     }
     await this.applyRetention(policyId);
-    if (failures.length > 0) return { status: 'failed', error: failures.join('; ') };
-    // A backup read live is a backup all the same; the run's error field says it was not a snapshot.
-    return { status: 'succeeded', error: live.length > 0 ? `read live (no point-in-time clone): ${live.join(', ')}` : null };
+    // A backup read live is a backup all the same: the run says so in `liveRead`, not in its error.
+    const liveRead = backups.some((backup) => backup.liveRead);
+    if (failures.length > 0) return { status: 'failed', error: failures.join('; '), liveRead, backups };
+    return { status: 'succeeded', error: null, liveRead, backups };
   }
 
-  private async backupDisk(policyId: string, diskId: string, runId: string, signal: AbortSignal, onProgress?: ProgressListener): Promise<Backup> {
-    const { db, dataDir, repository, clock } = this.options;
+  /**
+   * Backs up one disk into the repository and records it in the catalogue. Its `created_at` is the
+   * wall-clock second its manifest became durable (the repository's own stamp), never the injected
+   * clock: a run for a simulated instant (`run-due --now`) keeps that instant as its `scheduled_at`.
+   */
+  private async backupDisk(policyId: string, diskId: string, runId: string, signal: AbortSignal, onProgress?: ProgressListener): Promise<TakenBackup> {
+    const { db, dataDir, repository } = this.options;
+    const started = performance.now();
     const image = await diskImage(db, dataDir, diskId);
     const view = await pointInTimeView(image.path, `${dataDir}/scratch`);
     try {
@@ -136,6 +145,7 @@ export class BackupEngine implements BackupRunner, BackupOperations {
         signal,
         ...(onProgress ? { onProgress } : {}),
       });
+      const liveRead = view.consistency === 'live';
       const row = {
         id,
         organization_id: image.organizationId,
@@ -143,15 +153,18 @@ export class BackupEngine implements BackupRunner, BackupOperations {
         disk_id: diskId,
         run_id: runId,
         repository_backup_id: result.id,
-        created_at: clock.now(),
+        created_at: result.createdAt,
         disk_size_bytes: result.diskSize,
         new_stored_bytes: result.newStoredBytes,
         consistency: view.consistency,
+        live_read: liveRead ? 1 : 0,
       } as const;
       // Reconcile (another process) may have adopted it from its manifest a moment ago.
       await db.insertInto('backups').values(row).onConflict((oc) => oc.doNothing()).execute();
-      this.log('info', { policyId, diskId, runId, backupId: id, bytes: result.diskSize, newStoredBytes: result.newStoredBytes, consistency: view.consistency }, 'disk backed up');
-      return (await db.selectFrom('backups').selectAll().where('repository_backup_id', '=', result.id).executeTakeFirstOrThrow());
+      const recorded = await db.selectFrom('backups').select('id').where('repository_backup_id', '=', result.id).executeTakeFirstOrThrow();
+      const durationMs = Math.round(performance.now() - started);
+      this.log('info', { policyId, diskId, runId, backupId: recorded.id, bytes: result.diskSize, newStoredBytes: result.newStoredBytes, consistency: view.consistency, durationMs }, 'disk backed up');
+      return { id: recorded.id, diskId, bytesRead: result.diskSize, bytesStored: result.newStoredBytes, durationMs, liveRead };
     } finally {
       await view.release();
     }
@@ -262,7 +275,9 @@ export class BackupEngine implements BackupRunner, BackupOperations {
           created_at: summary.createdAt || clock.now(),
           disk_size_bytes: summary.diskSize,
           new_stored_bytes: 0,
+          // Not known from the manifest: said to be live, the cautious answer.
           consistency: 'live',
+          live_read: 1,
         })
         .onConflict((oc) => oc.doNothing())
         .execute();

@@ -26,7 +26,15 @@ export interface EngineSettings {
 
 export const PASSPHRASE_FILE = 'repository.key';
 
-export class EngineNotConfigured extends Error {}
+export class EngineNotConfigured extends Error {
+  constructor(
+    message: string,
+    /** The same for /healthz: what is missing and how to set it. */
+    readonly detail: string,
+  ) {
+    super(message);
+  }
+}
 
 export function repositoryPathOf(settings: EngineSettings): string {
   return resolve(settings.repositoryPath ?? process.env.DBP_REPOSITORY ?? join(settings.dataDir, 'repository'));
@@ -39,19 +47,29 @@ function passphrase(settings: EngineSettings): string | null {
   const file = join(settings.dataDir, PASSPHRASE_FILE);
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
   if (settings.unencrypted) return null;
+  const howTo = `set DBP_REPOSITORY_PASSWORD (or put one in ${file}), or choose an unencrypted repository with --unencrypted-repository`;
   throw new EngineNotConfigured(
-    'The backup repository needs a passphrase: set DBP_REPOSITORY_PASSWORD (or put one in ' +
-      `${file}), or choose an unencrypted repository with --unencrypted-repository`,
+    `The backup repository needs a passphrase: ${howTo}`,
+    `no repository passphrase: ${howTo}; until then every scheduled run is recorded as skipped`,
   );
 }
 
+/** Opens the engine; the runtime's status (and so /healthz) then says whether backups are enabled and, if not, why. */
 export async function openBackupEngine(runtime: Runtime, settings: EngineSettings, logger: Logger | false = false): Promise<BackupEngine> {
+  let password: string | null;
+  try {
+    password = passphrase(settings);
+  } catch (error) {
+    if (error instanceof EngineNotConfigured) runtime.status.backups = { enabled: false, detail: error.detail };
+    throw error;
+  }
   const repository = await openRepository({
     path: repositoryPathOf(settings),
-    password: passphrase(settings),
+    password,
     create: true,
     ...(settings.workers ? { workers: settings.workers } : {}),
   });
+  runtime.status.backups = { enabled: true };
   return new BackupEngine({ db: runtime.store.db, repository, clock: runtime.services.clock, dataDir: resolve(settings.dataDir), logger });
 }
 

@@ -21,6 +21,7 @@ import { API_TOKEN_SOURCE } from '../api/core/v1/api-tokens/shared.js';
 import { AUTHENTICATION_ERRORS } from '../api/core/v1/errors.js';
 import { translateServiceError } from '../api/core/v1/service-errors.js';
 import { rateLimitHeaders } from './authentication.js';
+import type { Health } from './health.js';
 import { runEndpoint, type PipelineDependencies } from './pipeline.js';
 import type { RateLimitResult } from './rate-limit.js';
 import { jsonBody, type JsonBody } from './response-cache.js';
@@ -47,8 +48,8 @@ export interface AppOptions extends PipelineDependencies {
   readonly apis: readonly ApiNamespace[];
   readonly logger: Logger | false;
   readonly version: string;
-  /** Answers whether the database is reachable, for /healthz. */
-  readonly healthCheck?: () => Promise<boolean>;
+  /** The answer to /healthz (see health.ts). */
+  readonly health: () => Promise<Health>;
   /** The Prometheus text for /metrics (no route when absent). */
   readonly metrics?: () => Promise<string>;
   /**
@@ -137,9 +138,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   }
 
   app.get('/healthz', async (_request, reply) => {
-    const ready = options.healthCheck ? await options.healthCheck().catch(() => false) : true;
+    const { httpStatus, body } = await options.health();
     // A Buffer, as in sendJson, so that no charset is appended to the content type.
-    reply.code(ready ? 200 : 503).type('application/json').send(Buffer.from(JSON.stringify({ ready })));
+    reply.code(httpStatus).type('application/json').send(Buffer.from(JSON.stringify(body)));
   });
 
   const metrics = options.metrics;

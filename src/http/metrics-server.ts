@@ -1,25 +1,36 @@
 /**
- * `GET /metrics` alone on its own port, for a worker process that does not serve the API
- * (`dbp serve --role worker --metrics-port 9464`). The API serves the same text at its own /metrics.
+ * `GET /metrics` and `GET /healthz` alone on their own port, for a worker process that does not serve
+ * the API (`dbp serve --role worker --metrics-port 9464`). The API serves the same two answers on its
+ * own port (/healthz from the same function, health.ts).
  */
-import { createServer } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import type { Runtime } from '../runtime.js';
 import { METRICS_CONTENT_TYPE, renderMetrics } from '../scheduler/index.js';
+import { healthOf } from './health.js';
 
 export interface MetricsServer {
+  /** …/metrics */
   readonly url: string;
   stop(): Promise<void>;
 }
 
 export async function startMetricsServer(runtime: Runtime, host: string, port: number): Promise<MetricsServer> {
   const server = createServer((request, response) => {
-    if (request.method !== 'GET' || request.url?.split('?')[0] !== '/metrics') {
+    const path = request.url?.split('?')[0];
+    if (request.method !== 'GET' || (path !== '/metrics' && path !== '/healthz')) {
       response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      return;
+    }
+    if (path === '/healthz') {
+      healthOf(runtime).then(
+        ({ httpStatus, body }) => response.writeHead(httpStatus, { 'content-type': 'application/json' }).end(JSON.stringify(body)),
+        () => unavailable(response),
+      );
       return;
     }
     renderMetrics(runtime.store.db, runtime.services.clock).then(
       (text) => response.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE }).end(text),
-      () => response.writeHead(503, { 'content-type': 'text/plain' }).end('database unavailable\n'),
+      () => unavailable(response),
     );
   });
   await new Promise<void>((resolve, reject) => {
@@ -32,4 +43,8 @@ export async function startMetricsServer(runtime: Runtime, host: string, port: n
     url: `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}/metrics`,
     stop: () => new Promise((resolve) => server.close(() => resolve())),
   };
+}
+
+function unavailable(response: ServerResponse): void {
+  response.writeHead(503, { 'content-type': 'text/plain' }).end('database unavailable\n');
 }

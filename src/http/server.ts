@@ -1,6 +1,5 @@
 /** Starts the HTTP service on a runtime. */
 import type { FastifyInstance } from 'fastify';
-import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { coreEndpoints } from '../api/core/v1/index.js';
 import { extensionEndpoints } from '../api/ext/v1/index.js';
@@ -9,6 +8,7 @@ import type { Runtime } from '../runtime.js';
 import { renderMetrics } from '../scheduler/index.js';
 import { VERSION } from '../version.js';
 import { API_PREFIX, buildApp, EXTENSION_PREFIX } from './app.js';
+import { healthOf } from './health.js';
 import { DatabaseRateLimiter, MemoryRateLimiter } from './rate-limit.js';
 import { ResponseCache } from './response-cache.js';
 
@@ -45,11 +45,9 @@ export async function startServer(runtime: Runtime, options: ServerOptions): Pro
     trustedProxies: options.trustedProxies,
     version: VERSION,
     metrics: () => renderMetrics(runtime.store.db, runtime.services.clock),
-    healthCheck: async () => {
-      await sql`select 1`.execute(runtime.store.db);
-      return true;
-    },
+    health: () => healthOf(runtime),
   });
+  runtime.status.servesApi = true;
   await app.listen({ host: options.host, port: options.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;

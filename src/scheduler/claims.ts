@@ -16,7 +16,7 @@ import { newTimeOrderedId } from '../domain/ids.js';
 import { nextInvocationAfter, resolveTimeZone, type ScheduleFields } from '../domain/schedule.js';
 import { reference } from '../services/reference-data.js';
 import type { Engine } from '../store/database.js';
-import type { BackupRun, Database, DiskBackupPolicy } from '../store/schema.js';
+import type { BackupRunRow, Database, DiskBackupPolicy } from '../store/schema.js';
 import { writeTransaction } from '../store/write-transaction.js';
 import { duePolicies } from './due-policies.js';
 import type { ClaimedRun } from './runner.js';
@@ -158,7 +158,7 @@ export interface ExpiredClaim {
   /** As in `DueClaim`: those of `runs` whose policy has an earlier run still unfinished. */
   readonly followingUnfinished: ReadonlySet<string>;
   /** Runs whose lease expired with no attempt left: now finished as failed. */
-  readonly abandoned: BackupRun[];
+  readonly abandoned: BackupRunRow[];
 }
 
 export const LEASE_EXPIRED_ERROR = 'the workers that claimed it stopped before finishing it';
@@ -217,7 +217,7 @@ export async function reclaimExpiredRuns(
   });
 }
 
-type ClaimedRunRow = Pick<BackupRun, 'id' | 'policy_id' | 'organization_id' | 'target_disk_ids' | 'scheduled_at' | 'attempts'>;
+type ClaimedRunRow = Pick<BackupRunRow, 'id' | 'policy_id' | 'organization_id' | 'target_disk_ids' | 'scheduled_at' | 'attempts'>;
 
 export function claimedRunOf(row: ClaimedRunRow): ClaimedRun {
   return {

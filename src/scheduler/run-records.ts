@@ -60,8 +60,8 @@ export async function finishRuns(db: Kysely<Database>, engine: Engine, endings: 
   const { rows } = await sql<{ id: string }>`
     update backup_runs
     set status = f.value ->> 1, error = f.value ->> 2, started_at = coalesce(backup_runs.started_at, cast(f.value ->> 4 as bigint)),
-        finished_at = cast(f.value ->> 5 as bigint), lease_expires_at = null
-    from ${jsonRows(engine, endings.map((e) => [e.run.id, e.result.status, e.result.error ?? null, e.run.attempt, e.startedAt, e.finishedAt]), 'f')}
+        finished_at = cast(f.value ->> 5 as bigint), live_read = cast(f.value ->> 6 as integer), lease_expires_at = null
+    from ${jsonRows(engine, endings.map((e) => [e.run.id, e.result.status, e.result.error ?? null, e.run.attempt, e.startedAt, e.finishedAt, e.result.liveRead ? 1 : 0]), 'f')}
     where backup_runs.id = f.value ->> 0 and backup_runs.attempts = cast(f.value ->> 3 as integer)
       and backup_runs.worker_id = ${workerId} and backup_runs.lease_expires_at is not null
     returning backup_runs.id`.execute(db);

@@ -1,8 +1,9 @@
 /**
  * The seam between the scheduler and whatever takes backups: the scheduler hands each claimed run to
- * a `BackupRunner` and records what it answers. The backup engine will implement it; until it exists
- * the default runner answers `skipped` with the error `no backup engine`, so that a run is visibly
- * not a backup in its record, its log line and the metrics.
+ * a `BackupRunner` and records what it answers. The backup engine implements it; a process without
+ * one (no repository passphrase) gets the default runner, which answers `skipped` with the error
+ * `no backup engine`, so that a run is visibly not a backup in its record, its log line, the
+ * metrics and /healthz (`"backups":"disabled"`).
  */
 
 /** A scheduled instant of a policy, claimed by this worker. */
@@ -22,8 +23,10 @@ export type RunStatus = 'succeeded' | 'failed' | 'skipped';
 
 export interface RunResult {
   readonly status: RunStatus;
-  /** Why it failed or was skipped. */
+  /** Why it failed or was skipped; null (or absent) when it succeeded. */
   readonly error?: string | null;
+  /** True when any of its backups was read live (not from a point-in-time clone); recorded as `live_read`. */
+  readonly liveRead?: boolean;
 }
 
 export interface BackupRunner {
@@ -36,7 +39,7 @@ export interface BackupRunner {
 
 export const NO_BACKUP_ENGINE = 'no backup engine';
 
-/** The runner until the backup engine exists: every run is recorded as skipped, never as a backup. */
+/** The runner of a process without a backup engine: every run is recorded as skipped, never as a backup. */
 export const noBackupEngineRunner: BackupRunner = {
   async run() {
     return { status: 'skipped', error: NO_BACKUP_ENGINE };

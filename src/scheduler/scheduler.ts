@@ -24,7 +24,7 @@ import type { Logger } from 'pino';
 import { millisecondsOf, type Clock } from '../domain/clock.js';
 import { randomToken } from '../domain/ids.js';
 import type { Engine } from '../store/database.js';
-import type { BackupRun, Database } from '../store/schema.js';
+import type { BackupRunRow, Database } from '../store/schema.js';
 import { claimDueRuns, reclaimExpiredRuns } from './claims.js';
 import { earliestInvocation } from './due-policies.js';
 import { processMetrics, type SchedulerMetrics } from './metrics.js';
@@ -103,6 +103,8 @@ export interface FinishedRun {
   readonly run: ClaimedRun;
   readonly status: RunStatus;
   readonly error: string | null;
+  /** True when any of its backups was read live (not from a point-in-time clone). */
+  readonly liveRead: boolean;
   readonly startedAt: number;
   readonly finishedAt: number;
   /** False when the worker had lost the run (its lease was taken over), so nothing was recorded. */
@@ -396,7 +398,7 @@ export class Scheduler {
         result = { status: 'skipped', error: PREVIOUS_RUN_UNFINISHED };
       } else {
         const answer = await this.runner.run(run, controller.signal);
-        result = { status: answer.status, error: answer.error ?? null };
+        result = { status: answer.status, error: answer.error ?? null, liveRead: answer.liveRead === true };
       }
     } catch (thrown) {
       result = { status: 'failed', error: (thrown as Error)?.message ?? String(thrown) };
@@ -435,17 +437,17 @@ export class Scheduler {
       recorded ? (status === 'failed' ? 'warn' : 'info') : 'warn',
       {
         run: run.id, policy: run.policyId, organization: run.organizationId, disks: run.targetDiskIds,
-        scheduled_at: run.scheduledAt, attempt: run.attempt, status, error,
+        scheduled_at: run.scheduledAt, attempt: run.attempt, status, error, live_read: result.liveRead === true,
         lag_seconds: startedMs / 1000 - run.scheduledAt, duration_ms: durationMs, worker: this.workerId, recorded,
       },
       recorded ? `backup run ${status}` : 'backup run finished after its lease was lost; not recorded',
     );
     this.letGo(held);
-    const finished: FinishedRun = { run, status, error, startedAt, finishedAt, recorded };
+    const finished: FinishedRun = { run, status, error, liveRead: result.liveRead === true, startedAt, finishedAt, recorded };
     for (const listener of this.finishedListeners) listener(finished);
   }
 
-  private reportAbandoned(row: BackupRun): void {
+  private reportAbandoned(row: BackupRunRow): void {
     this.metrics.countRun('failed');
     this.log('warn', {
       run: row.id, policy: row.policy_id, organization: row.organization_id, scheduled_at: row.scheduled_at,

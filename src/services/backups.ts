@@ -5,7 +5,7 @@
  */
 import { rmSync } from 'node:fs';
 import type { Kysely } from 'kysely';
-import type { Backup, Database } from '../store/schema.js';
+import type { Backup, BackupRow, Database } from '../store/schema.js';
 import type { DiskRecord, InventoryService } from './inventory.js';
 
 export interface BackupVerification {
@@ -14,8 +14,33 @@ export interface BackupVerification {
   readonly badChunks: readonly { readonly chunkId: string; readonly problem: string; readonly detail: string }[];
 }
 
+/** One disk's backup taken by a run, as `runPolicyNow` answers it. */
+export interface TakenBackup {
+  /** The catalogue id (`backups.id`). */
+  readonly id: string;
+  readonly diskId: string;
+  /** Bytes read from the disk (its whole image). */
+  readonly bytesRead: number;
+  /** Stored bytes this backup newly added to the repository (0 when every chunk was already there). */
+  readonly bytesStored: number;
+  /** Wall time of reading and storing the disk, in milliseconds. */
+  readonly durationMs: number;
+  /** True when the disk was read in place, not from a point-in-time clone. */
+  readonly liveRead: boolean;
+}
+
+/** How a manual run ended. `error` is null when it succeeded; a live read is `liveRead`, not an error. */
+export interface PolicyRunResult {
+  readonly status: 'succeeded' | 'failed' | 'skipped';
+  readonly error: string | null;
+  /** True when any of its backups was read live. */
+  readonly liveRead: boolean;
+  /** The backups it took, in the order of its disks (a disk that failed has none). */
+  readonly backups: TakenBackup[];
+}
+
 export interface BackupOperations {
-  runPolicyNow(policyId: string): Promise<{ runId: string; result: { status: string; error?: string | null | undefined } }>;
+  runPolicyNow(policyId: string): Promise<{ runId: string; result: PolicyRunResult }>;
   /** Restores the backup into a new image under the data directory; answers its path. */
   restoreToNewImage(backupId: string): Promise<string>;
   verify(backupId: string): Promise<BackupVerification>;
@@ -36,18 +61,24 @@ export async function diskFromRestoredImage(inventory: InventoryService, backup:
   }
 }
 
+/** A catalogue row as the services answer it: `live_read` a boolean. */
+export function backupRecord({ live_read, ...row }: BackupRow): Backup {
+  return { ...row, live_read: Number(live_read) === 1 };
+}
+
 /** The catalogue of backups (rows the engine writes), for lookups and listings. */
 export class BackupCatalogue {
   constructor(private readonly db: Kysely<Database>) {}
 
   async find(id: string): Promise<Backup | null> {
-    return (await this.db.selectFrom('backups').selectAll().where('id', '=', id).executeTakeFirst()) ?? null;
+    const row = await this.db.selectFrom('backups').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? backupRecord(row) : null;
   }
 
   /** Newest first: one policy's, or (no policy) every backup. */
-  list(policyId?: string): Promise<Backup[]> {
+  async list(policyId?: string): Promise<Backup[]> {
     let query = this.db.selectFrom('backups').selectAll().orderBy('created_at', 'desc').orderBy('pk', 'desc');
     if (policyId !== undefined) query = query.where('policy_id', '=', policyId);
-    return query.execute();
+    return (await query.execute()).map(backupRecord);
   }
 }

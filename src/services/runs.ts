@@ -3,7 +3,7 @@
  * bounded history by the worker's background sweep.
  */
 import { sql, type Kysely } from 'kysely';
-import type { BackupRun, Database } from '../store/schema.js';
+import type { BackupRun, BackupRunRow, Database } from '../store/schema.js';
 
 export interface PruneOptions {
   /** Runs with a `pk` above this are the ones looked at (the sweep's cursor). */
@@ -24,14 +24,24 @@ export interface PruneBatch {
   readonly caughtUp: boolean;
 }
 
+/** A run row as the services answer it: `live_read` true when any of its backups was read live. */
+export function runRecord({ live_read, ...row }: BackupRunRow): BackupRun {
+  return { ...row, live_read: Number(live_read) === 1 };
+}
+
 export class RunService {
   constructor(private readonly db: Kysely<Database>) {}
 
   /** The newest runs first, optionally of one policy. */
-  list(options: { policyId?: string | undefined; limit: number }): Promise<BackupRun[]> {
+  async list(options: { policyId?: string | undefined; limit: number }): Promise<BackupRun[]> {
     let query = this.db.selectFrom('backup_runs').selectAll();
     if (options.policyId !== undefined) query = query.where('policy_id', '=', options.policyId);
-    return query.orderBy('pk', 'desc').limit(options.limit).execute();
+    return (await query.orderBy('pk', 'desc').limit(options.limit).execute()).map(runRecord);
+  }
+
+  async find(id: string): Promise<BackupRun | null> {
+    const row = await this.db.selectFrom('backup_runs').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? runRecord(row) : null;
   }
 
   /**

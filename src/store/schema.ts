@@ -160,6 +160,8 @@ export interface BackupsTable {
   new_stored_bytes: number;
   /** `snapshot`: read from a clone of the image; `live`: read while the disk could change. */
   consistency: 'snapshot' | 'live';
+  /** 1 when `consistency` is `live`: the disk was read in place, not from a point-in-time clone. */
+  live_read: Flag;
 }
 
 export interface ApiTokensTable {
@@ -206,9 +208,12 @@ export interface BackupRunsTable {
   started_at: number | null;
   finished_at: number | null;
   status: BackupRunStatus;
+  /** Why it failed or was skipped; null when it succeeded. */
   error: string | null;
   /** How many workers have claimed it (1, plus one per lease that expired). */
   attempts: number;
+  /** 1 when any of its backups was read live (see BackupsTable.live_read). */
+  live_read: ColumnType<Flag, Flag | undefined, Flag>;
 }
 
 export interface Database {
@@ -238,8 +243,12 @@ export type DiskBackupPolicyUpdate = Updateable<DiskBackupPoliciesTable>;
 export type TrashObject = Selectable<TrashObjectsTable>;
 export type Task = Selectable<TasksTable>;
 export type ApiToken = Selectable<ApiTokensTable>;
-export type BackupRun = Selectable<BackupRunsTable>;
-export type Backup = Selectable<BackupsTable>;
+export type BackupRunRow = Selectable<BackupRunsTable>;
+export type BackupRow = Selectable<BackupsTable>;
+/** A run as the services answer it: `live_read` a boolean (services/runs.ts `runRecord`). */
+export type BackupRun = Omit<BackupRunRow, 'live_read'> & { live_read: boolean };
+/** A backup as the services answer it: `live_read` a boolean (services/backups.ts `backupRecord`). */
+export type Backup = Omit<BackupRow, 'live_read'> & { live_read: boolean };
 export type Country = Selectable<CountriesTable>;
 export type Currency = Selectable<CurrenciesTable>;
 export type DataCenter = Selectable<DataCentersTable>;

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { forEachEngine, TestService, type CallResult, type TestOrganization } from '../support/harness.js';
+import { forEachEngine, TEST_NOW, TestService, type CallResult, type TestOrganization } from '../support/harness.js';
 import { corruptChunks } from '../support/repository-damage.js';
 import { DEFAULT_CHUNK_SIZE } from '../../src/engine/repository/index.js';
 
@@ -35,8 +35,16 @@ forEachEngine('extension API: backups', (engine) => {
   test('run now backs the policy up and answers the finished run', async () => {
     const result = await service.call('POST', ext(`disk_backup_policies/${policyId}/run`), { token: org.token });
     assert.equal(result.status, 200, result.text);
-    assert.deepEqual(Object.keys(result.body.run), ['id', 'status', 'error']);
-    assert.equal(result.body.run.status, 'succeeded');
+    const { run } = result.body;
+    assert.deepEqual(Object.keys(run), ['id', 'status', 'error', 'live_read', 'scheduled_at', 'started_at', 'finished_at', 'backups']);
+    assert.equal(run.status, 'succeeded');
+    assert.equal(run.error, null, 'a run that succeeded carries no error, live read or not');
+    assert.equal(run.scheduled_at, TEST_NOW, 'a manual run is for the instant it was asked for');
+    assert.equal(run.backups.length, 1);
+    assert.deepEqual(Object.keys(run.backups[0]), ['id', 'disk_id', 'bytes_read', 'bytes_stored', 'duration_ms', 'live_read']);
+    assert.equal(run.backups[0].bytes_read, 1.5 * 1024 * 1024);
+    assert.ok(run.backups[0].bytes_stored > 0, 'a first backup stores its data');
+    assert.equal(run.live_read, run.backups[0].live_read);
   });
 
   test("list answers the policy's backups with exactly the Backup fields", async () => {
@@ -44,7 +52,8 @@ forEachEngine('extension API: backups', (engine) => {
     assert.equal(result.status, 200, result.text);
     assert.equal(result.body.backups.length, 1);
     const [backup] = result.body.backups;
-    assert.deepEqual(Object.keys(backup), ['id', 'disk_backup_policy_id', 'disk_id', 'run_id', 'created_at', 'size', 'new_stored_size', 'consistency']);
+    assert.deepEqual(Object.keys(backup), ['id', 'disk_backup_policy_id', 'disk_id', 'run_id', 'created_at', 'size', 'new_stored_size', 'consistency', 'live_read']);
+    assert.equal(backup.live_read, backup.consistency === 'live');
     assert.equal(backup.disk_backup_policy_id, policyId);
     assert.equal(backup.size, 1.5 * 1024 * 1024);
     backupId = backup.id;

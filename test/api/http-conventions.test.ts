@@ -311,9 +311,12 @@ forEachEngine('HTTP conventions', (engine) => {
     assert.equal(documented, operations, 'the document lists exactly the served endpoints');
   });
 
-  test('/healthz answers 200 {"ready":true}', async () => {
+  test('/healthz answers 200: ready, serving, its database reachable', async () => {
     const result = await service.call('GET', '/healthz');
     assert.equal(result.status, 200);
-    assert.equal(result.text, '{"ready":true}');
+    assert.equal(result.headers.get('content-type'), 'application/json');
+    assert.equal(result.body.ready, true);
+    assert.equal(result.body.status, 'serving');
+    assert.equal(result.body.database, 'reachable');
   });
 });

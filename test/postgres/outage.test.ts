@@ -4,8 +4,8 @@
  * a partition) and restores, and whose backends it terminates (as a PostgreSQL restart would).
  *
  * What must hold: while the database is unreachable every API call answers 503 `service_unavailable`
- * promptly (never 500, never a hang) and /healthz answers 503 `{"ready":false}`; when the database comes
- * back the same process recovers by itself; under load with cuts in the middle, every create answered
+ * promptly (never 500, never a hang) and /healthz answers 503 (`"ready":false`, `"database":"unreachable"`);
+ * when the database comes back the same process recovers by itself; under load with cuts in the middle, every create answered
  * 200 is stored exactly once and no write is doubled.
  *
  * Runs only with TEST_DATABASE_URL (a PostgreSQL URL whose user may CREATE DATABASE); it creates and
@@ -125,7 +125,8 @@ describe('PostgreSQL outage: 503 while unreachable, recovery without restart, no
     assert.deepEqual(listed.body.disk_backup_policies.map((p: { id: string }) => p.id).sort(), [...createdBeforeLoad].sort());
     const health = await call(base, 'GET', '/healthz');
     assert.equal(health.status, 200);
-    assert.deepEqual(health.body, { ready: true });
+    assert.equal(health.body.ready, true);
+    assert.equal(health.body.status, 'serving');
     const created = await api('POST', 'disks/disk/disk_backup_policies', {
       disk: { id: diskIds[0] },
       properties: { retention: 6, schedule: { interval: 'weekly' } },
@@ -325,7 +326,9 @@ function assertUnavailable(name: string, result: Observed): void {
   assert.ok(result.ms < CALL_BOUND_MS, `${name} took ${result.ms} ms (a hang)`);
   assert.equal(result.status, 503, `${name}: expected 503, got ${result.status}: ${result.text}`);
   if (name === 'healthz') {
-    assert.deepEqual(result.body, { ready: false });
+    assert.equal(result.body?.ready, false, result.text);
+    assert.equal(result.body?.status, 'unavailable', result.text);
+    assert.equal(result.body?.database, 'unreachable', result.text);
   } else {
     assert.equal(result.body?.error?.code, 'service_unavailable', `${name}: ${result.text}`);
     assert.equal(result.headers?.get('x-api-schema'), 'json-error');

@@ -12,6 +12,7 @@ import * as apiTokenNetworks from './0005_api_token_networks.js';
 import * as backupRunsWithoutOrganizationIndex from './0006_backup_runs_without_organization_index.js';
 import * as backups from './0007_backups.js';
 import * as generationTriggersWithoutInLists from './0008_generation_triggers_without_in_lists.js';
+import * as liveRead from './0009_live_read.js';
 
 /** Declared beside the migrations (which take it from there), offered here too. */
 export type { MigrationContext };
@@ -29,6 +30,7 @@ const migrations: Record<string, EngineMigration> = {
   '0006_backup_runs_without_organization_index': backupRunsWithoutOrganizationIndex,
   '0007_backups': backups,
   '0008_generation_triggers_without_in_lists': generationTriggersWithoutInLists,
+  '0009_live_read': liveRead,
 };
 
 export function migrationProvider(context: MigrationContext): MigrationProvider {

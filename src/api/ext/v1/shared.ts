@@ -6,8 +6,8 @@ import { defineEndpoint, type EndpointDefinition } from '../../framework/endpoin
 import { ApiError, defineError } from '../../framework/errors.js';
 import { BooleanScalar, IntegerScalar, StringScalar, UnixTimeScalar } from '../../framework/scalars.js';
 import { enumType, lookup, objectType, type ArgumentDefinition, type LookupContext } from '../../framework/types.js';
-import type { BackupOperations } from '../../../services/backups.js';
-import type { Backup } from '../../../store/schema.js';
+import type { BackupOperations, TakenBackup } from '../../../services/backups.js';
+import type { Backup, BackupRun } from '../../../store/schema.js';
 import { findUnlessNul, guard } from '../../core/v1/lookups.js';
 import { StringScalar as Key } from '../../framework/scalars.js';
 
@@ -68,6 +68,8 @@ export function engineOf(backups: BackupOperations | undefined): BackupOperation
   return backups;
 }
 
+const LIVE_READ_DESCRIPTION = 'True when the disk was read in place while it could change, not from a point-in-time clone';
+
 export const BackupObject = objectType({
   id: 'ExtAPI/Objects/Backup',
   name: 'Backup',
@@ -83,16 +85,49 @@ export const BackupObject = objectType({
       type: enumType('ExtAPI/Objects/BackupConsistencyEnum', 'BackupConsistencyEnum', ['snapshot', 'live']),
       description: '`snapshot`: read from a point-in-time clone of the image; `live`: read while the disk could change',
     },
+    live_read: { type: BooleanScalar, description: LIVE_READ_DESCRIPTION },
   },
 });
+
+/** One disk's backup as a run took it. */
+export const RunBackupObject = objectType({
+  id: 'ExtAPI/Objects/RunBackup',
+  name: 'RunBackup',
+  fields: {
+    id: { type: StringScalar, description: 'The backup (as listed by the backups endpoint)' },
+    disk_id: { type: StringScalar, value: (b: TakenBackup) => b.diskId },
+    bytes_read: { type: IntegerScalar, description: 'Bytes read from the disk', value: (b: TakenBackup) => b.bytesRead },
+    bytes_stored: {
+      type: IntegerScalar,
+      description: 'Stored bytes this backup newly added to the repository (0 when all its data was already there)',
+      value: (b: TakenBackup) => b.bytesStored,
+    },
+    duration_ms: { type: IntegerScalar, description: 'Wall time of reading and storing the disk', value: (b: TakenBackup) => b.durationMs },
+    live_read: { type: BooleanScalar, description: LIVE_READ_DESCRIPTION, value: (b: TakenBackup) => b.liveRead },
+  },
+});
+
+/** A finished run, with the backups it took. */
+export interface RunView {
+  readonly run: BackupRun;
+  readonly backups: readonly TakenBackup[];
+}
 
 export const RunObject = objectType({
   id: 'ExtAPI/Objects/BackupRun',
   name: 'BackupRun',
   fields: {
-    id: { type: StringScalar },
-    status: { type: enumType('ExtAPI/Objects/BackupRunStatusEnum', 'BackupRunStatusEnum', ['succeeded', 'failed', 'skipped']) },
-    error: { type: StringScalar, nullable: true },
+    id: { type: StringScalar, value: (v: RunView) => v.run.id },
+    status: {
+      type: enumType('ExtAPI/Objects/BackupRunStatusEnum', 'BackupRunStatusEnum', ['succeeded', 'failed', 'skipped']),
+      value: (v: RunView) => v.run.status,
+    },
+    error: { type: StringScalar, nullable: true, description: 'Why it failed or was skipped; null when it succeeded', value: (v: RunView) => v.run.error },
+    live_read: { type: BooleanScalar, description: 'True when any of its backups was read live', value: (v: RunView) => v.run.live_read },
+    scheduled_at: { type: UnixTimeScalar, description: 'The instant the run is for (a manual run: when it was asked for)', value: (v: RunView) => v.run.scheduled_at },
+    started_at: { type: UnixTimeScalar, nullable: true, value: (v: RunView) => v.run.started_at },
+    finished_at: { type: UnixTimeScalar, nullable: true, value: (v: RunView) => v.run.finished_at },
+    backups: { type: RunBackupObject, array: true, description: 'The backups it took, one per disk backed up', value: (v: RunView) => v.backups },
   },
 });
 

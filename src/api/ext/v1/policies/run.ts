@@ -16,8 +16,10 @@ export default defineExtensionEndpoint({
   fields: {
     run: { type: RunObject, description: 'The run, finished' },
   },
-  async action({ args, backups }) {
+  async action({ args, backups, services }) {
     const { runId, result } = await engineOf(backups).runPolicyNow(args.disk_backup_policy.id);
-    return { run: { id: runId, status: result.status, error: result.error ?? null } };
+    const run = await services.runs.find(runId);
+    if (!run) throw new Error(`The run ${runId} was not recorded`);
+    return { run: { run, backups: result.backups } };
   },
 });
