@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { MigrationContext } from './index.js';
+import type { MigrationContext } from './context.js';
 
 /** What the engine wrote into a succeeded run's `error` before `live_read` existed. */
 const LIVE_READ_ERROR_PREFIX = 'read live (no point-in-time clone)';
