@@ -48,6 +48,7 @@ function usageFailure(command: Command, message: string): number {
 function stopped(stop: Stop): number {
   const { command, error } = stop;
   if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return 0;
+  if (error.code === 'commander.help' && error.exitCode === 0) return 0; // `dbp help`, `dbp help org`
   if (error.code === 'commander.help') {
     // A command that needs a subcommand was given none.
     if (!command.parent) {
@@ -72,8 +73,13 @@ async function main(argv: string[]): Promise<number> {
     // Commander's own error output is replaced by the one-line messages above.
     command.configureOutput({ writeErr: () => {}, outputError: () => {} });
   }
+  if (argv[0] === 'help' && argv[1] !== undefined && !program.commands.some((c) => c.name() === argv[1])) {
+    return usageFailure(program, `unknown command "${argv[1]}"`);
+  }
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    // `dbp help org create` means `dbp org create --help` (commander's help command looks one level down).
+    const args = argv[0] === 'help' && argv.length > 2 ? [...argv.slice(1), '--help'] : argv;
+    await program.parseAsync(args, { from: 'user' });
     // A command that finished but found a problem (verify, policy run) sets the exit code itself.
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
