@@ -33,6 +33,8 @@ function usageMessage(error: CommanderError): string {
       // Our value checks name the flag themselves: keep only their sentence.
       const own = /is invalid\. (--.*)$/s.exec(text)?.[1];
       if (own) return own;
+      const choice = /^option '(--[\w-]+)[^']*' (?:argument|value) '(.*?)'(?: from env '(\w+)')? is invalid\. Allowed choices are (.*)\.$/s.exec(text);
+      if (choice) return `${choice[1]}${choice[3] ? ` (${choice[3]})` : ''} must be one of ${choice[4]} (got "${choice[2]}")`;
       break;
     }
   }

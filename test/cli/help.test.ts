@@ -144,7 +144,7 @@ describe('dbp usage errors', () => {
       'dbp disk create',
       /--size-gb must be a positive whole number, at most 65536 \(got "-1"\)/,
     );
-    assertUsageError(await dbp(['serve', '--role', 'boss', ...where]), 'dbp serve', /"boss" is invalid\. Allowed choices are all, api, worker/);
+    assertUsageError(await dbp(['serve', '--role', 'boss', ...where]), 'dbp serve', /--role must be one of all, api, worker \(got "boss"\)/);
     assertUsageError(await dbp(['runs', 'list', '--limit', '0', ...where]), 'dbp runs list', /--limit must be a whole number from 1 to 100000/);
     assert.deepEqual(fingerprint(dataDir), before, 'a refused command changed the data directory');
   });
