@@ -32,6 +32,7 @@ npm install -g --prefix "$work/prefix" --no-audit --no-fund "$tarball" >"$work/i
 }
 echo "   installed in $(($(date +%s) - started)) s"
 
+expected=$(node -p "require('./package.json').version")
 dbp="$work/prefix/bin/dbp"
 [ -x "$dbp" ] || fail "$dbp is missing or not executable"
 # Run from outside the repository, with nothing in the environment pointing elsewhere.
@@ -40,7 +41,6 @@ run() { env -u DATABASE_URL -u DBP_DATA_DIR -u DBP_REPOSITORY -u DBP_REPOSITORY_
 
 echo "-- dbp --help, dbp --version"
 run --help | grep -q '^Usage: dbp' || fail "dbp --help printed no usage"
-expected=$(node -p "require('$OLDPWD/package.json').version")
 [ "$(run --version)" = "$expected" ] || fail "dbp --version is not $expected"
 
 echo "-- dbp demo, org list, policy run"

@@ -8,21 +8,10 @@ import { Option, type Command } from 'commander';
 import { NotFound } from '../../services/errors.js';
 import type { Services } from '../../services/index.js';
 import type { DiskRecord } from '../../services/inventory.js';
-import { openRuntime } from '../../runtime.js';
-import { commonOptions, groupCommand, isoTime, leafCommand, positiveWholeNumber, printJson, printObject, printTable, UsageError } from '../options.js';
+import { groupCommand, isoTime, leafCommand, positiveWholeNumber, printJson, printObject, printTable, UsageError } from '../options.js';
+import { withServices } from '../with-services.js';
 
 const MAX_DISK_GB = 65536;
-
-/** Runs `work` with the runtime of the command's database open, then closes it. */
-export async function withServices(command: Command, work: (services: Services, json: boolean) => Promise<void>): Promise<void> {
-  const options = commonOptions(command);
-  const runtime = await openRuntime(options);
-  try {
-    await work(runtime.services, options.json);
-  } finally {
-    await runtime.close();
-  }
-}
 
 export async function findOrganization(services: Services, idOrSubDomain: string) {
   const organization =

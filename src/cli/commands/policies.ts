@@ -4,7 +4,8 @@ import { NotFound } from '../../services/errors.js';
 import type { PolicyRecord } from '../../services/policies.js';
 import { groupCommand, isoTime, leafCommand, printJson, printObject, printTable } from '../options.js';
 import { registerPolicyRun } from './backups.js';
-import { findOrganization, findVirtualMachine, withServices } from './inventory.js';
+import { withServices } from '../with-services.js';
+import { findOrganization, findVirtualMachine } from './inventory.js';
 
 export function registerPolicyCommands(program: Command): void {
   const policy = groupCommand(program, 'policy', 'disk backup policies: list, show, run now', [

@@ -2,7 +2,7 @@
 import { Option, type Command } from 'commander';
 import type { BackupRun } from '../../store/schema.js';
 import { groupCommand, isoTime, leafCommand, printJson, printTable, wholeNumber } from '../options.js';
-import { withServices } from './inventory.js';
+import { withServices } from '../with-services.js';
 
 export function registerRunsCommand(program: Command): void {
   const runs = groupCommand(program, 'runs', "the scheduler's run records", ['dbp runs list --limit 10']);

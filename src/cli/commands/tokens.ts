@@ -7,7 +7,8 @@ import { NotFound } from '../../services/errors.js';
 import type { TokenRecord } from '../../services/tokens.js';
 import { MAX_RATE_LIMIT } from '../../services/tokens.js';
 import { collect, groupCommand, leafCommand, printJson, printObject, UsageError, wholeNumber } from '../options.js';
-import { findOrganization, withServices } from './inventory.js';
+import { withServices } from '../with-services.js';
+import { findOrganization } from './inventory.js';
 
 function scopesOption(value: string | undefined): string[] | undefined {
   if (value === undefined) return undefined;
