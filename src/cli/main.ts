@@ -52,11 +52,7 @@ function stopped(stop: Stop): number {
   if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return 0;
   if (error.code === 'commander.help' && error.exitCode === 0) return 0; // `dbp help`, `dbp help org`
   if (error.code === 'commander.help') {
-    // A command that needs a subcommand was given none.
-    if (!command.parent) {
-      process.stderr.write(command.helpInformation());
-      return 2;
-    }
+    // A command that needs a subcommand (`dbp`, `dbp org`) was given none.
     return usageFailure(command, `missing command (one of ${command.commands.map((c) => c.name()).join(', ')})`);
   }
   return usageFailure(command, usageMessage(error));
