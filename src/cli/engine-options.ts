@@ -1,20 +1,31 @@
 /** The backup engine's flags, shared by the backup commands, `serve` and `run-due`. */
+import { Option, type Command } from 'commander';
 import type { Logger } from 'pino';
 import { EngineNotConfigured, openBackupEngine, type BackupEngine } from '../engine/index.js';
 import type { Runtime } from '../runtime.js';
 import type { CommonOptions } from './options.js';
 
-export const ENGINE_OPTIONS = {
-  repository: { type: 'string' },
-  'unencrypted-repository': { type: 'boolean', default: false },
-} as const;
+/** The log levels `serve` and `run-due` take. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-export type EngineValues = { repository?: unknown; 'unencrypted-repository'?: unknown };
+/** Adds `--repository` and `--unencrypted-repository` to a command. */
+export function addEngineOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--repository <path>', 'the backup repository (default: DATA-DIR/repository)').env('DBP_REPOSITORY'))
+    .addOption(
+      new Option(
+        '--unencrypted-repository',
+        'without a passphrase (DBP_REPOSITORY_PASSWORD or DATA-DIR/repository.key), use an unencrypted repository',
+      ),
+    );
+}
+
+export type EngineValues = { repository?: string; unencryptedRepository?: boolean };
 
 export function openEngine(runtime: Runtime, options: CommonOptions, values: EngineValues, logger: Logger | false = false): Promise<BackupEngine> {
   return openBackupEngine(
     runtime,
-    { dataDir: options.dataDir, repositoryPath: values.repository as string | undefined, unencrypted: values['unencrypted-repository'] === true },
+    { dataDir: options.dataDir, repositoryPath: values.repository, unencrypted: values.unencryptedRepository === true },
     logger,
   );
 }

@@ -1,112 +1,100 @@
 #!/usr/bin/env node
 /**
- * `dbp`: serve the API, run due policies, create demo data, administer organizations, machines, disks
- * and tokens.
- * Every command takes --data-dir / --database-url (DBP_DATA_DIR, DATABASE_URL) and --json.
+ * `dbp`: serve the API, run due policies, back up and restore, create demo data, administer
+ * organizations, machines, disks and tokens (the command tree is in program.ts).
+ *
+ * Exit codes: 0 done (and for --help, --version); 1 the work failed (one line on stderr); 2 the
+ * command line is wrong (one line on stderr and a pointer to the command's --help).
  */
-import { ValidationFailed, NotFound } from '../services/errors.js';
+import { CommanderError, type Command } from 'commander';
+import { NotFound, ValidationFailed } from '../services/errors.js';
 import { UsageError } from './options.js';
-import { demoCommand } from './commands/demo.js';
-import { serveCommand } from './commands/serve.js';
-import { diskCommand, orgCommand, vmCommand } from './commands/inventory.js';
-import { tokenCommand } from './commands/tokens.js';
-import { runDueCommand } from './commands/run-due.js';
-import { runsCommand } from './commands/runs.js';
-import { backupsCommand, gcCommand, policyCommand, restoreCommand, verifyCommand } from './commands/backups.js';
+import { allCommands, buildProgram, commandPath } from './program.js';
 
-const USAGE = `Usage: dbp <command> [options]
+/** What commander stopped with, and on which command. */
+class Stop extends Error {
+  constructor(
+    readonly command: Command,
+    readonly error: CommanderError,
+  ) {
+    super(error.message);
+  }
+}
 
-Commands:
-  serve  [--host 127.0.0.1] [--port 8080] [--role all|api|worker] [--metrics-port P] [--trusted-proxy CIDR]…
-                                                 migrate the database; serve the API and /metrics (api); run due
-                                                 policies and sweep the trash (worker); --metrics-port serves
-                                                 /metrics alone (for a worker without the API); X-Forwarded-For is
-                                                 believed only from a --trusted-proxy (DBP_TRUSTED_PROXIES=a,b);
-                                                 --keep-runs N keeps each policy's newest N finished run records (100)
-  run-due [--now UNIX]                           run every policy due at that instant once, wait, print the runs
-  runs list [--policy ID] [--limit 100]          the scheduler's run records, newest first
-  policy run ID                                  back the policy's disks up now (recorded as a run)
-  backups list [--policy ID]                     the backups taken, newest first
-  restore --backup ID (--to PATH | --new-disk NAME)
-                                                 write a backup's image (byte-exact, sparse) to a new file,
-                                                 or to a new disk of the backup's organization
-  verify [--backup ID]                           re-read and authenticate every chunk; names the backups a
-                                                 bad chunk affects (exit 1 when not clean)
-  gc                                             mend the catalogue after a crash, delete unused chunks
-  demo                                           create demo data (idempotent) and print it
-  org create --name N [--sub-domain S] [--time-zone Europe/London | --country GB]
-  org suspend ORG | org unsuspend ORG            a suspended organization's tokens get organization_suspended
-  vm create --org ORG --name N
-  disk create --org ORG [--vm VM] --name N (--size-gb G | --image PATH [--size-gb G])
-                                                 --image: a raw image file or block device holding the disk;
-                                                 otherwise a sparse image of G GB the service makes
-  token create --org ORG [--scopes a,b,…] [--name N] [--rate-limit N] [--allow CIDR]… [--expires-at UNIX]
-                                                 prints the secret once; --allow (repeatable) limits the networks
-                                                 it may be used from; no --scopes: every scope
-  token list --org ORG                           the organization's tokens (never their secrets)
-  token revoke ID                                delete a token: its secret stops working at once
+/** Commander's message for one of its errors, as one line in the style of the commands' own. */
+function usageMessage(error: CommanderError): string {
+  const text = error.message.replace(/^error: /, '');
+  switch (error.code) {
+    case 'commander.missingMandatoryOptionValue':
+      return `${/'(--[\w-]+)/.exec(text)?.[1] ?? text} is required`;
+    case 'commander.missingArgument':
+      return `${/'([^']+)'/.exec(text)?.[1] ?? text} is required`;
+    case 'commander.invalidArgument': {
+      // Our value checks name the flag themselves: keep only their sentence.
+      const own = /is invalid\. (--.*)$/s.exec(text)?.[1];
+      if (own) return own;
+      const choice = /^option '(--[\w-]+)[^']*' (?:argument|value) '(.*?)'(?: from env '(\w+)')? is invalid\. Allowed choices are (.*)\.$/s.exec(text);
+      if (choice) return `${choice[1]}${choice[3] ? ` (${choice[3]})` : ''} must be one of ${choice[4]} (got "${choice[2]}")`;
+      break;
+    }
+  }
+  return text.replace(/'([^']*)'/g, '"$1"').replace(/\s*\n\s*/g, ' ');
+}
 
-Options of the backup commands (and serve, run-due):
-  --repository PATH     the backup repository (DBP_REPOSITORY, default DATA-DIR/repository)
-  --unencrypted-repository
-                        without a passphrase (DBP_REPOSITORY_PASSWORD or DATA-DIR/repository.key),
-                        use an unencrypted repository
+function usageFailure(command: Command, message: string): number {
+  const path = commandPath(command);
+  process.stderr.write(`${path}: ${message}\nRun "${path} --help" for usage.\n`);
+  return 2;
+}
 
-Options for every command:
-  --data-dir DIR        where the SQLite database lives (DBP_DATA_DIR, default ./data)
-  --database-url URL    postgres://… or sqlite:PATH (DATABASE_URL); overrides --data-dir
-  --json                machine-readable output
-ORG may be an organization id or sub-domain; VM a virtual machine id or FQDN.`;
-
-type Command = (argv: string[]) => Promise<void>;
-
-const COMMANDS: Record<string, Command> = {
-  serve: serveCommand,
-  demo: demoCommand,
-  org: orgCommand,
-  vm: vmCommand,
-  disk: diskCommand,
-  token: tokenCommand,
-  'run-due': runDueCommand,
-  runs: runsCommand,
-  backups: backupsCommand,
-  restore: restoreCommand,
-  verify: verifyCommand,
-  policy: policyCommand,
-  gc: gcCommand,
-};
+function stopped(stop: Stop): number {
+  const { command, error } = stop;
+  if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return 0;
+  if (error.code === 'commander.help' && error.exitCode === 0) return 0; // `dbp help`, `dbp help org`
+  if (error.code === 'commander.help') {
+    // A command that needs a subcommand (`dbp`, `dbp org`) was given none.
+    return usageFailure(command, `missing command (one of ${command.commands.map((c) => c.name()).join(', ')})`);
+  }
+  return usageFailure(command, usageMessage(error));
+}
 
 async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
-    process.stdout.write(`${USAGE}\n`);
-    return name === undefined ? 2 : 0;
+  const program = buildProgram();
+  let running: Command = program;
+  program.hook('preAction', (_program, actionCommand) => {
+    running = actionCommand;
+  });
+  for (const command of allCommands(program)) {
+    command.exitOverride((error) => {
+      throw new Stop(command, error);
+    });
+    // Commander's own error output is replaced by the one-line messages above.
+    command.configureOutput({ writeErr: () => {}, outputError: () => {} });
   }
-  const command = COMMANDS[name];
-  if (!command) {
-    process.stderr.write(`dbp: unknown command "${name}"\n\n${USAGE}\n`);
-    return 2;
+  if (argv[0] === 'help' && argv[1] !== undefined && !program.commands.some((c) => c.name() === argv[1])) {
+    return usageFailure(program, `unknown command "${argv[1]}"`);
   }
   try {
-    await command(rest);
-    // A command that finished but found a problem (verify) sets the exit code itself.
+    // `dbp help org create` means `dbp org create --help` (commander's help command looks one level down).
+    const args = argv[0] === 'help' && argv.length > 2 ? [...argv.slice(1), '--help'] : argv;
+    await program.parseAsync(args, { from: 'user' });
+    // A command that finished but found a problem (verify, policy run) sets the exit code itself.
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
-    if (error instanceof UsageError) {
-      process.stderr.write(`dbp ${name}: ${error.message}\nRun "dbp help" for usage.\n`);
-      return 2;
-    }
-    if (error instanceof ValidationFailed) {
-      process.stderr.write(`dbp ${name}: ${error.errors.join('\n  ')}\n`);
-      return 1;
-    }
-    if (error instanceof NotFound) {
-      process.stderr.write(`dbp ${name}: ${error.message}\n`);
-      return 1;
-    }
-    process.stderr.write(`dbp ${name}: ${(error as Error).message ?? String(error)}\n`);
+    if (error instanceof Stop) return stopped(error);
+    if (error instanceof UsageError) return usageFailure(running, error.message);
+    const path = commandPath(running);
+    if (error instanceof ValidationFailed) process.stderr.write(`${path}: ${error.errors.join('; ')}\n`);
+    else if (error instanceof NotFound) process.stderr.write(`${path}: ${error.message}\n`);
+    else process.stderr.write(`${path}: ${(error as Error)?.message ?? String(error)}\n`);
     return 1;
   }
 }
+
+// `dbp backups list | head -1`: once the reader is gone, stop quietly.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
 
 process.exitCode = await main(process.argv.slice(2));

@@ -75,6 +75,12 @@ export class InventoryService {
     return rows.map(organizationRecord);
   }
 
+  /** Every organization, oldest first (for the CLI's `org list`). */
+  async allOrganizations(): Promise<OrganizationRecord[]> {
+    const rows = await this.db.selectFrom('organizations').selectAll().orderBy('pk').execute();
+    return rows.map(organizationRecord);
+  }
+
   /** Suspends (or unsuspends) an organization: its tokens are refused with organization_suspended. */
   async setSuspended(organizationId: string, suspended: boolean): Promise<OrganizationRecord> {
     const row = await this.db
@@ -180,6 +186,13 @@ export class InventoryService {
     };
   }
 
+  /** Every virtual machine, or an organization's, oldest first (for the CLI's `vm list`). */
+  async allVirtualMachines(organizationId?: string): Promise<VirtualMachine[]> {
+    let query = this.db.selectFrom('virtual_machines').selectAll();
+    if (organizationId !== undefined) query = query.where('organization_id', '=', organizationId);
+    return query.orderBy('pk').execute();
+  }
+
   async createVirtualMachine(input: { organizationId: string; name: string; zonePermalink?: string }): Promise<VirtualMachineRecord> {
     const organization = await this.findOrganization({ id: input.organizationId });
     if (!organization) throw new NotFound(`No organization ${input.organizationId}`);
@@ -231,6 +244,17 @@ export class InventoryService {
       countUpTo(this.db, base),
     ]);
     return { items: await this.diskRecords(rows), pagination: paginationFor(page, total) };
+  }
+
+  /** Every disk, or an organization's, or those attached to a virtual machine, oldest first (for the CLI's `disk list`). */
+  async allDisks(filter: { organizationId?: string; virtualMachineId?: string } = {}): Promise<DiskRecord[]> {
+    let query = this.db.selectFrom('disks').selectAll();
+    if (filter.organizationId !== undefined) query = query.where('organization_id', '=', filter.organizationId);
+    if (filter.virtualMachineId !== undefined) {
+      const attached = this.db.selectFrom('virtual_machine_disks').select('disk_id').where('virtual_machine_id', '=', filter.virtualMachineId);
+      query = query.where('id', 'in', attached);
+    }
+    return this.diskRecords(await query.orderBy('pk').execute());
   }
 
   /** The disks attached to a virtual machine, as attachments (boot disk first, then by creation). */

@@ -83,6 +83,30 @@ export class PolicyService {
     return this.page(this.live().where('p.target_type', '=', 'Disk').where('p.target_id', '=', diskId), page);
   }
 
+  /**
+   * Every live policy, oldest first, narrowed by organization, by disk (its own policies) and by
+   * virtual machine (its own and its attached disks'), for the CLI's `policy list`.
+   */
+  async all(filter: { organizationId?: string; diskId?: string; virtualMachineId?: string } = {}): Promise<PolicyRecord[]> {
+    let query = this.live();
+    if (filter.organizationId !== undefined) query = query.where('p.organization_id', '=', filter.organizationId);
+    if (filter.diskId !== undefined) query = query.where('p.target_type', '=', 'Disk').where('p.target_id', '=', filter.diskId);
+    const vmId = filter.virtualMachineId;
+    if (vmId !== undefined) {
+      query = query.where((eb) =>
+        eb.or([
+          eb.and([eb('p.target_type', '=', 'VirtualMachine'), eb('p.target_id', '=', vmId)]),
+          eb.and([
+            eb('p.target_type', '=', 'Disk'),
+            eb('p.target_id', 'in', eb.selectFrom('virtual_machine_disks').select('disk_id').where('virtual_machine_id', '=', vmId)),
+          ]),
+        ]),
+      );
+    }
+    const rows = await this.withTargets(query).orderBy('p.pk').execute();
+    return rows.map(policyRecord);
+  }
+
   /** The machine's own policies and, with includeDisks, those of the disks attached to it. */
   listForVirtualMachine(virtualMachineId: string, includeDisks: boolean, page: PageRequest): Promise<Page<PolicyRecord>> {
     const query = this.live().where((eb) => {

@@ -31,9 +31,20 @@ test('demo gives its disks images with content and the repository a passphrase f
 test('policy run backs up now; backups list shows it; restore --to is byte-exact; --new-disk adds a disk; verify is clean', async () => {
   const run = await dbpJson(['policy', 'run', demo.disk_backup_policy.id, '--data-dir', dataDir]);
   assert.equal(run.status, 'succeeded');
+  assert.deepEqual(Object.keys(run), ['run_id', 'status', 'error', 'backups']);
+  assert.match(run.run_id, /^run_[A-Za-z0-9]{16}$/);
   const backups = await dbpJson(['backups', 'list', '--policy', demo.disk_backup_policy.id, '--data-dir', dataDir]);
   assert.equal(backups.length, 1);
   assert.equal(backups[0].disk_id, demo.disk.id);
+  // Each backup the run took, as the engine reports it (it reports them once runPolicyNow gives `backups`).
+  assert.ok(Array.isArray(run.backups));
+  for (const backup of run.backups) {
+    assert.deepEqual(Object.keys(backup), ['id', 'disk_id', 'bytes_read', 'bytes_stored', 'duration_ms', 'live_read']);
+    assert.equal(backup.id, backups[0].id);
+    assert.ok(backup.bytes_read > 0 && backup.bytes_stored > 0 && backup.duration_ms >= 0);
+  }
+  const runs = await dbpJson(['runs', 'list', '--policy', demo.disk_backup_policy.id, '--data-dir', dataDir]);
+  assert.equal(runs[0].id, run.run_id);
   const target = join(dataDir, 'restored.img');
   await dbpJson(['restore', '--backup', backups[0].id, '--to', target, '--data-dir', dataDir]);
   assert.equal(await fingerprint(target), await fingerprint(join(dataDir, 'disks', `${demo.disk.id}.img`)));
@@ -44,9 +55,11 @@ test('policy run backs up now; backups list shows it; restore --to is byte-exact
   const restored = await dbpJson(['restore', '--backup', backups[0].id, '--new-disk', 'restored archive', '--data-dir', dataDir]);
   assert.match(restored.disk, /^disk_/);
   const verify = await dbpJson(['verify', '--data-dir', dataDir]);
-  assert.equal(verify.ok, true);
+  assert.deepEqual(verify, { backups_checked: 1, chunks_checked: verify.chunks_checked, bad_chunks: [], bad_manifests: [], ok: true, affected_backups: [] });
+  assert.ok(verify.chunks_checked > 0);
   const gc = await dbpJson(['gc', '--data-dir', dataDir]);
-  assert.equal(gc.chunksRemoved, 0);
+  assert.deepEqual(Object.keys(gc), ['chunks_removed', 'bytes_removed', 'chunks_kept']);
+  assert.equal(gc.chunks_removed, 0);
 });
 
 test('verify names the backup a damaged chunk affects and exits 1', async () => {
@@ -57,6 +70,12 @@ test('verify names the backup a damaged chunk affects and exits 1', async () => 
   assert.equal(verify.code, 1);
   assert.match(verify.stdout, /PROBLEMS FOUND/);
   assert.match(verify.stdout, new RegExp(backups[0].id));
+  const json = await dbp(['verify', '--json', '--data-dir', dataDir]);
+  assert.equal(json.code, 1);
+  const report = JSON.parse(json.stdout);
+  assert.deepEqual(report.affected_backups, [backups[0].id]);
+  assert.ok(report.bad_chunks.length > 0);
+  assert.deepEqual(Object.keys(report.bad_chunks[0]), ['chunk_id', 'problem', 'detail', 'backup_ids']);
 });
 
 test('disk create --image records the image and takes its size; a missing image is refused', async () => {

@@ -365,13 +365,15 @@ describe('dbp command line', { concurrency: 4 }, () => {
     assert.equal(existsSync(join(fromEnv, SQLITE_FILE_NAME)), false);
   });
 
-  test('dbp help exits 0 and prints the usage', async () => {
+  test('dbp help exits 0 and prints the usage; a group\'s help lists its subcommands, a command\'s its flags', async () => {
     const result = await dbp(['help']);
     assert.equal(result.code, 0);
-    assert.match(result.stdout, /Usage: dbp <command>/);
-    for (const command of ['token create', 'token list', 'token revoke', 'org suspend', 'org unsuspend', '--trusted-proxy', '--allow', '--expires-at']) {
-      assert.ok(result.stdout.includes(command), command);
-    }
+    assert.match(result.stdout, /Usage: dbp \[options\] \[command\]/);
+    const token = await dbp(['help', 'token']);
+    assert.equal(token.code, 0);
+    for (const action of ['create', 'list', 'revoke']) assert.match(token.stdout, new RegExp(`\\n  ${action} `), action);
+    const create = await dbp(['token', 'create', '--help']);
+    for (const flag of ['--allow <cidr>', '--expires-at <unix>', '--rate-limit <n>', '--scopes']) assert.ok(create.stdout.includes(flag), flag);
   });
 
   test('an unknown command exits 2 and says so', async () => {

@@ -1,6 +1,6 @@
 /** Runs the `dbp` command line as a child process, the way an operator runs it, from the repository root. */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -16,6 +16,11 @@ function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const name of ['DATABASE_URL', 'DBP_DATA_DIR', 'TEST_DATABASE_URL', 'DBP_REPOSITORY', 'DBP_REPOSITORY_PASSWORD']) delete env[name];
   return { ...env, ...extra };
+}
+
+/** Starts `dbp` with its output piped, for a test that reads (or stops reading) as it goes. */
+export function spawnDbp(args: string[]): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: REPO_ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 export function dbp(args: string[], options: { env?: Record<string, string> } = {}): Promise<CliResult> {

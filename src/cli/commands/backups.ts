@@ -2,13 +2,13 @@
  * The backup engine's commands: `backups list`, `restore`, `verify`, `policy run`, `gc`.
  * Each opens the runtime and the repository (see src/engine/index.ts for the passphrase rules).
  */
+import type { Command } from 'commander';
 import type { BackupEngine, BackupRecord } from '../../engine/index.js';
 import { diskFromRestoredImage } from '../../services/backups.js';
 import { openRuntime, type Runtime } from '../../runtime.js';
-import { commonOptions, parseCommand, printObject, requireString, UsageError, type CommonOptions } from '../options.js';
-import { ENGINE_OPTIONS, openEngine, type EngineValues } from '../engine-options.js';
+import { commonOptions, groupCommand, isoTime, leafCommand, printJson, printObject, printTable, snakeKeys, UsageError, type CommonOptions } from '../options.js';
+import { addEngineOptions, openEngine, type EngineValues } from '../engine-options.js';
 import { progressReporter } from '../progress.js';
-
 async function withEngine<T>(options: CommonOptions, values: EngineValues, work: (engine: BackupEngine, runtime: Runtime) => Promise<T>): Promise<T> {
   const runtime = await openRuntime(options);
   try {
@@ -23,30 +23,103 @@ async function withEngine<T>(options: CommonOptions, values: EngineValues, work:
   }
 }
 
-function noPositionals(positionals: string[]): void {
-  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+export function registerBackupCommands(program: Command): void {
+  const backups = groupCommand(program, 'backups', 'the backups taken', ['dbp backups list --policy dbp_AbCdEfGh12345678']);
+  addEngineOptions(
+    leafCommand(backups, 'list', 'the backups taken, newest first', ['dbp backups list', 'dbp backups list --policy dbp_AbCdEfGh12345678 --json']),
+  )
+    .option('--policy <id>', "only this policy's backups")
+    .action(async (flags: EngineValues & { policy?: string }, command: Command) => {
+      const options = commonOptions(command);
+      printBackups(options.json, await withEngine(options, flags, (engine) => engine.listBackups(flags.policy)));
+    });
+
+  addEngineOptions(
+    leafCommand(program, 'restore', "write a backup's image (byte-exact, sparse) to a new file, or to a new disk of the backup's organization", [
+      'dbp restore --backup bkp_AbCdEfGh12345678 --to /tmp/disk.img',
+      'dbp restore --backup bkp_AbCdEfGh12345678 --new-disk "restored data"',
+    ]),
+  )
+    .requiredOption('--backup <id>', 'the backup to restore (required)')
+    .option('--to <path>', 'a new file to write the image to (refused if it exists)')
+    .option('--new-disk <name>', "a new disk of the backup's organization, with this name")
+    .action(async (flags: EngineValues & { backup: string; to?: string; newDisk?: string }, command: Command) => restore(commonOptions(command), flags));
+
+  addEngineOptions(
+    leafCommand(program, 'verify', 're-read and authenticate every chunk; names the backups a bad chunk affects (exit 1 when not clean)', [
+      'dbp verify',
+      'dbp verify --backup bkp_AbCdEfGh12345678 --json',
+    ]),
+  )
+    .option('--backup <id>', 'only this backup (default: every backup)')
+    .action(async (flags: EngineValues & { backup?: string }, command: Command) => verify(commonOptions(command), flags));
+
+  addEngineOptions(leafCommand(program, 'gc', 'mend the catalogue after a crash, delete the chunks no backup uses', ['dbp gc --json'])).action(
+    async (flags: EngineValues, command: Command) => {
+      const options = commonOptions(command);
+      const report = await withEngine(options, flags, (engine) => engine.collectGarbage());
+      printObject(options.json, 'Garbage collection', snakeKeys(report) as Record<string, unknown>);
+    },
+  );
 }
 
-export async function backupsCommand(argv: string[]): Promise<void> {
-  const [action, ...rest] = argv;
-  if (action !== 'list') throw new UsageError(`usage: dbp backups list [--policy ID]  (got "${action ?? ''}")`);
-  const { values, positionals } = parseCommand(rest, { ...ENGINE_OPTIONS, policy: { type: 'string' } });
-  noPositionals(positionals);
-  const options = commonOptions(values);
-  const backups = await withEngine(options, values, (engine) => engine.listBackups(values.policy as string | undefined));
-  printBackups(options.json, backups);
+/** `policy run ID`: registered with the other policy commands (see policies.ts). */
+export function registerPolicyRun(policy: Command): void {
+  addEngineOptions(
+    leafCommand(policy, 'run', "back the policy's disks up now (recorded as a run); exit 1 when the run failed", [
+      'dbp policy run dbp_AbCdEfGh12345678 --json',
+    ]),
+  )
+    .argument('<ID>', 'the policy')
+    .action(async (id: string, flags: EngineValues, command: Command) => {
+      const options = commonOptions(command);
+      const { runId, result } = await withEngine(options, flags, async (engine) => {
+        const progress = progressReporter('backup');
+        const outcome = await engine.runPolicyNow(id, (p) => progress.update(p));
+        progress.done();
+        return outcome;
+      });
+      const backups = backupsOfRun(result);
+      if (options.json) {
+        printJson({ run_id: runId, status: result.status, error: result.error ?? null, backups });
+      } else {
+        printObject(false, `Run ${runId}: ${result.status}`, { run_id: runId, status: result.status, error: result.error ?? null });
+        printTable(
+          ['backup', 'disk', 'bytes_read', 'bytes_stored', 'duration_ms', 'live_read'],
+          backups.map((b) => [b.id, b.disk_id, String(b.bytes_read), String(b.bytes_stored), String(b.duration_ms), String(b.live_read)]),
+          'No backups taken.',
+        );
+      }
+      if (result.status === 'failed') process.exitCode = 1;
+    });
 }
 
-export async function restoreCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parseCommand(argv, { ...ENGINE_OPTIONS, backup: { type: 'string' }, to: { type: 'string' }, 'new-disk': { type: 'string' } });
-  noPositionals(positionals);
-  const options = commonOptions(values);
-  const backupId = requireString(values.backup, 'backup');
-  const to = values.to as string | undefined;
-  const newDisk = values['new-disk'] as string | undefined;
+/** What the engine says of each backup a run took (`result.backups`), in the CLI's snake_case. */
+interface RunBackup {
+  readonly id: string;
+  readonly diskId: string;
+  readonly bytesRead: number;
+  readonly bytesStored: number;
+  readonly durationMs: number;
+  readonly liveRead: boolean;
+}
+
+function backupsOfRun(result: object) {
+  return ((result as { backups?: readonly RunBackup[] }).backups ?? []).map((b) => ({
+    id: b.id,
+    disk_id: b.diskId,
+    bytes_read: b.bytesRead,
+    bytes_stored: b.bytesStored,
+    duration_ms: b.durationMs,
+    live_read: b.liveRead,
+  }));
+}
+
+async function restore(options: CommonOptions, flags: EngineValues & { backup: string; to?: string; newDisk?: string }): Promise<void> {
+  const { backup: backupId, to, newDisk } = flags;
   if ((to === undefined) === (newDisk === undefined)) throw new UsageError('give exactly one of --to PATH and --new-disk NAME');
   if (newDisk !== undefined && newDisk.trim() === '') throw new UsageError('--new-disk needs a name');
-  await withEngine(options, values, async (engine, runtime) => {
+  await withEngine(options, flags, async (engine, runtime) => {
     const progress = progressReporter('restore');
     if (to !== undefined) {
       const backup = await engine.restoreToPath(backupId, to, (p) => progress.update(p));
@@ -62,18 +135,15 @@ export async function restoreCommand(argv: string[]): Promise<void> {
   });
 }
 
-export async function verifyCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parseCommand(argv, { ...ENGINE_OPTIONS, backup: { type: 'string' } });
-  noPositionals(positionals);
-  const options = commonOptions(values);
-  const report = await withEngine(options, values, async (engine) => {
+async function verify(options: CommonOptions, flags: EngineValues & { backup?: string }): Promise<void> {
+  const report = await withEngine(options, flags, async (engine) => {
     const progress = progressReporter('verify');
-    const result = await engine.verify(values.backup as string | undefined, (p) => progress.update(p));
+    const result = await engine.verify(flags.backup, (p) => progress.update(p));
     progress.done();
     return result;
   });
   if (options.json) {
-    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    printJson(snakeKeys(report));
   } else {
     process.stdout.write(`Checked ${report.backupsChecked} backups, ${report.chunksChecked} chunks: ${report.ok ? 'all good' : 'PROBLEMS FOUND'}\n`);
     for (const chunk of report.badChunks) process.stdout.write(`  chunk ${chunk.chunkId} ${chunk.problem}: ${chunk.detail}\n`);
@@ -83,42 +153,11 @@ export async function verifyCommand(argv: string[]): Promise<void> {
   if (!report.ok) process.exitCode = 1;
 }
 
-export async function policyCommand(argv: string[]): Promise<void> {
-  const [action, ...rest] = argv;
-  if (action !== 'run') throw new UsageError(`usage: dbp policy run ID  (got "${action ?? ''}")`);
-  const { values, positionals } = parseCommand(rest, ENGINE_OPTIONS);
-  if (positionals.length !== 1) throw new UsageError('usage: dbp policy run ID');
-  const options = commonOptions(values);
-  const { runId, result } = await withEngine(options, values, async (engine) => {
-    const progress = progressReporter('backup');
-    const outcome = await engine.runPolicyNow(positionals[0]!, (p) => progress.update(p));
-    progress.done();
-    return outcome;
-  });
-  printObject(options.json, `Run ${runId}: ${result.status}`, { run: runId, status: result.status, error: result.error ?? null });
-  if (result.status === 'failed') process.exitCode = 1;
-}
-
-export async function gcCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parseCommand(argv, ENGINE_OPTIONS);
-  noPositionals(positionals);
-  const options = commonOptions(values);
-  const report = await withEngine(options, values, (engine) => engine.collectGarbage());
-  printObject(options.json, 'Garbage collection', { ...report });
-}
-
 function printBackups(json: boolean, backups: BackupRecord[]): void {
   if (json) {
-    process.stdout.write(`${JSON.stringify(backups.map(({ pk: _pk, ...backup }) => backup), null, 2)}\n`);
+    printJson(backups.map(({ pk: _pk, ...backup }) => backup));
     return;
   }
-  if (backups.length === 0) {
-    process.stdout.write('No backups.\n');
-    return;
-  }
-  const time = (at: number) => new Date(at * 1000).toISOString().replace('.000Z', 'Z');
-  const rows = backups.map((b) => [b.id, b.policy_id, b.disk_id, time(b.created_at), String(b.disk_size_bytes), String(b.new_stored_bytes), b.consistency]);
-  const header = ['id', 'policy', 'disk', 'created_at', 'disk_bytes', 'new_stored_bytes', 'consistency'];
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
-  for (const row of [header, ...rows]) process.stdout.write(`${row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()}\n`);
+  const rows = backups.map((b) => [b.id, b.policy_id, b.disk_id, isoTime(b.created_at), String(b.disk_size_bytes), String(b.new_stored_bytes), b.consistency]);
+  printTable(['id', 'policy', 'disk', 'created_at', 'disk_bytes', 'new_stored_bytes', 'consistency'], rows, 'No backups.');
 }

@@ -3,11 +3,12 @@
  * backup policy, and an API token with every scope. Running it again reuses what exists; since only
  * a hash of a token's secret is stored, the demo token gets a fresh secret each run (printed).
  */
+import { Option, type Command } from 'commander';
 import { diskImage, writeDemoContent } from '../../engine/disk-sources.js';
 import { ensureDemoPassphrase } from '../../engine/index.js';
 import { openRuntime, type Runtime } from '../../runtime.js';
 import type { Services } from '../../services/index.js';
-import { commonOptions, parseCommand } from '../options.js';
+import { commonOptions, leafCommand, type CommonOptions } from '../options.js';
 
 const DEMO_SUB_DOMAIN = 'demo';
 const DEMO_TOKEN_NAME = 'Demo token (every scope)';
@@ -65,9 +66,18 @@ async function giveDemoDisksImages(runtime: Runtime, dataDir: string, diskIds: r
   for (const diskId of diskIds) await diskImage(runtime.store.db, dataDir, diskId, (path) => writeDemoContent(path, diskId));
 }
 
-export async function demoCommand(argv: string[]): Promise<void> {
-  const { values } = parseCommand(argv, { port: { type: 'string', default: process.env.DBP_PORT ?? '8080' } });
-  const options = commonOptions(values);
+export function registerDemoCommand(program: Command): void {
+  leafCommand(
+    program,
+    'demo',
+    'create demo data (idempotent) and print it, with a fresh secret for the demo token each run',
+    ['dbp demo', 'dbp --data-dir /tmp/dbp-demo demo --json'],
+  )
+    .addOption(new Option('--port <port>', 'the port the printed curl line calls').env('DBP_PORT').default('8080'))
+    .action(async (flags: { port: string }, command: Command) => demo(commonOptions(command), flags.port));
+}
+
+async function demo(options: CommonOptions, port: string): Promise<void> {
   const runtime = await openRuntime(options);
   try {
     const demo = await ensureDemoData(runtime.services);
@@ -77,7 +87,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
       process.stdout.write(`${JSON.stringify(demo, null, 2)}\n`);
       return;
     }
-    const base = `http://127.0.0.1:${values.port as string}/core/v1`;
+    const base = `http://127.0.0.1:${port}/core/v1`;
     process.stdout.write(
       [
         `Demo data in ${runtime.store.location}:`,

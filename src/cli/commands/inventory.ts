@@ -1,45 +1,17 @@
-/** `dbp org|vm|disk …`: administer what the API serves. Each command prints the object it made or changed. */
+/**
+ * `dbp org|vm|disk …`: administer what the API serves. Each `create` prints what it made; each `list`
+ * prints what there is (aligned columns, or a JSON array of snake_case objects with `--json`).
+ */
 import { accessSync, constants, statSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { Option, type Command } from 'commander';
 import { NotFound } from '../../services/errors.js';
 import type { Services } from '../../services/index.js';
-import { openRuntime } from '../../runtime.js';
-import { commonOptions, integerOption, parseCommand, printObject, requireString, UsageError } from '../options.js';
+import type { DiskRecord } from '../../services/inventory.js';
+import { groupCommand, isoTime, leafCommand, positiveWholeNumber, printJson, printObject, printTable, UsageError } from '../options.js';
+import { withServices } from '../with-services.js';
 
-type Values = Record<string, unknown>;
-
-/** One action of a command group (`dbp <group> <action> …`). */
-export interface GroupAction {
-  readonly options: NonNullable<Parameters<typeof parseCommand>[1]>;
-  /** The names of the positional arguments it takes, in order (all required). */
-  readonly positionals?: readonly string[];
-  readonly run: (services: Services, values: Values, positionals: string[], json: boolean) => Promise<void>;
-}
-
-/** Runs `<group> <action> …` with the runtime open, then closes it. */
-export function commandGroup(group: string, actions: Record<string, GroupAction>) {
-  return async (argv: string[]) => {
-    const [name, ...rest] = argv;
-    const action = name === undefined ? undefined : actions[name];
-    if (!action) throw new UsageError(`usage: dbp ${group} ${Object.keys(actions).join('|')} …  (got "${name ?? ''}")`);
-    const { values, positionals } = parseCommand(rest, action.options);
-    const expected = action.positionals ?? [];
-    if (positionals.length > expected.length) throw new UsageError(`unexpected argument "${positionals[expected.length]}"`);
-    if (positionals.length < expected.length) throw new UsageError(`${expected[positionals.length]} is required`);
-    const common = commonOptions(values);
-    const runtime = await openRuntime(common);
-    try {
-      await action.run(runtime.services, values, positionals, common.json);
-    } finally {
-      await runtime.close();
-    }
-  };
-}
-
-/** A group with the single action `create`. */
-function createCommand(group: string, options: GroupAction['options'], create: (services: Services, values: Values, json: boolean) => Promise<void>) {
-  return commandGroup(group, { create: { options, run: (services, values, _positionals, json) => create(services, values, json) } });
-}
+const MAX_DISK_GB = 65536;
 
 export async function findOrganization(services: Services, idOrSubDomain: string) {
   const organization =
@@ -49,7 +21,7 @@ export async function findOrganization(services: Services, idOrSubDomain: string
   return organization;
 }
 
-async function findVirtualMachine(services: Services, idOrFqdn: string) {
+export async function findVirtualMachine(services: Services, idOrFqdn: string) {
   const vm =
     (await services.inventory.findVirtualMachine({ id: idOrFqdn })) ??
     (await services.inventory.findVirtualMachine({ fqdn: idOrFqdn }));
@@ -57,95 +29,211 @@ async function findVirtualMachine(services: Services, idOrFqdn: string) {
   return vm;
 }
 
-const ORG_CREATE_OPTIONS = { name: { type: 'string' }, 'sub-domain': { type: 'string' }, 'time-zone': { type: 'string' }, country: { type: 'string' } } as const;
-
-async function createOrganization(services: Services, values: Values, json: boolean): Promise<void> {
-  const organization = await services.inventory.createOrganization({
-    name: requireString(values.name, 'name'),
-    subDomain: values['sub-domain'] as string | undefined,
-    timeZone: values['time-zone'] as string | undefined,
-    countryCode: values.country as string | undefined,
-  });
-  printObject(json, 'Organization created', {
-    id: organization.id,
-    name: organization.name,
-    sub_domain: organization.sub_domain,
-    country: organization.country?.name ?? null,
-    time_zone: organization.country?.time_zone ?? 'UTC',
-    currency: organization.currency.iso_code,
-  });
+export function registerInventoryCommands(program: Command): void {
+  registerOrg(program);
+  registerVm(program);
+  registerDisk(program);
 }
 
-/** `org suspend ORG` / `org unsuspend ORG`. */
-function suspension(suspended: boolean): GroupAction {
-  return {
-    options: {},
-    positionals: ['ORG'],
-    async run(services, _values, [idOrSubDomain], json) {
-      const organization = await services.inventory.setSuspended((await findOrganization(services, idOrSubDomain!)).id, suspended);
-      printObject(json, suspended ? 'Organization suspended' : 'Organization unsuspended', {
-        id: organization.id,
-        sub_domain: organization.sub_domain,
-        suspended: organization.suspended === 1,
+// ---- org -------------------------------------------------------------------------------------------
+
+function registerOrg(program: Command): void {
+  const org = groupCommand(program, 'org', 'organizations: create, list, suspend, unsuspend', ['dbp org create --name "Acme Hosting"', 'dbp org list']);
+
+  leafCommand(org, 'create', 'create an organization', [
+    'dbp org create --name "Acme Hosting" --time-zone Europe/London',
+    'dbp org create --name "Acme Hosting" --sub-domain acme --country GB --json',
+  ])
+    .requiredOption('--name <name>', "the organization's name (required)")
+    .option('--sub-domain <sub-domain>', 'its sub-domain (default: made from the name)')
+    .option('--time-zone <zone>', 'an IANA time zone; the organization is placed in its country (default: UTC)')
+    .option('--country <code>', 'an ISO 3166 alpha-2 country code; wins over --time-zone')
+    .action(async (flags: { name: string; subDomain?: string; timeZone?: string; country?: string }, command: Command) =>
+      withServices(command, async (services, json) => {
+        const organization = await services.inventory.createOrganization({
+          name: flags.name,
+          subDomain: flags.subDomain,
+          timeZone: flags.timeZone,
+          countryCode: flags.country,
+        });
+        printObject(json, 'Organization created', {
+          id: organization.id,
+          name: organization.name,
+          sub_domain: organization.sub_domain,
+          country: organization.country?.name ?? null,
+          time_zone: organization.country?.time_zone ?? 'UTC',
+          currency: organization.currency.iso_code,
+        });
+      }),
+    );
+
+  leafCommand(org, 'list', 'every organization, oldest first', ['dbp org list', 'dbp --json org list']).action(async (_flags: object, command: Command) =>
+    withServices(command, async (services, json) => {
+      const organizations = (await services.inventory.allOrganizations()).map((o) => ({
+        id: o.id,
+        name: o.name,
+        sub_domain: o.sub_domain,
+        country: o.country?.name ?? null,
+        time_zone: o.country?.time_zone ?? 'UTC',
+        suspended: o.suspended === 1,
+        created_at: o.created_at,
+      }));
+      if (json) return printJson(organizations);
+      printTable(
+        ['id', 'name', 'sub_domain', 'country', 'time_zone', 'suspended', 'created_at'],
+        organizations.map((o) => [o.id, o.name, o.sub_domain, o.country ?? '-', o.time_zone, o.suspended ? 'yes' : 'no', isoTime(o.created_at)]),
+        'No organizations.',
+      );
+    }),
+  );
+
+  for (const suspended of [true, false]) {
+    const name = suspended ? 'suspend' : 'unsuspend';
+    leafCommand(
+      org,
+      name,
+      suspended ? "suspend an organization: its tokens get organization_suspended" : 'let a suspended organization in again',
+      [`dbp org ${name} acme`],
+    )
+      .argument('<ORG>', 'an organization id or sub-domain')
+      .action(async (idOrSubDomain: string, _flags: object, command: Command) =>
+        withServices(command, async (services, json) => {
+          const organization = await services.inventory.setSuspended((await findOrganization(services, idOrSubDomain)).id, suspended);
+          printObject(json, suspended ? 'Organization suspended' : 'Organization unsuspended', {
+            id: organization.id,
+            sub_domain: organization.sub_domain,
+            suspended: organization.suspended === 1,
+          });
+        }),
+      );
+  }
+}
+
+// ---- vm --------------------------------------------------------------------------------------------
+
+function registerVm(program: Command): void {
+  const vm = groupCommand(program, 'vm', 'virtual machines: create, list', ['dbp vm create --org acme --name web-1', 'dbp vm list --org acme']);
+
+  leafCommand(vm, 'create', 'create a virtual machine in an organization', ['dbp vm create --org acme --name web-1'])
+    .requiredOption('--org <org>', 'an organization id or sub-domain (required)')
+    .requiredOption('--name <name>', "the machine's name (its hostname is made from it) (required)")
+    .action(async (flags: { org: string; name: string }, command: Command) =>
+      withServices(command, async (services, json) => {
+        const organization = await findOrganization(services, flags.org);
+        const created = await services.inventory.createVirtualMachine({ organizationId: organization.id, name: flags.name });
+        printObject(json, 'Virtual machine created', { id: created.id, name: created.name, fqdn: created.fqdn, organization_id: created.organization_id });
+      }),
+    );
+
+  leafCommand(vm, 'list', 'the virtual machines, oldest first', ['dbp vm list', 'dbp vm list --org acme --json'])
+    .option('--org <org>', "only this organization's (id or sub-domain)")
+    .action(async (flags: { org?: string }, command: Command) =>
+      withServices(command, async (services, json) => {
+        const organization = flags.org === undefined ? undefined : await findOrganization(services, flags.org);
+        const machines = await services.inventory.allVirtualMachines(organization?.id);
+        const listed = await Promise.all(
+          machines.map(async (m) => ({
+            id: m.id,
+            name: m.name,
+            fqdn: m.fqdn,
+            organization_id: m.organization_id,
+            disk_ids: await services.inventory.diskIdsOf(m.id),
+            created_at: m.created_at,
+          })),
+        );
+        if (json) return printJson(listed);
+        printTable(
+          ['id', 'name', 'fqdn', 'organization', 'disks', 'created_at'],
+          listed.map((m) => [m.id, m.name, m.fqdn, m.organization_id, m.disk_ids.join(',') || '-', isoTime(m.created_at)]),
+          'No virtual machines.',
+        );
+      }),
+    );
+}
+
+// ---- disk ------------------------------------------------------------------------------------------
+
+function registerDisk(program: Command): void {
+  const disk = groupCommand(program, 'disk', 'disks: create, list', ['dbp disk create --org acme --name data --size-gb 20', 'dbp disk list --org acme']);
+
+  leafCommand(disk, 'create', 'create a disk, standalone or attached to a virtual machine', [
+    'dbp disk create --org acme --vm web-1-abc123.acme.katapult.cloud --name "web-1 data" --size-gb 20',
+    'dbp disk create --org acme --name archive --image /var/lib/images/archive.img',
+  ])
+    .requiredOption('--org <org>', 'an organization id or sub-domain (required)')
+    .requiredOption('--name <name>', "the disk's name (required)")
+    .option('--vm <vm>', 'attach it to this virtual machine (id or FQDN) of the organization')
+    .addOption(
+      new Option('--size-gb <G>', `its size in GB, 1 to ${MAX_DISK_GB}; required without --image`).argParser(positiveWholeNumber('size-gb', MAX_DISK_GB)),
+    )
+    .option('--image <path>', 'a raw image file or block device holding the disk (otherwise the service makes a sparse image of --size-gb)')
+    .action(async (flags: { org: string; name: string; vm?: string; sizeGb?: number; image?: string }, command: Command) => {
+      const where = diskData(flags);
+      await withServices(command, async (services, json) => {
+        const organization = await findOrganization(services, flags.org);
+        const vm = flags.vm === undefined ? undefined : await findVirtualMachine(services, flags.vm);
+        if (vm && vm.organization_id !== organization.id) throw new UsageError(`virtual machine ${vm.id} belongs to another organization`);
+        const created = await services.inventory.createDisk({ organizationId: organization.id, name: flags.name, ...where, virtualMachineId: vm?.id });
+        printObject(json, 'Disk created', {
+          id: created.id,
+          name: created.name,
+          size_in_gb: created.size_in_gb,
+          organization_id: created.organization_id,
+          virtual_machine_id: created.attachment?.virtual_machine.id ?? null,
+          image: created.image_path ?? '(a sparse image under the data directory, made at its first backup)',
+        });
       });
-    },
+    });
+
+  leafCommand(disk, 'list', 'the disks, oldest first', ['dbp disk list', 'dbp disk list --org acme --vm web-1-abc123.acme.katapult.cloud --json'])
+    .option('--org <org>', "only this organization's (id or sub-domain)")
+    .option('--vm <vm>', 'only those attached to this virtual machine (id or FQDN)')
+    .action(async (flags: { org?: string; vm?: string }, command: Command) =>
+      withServices(command, async (services, json) => {
+        const organization = flags.org === undefined ? undefined : await findOrganization(services, flags.org);
+        const vm = flags.vm === undefined ? undefined : await findVirtualMachine(services, flags.vm);
+        const disks = (await services.inventory.allDisks({ organizationId: organization?.id, virtualMachineId: vm?.id })).map(diskFields);
+        if (json) return printJson(disks);
+        printTable(
+          ['id', 'name', 'size_in_gb', 'organization', 'virtual_machine', 'image'],
+          disks.map((d) => [d.id, d.name, String(d.size_in_gb), d.organization_id, d.virtual_machine_id ?? '-', d.image_path ?? '-']),
+          'No disks.',
+        );
+      }),
+    );
+}
+
+function diskFields(disk: DiskRecord) {
+  return {
+    id: disk.id,
+    name: disk.name,
+    size_in_gb: disk.size_in_gb,
+    organization_id: disk.organization_id,
+    virtual_machine_id: disk.attachment?.virtual_machine.id ?? null,
+    image_path: disk.image_path,
+    created_at: disk.created_at,
   };
 }
-
-export const orgCommand = commandGroup('org', {
-  create: { options: ORG_CREATE_OPTIONS, run: (services, values, _positionals, json) => createOrganization(services, values, json) },
-  suspend: suspension(true),
-  unsuspend: suspension(false),
-});
-
-export const vmCommand = createCommand('vm', { org: { type: 'string' }, name: { type: 'string' } }, async (services, values, json) => {
-  const organization = await findOrganization(services, requireString(values.org, 'org'));
-  const vm = await services.inventory.createVirtualMachine({ organizationId: organization.id, name: requireString(values.name, 'name') });
-  printObject(json, 'Virtual machine created', { id: vm.id, name: vm.name, fqdn: vm.fqdn, organization_id: vm.organization_id });
-});
-
-export const diskCommand = createCommand(
-  'disk',
-  { org: { type: 'string' }, vm: { type: 'string' }, name: { type: 'string' }, 'size-gb': { type: 'string' }, image: { type: 'string' } },
-  async (services, values, json) => {
-    const organization = await findOrganization(services, requireString(values.org, 'org'));
-    const vm = typeof values.vm === 'string' ? await findVirtualMachine(services, values.vm) : undefined;
-    if (vm && vm.organization_id !== organization.id) {
-      throw new UsageError(`virtual machine ${vm.id} belongs to another organization`);
-    }
-    const disk = await services.inventory.createDisk({
-      organizationId: organization.id,
-      name: requireString(values.name, 'name'),
-      ...diskData(values),
-      virtualMachineId: vm?.id,
-    });
-    printObject(json, 'Disk created', {
-      id: disk.id,
-      name: disk.name,
-      size_in_gb: disk.size_in_gb,
-      organization_id: disk.organization_id,
-      virtual_machine_id: disk.attachment?.virtual_machine.id ?? null,
-      image: disk.image_path ?? '(a sparse image under the data directory, made at its first backup)',
-    });
-  },
-);
 
 /**
  * Where a disk's bytes are: `--image PATH` (a raw image file or block device; its size unless
  * `--size-gb` says otherwise), or by default a sparse image of `--size-gb` the service makes.
  */
-function diskData(values: Values): { sizeInGb: number; imagePath?: string } {
-  const sizeInGb = integerOption(values['size-gb'], 'size-gb', 1, 65536);
-  if (typeof values.image !== 'string') return { sizeInGb: sizeInGb ?? integerOption(requireString(values['size-gb'], 'size-gb'), 'size-gb', 1, 65536)! };
-  const imagePath = resolve(values.image);
+function diskData(flags: { sizeGb?: number; image?: string }): { sizeInGb: number; imagePath?: string } {
+  const { sizeGb, image } = flags;
+  if (image === undefined) {
+    if (sizeGb === undefined) throw new UsageError('--size-gb is required (or --image PATH)');
+    return { sizeInGb: sizeGb };
+  }
+  const imagePath = resolve(image);
   let stat;
   try {
     stat = statSync(imagePath);
     accessSync(imagePath, constants.R_OK);
   } catch (error) {
-    throw new UsageError(`--image ${values.image}: ${(error as Error).message}`);
+    throw new UsageError(`--image ${image}: ${(error as Error).message}`);
   }
-  if (!stat.isFile() && !stat.isBlockDevice()) throw new UsageError(`--image ${values.image} is neither a file nor a block device`);
-  if (sizeInGb === undefined && stat.size === 0) throw new UsageError(`--image ${values.image}: its size is unknown or 0; give --size-gb`);
-  return { sizeInGb: sizeInGb ?? Math.max(1, Math.ceil(stat.size / 1_000_000_000)), imagePath };
+  if (!stat.isFile() && !stat.isBlockDevice()) throw new UsageError(`--image ${image} is neither a file nor a block device`);
+  if (sizeGb === undefined && stat.size === 0) throw new UsageError(`--image ${image}: its size is unknown or 0; give --size-gb`);
+  return { sizeInGb: sizeGb ?? Math.max(1, Math.ceil(stat.size / 1_000_000_000)), imagePath };
 }

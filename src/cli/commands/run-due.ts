@@ -3,26 +3,29 @@
  * whose worker died), waits for the runs to finish, prints them and exits. With `--now` the whole
  * scheduler — claims, leases, `next_invocation_at` — sees that fixed time.
  */
+import { Option, type Command } from 'commander';
 import pino from 'pino';
 import { fixedClock } from '../../domain/clock.js';
 import { openRuntime } from '../../runtime.js';
 import { schedulerFor, type FinishedRun } from '../../scheduler/index.js';
-import { ENGINE_OPTIONS, engineIfConfigured } from '../engine-options.js';
-import { commonOptions, integerOption, parseCommand, UsageError } from '../options.js';
+import { addEngineOptions, engineIfConfigured, LOG_LEVELS, type EngineValues } from '../engine-options.js';
+import { commonOptions, leafCommand, printJson, wholeNumber, type CommonOptions } from '../options.js';
 
-export async function runDueCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parseCommand(argv, {
-    ...ENGINE_OPTIONS,
-    now: { type: 'string' },
-    'log-level': { type: 'string', default: process.env.DBP_LOG_LEVEL ?? 'info' },
-  });
-  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  const options = commonOptions(values);
-  const now = integerOption(values.now, 'now', 0, 253402300799);
+export function registerRunDueCommand(program: Command): void {
+  addEngineOptions(
+    leafCommand(program, 'run-due', 'run every policy due at that instant once, wait, print the runs', ['dbp run-due', 'dbp run-due --now 1893456000 --json']),
+  )
+    .addOption(new Option('--now <unix>', 'the instant (Unix time) the whole scheduler sees (default: the clock)').argParser(wholeNumber('now', 0, 253402300799)))
+    .addOption(new Option('--log-level <level>', 'of the log lines on stderr').env('DBP_LOG_LEVEL').default('info').choices(LOG_LEVELS))
+    .action(async (flags: EngineValues & { now?: number; logLevel: string }, command: Command) => runDue(commonOptions(command), flags));
+}
+
+async function runDue(options: CommonOptions, flags: EngineValues & { now?: number; logLevel: string }): Promise<void> {
+  const { now } = flags;
   // Log lines (one per run) go to stderr, so that stdout holds only the result.
-  const logger = pino({ level: values['log-level'] as string }, pino.destination(2));
+  const logger = pino({ level: flags.logLevel }, pino.destination(2));
   const runtime = await openRuntime({ ...options, ...(now === undefined ? {} : { clock: fixedClock(now) }) });
-  const engine = await engineIfConfigured(runtime, options, values, logger).catch(async (error: unknown) => {
+  const engine = await engineIfConfigured(runtime, options, flags, logger).catch(async (error: unknown) => {
     await runtime.close();
     throw error;
   });
@@ -51,7 +54,7 @@ function print(json: boolean, at: number, finished: FinishedRun[]): void {
     recorded,
   }));
   if (json) {
-    process.stdout.write(`${JSON.stringify({ now: at, counts, runs }, null, 2)}\n`);
+    printJson({ now: at, counts, runs });
     return;
   }
   process.stdout.write(

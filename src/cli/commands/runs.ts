@@ -1,41 +1,27 @@
 /** `dbp runs list [--policy ID] [--limit N] [--json]`: the scheduler's run records, newest first. */
-import { openRuntime } from '../../runtime.js';
+import { Option, type Command } from 'commander';
 import type { BackupRun } from '../../store/schema.js';
-import { commonOptions, integerOption, parseCommand, UsageError } from '../options.js';
+import { groupCommand, isoTime, leafCommand, printJson, printTable, wholeNumber } from '../options.js';
+import { withServices } from '../with-services.js';
 
-export async function runsCommand(argv: string[]): Promise<void> {
-  const [action, ...rest] = argv;
-  if (action !== 'list') throw new UsageError(`usage: dbp runs list [--policy ID] [--limit N]  (got "${action ?? ''}")`);
-  const { values, positionals } = parseCommand(rest, { policy: { type: 'string' }, limit: { type: 'string', default: '100' } });
-  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  const options = commonOptions(values);
-  const limit = integerOption(values.limit, 'limit', 1, 100_000)!;
-  const runtime = await openRuntime(options);
-  try {
-    const runs = await runtime.services.runs.list({ policyId: values.policy as string | undefined, limit });
-    print(options.json, runs);
-  } finally {
-    await runtime.close();
-  }
+export function registerRunsCommand(program: Command): void {
+  const runs = groupCommand(program, 'runs', "the scheduler's run records", ['dbp runs list --limit 10']);
+  leafCommand(runs, 'list', "the scheduler's run records, newest first", ['dbp runs list', 'dbp runs list --policy dbp_AbCdEfGh12345678 --limit 10 --json'])
+    .option('--policy <id>', "only this policy's runs")
+    .addOption(new Option('--limit <n>', 'at most this many, 1 to 100000').argParser(wholeNumber('limit', 1, 100_000)).default(100))
+    .action(async (flags: { policy?: string; limit: number }, command: Command) =>
+      withServices(command, async (services, json) => print(json, await services.runs.list({ policyId: flags.policy, limit: flags.limit }))),
+    );
 }
 
 function print(json: boolean, runs: BackupRun[]): void {
   if (json) {
     const records = runs.map(({ pk: _pk, target_disk_ids, ...run }) => ({ ...run, target_disk_ids: JSON.parse(target_disk_ids) as string[] }));
-    process.stdout.write(`${JSON.stringify(records, null, 2)}\n`);
+    printJson(records);
     return;
   }
-  if (runs.length === 0) {
-    process.stdout.write('No runs.\n');
-    return;
-  }
-  const time = (at: number | null) => (at === null ? '-' : new Date(at * 1000).toISOString().replace('.000Z', 'Z'));
   const rows = runs.map((run) => [
-    run.id, run.policy_id, time(run.scheduled_at), time(run.started_at), time(run.finished_at), run.status, String(run.attempts), run.error ?? '',
+    run.id, run.policy_id, isoTime(run.scheduled_at), isoTime(run.started_at), isoTime(run.finished_at), run.status, String(run.attempts), run.error ?? '',
   ]);
-  const header = ['id', 'policy', 'scheduled_at', 'started_at', 'finished_at', 'status', 'attempts', 'error'];
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
-  for (const row of [header, ...rows]) {
-    process.stdout.write(`${row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()}\n`);
-  }
+  printTable(['id', 'policy', 'scheduled_at', 'started_at', 'finished_at', 'status', 'attempts', 'error'], rows, 'No runs.');
 }

@@ -1,3 +1,4 @@
+import { Option, type Command } from 'commander';
 import pino from 'pino';
 import { startSweeper } from '../../background/sweeper.js';
 import { startMetricsServer } from '../../http/metrics-server.js';
@@ -6,42 +7,68 @@ import { openRuntime } from '../../runtime.js';
 import { schedulerFor } from '../../scheduler/index.js';
 import { networkListErrors } from '../../domain/networks.js';
 import { startGarbageCollection } from '../../engine/maintenance.js';
-import { ENGINE_OPTIONS, engineIfConfigured } from '../engine-options.js';
-import { commonOptions, integerOption, parseCommand, UsageError } from '../options.js';
+import { addEngineOptions, engineIfConfigured, LOG_LEVELS, type EngineValues } from '../engine-options.js';
+import { collect, commonOptions, leafCommand, UsageError, wholeNumber, type CommonOptions } from '../options.js';
 
-const ROLES = ['all', 'api', 'worker'] as const;
-type Role = (typeof ROLES)[number];
+const ROLES = ['all', 'api', 'worker'];
+type Role = 'all' | 'api' | 'worker';
+
+interface ServeFlags extends EngineValues {
+  host: string;
+  port: number;
+  role: Role;
+  logLevel: string;
+  metricsPort?: number;
+  trustedProxy?: string[];
+  keepRuns?: number;
+}
+
+export function registerServeCommand(program: Command): void {
+  addEngineOptions(
+    leafCommand(
+      program,
+      'serve',
+      'migrate the database; serve the API and /metrics (role api), run due policies and sweep the trash (role worker), or both (all)',
+      ['dbp serve --port 8080', 'dbp serve --role worker --metrics-port 9100 --database-url postgres://dbp@db/dbp'],
+    ),
+  )
+    .addOption(new Option('--host <host>', 'the address to listen on').env('DBP_HOST').default('127.0.0.1'))
+    .addOption(new Option('--port <port>', 'the API port (0: any free port)').env('DBP_PORT').default(8080).argParser(wholeNumber('port', 0, 65535)))
+    .addOption(new Option('--role <role>', 'what this process does').env('DBP_ROLE').default('all').choices(ROLES))
+    .addOption(new Option('--log-level <level>', 'of the JSON log lines on stdout').env('DBP_LOG_LEVEL').default('info').choices(LOG_LEVELS))
+    .addOption(
+      new Option('--metrics-port <port>', 'also serve /metrics alone on this port (for a worker without the API)')
+        .env('DBP_METRICS_PORT')
+        .argParser(wholeNumber('metrics-port', 0, 65535)),
+    )
+    .option(
+      '--trusted-proxy <cidr>',
+      'believe X-Forwarded-For only from this address or range (repeatable; default: DBP_TRUSTED_PROXIES=a,b, else none)',
+      collect,
+    )
+    .addOption(
+      new Option('--keep-runs <n>', "keep each policy's newest N finished run records (default: 100)")
+        .env('DBP_KEEP_RUNS')
+        .argParser(wholeNumber('keep-runs', 1, 1_000_000)),
+    )
+    .action(async (flags: ServeFlags, command: Command) => serve(commonOptions(command), flags));
+}
 
 /** `dbp serve`: the API (role `api`), the scheduler and background sweep (role `worker`), or both (`all`). */
-export async function serveCommand(argv: string[]): Promise<void> {
-  const { values } = parseCommand(argv, {
-    ...ENGINE_OPTIONS,
-    host: { type: 'string', default: process.env.DBP_HOST ?? '127.0.0.1' },
-    port: { type: 'string', default: process.env.DBP_PORT ?? '8080' },
-    role: { type: 'string', default: process.env.DBP_ROLE ?? 'all' },
-    'log-level': { type: 'string', default: process.env.DBP_LOG_LEVEL ?? 'info' },
-    'metrics-port': { type: 'string', default: process.env.DBP_METRICS_PORT },
-    'trusted-proxy': { type: 'string', multiple: true },
-    'keep-runs': { type: 'string', default: process.env.DBP_KEEP_RUNS },
-  });
-  const options = commonOptions(values);
-  const port = integerOption(values.port, 'port', 0, 65535)!;
-  const metricsPort = integerOption(values['metrics-port'], 'metrics-port', 0, 65535);
-  const keepRunsPerPolicy = integerOption(values['keep-runs'], 'keep-runs', 1, 1_000_000);
-  const role = values.role as Role;
-  if (!ROLES.includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')} (got "${role}")`);
-  const trustedProxies = trustedProxiesOption(values['trusted-proxy'] as string[] | undefined);
-  const logger = pino({ level: values['log-level'] as string });
+async function serve(options: CommonOptions, flags: ServeFlags): Promise<void> {
+  const { port, role, metricsPort, keepRuns: keepRunsPerPolicy } = flags;
+  const trustedProxies = trustedProxiesOption(flags.trustedProxy);
+  const logger = pino({ level: flags.logLevel });
   const runtime = await openRuntime(options);
   runtime.store.checkpointInBackground?.();
 
   const sweeper = role === 'api' ? undefined : startSweeper(runtime.services, logger, keepRunsPerPolicy === undefined ? {} : { keepRunsPerPolicy });
-  const engine = await engineIfConfigured(runtime, options, values, logger);
+  const engine = await engineIfConfigured(runtime, options, flags, logger);
   const scheduler = role === 'api' ? undefined : schedulerFor(runtime, { logger, ...(engine ? { runner: engine } : {}) });
   scheduler?.start();
   const garbageCollection = engine && role !== 'api' ? startGarbageCollection(engine, logger) : undefined;
-  const server = role === 'worker' ? undefined : await startServer(runtime, { host: values.host as string, port, logger, trustedProxies, backups: engine });
-  const metricsServer = metricsPort === undefined ? undefined : await startMetricsServer(runtime, values.host as string, metricsPort);
+  const server = role === 'worker' ? undefined : await startServer(runtime, { host: flags.host, port, logger, trustedProxies, backups: engine });
+  const metricsServer = metricsPort === undefined ? undefined : await startMetricsServer(runtime, flags.host, metricsPort);
   logger.info(
     { role, url: server?.url, metrics: metricsServer?.url, worker: scheduler?.workerId, database: runtime.store.location, engine: runtime.store.engine },
     'dbp started',
