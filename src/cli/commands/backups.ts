@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import type { BackupEngine, BackupRecord } from '../../engine/index.js';
-import { diskFromRestoredImage } from '../../services/backups.js';
+import { diskFromRestoredImage, type PolicyRunResult } from '../../services/backups.js';
 import { openRuntime, type Runtime } from '../../runtime.js';
 import { commonOptions, groupCommand, isoTime, leafCommand, printJson, printObject, printTable, snakeKeys, UsageError, type CommonOptions } from '../options.js';
 import { addEngineOptions, openEngine, type EngineValues } from '../engine-options.js';
@@ -94,18 +94,9 @@ export function registerPolicyRun(policy: Command): void {
     });
 }
 
-/** What the engine says of each backup a run took (`result.backups`), in the CLI's snake_case. */
-interface RunBackup {
-  readonly id: string;
-  readonly diskId: string;
-  readonly bytesRead: number;
-  readonly bytesStored: number;
-  readonly durationMs: number;
-  readonly liveRead: boolean;
-}
-
-function backupsOfRun(result: object) {
-  return ((result as { backups?: readonly RunBackup[] }).backups ?? []).map((b) => ({
+/** Each backup a run took, in the CLI's snake_case. */
+function backupsOfRun(result: PolicyRunResult) {
+  return result.backups.map((b) => ({
     id: b.id,
     disk_id: b.diskId,
     bytes_read: b.bytesRead,

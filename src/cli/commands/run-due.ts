@@ -42,7 +42,7 @@ async function runDue(options: CommonOptions, flags: EngineValues & { now?: numb
 function print(json: boolean, at: number, finished: FinishedRun[]): void {
   const counts = { succeeded: 0, failed: 0, skipped: 0 };
   for (const run of finished) counts[run.status]++;
-  const runs = finished.map(({ run, status, error, recorded }) => ({
+  const runs = finished.map(({ run, status, error, liveRead, recorded }) => ({
     id: run.id,
     policy_id: run.policyId,
     organization_id: run.organizationId,
@@ -51,6 +51,7 @@ function print(json: boolean, at: number, finished: FinishedRun[]): void {
     attempt: run.attempt,
     status,
     error,
+    live_read: liveRead,
     recorded,
   }));
   if (json) {
