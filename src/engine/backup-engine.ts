@@ -23,6 +23,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { diskImage, managedImagePath, pointInTimeView } from './disk-sources.js';
+import { DEFAULT_MANUAL_LEASE_SECONDS, finishManualRun, renewManualRun, startManualRun } from '../scheduler/manual-runs.js';
+import { isTransientDatabaseError } from '../scheduler/transient-errors.js';
+import type { Engine } from '../store/database.js';
 import type { BackupSummary, GcReport, ProgressListener, Repository, VerifyReport } from './repository/index.js';
 
 export interface BackupEngineOptions {
@@ -32,6 +35,8 @@ export interface BackupEngineOptions {
   /** The service's data directory: images of disks it manages, scratch space for clones. */
   readonly dataDir: string;
   readonly logger?: Logger | false;
+  /** The database's engine (for the write transaction that starts a manual run); SQLite by default. */
+  readonly engine?: Engine;
 }
 
 /** A catalogue row, as the CLI and the API show it. */
@@ -57,70 +62,90 @@ export class BackupEngine implements BackupRunner, BackupOperations {
 
   /** The scheduler's runner: backs up every target disk of the run, then applies retention. */
   async run(run: ClaimedRun, signal: AbortSignal): Promise<RunResult> {
-    return this.backupPolicy(run.policyId, run.targetDiskIds, run.id, signal);
+    return this.backupPolicy(run.policyId, run.targetDiskIds, run.id, run.resumed, signal);
   }
 
   /**
    * Runs a policy now, outside its schedule, recorded as a run like a scheduled one (its scheduled
-   * instant is the clock's now); answers the run and each backup it took.
+   * instant is the clock's now); answers the run and each backup it took. Refused with
+   * `RunInProgress` while the policy has an unfinished run (see scheduler/manual-runs.ts). The run
+   * holds a short lease, renewed while it works, and ends recorded on every path this process sees:
+   * succeeded or failed, `failed` with the reason when `signal` aborts it (Ctrl-C, SIGTERM) or it
+   * throws. A process killed outright leaves a lease that expires within `leaseSeconds`.
    */
-  async runPolicyNow(policyId: string, onProgress?: ProgressListener): Promise<{ runId: string; result: PolicyRunResult }> {
+  async runPolicyNow(
+    policyId: string,
+    options: { onProgress?: ProgressListener; signal?: AbortSignal; leaseSeconds?: number } = {},
+  ): Promise<{ runId: string; result: PolicyRunResult }> {
     const { db, clock } = this.options;
+    const engine = this.options.engine ?? 'sqlite';
+    const leaseSeconds = Math.max(1, options.leaseSeconds ?? DEFAULT_MANUAL_LEASE_SECONDS);
     const policy = await db.selectFrom('disk_backup_policies').selectAll().where('id', '=', policyId).executeTakeFirst();
     if (!policy) throw new Error(`No disk backup policy ${policyId}`);
     const diskIds = await this.targetDisks(policy.target_type, policy.target_id);
-    const runId = newId('backupRun');
-    const now = clock.now();
-    // One run per policy and instant: a second "run now" in the same second takes the next free second.
-    let scheduledAt = now;
-    for (;;) {
-      const inserted = await db
-        .insertInto('backup_runs')
-        .values({
-          id: runId,
-          policy_id: policy.id,
-          organization_id: policy.organization_id,
-          target_disk_ids: JSON.stringify(diskIds),
-          scheduled_at: scheduledAt,
-          claimed_at: now,
-          lease_expires_at: now + 24 * 3600,
-          worker_id: 'run-now',
-          started_at: now,
-          status: 'running',
-          attempts: 1,
-        })
-        .onConflict((oc) => oc.columns(['policy_id', 'scheduled_at']).doNothing())
-        .executeTakeFirst();
-      if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) break;
-      scheduledAt += 1;
+    const run = await startManualRun(db, engine, { id: policy.id, organizationId: policy.organization_id, targetDiskIds: diskIds }, clock.now(), leaseSeconds);
+    const controller = new AbortController();
+    const abort = () => controller.abort(options.signal?.reason);
+    if (options.signal?.aborted) abort();
+    options.signal?.addEventListener('abort', abort, { once: true });
+    const renewal = setInterval(() => {
+      renewManualRun(db, run, clock.now() + leaseSeconds).then(
+        (held) => {
+          if (!held) controller.abort(new Error('the run was finished by another process (its lease had expired)'));
+        },
+        (error: unknown) => this.log('warn', { runId: run.id, err: error }, 'could not renew the lease of a manual run; trying again'),
+      );
+    }, (leaseSeconds * 1000) / 3);
+    let result: PolicyRunResult;
+    try {
+      result = await this.backupPolicy(policy.id, diskIds, run.id, false, controller.signal, options.onProgress);
+    } catch (error) {
+      result = { status: 'failed', error: (error as Error)?.message ?? String(error), liveRead: false, backups: [] };
+    } finally {
+      clearInterval(renewal);
+      options.signal?.removeEventListener('abort', abort);
     }
-    const result = await this.backupPolicy(policy.id, diskIds, runId, new AbortController().signal, onProgress);
-    await db
-      .updateTable('backup_runs')
-      .set({ status: result.status, error: result.error, live_read: result.liveRead ? 1 : 0, finished_at: clock.now(), lease_expires_at: null })
-      .where('id', '=', runId)
-      .execute();
-    return { runId, result };
+    if (controller.signal.aborted) {
+      const reason = (controller.signal.reason as Error | undefined)?.message ?? 'aborted';
+      result = { ...result, status: 'failed', error: `cancelled: ${reason}${result.error ? ` (${result.error})` : ''}` };
+    }
+    await finishManualRun(db, run, { status: result.status, error: result.error ?? null, liveRead: result.liveRead === true, finishedAt: clock.now() });
+    return { runId: run.id, result };
   }
 
   private async backupPolicy(
     policyId: string,
     diskIds: readonly string[],
     runId: string,
+    resumed: boolean,
     signal: AbortSignal,
     onProgress?: ProgressListener,
   ): Promise<PolicyRunResult> {
     const failures: string[] = [];
     const backups: TakenBackup[] = [];
+    // A resumed run does not take again what an earlier attempt of it completed.
+    const earlier = resumed ? await this.backupsOfRun(policyId, runId) : new Map<string, TakenBackup>();
     for (const diskId of diskIds) {
+      if (signal.aborted) {
+        failures.push(`${diskId}: not backed up (${(signal.reason as Error | undefined)?.message ?? 'aborted'})`);
+        continue;
+      }
+      const done = earlier.get(diskId);
+      if (done) {
+        backups.push(done);
+        continue;
+      }
       try {
         backups.push(await this.backupDisk(policyId, diskId, runId, signal, onProgress));
       } catch (error) {
+        // Not the disk's fault: the run is given back and tried again (see the scheduler).
+        if (isTransientDatabaseError(error)) throw error;
         failures.push(`${diskId}: ${(error as Error).message}`);
         this.log('warn', { policyId, diskId, runId, err: error }, 'disk backup failed');
       }
     }
-    await this.applyRetention(policyId);
+    // Retention is the run's last step; a run cut short leaves it to the policy's next run.
+    if (!signal.aborted) await this.applyRetention(policyId);
     // A backup read live is a backup all the same: the run says so in `liveRead`, not in its error.
     const liveRead = backups.some((backup) => backup.liveRead);
     if (failures.length > 0) return { status: 'failed', error: failures.join('; '), liveRead, backups };
@@ -168,6 +193,46 @@ export class BackupEngine implements BackupRunner, BackupOperations {
     } finally {
       await view.release();
     }
+  }
+
+  /**
+   * The backups an earlier attempt of the run completed, by disk: its catalogue rows, and manifests
+   * tagged with the run that never got their row (the attempt stopped between the two), which are
+   * recorded now. Only a resumed run looks (reading every manifest's header is not free).
+   */
+  private async backupsOfRun(policyId: string, runId: string): Promise<Map<string, TakenBackup>> {
+    const { db, repository } = this.options;
+    const taken = new Map<string, TakenBackup>();
+    const summaries = (await repository.listBackups()).filter((summary) => summary.tags[TAGS.run] === runId && summary.tags[TAGS.disk]);
+    const policy = await db.selectFrom('disk_backup_policies').select(['id', 'organization_id']).where('id', '=', policyId).executeTakeFirst();
+    if (!policy) return taken;
+    for (const summary of summaries) {
+      await db
+        .insertInto('backups')
+        .values({
+          id: summary.tags[TAGS.backup] ?? newId('backup'),
+          organization_id: policy.organization_id,
+          policy_id: policy.id,
+          disk_id: summary.tags[TAGS.disk]!,
+          run_id: runId,
+          repository_backup_id: summary.id,
+          created_at: summary.createdAt,
+          disk_size_bytes: summary.diskSize,
+          new_stored_bytes: 0,
+          // Not known from the manifest: said to be live, the cautious answer (as reconcile does).
+          consistency: 'live',
+          live_read: 1,
+        })
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+    }
+    const rows = await db.selectFrom('backups').selectAll().where('run_id', '=', runId).orderBy('pk').execute();
+    for (const row of rows) {
+      if (taken.has(row.disk_id)) continue;
+      taken.set(row.disk_id, { id: row.id, diskId: row.disk_id, bytesRead: row.disk_size_bytes, bytesStored: 0, durationMs: 0, liveRead: Number(row.live_read) === 1 });
+    }
+    if (taken.size > 0) this.log('info', { policyId, runId, disks: [...taken.keys()] }, 'resumed run: backups an earlier attempt completed are not taken again');
+    return taken;
   }
 
   private async targetDisks(targetType: string, targetId: string): Promise<string[]> {

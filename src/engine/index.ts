@@ -70,7 +70,7 @@ export async function openBackupEngine(runtime: Runtime, settings: EngineSetting
     ...(settings.workers ? { workers: settings.workers } : {}),
   });
   runtime.status.backups = { enabled: true };
-  return new BackupEngine({ db: runtime.store.db, repository, clock: runtime.services.clock, dataDir: resolve(settings.dataDir), logger });
+  return new BackupEngine({ db: runtime.store.db, engine: runtime.store.engine, repository, clock: runtime.services.clock, dataDir: resolve(settings.dataDir), logger });
 }
 
 /** For `dbp demo`: a random passphrase in <data-dir>/repository.key unless one is set. Answers the file, or null. */

@@ -9,7 +9,8 @@
  *   claimed — all or nothing, so an instant is claimed exactly when its policy moves past it. Each
  *   run learns whether an earlier run of its policy was still unfinished (see `followingUnfinished`).
  * - `reclaimExpiredRuns`: takes over unfinished runs whose lease expired (their worker died), one
- *   attempt more each; runs out of attempts are finished as failed.
+ *   attempt more each; runs out of attempts are finished as failed, and so are manual runs (see
+ *   manual-runs.ts: they are never retried).
  */
 import { sql, type Kysely } from 'kysely';
 import { newTimeOrderedId } from '../domain/ids.js';
@@ -20,6 +21,7 @@ import type { BackupRunRow, Database, DiskBackupPolicy } from '../store/schema.j
 import { writeTransaction } from '../store/write-transaction.js';
 import { duePolicies } from './due-policies.js';
 import type { ClaimedRun } from './runner.js';
+import { isManualWorker, MANUAL_RUN_ABANDONED } from './manual-runs.js';
 import { isOneOf, jsonRows } from './sql-lists.js';
 
 export interface ClaimOptions {
@@ -173,7 +175,7 @@ export async function reclaimExpiredRuns(
   return writeTransaction(db, engine, async (trx) => {
     const expired = await trx
       .selectFrom('backup_runs')
-      .select(['id', 'attempts'])
+      .select(['id', 'attempts', 'worker_id'])
       .where('lease_expires_at', '<=', now)
       .orderBy('lease_expires_at')
       .limit(limit)
@@ -181,17 +183,20 @@ export async function reclaimExpiredRuns(
       .execute();
     if (expired.length === 0) return { runs: [], abandoned: [], followingUnfinished: new Set() };
 
-    const exhausted = expired.filter((run) => run.attempts >= maxAttempts).map((run) => run.id);
-    const retried = expired.filter((run) => run.attempts < maxAttempts).map((run) => run.id);
-    const abandoned =
-      exhausted.length === 0
+    const manual = expired.filter((run) => isManualWorker(run.worker_id)).map((run) => run.id);
+    const scheduled = expired.filter((run) => !isManualWorker(run.worker_id));
+    const exhausted = scheduled.filter((run) => run.attempts >= maxAttempts).map((run) => run.id);
+    const retried = scheduled.filter((run) => run.attempts < maxAttempts).map((run) => run.id);
+    const fail = async (ids: string[], error: string) =>
+      ids.length === 0
         ? []
-        : await trx
+        : trx
             .updateTable('backup_runs')
-            .set({ status: 'failed', finished_at: now, lease_expires_at: null, error: `${LEASE_EXPIRED_ERROR} (${maxAttempts} attempts)` })
-            .where(isOneOf(engine, 'id', exhausted))
+            .set({ status: 'failed', finished_at: now, lease_expires_at: null, error })
+            .where(isOneOf(engine, 'id', ids))
             .returningAll()
             .execute();
+    const abandoned = [...(await fail(exhausted, `${LEASE_EXPIRED_ERROR} (${maxAttempts} attempts)`)), ...(await fail(manual, MANUAL_RUN_ABANDONED))];
     const runs =
       retried.length === 0
         ? []
@@ -217,7 +222,9 @@ export async function reclaimExpiredRuns(
   });
 }
 
-type ClaimedRunRow = Pick<BackupRunRow, 'id' | 'policy_id' | 'organization_id' | 'target_disk_ids' | 'scheduled_at' | 'attempts'>;
+type ClaimedRunRow = Pick<BackupRunRow, 'id' | 'policy_id' | 'organization_id' | 'target_disk_ids' | 'scheduled_at' | 'attempts'> & {
+  readonly error?: string | null;
+};
 
 export function claimedRunOf(row: ClaimedRunRow): ClaimedRun {
   return {
@@ -227,6 +234,8 @@ export function claimedRunOf(row: ClaimedRunRow): ClaimedRun {
     targetDiskIds: JSON.parse(row.target_disk_ids) as string[],
     scheduledAt: row.scheduled_at,
     attempt: row.attempts,
+    // An earlier attempt may have taken some of its backups: the runner looks for them first.
+    resumed: row.attempts > 1 || (row.error ?? null) !== null,
   };
 }
 

@@ -111,3 +111,30 @@ export async function releaseRuns(
     .where('lease_expires_at', 'is not', null)
     .execute();
 }
+
+/**
+ * Gives a run back to be tried again at once, after a transient database error cut it short (not
+ * the run's fault): its lease ends now, the attempt is given back (a database outage never uses up
+ * a run's attempts), and the error is noted so that the next attempt knows it resumes a run that
+ * may already have taken some of its backups. Answers false when this worker no longer held it.
+ */
+export async function releaseForRetry(
+  db: Kysely<Database>,
+  run: { id: string; attempt: number },
+  workerId: string,
+  now: number,
+  error: string,
+): Promise<boolean> {
+  const result = await db
+    .updateTable('backup_runs')
+    .set((eb) => ({ lease_expires_at: now, attempts: eb('attempts', '-', 1), status: 'claimed', error: `${RETRY_AFTER_TRANSIENT_ERROR}: ${error}` }))
+    .where('id', '=', run.id)
+    .where('attempts', '=', run.attempt)
+    .where('worker_id', '=', workerId)
+    .where('lease_expires_at', 'is not', null)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+/** The start of the `error` of an unfinished run given back after a transient database error. */
+export const RETRY_AFTER_TRANSIENT_ERROR = 'to be retried after a database error';

@@ -29,7 +29,17 @@ import { claimDueRuns, reclaimExpiredRuns } from './claims.js';
 import { earliestInvocation } from './due-policies.js';
 import { processMetrics, type SchedulerMetrics } from './metrics.js';
 import { BatchWriter } from './batch-writer.js';
-import { finishRuns, followsUnfinished, markRunning, PREVIOUS_RUN_UNFINISHED, releaseRuns, renewLeases, type RunEnding } from './run-records.js';
+import {
+  finishRuns,
+  followsUnfinished,
+  markRunning,
+  PREVIOUS_RUN_UNFINISHED,
+  releaseForRetry,
+  releaseRuns,
+  renewLeases,
+  type RunEnding,
+} from './run-records.js';
+import { isTransientDatabaseError } from './transient-errors.js';
 import type { BackupRunner, ClaimedRun, RunResult, RunStatus } from './runner.js';
 
 export interface SchedulerSettings {
@@ -124,6 +134,9 @@ interface HeldRun {
   readonly followsUnfinished: boolean;
 }
 
+/** `runDue` claims again at most this many times for runs given back after transient database errors. */
+const RUN_DUE_ROUNDS = 10;
+
 export function defaultWorkerId(): string {
   return `${hostname()}/${process.pid}/${randomToken(6)}`;
 }
@@ -160,6 +173,8 @@ export class Scheduler {
   private loopDone: Promise<void> | undefined;
   private readonly sleepers = new Set<() => void>();
   private stopping = false;
+  /** Runs given back after a transient database error (see `retryLater`). */
+  private retriesGiven = 0;
 
   constructor(dependencies: SchedulerDependencies) {
     this.db = dependencies.db;
@@ -214,10 +229,15 @@ export class Scheduler {
     this.finishedListeners.add(collect);
     const ownsHeartbeat = this.heartbeat === undefined;
     if (ownsHeartbeat) this.startHeartbeat();
-    this.nextLeaseCheckMs = 0;
     try {
-      while (await this.claimBatch(0));
-      await this.whenIdle();
+      // A run given back after a transient database error is claimed again in the next round.
+      for (let round = 0; round < RUN_DUE_ROUNDS; round++) {
+        const retriesBefore = this.retriesGiven;
+        this.nextLeaseCheckMs = 0;
+        while (await this.claimBatch(0));
+        await this.whenIdle();
+        if (this.retriesGiven === retriesBefore) break;
+      }
     } finally {
       this.finishedListeners.delete(collect);
       if (ownsHeartbeat) this.stopHeartbeat();
@@ -288,6 +308,10 @@ export class Scheduler {
     const wait = (earliest - this.settings.lookAheadSeconds) * 1000 - millisecondsOf(this.clock) + 2;
     if (wait <= 0) return this.settings.minPollMs; // due, but another worker holds it
     return Math.min(wait, this.settings.maxPollMs);
+  }
+
+  private wakeSleepers(): void {
+    for (const wake of [...this.sleepers]) wake();
   }
 
   /** Sleeps `ms`, or less when the scheduler stops meanwhile. */
@@ -393,6 +417,7 @@ export class Scheduler {
     }, this.settings.markRunningAfterMs);
 
     let result: RunResult;
+    let transient: unknown;
     try {
       if (held.followsUnfinished && (await followsUnfinished(this.db, run.id))) {
         result = { status: 'skipped', error: PREVIOUS_RUN_UNFINISHED };
@@ -401,6 +426,7 @@ export class Scheduler {
         result = { status: answer.status, error: answer.error ?? null, liveRead: answer.liveRead === true };
       }
     } catch (thrown) {
+      if (isTransientDatabaseError(thrown)) transient = thrown;
       result = { status: 'failed', error: (thrown as Error)?.message ?? String(thrown) };
     }
     const durationMs = millisecondsOf(this.clock) - startedMs;
@@ -410,6 +436,10 @@ export class Scheduler {
 
     await markedRunning; // a start being written is written before the end
     if (!this.isHeld(held)) return; // lost meanwhile: another worker owns the run now
+    if (transient !== undefined) {
+      await this.retryLater(held, transient);
+      return;
+    }
     if (this.stopping && controller.signal.aborted && result.status !== 'succeeded') {
       // Cut short by this worker stopping: not the run's fault, so it is given back, not failed.
       await this.release([held]);
@@ -419,13 +449,34 @@ export class Scheduler {
     await this.record(held, result, startedAt, startedMs, durationMs);
   }
 
+  /**
+   * A transient database error cut the run short: it is given back to be tried again at once (by
+   * whichever worker claims it first), not recorded as failed. If even that cannot be written, its
+   * lease expires and it is retried then. Either way the retry does not take again a backup this
+   * attempt completed (see `ClaimedRun.resumed`).
+   */
+  private async retryLater(held: HeldRun, error: unknown): Promise<void> {
+    const { run } = held;
+    const message = (error as Error)?.message ?? String(error);
+    this.log('warn', { run: run.id, policy: run.policyId, attempt: run.attempt, err: message, worker: this.workerId }, 'backup run cut short by a database error; it is retried');
+    this.metrics.countLostLease();
+    await withTransientRetries(() => releaseForRetry(this.db, run, this.workerId, this.clock.now(), message)).catch((failed: unknown) =>
+      this.log('warn', { err: failed, run: run.id }, 'scheduler: could not give a run back; it is retried when its lease expires'),
+    );
+    this.retriesGiven++;
+    this.letGo(held);
+    this.nextLeaseCheckMs = 0;
+    this.wakeSleepers();
+  }
+
   /** Writes how the run ended (batched with other endings), reports it, and lets it go. */
   private async record(held: HeldRun, result: RunResult, startedAt: number, startedMs: number, durationMs: number): Promise<void> {
     const { run } = held;
     const finishedAt = this.clock.now();
     let recorded = false;
     try {
-      recorded = await this.finishes.submit({ run, result, startedAt, finishedAt });
+      // A connection cut while the ending is written is no reason to leave it to the lease's expiry.
+      recorded = await withTransientRetries(() => this.finishes.submit({ run, result, startedAt, finishedAt }));
     } catch (error) {
       this.log('warn', { err: error, run: run.id }, 'scheduler: could not record a finished run; it is retried when its lease expires');
     }
@@ -542,6 +593,18 @@ export class Scheduler {
 function isRetryableConflict(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
   return code === '40P01' || code === '40001';
+}
+
+/** Runs a database write again (a few times, a little apart) while it fails with a transient error. */
+async function withTransientRetries<T>(write: () => Promise<T>, tries = 5): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (error) {
+      if (attempt >= tries || !isTransientDatabaseError(error)) throw error;
+      await delay(100 * 2 ** attempt);
+    }
+  }
 }
 
 function delay(ms: number): Promise<void> {

@@ -73,12 +73,29 @@ export function registerPolicyRun(policy: Command): void {
     .argument('<ID>', 'the policy')
     .action(async (id: string, flags: EngineValues, command: Command) => {
       const options = commonOptions(command);
-      const { runId, result } = await withEngine(options, flags, async (engine) => {
-        const progress = progressReporter('backup');
-        const outcome = await engine.runPolicyNow(id, (p) => progress.update(p));
-        progress.done();
-        return outcome;
-      });
+      const interrupted = onInterrupt();
+      let runId: string;
+      let result: PolicyRunResult;
+      try {
+        ({ runId, result } = await withEngine(options, flags, async (engine) => {
+          const progress = progressReporter('backup');
+          const outcome = await engine.runPolicyNow(id, {
+            onProgress: (p) => progress.update(p),
+            signal: interrupted.signal,
+            leaseSeconds: manualLeaseSeconds(),
+          });
+          progress.done();
+          return outcome;
+        }));
+      } finally {
+        interrupted.dispose();
+      }
+      if (interrupted.exitCode !== undefined) {
+        // The run is recorded (failed, "cancelled: …"); the exit code says which signal ended it.
+        process.stderr.write(`dbp policy run: ${result.error ?? 'cancelled'}; run ${runId} recorded as failed\n`);
+        process.exitCode = interrupted.exitCode;
+        return;
+      }
       const backups = backupsOfRun(result);
       if (options.json) {
         printJson({ run_id: runId, status: result.status, error: result.error ?? null, backups });
@@ -92,6 +109,43 @@ export function registerPolicyRun(policy: Command): void {
       }
       if (result.status === 'failed') process.exitCode = 1;
     });
+}
+
+/**
+ * SIGINT (Ctrl-C) and SIGTERM while a manual run works: the run is aborted and recorded as failed
+ * with the reason before the process exits with 128 + the signal's number (130, 143). A second
+ * signal, or a run that does not stop within a few seconds, ends the process at once; its run's
+ * short lease then expires (see scheduler/manual-runs.ts).
+ */
+function onInterrupt(): { signal: AbortSignal; exitCode: number | undefined; dispose(): void } {
+  const controller = new AbortController();
+  const state = { signal: controller.signal, exitCode: undefined as number | undefined, dispose };
+  const handlers = new Map<NodeJS.Signals, () => void>();
+  for (const [name, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    const handler = () => {
+      if (state.exitCode !== undefined) process.exit(state.exitCode);
+      state.exitCode = code;
+      controller.abort(new Error(`interrupted by ${name}`));
+      setTimeout(() => process.exit(code), INTERRUPT_GRACE_MS).unref();
+    };
+    handlers.set(name, handler);
+    process.on(name, handler);
+  }
+  function dispose(): void {
+    for (const [name, handler] of handlers) process.off(name, handler);
+  }
+  return state;
+}
+
+const INTERRUPT_GRACE_MS = 10_000;
+
+/** The manual run's lease: DBP_RUN_LEASE_SECONDS (whole seconds ≥ 1), else the default of 60 s. */
+function manualLeaseSeconds(): number | undefined {
+  const value = process.env.DBP_RUN_LEASE_SECONDS;
+  if (value === undefined || value === '') return undefined;
+  const seconds = Number(value);
+  if (!Number.isInteger(seconds) || seconds < 1) throw new UsageError(`DBP_RUN_LEASE_SECONDS must be a whole number of seconds ≥ 1 (got "${value}")`);
+  return seconds;
 }
 
 /** Each backup a run took, in the CLI's snake_case. */
