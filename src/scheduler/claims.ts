@@ -297,3 +297,28 @@ async function writeClaim(
   await advance.execute(db);
   return (await insert.execute(db)).rows;
 }
+
+/**
+ * Runs the database says this worker holds but the worker does not know of: a claim whose commit
+ * reached the database while its answer was lost with the connection (the worker saw an error). The
+ * worker takes them in hand again (renewing their leases), rather than leaving them to expire.
+ */
+export async function adoptLostClaims(
+  db: Kysely<Database>,
+  engine: Engine,
+  options: { workerId: string; known: ReadonlySet<string>; now: number; leaseSeconds: number },
+): Promise<ExpiredClaim['runs']> {
+  const { workerId, known, now, leaseSeconds } = options;
+  const mine = await db.selectFrom('backup_runs').select('id').where('worker_id', '=', workerId).where('lease_expires_at', 'is not', null).execute();
+  const lost = mine.map((row) => row.id).filter((id) => !known.has(id));
+  if (lost.length === 0) return [];
+  const rows = await db
+    .updateTable('backup_runs')
+    .set({ lease_expires_at: now + leaseSeconds })
+    .where(isOneOf(engine, 'id', lost))
+    .where('worker_id', '=', workerId)
+    .where('lease_expires_at', 'is not', null)
+    .returningAll()
+    .execute();
+  return rows.map(claimedRunOf);
+}

@@ -25,7 +25,7 @@ import { millisecondsOf, type Clock } from '../domain/clock.js';
 import { randomToken } from '../domain/ids.js';
 import type { Engine } from '../store/database.js';
 import type { BackupRunRow, Database } from '../store/schema.js';
-import { claimDueRuns, reclaimExpiredRuns } from './claims.js';
+import { adoptLostClaims, claimDueRuns, reclaimExpiredRuns } from './claims.js';
 import { earliestInvocation } from './due-policies.js';
 import { processMetrics, type SchedulerMetrics } from './metrics.js';
 import { BatchWriter } from './batch-writer.js';
@@ -262,7 +262,9 @@ export class Scheduler {
         // A deadlock or serialization failure is another transaction's bad timing: try again at once.
         const transient = isRetryableConflict(error);
         this.log('warn', { err: error }, `scheduler: claiming failed; trying again${transient ? '' : ' shortly'}`);
-        await this.sleep(transient ? 0 : this.settings.maxPollMs);
+        await this.sleep(transient ? 0 : isTransientDatabaseError(error) ? this.settings.minPollMs : this.settings.maxPollMs);
+        // A claim cut off with its connection may have committed all the same: take its runs in hand.
+        if (isTransientDatabaseError(error)) await this.adoptLostClaims();
       }
     }
   }
@@ -298,6 +300,24 @@ export class Scheduler {
       this.reservedRoom -= limit;
       this.notifyChange();
       this.dispatch();
+    }
+  }
+
+  private async adoptLostClaims(): Promise<void> {
+    try {
+      const runs = await adoptLostClaims(this.db, this.engine, {
+        workerId: this.workerId,
+        known: new Set(this.held.keys()),
+        now: this.clock.now(),
+        leaseSeconds: this.settings.leaseSeconds,
+      });
+      if (runs.length === 0) return;
+      this.log('warn', { runs: runs.length, worker: this.workerId }, 'scheduler: took in hand runs claimed by a claim whose answer was lost');
+      // Whether an earlier run of the policy is unfinished is looked up again when each starts.
+      for (const run of runs) if (!this.held.has(run.id)) this.hold(run, true);
+      this.dispatch();
+    } catch (error) {
+      this.log('warn', { err: error }, 'scheduler: could not look for lost claims; their leases expire and they are retried then');
     }
   }
 

@@ -22,7 +22,7 @@ import { TcpProxy } from '../support/tcp-proxy.js';
 
 const ADMIN_URL = process.env.TEST_DATABASE_URL;
 const SKIP = ADMIN_URL ? false : 'TEST_DATABASE_URL is not set: PostgreSQL run retry tests skipped';
-const POLICIES = 16;
+const POLICIES = 12;
 const PASSWORD = 'run retries test';
 
 describe('PostgreSQL: connections cut during a burst of scheduled runs', { skip: SKIP }, () => {
@@ -43,7 +43,7 @@ describe('PostgreSQL: connections cut during a burst of scheduled runs', { skip:
         const disk = await runtime.services.inventory.createDisk({ organizationId: organization.id, name: `disk-${i}`, sizeInGb: 1 });
         // A few MiB of content each, so that a backup takes long enough for a cut to land in it.
         const image = join(dataDir, 'disks', `${disk.id}.img`);
-        writeFileSync(image, randomBytes(6 * 1024 * 1024));
+        writeFileSync(image, randomBytes(4 * 1024 * 1024));
         truncateSync(image, 1_000_000_000);
         await runtime.services.policies.create(organization.id, { type: 'Disk', id: disk.id, name: disk.name }, { retention: 5, schedule: { interval: 'hourly' } });
       }
@@ -79,17 +79,18 @@ describe('PostgreSQL: connections cut during a burst of scheduled runs', { skip:
     // run has finished (bounded).
     while (Date.now() / 1000 < instant - 0.5) await sleep(50);
     const deadline = Date.now() + 90_000;
+    const cutUntil = Date.now() + 6_000;
     let cuts = 0;
     for (;;) {
       const current = await runs();
       if (current.length === POLICIES && current.every((run) => run.lease_expires_at === null)) break;
       assert.ok(Date.now() < deadline, `the burst did not finish: ${JSON.stringify(current)}\n${worker.output().slice(-3000)}`);
-      if (cuts < 40) {
+      if (Date.now() < cutUntil) {
         proxy.cut('refuse');
         cuts += 1;
-        await sleep(30);
+        await sleep(150 + Math.floor(Math.random() * 150));
         proxy.restore();
-        await sleep(120 + Math.floor(Math.random() * 200));
+        await sleep(150 + Math.floor(Math.random() * 250));
       } else {
         await sleep(200);
       }
@@ -99,6 +100,9 @@ describe('PostgreSQL: connections cut during a burst of scheduled runs', { skip:
     for (const run of finished) assert.equal(run.status, 'succeeded', `run ${run.id}: ${run.status} (${run.error})`);
     const givenBack = worker.output().split('cut short by a database error').length - 1;
     t.diagnostic(`${givenBack} attempts were cut short by a database error and retried`);
+    const claimsFailed = worker.output().split('claiming failed').length - 1;
+    t.diagnostic(`${claimsFailed} claims failed and were tried again`);
+    assert.ok(givenBack + claimsFailed > 0, 'the cuts reached the worker');
 
     const backups = await queryDatabase<{ run_id: string; n: string }>(
       databaseUrl,
