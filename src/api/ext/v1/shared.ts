@@ -43,6 +43,14 @@ export const BackupEngineUnavailable = defineError({
   description: 'This service process has no backup engine (no repository passphrase is configured)',
 });
 
+export const RunInProgressError = defineError({
+  id: 'ExtAPI/Errors/RunInProgress',
+  code: 'run_in_progress',
+  httpStatus: 409,
+  description: 'The policy already has a run in progress (two runs of one policy never overlap); try again once it has finished',
+  detail: { run_id: { type: StringScalar } },
+});
+
 export const BackupUnreadable = defineError({
   id: 'ExtAPI/Errors/BackupUnreadable',
   code: 'backup_unreadable',

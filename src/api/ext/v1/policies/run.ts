@@ -1,5 +1,7 @@
 import { DiskBackupPolicyLookup } from '../../../core/v1/lookups.js';
-import { BACKUP_TAG, BackupEngineUnavailable, defineExtensionEndpoint, engineOf, MANAGE_SCOPES, RunObject } from '../shared.js';
+import { RunInProgress } from '../../../../scheduler/manual-runs.js';
+import { ApiError } from '../../../framework/errors.js';
+import { BACKUP_TAG, BackupEngineUnavailable, defineExtensionEndpoint, engineOf, MANAGE_SCOPES, RunInProgressError, RunObject } from '../shared.js';
 
 export default defineExtensionEndpoint({
   id: 'ExtAPI/Endpoints/DiskBackupPolicies/RunEndpoint',
@@ -12,12 +14,16 @@ export default defineExtensionEndpoint({
   arguments: {
     disk_backup_policy: { type: DiskBackupPolicyLookup, required: true, description: 'The policy to run' },
   },
-  errors: [BackupEngineUnavailable],
+  errors: [BackupEngineUnavailable, RunInProgressError],
   fields: {
     run: { type: RunObject, description: 'The run, finished' },
   },
   async action({ args, backups, services }) {
-    const { runId, result } = await engineOf(backups).runPolicyNow(args.disk_backup_policy.id);
+    const { runId, result } = await engineOf(backups)
+      .runPolicyNow(args.disk_backup_policy.id)
+      .catch((error: unknown) => {
+        throw error instanceof RunInProgress ? new ApiError(RunInProgressError, { run_id: error.runId }) : error;
+      });
     const run = await services.runs.find(runId);
     if (!run) throw new Error(`The run ${runId} was not recorded`);
     return { run: { run, backups: result.backups } };
