@@ -2,7 +2,10 @@
  * The index: which pack holds each chunk, and where in it. Index files are written once (a backup
  * writes one for the packs it added; garbage collection writes one for every pack it keeps) and read
  * all together. A chunk may be listed more than once (two backups in two processes stored it at
- * once, or a collection was interrupted): every listed copy is whole, and the first one is used.
+ * once, or a collection was interrupted): every listed copy is whole, and the first one is used —
+ * the first in a pack that is there: a collection on a full disk deletes unused packs before it
+ * rewrites the index files naming them, so a listed pack may be gone (then no chunk is taken as
+ * stored in it, and a chunk found nowhere else is located there, to be reported missing).
  */
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,7 +13,7 @@ import { RepositoryError } from './errors.js';
 import { syncDirectory, writeFileAtomically } from './files.js';
 import type { RepositoryKeys } from './keys.js';
 import { INDEX_DIRECTORY, INDEX_ID, indexName, indexPath, PACK_ID } from './layout.js';
-import { isBlobEntry, newObjectId, type BlobLocation, type PackRecord } from './packs.js';
+import { isBlobEntry, newObjectId, packIdsOnDisk, type BlobLocation, type PackRecord } from './packs.js';
 import { seal, unseal, UnsealError } from './sealing.js';
 
 interface IndexFile {
@@ -22,12 +25,16 @@ export class ChunkIndex {
   /** Every pack an index file names, with all its blobs. */
   readonly packs = new Map<string, PackRecord>();
 
-  private constructor(readonly indexIds: readonly string[]) {}
+  private constructor(
+    readonly indexIds: readonly string[],
+    /** The packs there are on disk. */
+    private readonly present: ReadonlySet<string>,
+  ) {}
 
   /** Reads every index file; one that cannot be read makes the whole index unusable (corrupt_index). */
   static load(root: string, keys: RepositoryKeys): ChunkIndex {
     const ids = readdirSync(join(root, INDEX_DIRECTORY)).filter((name) => INDEX_ID.test(name)).sort();
-    const index = new ChunkIndex(ids);
+    const index = new ChunkIndex(ids, packIdsOnDisk(root));
     for (const id of ids) for (const pack of readIndexFile(root, id, keys).packs) index.addPack(pack);
     return index;
   }
@@ -36,14 +43,22 @@ export class ChunkIndex {
     return this.locations.has(chunkId);
   }
 
+  /** Whether the chunk is stored: listed, in a pack that is there (a backup need not store it again). */
+  stored(chunkId: string): boolean {
+    const location = this.locations.get(chunkId);
+    return location !== undefined && this.present.has(location.pack);
+  }
+
   locate(chunkId: string): BlobLocation | undefined {
     return this.locations.get(chunkId);
   }
 
   addPack(pack: PackRecord): void {
     if (!this.packs.has(pack.id)) this.packs.set(pack.id, pack);
+    const present = this.present.has(pack.id);
     for (const [chunkId, offset, length] of pack.blobs) {
-      if (!this.locations.has(chunkId)) this.locations.set(chunkId, { pack: pack.id, offset, length });
+      const known = this.locations.get(chunkId);
+      if (known === undefined || (present && !this.present.has(known.pack))) this.locations.set(chunkId, { pack: pack.id, offset, length });
     }
   }
 }
@@ -78,4 +93,9 @@ function readIndexFile(root: string, id: string, keys: RepositoryKeys): IndexFil
     content.packs.every((pack) => typeof pack?.id === 'string' && PACK_ID.test(pack.id) && Array.isArray(pack.blobs) && pack.blobs.every(isBlobEntry));
   if (!valid) throw new RepositoryError('corrupt_index', `Index file ${id} is not valid`);
   return content;
+}
+
+/** The packs one index file names (garbage collection deletes the files that name only unused packs). */
+export function readIndexPacks(root: string, keys: RepositoryKeys, indexId: string): readonly PackRecord[] {
+  return readIndexFile(root, indexId, keys).packs;
 }

@@ -56,6 +56,8 @@ export interface GcReport {
   readonly chunksRemoved: number;
   readonly bytesRemoved: number;
   readonly chunksKept: number;
+  /** Present when a step was skipped (e.g. packs partly in use not rewritten for want of disk space). */
+  readonly notes?: readonly string[];
 }
 
 /** A pack file as its own table of contents describes it (not the index). */

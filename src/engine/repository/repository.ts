@@ -5,10 +5,10 @@
  * then its manifest are durable. Forgetting a backup deletes its manifest only; garbage collection,
  * alone in the repository, keeps exactly the chunks the manifests name.
  */
-import { closeSync, constants as fsConstants, existsSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, constants as fsConstants, existsSync, openSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { ChunkIndex, removeIndexFiles, writeIndexFile } from './chunk-index.js';
+import { ChunkIndex, writeIndexFile } from './chunk-index.js';
 import { ChunkPool, type ChunkReply, type LoadPiece, type PieceProblem, type SealPiece } from './chunk-pool.js';
 import type {
   BackupOptions,
@@ -25,13 +25,14 @@ import type {
   VerifyReport,
 } from './contract.js';
 import { RepositoryError } from './errors.js';
-import { ensureDirectory, syncDirectory, TEMPORARY_PREFIX, temporaryPathFor, writeFileAtomically } from './files.js';
+import { ensureDirectory, syncDirectory, temporaryPathFor, writeFileAtomically } from './files.js';
 import { FORMAT_VERSION, newConfig, unlock, type RepositoryConfig, type RepositoryKeys } from './keys.js';
-import { BACKUP_ID, BACKUPS_DIRECTORY, CONFIG_FILE, INDEX_DIRECTORY, LOCKS_DIRECTORY, manifestPath, PACK_ID, packPath, PACKS_DIRECTORY } from './layout.js';
+import { BACKUP_ID, BACKUPS_DIRECTORY, CONFIG_FILE, INDEX_DIRECTORY, LOCKS_DIRECTORY, manifestPath, packPath, PACKS_DIRECTORY } from './layout.js';
 import { acquireGcLock, acquireSharedLock, removeStaleLocks } from './locks.js';
 import { ManifestReader, ManifestWriter, readManifestHeader, SEGMENT_CHUNKS, summaryOf, withManifest, type ManifestHeader } from './manifest.js';
 import { SEAL_OVERHEAD } from './sealing.js';
-import { newObjectId, PackWriter, readExactly, readPackTable, type BlobEntry, type PackRecord } from './packs.js';
+import { collectGarbage } from './gc.js';
+import { newObjectId, packsOnDisk, PackWriter, readPackTable } from './packs.js';
 
 /** Chosen by `npm run bench:backup -- --chunk-sizes …` (BENCHMARKS.md). */
 export const DEFAULT_CHUNK_SIZE = 64 * 1024;
@@ -119,6 +120,8 @@ class DirectoryRepository implements Repository {
     const packs = new PackWriter(this.path, this.keys, this.chunkSize + SEAL_OVERHEAD);
     const outputs: ArrayBuffer[] = [];
     let manifest: ManifestWriter | undefined;
+    // Until an index names its packs no one else can use them: a failure before that deletes them.
+    let indexed = false;
     try {
       const index = ChunkIndex.load(this.path, this.keys);
       const { size: expectedSize } = await source.stat();
@@ -133,7 +136,7 @@ class DirectoryRepository implements Repository {
         chunkList.addUnit(unitIndex, hashed.ids);
         const pieces: SealPiece[] = [];
         hashed.ids.forEach((id, slot) => {
-          if (id === null || index.has(id) || storing.has(id)) return;
+          if (id === null || index.stored(id) || storing.has(id)) return;
           storing.add(id);
           pieces.push({ slot, id });
         });
@@ -153,12 +156,17 @@ class DirectoryRepository implements Repository {
       });
       // Packs, then the index naming them, then the manifest naming their chunks: each durable before the next.
       const written = await packs.finish();
-      if (written.length > 0) writeIndexFile(this.path, this.keys, written);
+      if (written.length > 0) {
+        writeIndexFile(this.path, this.keys, written);
+        indexed = true;
+      }
       const header = manifest.finish({ startedAt, createdAt: Math.floor(Date.now() / 1000), diskSize, chunkSize: this.chunkSize, tags: { ...options.tags } });
       return { ...summaryOf(header), newChunks, newStoredBytes };
     } catch (error) {
       manifest?.abandon();
-      await packs.settle();
+      // Once indexed, another backup may already name its chunks: then they stay, for gc to judge.
+      if (indexed) await packs.settle();
+      else await packs.discard();
       throw error;
     } finally {
       lock.release();
@@ -387,78 +395,19 @@ class DirectoryRepository implements Repository {
     if (removed) syncDirectory(join(this.path, BACKUPS_DIRECTORY));
   }
 
-  /**
-   * Keeps exactly the chunks some manifest names, one copy each: packs wholly in use stay, packs
-   * partly in use are rewritten with their chunks in use (sealed bytes copied as they are), the rest
-   * go. New packs, then one index of everything kept, then the old index files, then the old packs
-   * are removed: a crash at any point leaves every chunk a manifest names in some indexed pack.
-   */
+  /** Keeps exactly the chunks some manifest names, one copy each (gc.ts: the order, crash and full-disk guarantees). */
   async gc(options: { signal?: AbortSignal; onProgress?: ProgressListener } = {}): Promise<GcReport> {
     const lock = acquireGcLock(this.path);
     try {
       removeStaleLocks(this.path);
-      for (const directory of [BACKUPS_DIRECTORY, INDEX_DIRECTORY, ...packDirectories(this.path)]) removeTemporaryFiles(join(this.path, directory));
-      // Every manifest must be read: a chunk named by one that cannot be read might still be needed.
-      const referenced = this.chunksNamedBy(this.backupIds());
-      const index = ChunkIndex.load(this.path, this.keys);
-      const onDisk = packsOnDisk(this.path);
-      const writer = new PackWriter(this.path, this.keys, this.chunkSize + SEAL_OVERHEAD);
-      const keptPacks: PackRecord[] = [];
-      const obsolete: string[] = [];
-      const kept = new Set<string>();
-      let chunksRemoved = 0;
-      let bytesRemoved = 0;
-      let position = 0;
-      try {
-        for (const pack of index.packs.values()) {
-          if (options.signal?.aborted) throw new RepositoryError('aborted', 'The garbage collection was stopped');
-          options.onProgress?.({ bytesDone: position++, bytesTotal: index.packs.size });
-          // A chunk in use is kept where the index finds it; other copies of it are dropped.
-          const wanted = pack.blobs.filter(([id, offset]) => {
-            const location = index.locate(id)!;
-            return referenced.has(id) && !kept.has(id) && location.pack === pack.id && location.offset === offset;
-          });
-          if (wanted.length === pack.blobs.length || !onDisk.has(pack.id)) {
-            // Whole, or missing (left for verify to report): its entries in use stay as they are.
-            if (wanted.length > 0) keptPacks.push(wanted.length === pack.blobs.length ? pack : { id: pack.id, blobs: wanted });
-            for (const [id] of wanted) kept.add(id);
-            continue;
-          }
-          const copies = readBlobs(this.path, pack.id, wanted);
-          if (copies === undefined) {
-            // Unreadable: keep it as it is rather than lose what can still be read of it.
-            keptPacks.push({ id: pack.id, blobs: wanted });
-            for (const [id] of wanted) kept.add(id);
-            continue;
-          }
-          for (const [k, [id]] of wanted.entries()) {
-            await writer.add(id, copies[k]!);
-            kept.add(id);
-          }
-          for (const [, , length] of pack.blobs) bytesRemoved += length;
-          for (const [, , length] of wanted) bytesRemoved -= length;
-          chunksRemoved += pack.blobs.length - wanted.length;
-          obsolete.push(pack.id);
-        }
-        // Packs no index names: left by a backup that died before writing its index.
-        for (const [packId, size] of onDisk) {
-          if (index.packs.has(packId)) continue;
-          obsolete.push(packId);
-          bytesRemoved += size;
-        }
-        const rewritten = await writer.finish();
-        if (obsolete.length > 0 || index.indexIds.length > 1) {
-          const everything = [...keptPacks, ...rewritten];
-          if (everything.length > 0) writeIndexFile(this.path, this.keys, everything);
-          removeIndexFiles(this.path, index.indexIds);
-          removePacks(this.path, obsolete);
-        }
-      } catch (error) {
-        await writer.settle();
-        throw error;
-      }
-      options.onProgress?.({ bytesDone: index.packs.size, bytesTotal: index.packs.size });
-      return { chunksRemoved, bytesRemoved, chunksKept: kept.size };
+      return await collectGarbage({
+        root: this.path,
+        keys: this.keys,
+        chunkSize: this.chunkSize,
+        // Every manifest must be read: a chunk named by one that cannot be read might still be needed.
+        referenced: () => this.chunksNamedBy(this.backupIds()),
+        ...options,
+      });
     } finally {
       lock.release();
     }
@@ -501,46 +450,6 @@ class DirectoryRepository implements Repository {
 /** Bytes of the chunk at `position` of the manifest's image (the last one may be short). */
 function plainLengthOf(header: ManifestHeader, position: number): number {
   return Math.min(header.chunkSize, header.diskSize - position * header.chunkSize);
-}
-
-function packDirectories(root: string): string[] {
-  return readdirSync(join(root, PACKS_DIRECTORY)).map((name) => join(PACKS_DIRECTORY, name));
-}
-
-/** Every pack file, with its size. */
-function packsOnDisk(root: string): Map<string, number> {
-  const packs = new Map<string, number>();
-  for (const directory of packDirectories(root)) {
-    for (const name of readdirSync(join(root, directory))) if (PACK_ID.test(name)) packs.set(name, statSync(join(root, directory, name)).size);
-  }
-  return packs;
-}
-
-/** The sealed bytes of these blobs of a pack, or undefined when the pack cannot be read whole. */
-function readBlobs(root: string, packId: string, blobs: readonly BlobEntry[]): Buffer[] | undefined {
-  let fd: number;
-  try {
-    fd = openSync(packPath(root, packId), 'r');
-  } catch {
-    return undefined;
-  }
-  try {
-    return blobs.map(([, offset, length]) => readExactly(fd, length, offset));
-  } catch {
-    return undefined;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function removePacks(root: string, packIds: readonly string[]): void {
-  const directories = new Set<string>();
-  for (const packId of packIds) {
-    const path = packPath(root, packId);
-    rmSync(path, { force: true });
-    directories.add(dirname(path));
-  }
-  for (const directory of directories) syncDirectory(directory);
 }
 
 /** The chunk ids that occur more than once among `ids`. */
@@ -593,10 +502,6 @@ class BackgroundFlusher {
 }
 
 const FLUSH_EVERY_BYTES = 64 * 1024 * 1024;
-
-function removeTemporaryFiles(directory: string): void {
-  for (const name of readdirSync(directory)) if (name.startsWith(TEMPORARY_PREFIX)) rmSync(join(directory, name), { force: true });
-}
 
 /** The reply of the kind asked for, or the worker's failure as an error. */
 function expectReply<K extends ChunkReply['kind']>(reply: ChunkReply, kind: K): Extract<ChunkReply, { kind: K }> {
