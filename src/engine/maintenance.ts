@@ -16,7 +16,8 @@ export function startGarbageCollection(engine: BackupEngine, logger: Logger, int
     running = true;
     engine
       .collectGarbage()
-      .then((report) => logger.info({ ...report }, 'garbage collection'))
+      // Notes say a step was skipped (e.g. packs partly in use not rewritten for want of disk space).
+      .then((report) => (report.notes ? logger.warn({ ...report }, 'garbage collection skipped a step') : logger.info({ ...report }, 'garbage collection')))
       .catch((error: unknown) => {
         if (error instanceof RepositoryError && error.code === 'repository_locked') logger.info({ reason: error.message }, 'garbage collection postponed');
         else logger.error({ err: error }, 'garbage collection failed');
