@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { openRepository, type Repository } from '../../src/engine/repository/index.js';
+import { fillUp, freeBytes, mountSmallDisk, unmount } from './fixtures/small-disk.js';
 
 /**
  * Issue 15, defects 7 and 13: a failed backup leaves nothing behind; gc runs on a full disk and frees
@@ -21,7 +22,7 @@ const CHILD = fileURLToPath(new URL('./fixtures/repository-child.ts', import.met
 const root = mkdtempSync(join(tmpdir(), 'dbp-gc-faults-'));
 const mounts: string[] = [];
 after(() => {
-  for (const mount of mounts) execFileSync('umount', [mount]);
+  for (const mount of mounts) unmount(mount);
   rmSync(root, { recursive: true, force: true });
 });
 let counter = 0;
@@ -51,7 +52,6 @@ function filesUnder(directory: string, prefix = ''): Map<string, number> {
 
 const packFiles = (repository: string) => [...filesUnder(repository).keys()].filter((path) => path.startsWith('packs/')).sort();
 const repositoryBytes = (repository: string) => [...filesUnder(repository).values()].reduce((sum, size) => sum + size, 0);
-const freeBytes = (path: string) => statfsSync(path).bavail * statfsSync(path).bsize;
 
 async function assertRestores(repository: Repository, backups: Iterable<[id: string, bytes: Buffer]>): Promise<void> {
   for (const [id, bytes] of backups) {
@@ -64,30 +64,11 @@ async function assertRestores(repository: Repository, backups: Iterable<[id: str
 
 /** A tmpfs of `megabytes` MB, or the reason there cannot be one here. */
 function smallDisk(megabytes: number): string | { skip: string } {
-  if (process.getuid?.() !== 0) return { skip: 'mounting a small tmpfs needs root' };
   const directory = fresh('tmpfs');
-  mkdirSync(directory);
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${megabytes}m`, 'tmpfs', directory], { stdio: 'pipe' });
-  } catch (error) {
-    return { skip: `cannot mount a tmpfs: ${(error as Error).message.split('\n')[0]}` };
-  }
+  const problem = mountSmallDisk(directory, megabytes);
+  if (problem) return problem;
   mounts.push(directory);
   return directory;
-}
-
-/** Fills what is left of the disk with a file (the last bytes: less than any backup needs). */
-function fillUp(directory: string): void {
-  const fd = openSync(join(directory, 'filler'), 'a');
-  const block = Buffer.alloc(4096, 1);
-  try {
-    for (;;) writeSync(fd, block);
-  } catch (error) {
-    assert.equal((error as NodeJS.ErrnoException).code, 'ENOSPC');
-  } finally {
-    closeSync(fd);
-  }
-  assert.equal(freeBytes(directory), 0, 'the disk is full');
 }
 
 /** Runs one gc (or a backup of `image`) in a child process: its output so far, and its exit code once it exits. */

@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander';
 import type { BackupEngine, BackupRecord } from '../../engine/index.js';
+import { collectGarbageOnAnyDisk } from '../../engine/maintenance.js';
 import { diskFromRestoredImage, type PolicyRunResult } from '../../services/backups.js';
 import { openRuntime, type Runtime } from '../../runtime.js';
 import { commonOptions, groupCommand, isoTime, leafCommand, printJson, printObject, printTable, snakeKeys, UsageError, type CommonOptions } from '../options.js';
@@ -57,7 +58,8 @@ export function registerBackupCommands(program: Command): void {
   addEngineOptions(leafCommand(program, 'gc', 'mend the catalogue after a crash, delete the chunks no backup uses', ['dbp gc --json'])).action(
     async (flags: EngineValues, command: Command) => {
       const options = commonOptions(command);
-      const report = await withEngine(options, flags, (engine) => engine.collectGarbage());
+      const settings = { dataDir: options.dataDir, repositoryPath: flags.repository, unencrypted: flags.unencryptedRepository === true };
+      const report = await collectGarbageOnAnyDisk(settings, () => withEngine(options, flags, (engine) => engine.collectGarbage()));
       printObject(options.json, 'Garbage collection', snakeKeys(report) as Record<string, unknown>);
     },
   );
