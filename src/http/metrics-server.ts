@@ -7,6 +7,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { Runtime } from '../runtime.js';
 import { METRICS_CONTENT_TYPE, renderMetrics } from '../scheduler/index.js';
 import { healthOf } from './health.js';
+import { listenFailure } from './listen-error.js';
 
 export interface MetricsServer {
   /** …/metrics */
@@ -34,7 +35,7 @@ export async function startMetricsServer(runtime: Runtime, host: string, port: n
     );
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error) => reject(listenFailure(error, host, port)));
     server.listen(port, host, () => resolve());
   });
   const address = server.address();

@@ -9,6 +9,7 @@ import { renderMetrics } from '../scheduler/index.js';
 import { VERSION } from '../version.js';
 import { API_PREFIX, buildApp, EXTENSION_PREFIX } from './app.js';
 import { healthOf } from './health.js';
+import { listenFailure } from './listen-error.js';
 import { DatabaseRateLimiter, MemoryRateLimiter } from './rate-limit.js';
 import { ResponseCache } from './response-cache.js';
 
@@ -47,8 +48,13 @@ export async function startServer(runtime: Runtime, options: ServerOptions): Pro
     metrics: () => renderMetrics(runtime.store.db, runtime.services.clock),
     health: () => healthOf(runtime),
   });
+  try {
+    await app.listen({ host: options.host, port: options.port });
+  } catch (error) {
+    await app.close().catch(() => {});
+    throw listenFailure(error, options.host, options.port);
+  }
   runtime.status.servesApi = true;
-  await app.listen({ host: options.host, port: options.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;

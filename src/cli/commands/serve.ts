@@ -1,8 +1,8 @@
 import { Option, type Command } from 'commander';
 import pino from 'pino';
 import { startSweeper } from '../../background/sweeper.js';
-import { startMetricsServer } from '../../http/metrics-server.js';
-import { startServer } from '../../http/server.js';
+import { startMetricsServer, type MetricsServer } from '../../http/metrics-server.js';
+import { startServer, type RunningServer } from '../../http/server.js';
 import { openRuntime } from '../../runtime.js';
 import { schedulerFor } from '../../scheduler/index.js';
 import { networkListErrors } from '../../domain/networks.js';
@@ -61,14 +61,29 @@ async function serve(options: CommonOptions, flags: ServeFlags): Promise<void> {
   const logger = pino({ level: flags.logLevel });
   const runtime = await openRuntime(options);
   runtime.store.checkpointInBackground?.();
+  const engine = await engineIfConfigured(runtime, options, flags, logger).catch(async (error: unknown) => {
+    await runtime.close();
+    throw error;
+  });
+
+  // The ports first: one that cannot be listened on ends the process before any work starts (no
+  // scheduler, sweeper or gc), with one line (ListenFailed) and a non-zero exit.
+  let server: RunningServer | undefined;
+  let metricsServer: MetricsServer | undefined;
+  try {
+    server = role === 'worker' ? undefined : await startServer(runtime, { host: flags.host, port, logger, trustedProxies, backups: engine });
+    metricsServer = metricsPort === undefined ? undefined : await startMetricsServer(runtime, flags.host, metricsPort);
+  } catch (error) {
+    await server?.stop();
+    await engine?.close();
+    await runtime.close();
+    throw error;
+  }
 
   const sweeper = role === 'api' ? undefined : startSweeper(runtime.services, logger, keepRunsPerPolicy === undefined ? {} : { keepRunsPerPolicy });
-  const engine = await engineIfConfigured(runtime, options, flags, logger);
   const scheduler = role === 'api' ? undefined : schedulerFor(runtime, { logger, ...(engine ? { runner: engine } : {}) });
   scheduler?.start();
   const garbageCollection = engine && role !== 'api' ? startGarbageCollection(engine, logger) : undefined;
-  const server = role === 'worker' ? undefined : await startServer(runtime, { host: flags.host, port, logger, trustedProxies, backups: engine });
-  const metricsServer = metricsPort === undefined ? undefined : await startMetricsServer(runtime, flags.host, metricsPort);
   logger.info(
     { role, url: server?.url, metrics: metricsServer?.url, worker: scheduler?.workerId, database: runtime.store.location, engine: runtime.store.engine },
     'dbp started',
