@@ -3,6 +3,7 @@ import pino from 'pino';
 import { startSweeper } from '../../background/sweeper.js';
 import { startMetricsServer, type MetricsServer } from '../../http/metrics-server.js';
 import { startServer, type RunningServer } from '../../http/server.js';
+import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../../http/connection-limits.js';
 import { openRuntime } from '../../runtime.js';
 import { schedulerFor } from '../../scheduler/index.js';
 import { networkListErrors } from '../../domain/networks.js';
@@ -21,6 +22,10 @@ interface ServeFlags extends EngineValues {
   metricsPort?: number;
   trustedProxy?: string[];
   keepRuns?: number;
+  headersTimeout: number;
+  requestTimeout: number;
+  keepAliveTimeout: number;
+  maxConnectionsPerAddress: number;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -51,6 +56,30 @@ export function registerServeCommand(program: Command): void {
         .env('DBP_KEEP_RUNS')
         .argParser(wholeNumber('keep-runs', 1, 1_000_000)),
     )
+    .addOption(
+      new Option('--headers-timeout <seconds>', "close a connection whose request head has not all arrived within this")
+        .env('DBP_HEADERS_TIMEOUT')
+        .default(DEFAULT_CONNECTION_LIMITS.headersTimeoutMs / 1000)
+        .argParser(wholeNumber('headers-timeout', 1, 3600)),
+    )
+    .addOption(
+      new Option('--request-timeout <seconds>', 'close a connection whose request (head and body) has not all arrived within this')
+        .env('DBP_REQUEST_TIMEOUT')
+        .default(DEFAULT_CONNECTION_LIMITS.requestTimeoutMs / 1000)
+        .argParser(wholeNumber('request-timeout', 1, 3600)),
+    )
+    .addOption(
+      new Option('--keep-alive-timeout <seconds>', 'close a kept-alive connection idle this long')
+        .env('DBP_KEEP_ALIVE_TIMEOUT')
+        .default(DEFAULT_CONNECTION_LIMITS.keepAliveTimeoutMs / 1000)
+        .argParser(wholeNumber('keep-alive-timeout', 1, 3600)),
+    )
+    .addOption(
+      new Option('--max-connections-per-address <n>', 'open connections one client address may hold (more are closed at once; trusted proxies are not counted)')
+        .env('DBP_MAX_CONNECTIONS_PER_ADDRESS')
+        .default(DEFAULT_CONNECTION_LIMITS.maxConnectionsPerAddress)
+        .argParser(wholeNumber('max-connections-per-address', 1, 1_000_000)),
+    )
     .action(async (flags: ServeFlags, command: Command) => serve(commonOptions(command), flags));
 }
 
@@ -58,6 +87,7 @@ export function registerServeCommand(program: Command): void {
 async function serve(options: CommonOptions, flags: ServeFlags): Promise<void> {
   const { port, role, metricsPort, keepRuns: keepRunsPerPolicy } = flags;
   const trustedProxies = trustedProxiesOption(flags.trustedProxy);
+  const connectionLimits = connectionLimitsOption(flags);
   const logger = pino({ level: flags.logLevel });
   const runtime = await openRuntime(options);
   runtime.store.checkpointInBackground?.();
@@ -71,7 +101,7 @@ async function serve(options: CommonOptions, flags: ServeFlags): Promise<void> {
   let server: RunningServer | undefined;
   let metricsServer: MetricsServer | undefined;
   try {
-    server = role === 'worker' ? undefined : await startServer(runtime, { host: flags.host, port, logger, trustedProxies, backups: engine });
+    server = role === 'worker' ? undefined : await startServer(runtime, { host: flags.host, port, logger, trustedProxies, backups: engine, connectionLimits });
     metricsServer = metricsPort === undefined ? undefined : await startMetricsServer(runtime, flags.host, metricsPort);
   } catch (error) {
     await server?.stop();
@@ -111,4 +141,17 @@ function trustedProxiesOption(flags: string[] | undefined): string[] {
   const errors = networkListErrors(proxies, '--trusted-proxy');
   if (errors.length > 0) throw new UsageError(errors.join('; '));
   return proxies;
+}
+
+/** The request time bounds and the connections per address, from their flags (seconds → ms). */
+function connectionLimitsOption(flags: ServeFlags): ConnectionLimits {
+  if (flags.headersTimeout > flags.requestTimeout) {
+    throw new UsageError(`--headers-timeout (${flags.headersTimeout}) cannot be longer than --request-timeout (${flags.requestTimeout})`);
+  }
+  return {
+    headersTimeoutMs: flags.headersTimeout * 1000,
+    requestTimeoutMs: flags.requestTimeout * 1000,
+    keepAliveTimeoutMs: flags.keepAliveTimeout * 1000,
+    maxConnectionsPerAddress: flags.maxConnectionsPerAddress,
+  };
 }
