@@ -15,6 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import type { ConnectionLimits } from '../../src/http/connection-limits.js';
 import { startServer, type RunningServer } from '../../src/http/server.js';
 import { openRuntime, type Runtime } from '../../src/runtime.js';
+import { freePort, spawnServe, waitReady } from '../support/serve-process.js';
 
 /** Far above the bounds under test (1 to 2 s), so a loaded machine does not fail the test; the old server never closed. */
 const CLOSE_BOUND_MS = 20_000;
@@ -156,9 +157,31 @@ describe('HTTP connection limits', () => {
       body: JSON.stringify({ organization: { id: 'org_x' }, properties: {} }),
     });
     assert.equal(posted.status, 400, 'answered (missing token), not timed out');
-    assert.equal((await posted.json()).error.code, 'missing_api_token');
+    assert.equal(((await posted.json()) as { error: { code: string } }).error.code, 'missing_api_token');
     const answers = await Promise.all(Array.from({ length: 10 }, () => fetch(`${base}/healthz`).then((response) => response.status)));
     assert.deepEqual(answers, Array(10).fill(200));
     for (let i = 0; i < 5; i++) assert.equal((await fetch(`${base}/healthz`)).status, 200);
+  });
+
+  test('dbp serve takes the bounds from its flags (a real child process), and refuses a head bound longer than the request bound', async () => {
+    const port = await freePort();
+    const child = spawnServe(['--data-dir', dataDir, '--host', '127.0.0.1', '--port', String(port), '--role', 'api', '--log-level', 'error',
+      '--headers-timeout', '1', '--request-timeout', '2', '--keep-alive-timeout', '1', '--connections-per-ip', '2']);
+    try {
+      await waitReady(`http://127.0.0.1:${port}`, child, 30_000);
+      const stalled = await connection(port);
+      const held = await connection(port);
+      const extra = await connection(port);
+      assert.notEqual(await extra.closed(), 'open', 'the third connection from one address was not closed');
+      stalled.socket.write('POST /core/v1/organizations/organization/api_tokens HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\n{');
+      assert.notEqual(await stalled.closed(), 'open', 'the stalled body was not closed');
+      assert.match(stalled.received(), /^HTTP\/1\.1 408 /);
+      held.socket.destroy();
+    } finally {
+      await child.stop();
+    }
+    const refused = spawnServe(['--data-dir', dataDir, '--port', '0', '--headers-timeout', '40']);
+    assert.equal(await refused.exited, 2);
+    assert.match(refused.output(), /^dbp serve: --headers-timeout \(40\) cannot be longer than --request-timeout \(30\)\n/);
   });
 });

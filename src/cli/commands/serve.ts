@@ -25,7 +25,7 @@ interface ServeFlags extends EngineValues {
   headersTimeout: number;
   requestTimeout: number;
   keepAliveTimeout: number;
-  maxConnectionsPerAddress: number;
+  connectionsPerIp: number;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -57,28 +57,28 @@ export function registerServeCommand(program: Command): void {
         .argParser(wholeNumber('keep-runs', 1, 1_000_000)),
     )
     .addOption(
-      new Option('--headers-timeout <seconds>', "close a connection whose request head has not all arrived within this")
+      new Option('--headers-timeout <s>', 'seconds: close a connection whose request head has not all arrived by then')
         .env('DBP_HEADERS_TIMEOUT')
         .default(DEFAULT_CONNECTION_LIMITS.headersTimeoutMs / 1000)
         .argParser(wholeNumber('headers-timeout', 1, 3600)),
     )
     .addOption(
-      new Option('--request-timeout <seconds>', 'close a connection whose request (head and body) has not all arrived within this')
+      new Option('--request-timeout <s>', 'seconds: close a connection whose request (head and body) has not all arrived by then')
         .env('DBP_REQUEST_TIMEOUT')
         .default(DEFAULT_CONNECTION_LIMITS.requestTimeoutMs / 1000)
         .argParser(wholeNumber('request-timeout', 1, 3600)),
     )
     .addOption(
-      new Option('--keep-alive-timeout <seconds>', 'close a kept-alive connection idle this long')
+      new Option('--keep-alive-timeout <s>', 'seconds: close a kept-alive connection idle this long')
         .env('DBP_KEEP_ALIVE_TIMEOUT')
         .default(DEFAULT_CONNECTION_LIMITS.keepAliveTimeoutMs / 1000)
         .argParser(wholeNumber('keep-alive-timeout', 1, 3600)),
     )
     .addOption(
-      new Option('--max-connections-per-address <n>', 'open connections one client address may hold (more are closed at once; trusted proxies are not counted)')
-        .env('DBP_MAX_CONNECTIONS_PER_ADDRESS')
+      new Option('--connections-per-ip <n>', 'open connections one client address may hold; more are closed at once (trusted proxies are not counted)')
+        .env('DBP_CONNECTIONS_PER_IP')
         .default(DEFAULT_CONNECTION_LIMITS.maxConnectionsPerAddress)
-        .argParser(wholeNumber('max-connections-per-address', 1, 1_000_000)),
+        .argParser(wholeNumber('connections-per-ip', 1, 1_000_000)),
     )
     .action(async (flags: ServeFlags, command: Command) => serve(commonOptions(command), flags));
 }
@@ -152,6 +152,6 @@ function connectionLimitsOption(flags: ServeFlags): ConnectionLimits {
     headersTimeoutMs: flags.headersTimeout * 1000,
     requestTimeoutMs: flags.requestTimeout * 1000,
     keepAliveTimeoutMs: flags.keepAliveTimeout * 1000,
-    maxConnectionsPerAddress: flags.maxConnectionsPerAddress,
+    maxConnectionsPerAddress: flags.connectionsPerIp,
   };
 }
