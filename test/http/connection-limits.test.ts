@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import type { ConnectionLimits } from '../../src/http/connection-limits.js';
+import { startMetricsServer } from '../../src/http/metrics-server.js';
 import { startServer, type RunningServer } from '../../src/http/server.js';
 import { openRuntime, type Runtime } from '../../src/runtime.js';
 import { freePort, spawnServe, waitReady } from '../support/serve-process.js';
@@ -112,6 +113,18 @@ describe('HTTP connection limits', () => {
     client.socket.write('GET /healthz HTTP/1.1\r\nHost: test\r\nX-Slow: ');
     assert.notEqual(await client.closed(started), 'open', `the connection was still open after ${CLOSE_BOUND_MS} ms`);
     assert.match(client.received(), /^HTTP\/1\.1 408 /, client.received());
+  });
+
+  test('the metrics port (a worker without the API) has the same bounds: a stalled head is closed, N+1 connections refused', async () => {
+    const metrics = await startMetricsServer(runtime, '127.0.0.1', 0, { ...SHORT, maxConnectionsPerAddress: 2 });
+    servers.push({ stop: () => metrics.stop() } as RunningServer);
+    const port = Number(new URL(metrics.url).port);
+    const stalled = await connection(port);
+    await connection(port);
+    const extra = await connection(port);
+    assert.notEqual(await extra.closed(), 'open', 'the third connection from one address was not closed');
+    stalled.socket.write('GET /metrics HTTP/1.1\r\nHost: test\r\nX-Slow: ');
+    assert.notEqual(await stalled.closed(), 'open', `the stalled head was still open after ${CLOSE_BOUND_MS} ms`);
   });
 
   test('an idle kept-alive connection is closed after the keep-alive bound', async () => {

@@ -102,7 +102,7 @@ async function serve(options: CommonOptions, flags: ServeFlags): Promise<void> {
   let metricsServer: MetricsServer | undefined;
   try {
     server = role === 'worker' ? undefined : await startServer(runtime, { host: flags.host, port, logger, trustedProxies, backups: engine, connectionLimits });
-    metricsServer = metricsPort === undefined ? undefined : await startMetricsServer(runtime, flags.host, metricsPort);
+    metricsServer = metricsPort === undefined ? undefined : await startMetricsServer(runtime, flags.host, metricsPort, connectionLimits);
   } catch (error) {
     await server?.stop();
     await engine?.close();
