@@ -25,16 +25,6 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   maxConnectionsPerAddress: 64,
 };
 
-/** The sentences saying what is wrong with the limits (empty when they hold together). */
-export function connectionLimitErrors(limits: ConnectionLimits): string[] {
-  const errors: string[] = [];
-  for (const [name, value] of Object.entries(limits)) {
-    if (!Number.isInteger(value) || value < 1) errors.push(`${name} must be a whole number of at least 1`);
-  }
-  if (limits.headersTimeoutMs > limits.requestTimeoutMs) errors.push('the headers timeout cannot be longer than the request timeout');
-  return errors;
-}
-
 /**
  * The options of Node's HTTP server (through Fastify) that enforce the time bounds. Node checks the
  * head and request deadlines every `connectionsCheckingInterval`; it is a fraction of the shortest
