@@ -8,7 +8,8 @@
 import { closeSync, constants as fsConstants, existsSync, openSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { ChunkIndex, removeIndexFiles, writeIndexFile } from './chunk-index.js';
+import { ChunkIndex, removeIndexFiles, writeIndexFile, type IndexWarning } from './chunk-index.js';
+import { rebuildIndex } from './index-repair.js';
 import { ChunkPool, type ChunkReply, type LoadPiece, type PieceProblem, type SealPiece } from './chunk-pool.js';
 import type {
   BackupOptions,
@@ -16,6 +17,7 @@ import type {
   BackupSummary,
   BadChunk,
   GcReport,
+  IndexRepairReport,
   OpenRepositoryOptions,
   PackContents,
   ProgressListener,
@@ -44,7 +46,8 @@ const UNITS_IN_FLIGHT_PER_WORKER = 4;
 export async function openRepository(options: OpenRepositoryOptions): Promise<Repository> {
   const config = openOrCreateConfig(options.path, options.password, options.create === true, options.chunkSize ?? DEFAULT_CHUNK_SIZE);
   const keys = unlock(config, options.password);
-  return new DirectoryRepository(options.path, config, keys, new ChunkPool(options.path, keys, options.workers));
+  const warn = options.onWarning ?? ((message: string) => void process.stderr.write(`warning: repository ${options.path}: ${message}\n`));
+  return new DirectoryRepository(options.path, config, keys, new ChunkPool(options.path, keys, options.workers), warn);
 }
 
 class DirectoryRepository implements Repository {
@@ -60,10 +63,16 @@ class DirectoryRepository implements Repository {
     config: RepositoryConfig,
     private readonly keys: RepositoryKeys,
     private readonly pool: ChunkPool,
+    private readonly warn: IndexWarning,
   ) {
     this.encrypted = config.encryption !== null;
     this.chunkSize = config.chunkSize;
     this.unitBytes = Math.max(config.chunkSize, UNIT_BYTES);
+  }
+
+  /** The index; a damaged index file is reported and rebuilt from the packs (chunk-index.ts). */
+  private loadIndex(): ChunkIndex {
+    return ChunkIndex.load(this.path, this.keys, this.warn);
   }
 
   private get chunksPerUnit(): number {
@@ -86,7 +95,7 @@ class DirectoryRepository implements Repository {
     const outputs: ArrayBuffer[] = [];
     let manifest: ManifestWriter | undefined;
     try {
-      const index = ChunkIndex.load(this.path, this.keys);
+      const index = this.loadIndex();
       const { size: expectedSize } = await source.stat();
       manifest = new ManifestWriter(this.path, this.keys, newObjectId());
       const chunkList = manifest;
@@ -194,7 +203,7 @@ class DirectoryRepository implements Repository {
       if (!options.overwrite && existsSync(options.toPath)) {
         throw new RepositoryError('target_exists', `${options.toPath} exists; restore to a new path (or allow overwriting)`);
       }
-      await this.restoreInto(manifest, ChunkIndex.load(this.path, this.keys), options);
+      await this.restoreInto(manifest, this.loadIndex(), options);
     } finally {
       manifest?.close();
       lock.release();
@@ -292,7 +301,7 @@ class DirectoryRepository implements Repository {
     const pieces: LoadPiece[] = [];
     ids.forEach((id, slot) => {
       if (id === null) return;
-      const location = index.locate(id);
+      const location = index.locateNeeded(id);
       if (!location) throw new RepositoryError('missing_chunk', `Chunk ${id}: no pack holds it (it is in no index)`);
       pieces.push({ slot, id, ...location, plainLength: plainLengthOf(header, firstPosition + slot), recurs: recurring.has(id) });
     });
@@ -322,11 +331,11 @@ class DirectoryRepository implements Repository {
           badManifests.push({ backupId, detail: error.message });
         }
       }
-      const index = ChunkIndex.load(this.path, this.keys);
+      const index = this.loadIndex();
       const badChunks: BadChunk[] = [];
       const pieces: LoadPiece[] = [];
       for (const [id, backupIds] of backupsOfChunk) {
-        const location = index.locate(id);
+        const location = index.locateNeeded(id);
         if (location) pieces.push({ slot: 0, id, ...location, plainLength: lengthOfChunk.get(id)! });
         else badChunks.push({ chunkId: id, problem: 'missing', detail: 'no pack holds it (it is in no index)', backupIds });
       }
@@ -349,7 +358,8 @@ class DirectoryRepository implements Repository {
         chunksChecked: backupsOfChunk.size,
         badChunks,
         badManifests,
-        ok: badChunks.length === 0 && badManifests.length === 0,
+        indexProblems: index.problems,
+        ok: badChunks.length === 0 && badManifests.length === 0 && index.problems.length === 0,
       };
     } finally {
       lock.release();
@@ -382,7 +392,9 @@ class DirectoryRepository implements Repository {
       for (const directory of [BACKUPS_DIRECTORY, INDEX_DIRECTORY, ...packDirectories(this.path)]) removeTemporaryFiles(join(this.path, directory));
       // Every manifest must be read: a chunk named by one that cannot be read might still be needed.
       const referenced = this.chunksNamedBy(this.backupIds());
-      const index = ChunkIndex.load(this.path, this.keys);
+      const index = this.loadIndex();
+      // A chunk in use that no index file names (one was lost): its pack is indexed again, not deleted.
+      for (const id of referenced) index.locateNeeded(id);
       const onDisk = packsOnDisk(this.path);
       const writer = new PackWriter(this.path, this.keys, this.chunkSize + SEAL_OVERHEAD);
       const keptPacks: PackRecord[] = [];
@@ -424,7 +436,7 @@ class DirectoryRepository implements Repository {
         }
         // Packs no index names: left by a backup that died before writing its index.
         for (const [packId, size] of onDisk) {
-          if (index.packs.has(packId)) continue;
+          if (index.packs.has(packId) || index.unreadablePacks.has(packId)) continue;
           obsolete.push(packId);
           bytesRemoved += size;
         }
@@ -446,8 +458,19 @@ class DirectoryRepository implements Repository {
     }
   }
 
+  async repairIndex(): Promise<IndexRepairReport> {
+    const lock = acquireGcLock(this.path);
+    try {
+      const report = rebuildIndex(this.path, this.keys);
+      for (const file of report.damagedIndexFiles) this.warn(`index file ${file} was damaged; replaced`);
+      return report;
+    } finally {
+      lock.release();
+    }
+  }
+
   async storedBytes(backupIds: readonly string[]): Promise<number> {
-    const index = ChunkIndex.load(this.path, this.keys);
+    const index = this.loadIndex();
     let total = 0;
     for (const chunkId of this.chunksNamedBy(backupIds)) total += index.locate(chunkId)?.length ?? 0;
     return total;
