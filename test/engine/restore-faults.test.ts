@@ -121,3 +121,27 @@ test('a blank restore target is refused before anything is written', async () =>
   }
   assert.deepEqual(readdirSync(process.cwd()), before);
 });
+
+test('a restore stopped half-way (its signal, as dbp restore on SIGINT/SIGTERM) finishes its writes and leaves nothing behind', async () => {
+  const { repository, id } = await repositoryWithBackup(24 * 1024 * 1024);
+  try {
+    const target = join(root, 'stopped');
+    mkdirSync(target);
+    const stop = new AbortController();
+    let victims: { path: string; fd: number }[] = [];
+    await assert.rejects(
+      repository
+        .restore(id, { toPath: join(target, 'restored.img'), signal: stop.signal, onProgress: ({ bytesDone }) => bytesDone >= 4 * 1024 * 1024 && stop.abort() })
+        .catch((error: unknown) => {
+          victims = openVictims(root);
+          throw error;
+        }),
+      (error: unknown) => error instanceof RepositoryError && error.code === 'aborted',
+    );
+    await repository.verify();
+    assertUntouched(victims);
+    assert.deepEqual(readdirSync(target), []);
+  } finally {
+    await repository.close();
+  }
+});

@@ -126,7 +126,16 @@ async function restore(options: CommonOptions, flags: EngineValues & { backup: s
   await withEngine(options, flags, async (engine, runtime) => {
     const progress = progressReporter('restore');
     if (to !== undefined) {
-      const backup = await engine.restoreToPath(backupId, to, (p) => progress.update(p));
+      const backup = await engine.findBackup(backupId);
+      // Ctrl-C or SIGTERM stops the restore the way a failure does: writes finished, temporary file removed, exit 1.
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+      try {
+        await engine.repository.restore(backup.repository_backup_id, { toPath: to, signal: stop.signal, onProgress: (p) => progress.update(p) });
+      } finally {
+        process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+      }
       progress.done();
       printObject(options.json, `Restored ${backup.id} to ${to}`, { backup: backup.id, path: to, bytes: backup.disk_size_bytes });
       return;

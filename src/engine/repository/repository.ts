@@ -273,7 +273,7 @@ class DirectoryRepository implements Repository {
     let failed = false;
     const lane = async () => {
       while (next < count && !failed) {
-        if (signal?.aborted) throw new RepositoryError('aborted', 'Stopped');
+        if (signal?.aborted) throw new RepositoryError('aborted', 'Stopped before the end (interrupted)');
         try {
           await work(next++);
         } catch (error) {
