@@ -5,12 +5,13 @@
  * once, or a collection was interrupted): every listed copy is whole, and the first one is used.
  * Index files are derived data: each pack carries its own table, from which they can be rebuilt.
  */
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { RepositoryError } from './errors.js';
 import { syncDirectory, writeFileAtomically } from './files.js';
 import type { RepositoryKeys } from './keys.js';
-import { INDEX_DIRECTORY, INDEX_ID, indexName, indexPath, PACK_ID, PACKS_DIRECTORY } from './layout.js';
+import { INDEX_DIRECTORY, INDEX_ID, indexName, indexPath, PACK_ID, packPath, PACKS_DIRECTORY } from './layout.js';
+import { oldestLiveLock } from './locks.js';
 import { isBlobEntry, newObjectId, readPackTable, type BlobLocation, type PackRecord } from './packs.js';
 import { seal, unseal, UnsealError } from './sealing.js';
 
@@ -110,7 +111,17 @@ export class ChunkIndex {
    */
   recoverUnindexedPacks(): void {
     this.unindexedScanned = true;
-    const recovered = rebuildPacks(this.root, this.keys, (packId) => !this.packs.has(packId), this.unreadablePacks);
+    // A pack written since a running backup began may be that backup's, not yet indexed by it (and
+    // removed by it if it fails): it is left to that backup.
+    const since = oldestLiveLock(this.root, 'backup');
+    const settled = (packId: string) => {
+      try {
+        return since === undefined || statSync(packPath(this.root, packId)).mtimeMs < since;
+      } catch {
+        return false; // removed meanwhile
+      }
+    };
+    const recovered = rebuildPacks(this.root, this.keys, (packId) => !this.packs.has(packId) && settled(packId), this.unreadablePacks);
     for (const packId of this.unreadablePacks) {
       this.problems.push({ file: null, detail: `pack ${packId} is in no index file and its table cannot be read` });
       this.warn(`pack ${packId} is in no index file and its own table cannot be read`);

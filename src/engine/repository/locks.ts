@@ -94,6 +94,18 @@ export function removeStaleLocks(root: string): number {
   return removed;
 }
 
+/** When the oldest live lock of this kind was taken (ms since the epoch), or undefined when none is live. */
+export function oldestLiveLock(root: string, kind: LockKind): number | undefined {
+  let oldest: number | undefined;
+  for (const name of readdirSync(join(root, LOCKS_DIRECTORY))) {
+    if (name.startsWith(TEMPORARY_PREFIX)) continue;
+    const path = join(root, LOCKS_DIRECTORY, name);
+    const content = readLock(path);
+    if (content?.kind === kind && isLive(content, path) && (oldest === undefined || content.createdAt < oldest)) oldest = content.createdAt;
+  }
+  return oldest;
+}
+
 function liveKinds(root: string): LockKind[] {
   const directory = join(root, LOCKS_DIRECTORY);
   const kinds: LockKind[] = [];
