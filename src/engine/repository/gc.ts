@@ -3,8 +3,10 @@
  * (under the gc lock, see locks.ts) and in an order chosen so that
  * - it needs no free space before it has freed some: first it only deletes — temporary files, then
  *   every pack nothing needs (no chunk of it is where the index finds a chunk a manifest names;
- *   this includes the packs a failed or killed backup or collection left unindexed), the index files
- *   that name nothing else going first; a pack an index file still names may go before that file
+ *   this includes the packs a failed or killed backup or collection left unindexed, read from their
+ *   own tables as an index recovery reads them: one holding a chunk in use that no indexed pack on
+ *   disk holds, its index file lost, is kept and indexed again), the index files that name nothing
+ *   else going first; a pack an index file still names may go before that file
  *   is rewritten, because a backup only takes a chunk as stored when its pack is there;
  * - packs partly in use are rewritten (their chunks in use copied, sealed as they are, into new
  *   packs) only when the disk has room for them; otherwise, or when the disk fills up meanwhile, the
@@ -22,7 +24,7 @@ import { RepositoryError } from './errors.js';
 import { TEMPORARY_PREFIX } from './files.js';
 import type { RepositoryKeys } from './keys.js';
 import { BACKUPS_DIRECTORY, INDEX_DIRECTORY, packPath } from './layout.js';
-import { packDirectories, packsOnDisk, PackWriter, readExactly, readPackTable, removePacks, type BlobEntry, type PackRecord } from './packs.js';
+import { packDirectories, packsOnDisk, PackWriter, readExactly, removePacks, type BlobEntry, type PackRecord } from './packs.js';
 import { SEAL_OVERHEAD } from './sealing.js';
 
 export interface GcContext {
@@ -31,6 +33,8 @@ export interface GcContext {
   readonly chunkSize: number;
   /** The chunks the manifests name (asked once the temporary files are gone). */
   readonly referenced: () => Set<string>;
+  /** The index (asked next): a damaged index file is reported and its packs indexed again (chunk-index.ts). */
+  readonly loadIndex: () => ChunkIndex;
   readonly signal?: AbortSignal | undefined;
   readonly onProgress?: ProgressListener | undefined;
 }
@@ -51,7 +55,7 @@ export async function collectGarbage(context: GcContext): Promise<GcReport> {
   };
   for (const directory of [BACKUPS_DIRECTORY, INDEX_DIRECTORY, ...packDirectories(root)]) removeTemporaryFiles(join(root, directory));
   const referenced = context.referenced();
-  const index = ChunkIndex.load(root, keys);
+  const index = context.loadIndex();
   const onDisk = packsOnDisk(root);
   const notes: string[] = [];
   /** Chunks kept, and the index entries of the packs that stay as they are. */
@@ -63,6 +67,8 @@ export async function collectGarbage(context: GcContext): Promise<GcReport> {
   let chunksRemoved = 0;
   let bytesRemoved = 0;
   let adopted = false;
+  /** Chunks in use whose only indexed copy is in a pack that is gone: an unindexed copy is taken back. */
+  const keptOnlyInMissing = new Set<string>();
 
   for (const pack of index.packs.values()) {
     // A chunk in use is kept where the index finds it; other copies of it are dropped.
@@ -78,33 +84,33 @@ export async function collectGarbage(context: GcContext): Promise<GcReport> {
     } else if (wanted.length === pack.blobs.length || !onDisk.has(pack.id)) {
       // Whole, or missing (left for verify to report): its entries in use stay as they are.
       keptPacks.push(wanted.length === pack.blobs.length ? pack : { id: pack.id, blobs: wanted });
+      if (!onDisk.has(pack.id)) for (const [id] of wanted) keptOnlyInMissing.add(id);
     } else {
       partlyUsed.push({ pack, wanted });
     }
   }
   // Packs no index names: left by a backup or a collection that failed or was killed before its
-  // index. One that holds a chunk in use found nowhere else (its index file lost) is taken back.
-  for (const [packId, size] of onDisk) {
-    if (index.packs.has(packId)) continue;
-    let blobs: BlobEntry[];
-    try {
-      blobs = readPackTable(root, packId, keys);
-    } catch (error) {
-      notes.push(`Pack ${packId} is in no index and its table cannot be read (${(error as Error).message}): left as it is`);
-      continue;
+  // index, or named by an index file that was lost. One that holds a chunk in use found in no pack
+  // that is there is taken back into the index; the others are deleted. Their tables are read as an
+  // index recovery reads them: one whose table cannot be read is kept as it is (and reported), and
+  // a running backup's packs are left out (none run beside a collection; this holds all the same).
+  for (const { id: packId, blobs } of index.unindexedPackTables()) {
+    const wanted = blobs.filter(([id]) => referenced.has(id) && (!kept.has(id) || keptOnlyInMissing.has(id)));
+    for (const [id] of wanted) {
+      kept.add(id);
+      keptOnlyInMissing.delete(id);
     }
-    const wanted = blobs.filter(([id]) => referenced.has(id) && !kept.has(id));
-    for (const [id] of wanted) kept.add(id);
     if (wanted.length === 0) {
       unused.add(packId);
       chunksRemoved += blobs.length;
-      bytesRemoved += size;
+      bytesRemoved += onDisk.get(packId) ?? 0;
       continue;
     }
     adopted = true;
     if (wanted.length === blobs.length) keptPacks.push({ id: packId, blobs });
     else partlyUsed.push({ pack: { id: packId, blobs }, wanted });
   }
+  for (const packId of index.unreadablePacks) notes.push(`Pack ${packId} is in no index and its table cannot be read: left as it is`);
   stop();
 
   // 1. Deletions only. Index files that name nothing but unused packs, then the unused packs.

@@ -97,6 +97,20 @@ export function removeStaleLocks(root: string): number {
   return removed;
 }
 
+/** When the oldest live lock of this kind was taken (ms since the epoch), or undefined when none is live. */
+export function oldestLiveLock(root: string, kind: LockKind): number | undefined {
+  let oldest: number | undefined;
+  const directory = join(root, LOCKS_DIRECTORY);
+  for (const name of readdirSync(directory)) {
+    if (name.startsWith(TEMPORARY_PREFIX)) continue;
+    const path = join(directory, name);
+    // The time is the one in the lock's name (lock files are empty), or an older lock's JSON content.
+    const content = readLock(directory, name);
+    if (content?.kind === kind && isLive(content, path) && (oldest === undefined || content.createdAt < oldest)) oldest = content.createdAt;
+  }
+  return oldest;
+}
+
 function liveKinds(root: string): LockKind[] {
   const directory = join(root, LOCKS_DIRECTORY);
   const kinds: LockKind[] = [];

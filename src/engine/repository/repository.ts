@@ -5,10 +5,11 @@
  * then its manifest are durable. Forgetting a backup deletes its manifest only; garbage collection,
  * alone in the repository, keeps exactly the chunks the manifests name.
  */
-import { closeSync, constants as fsConstants, existsSync, openSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, constants as fsConstants, existsSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { ChunkIndex, writeIndexFile } from './chunk-index.js';
+import { ChunkIndex, writeIndexFile, type IndexWarning } from './chunk-index.js';
+import { rebuildIndex } from './index-repair.js';
 import { ChunkPool, type ChunkReply, type LoadPiece, type PieceProblem, type SealPiece } from './chunk-pool.js';
 import type {
   BackupOptions,
@@ -16,6 +17,7 @@ import type {
   BackupSummary,
   BadChunk,
   GcReport,
+  IndexRepairReport,
   OpenRepositoryOptions,
   PackContents,
   ProgressListener,
@@ -25,9 +27,10 @@ import type {
   VerifyReport,
 } from './contract.js';
 import { RepositoryError } from './errors.js';
-import { ensureDirectory, syncDirectory, temporaryPathFor, writeFileAtomically } from './files.js';
-import { FORMAT_VERSION, newConfig, unlock, type RepositoryConfig, type RepositoryKeys } from './keys.js';
-import { BACKUP_ID, BACKUPS_DIRECTORY, CONFIG_FILE, INDEX_DIRECTORY, LOCKS_DIRECTORY, manifestPath, packPath, PACKS_DIRECTORY } from './layout.js';
+import { syncDirectory, temporaryPathFor } from './files.js';
+import { unlock, type RepositoryConfig, type RepositoryKeys } from './keys.js';
+import { openOrCreateConfig } from './open.js';
+import { BACKUP_ID, BACKUPS_DIRECTORY, manifestPath, packPath } from './layout.js';
 import { acquireGcLock, acquireSharedLock, removeStaleLocks } from './locks.js';
 import { ManifestReader, ManifestWriter, readManifestHeader, SEGMENT_CHUNKS, summaryOf, withManifest, type ManifestHeader } from './manifest.js';
 import { SEAL_OVERHEAD } from './sealing.js';
@@ -42,44 +45,10 @@ const UNIT_BYTES = 1024 * 1024;
 const UNITS_IN_FLIGHT_PER_WORKER = 4;
 
 export async function openRepository(options: OpenRepositoryOptions): Promise<Repository> {
-  const root = options.path;
-  const configPath = join(root, CONFIG_FILE);
-  let config: RepositoryConfig;
-  if (existsSync(configPath)) {
-    config = readConfig(configPath);
-  } else {
-    if (!options.create) throw new RepositoryError('not_a_repository', `${root} is not a backup repository (it has no config file)`);
-    if (existsSync(root) && readdirSync(root).length > 0) {
-      throw new RepositoryError('not_a_repository', `${root} is not empty and not a backup repository; choose an empty or new directory`);
-    }
-    config = initialize(root, options.password, options.chunkSize ?? DEFAULT_CHUNK_SIZE);
-  }
+  const config = openOrCreateConfig(options.path, options.password, options.create === true, options.chunkSize ?? DEFAULT_CHUNK_SIZE);
   const keys = unlock(config, options.password);
-  return new DirectoryRepository(root, config, keys, new ChunkPool(root, keys, options.workers));
-}
-
-function initialize(root: string, password: string | null, chunkSize: number): RepositoryConfig {
-  if (!Number.isSafeInteger(chunkSize) || chunkSize < 4096 || (chunkSize & (chunkSize - 1)) !== 0) {
-    throw new RangeError('The chunk size must be a power of two of at least 4096 bytes');
-  }
-  ensureDirectory(root);
-  for (const directory of [PACKS_DIRECTORY, INDEX_DIRECTORY, BACKUPS_DIRECTORY, LOCKS_DIRECTORY]) ensureDirectory(join(root, directory));
-  syncDirectory(root);
-  const { config } = newConfig(password, chunkSize, Math.floor(Date.now() / 1000));
-  // Written last: a directory with a config is a whole repository.
-  writeFileAtomically(join(root, CONFIG_FILE), Buffer.from(`${JSON.stringify(config, null, 2)}\n`));
-  return config;
-}
-
-function readConfig(path: string): RepositoryConfig {
-  let config: RepositoryConfig;
-  try {
-    config = JSON.parse(readFileSync(path, 'utf8')) as RepositoryConfig;
-  } catch (error) {
-    throw new RepositoryError('not_a_repository', `${path} is not a repository config: ${(error as Error).message}`);
-  }
-  if (config.format !== FORMAT_VERSION) throw new RepositoryError('not_a_repository', `Unknown repository format ${String(config.format)}`);
-  return config;
+  const warn = options.onWarning ?? ((message: string) => void process.stderr.write(`warning: repository ${options.path}: ${message}\n`));
+  return new DirectoryRepository(options.path, config, keys, new ChunkPool(options.path, keys, options.workers), warn);
 }
 
 class DirectoryRepository implements Repository {
@@ -95,10 +64,16 @@ class DirectoryRepository implements Repository {
     config: RepositoryConfig,
     private readonly keys: RepositoryKeys,
     private readonly pool: ChunkPool,
+    private readonly warn: IndexWarning,
   ) {
     this.encrypted = config.encryption !== null;
     this.chunkSize = config.chunkSize;
     this.unitBytes = Math.max(config.chunkSize, UNIT_BYTES);
+  }
+
+  /** The index; a damaged index file is reported and rebuilt from the packs (chunk-index.ts). */
+  private loadIndex(): ChunkIndex {
+    return ChunkIndex.load(this.path, this.keys, this.warn);
   }
 
   private get chunksPerUnit(): number {
@@ -123,7 +98,7 @@ class DirectoryRepository implements Repository {
     // Until an index names its packs no one else can use them: a failure before that deletes them.
     let indexed = false;
     try {
-      const index = ChunkIndex.load(this.path, this.keys);
+      const index = this.loadIndex();
       const { size: expectedSize } = await source.stat();
       manifest = new ManifestWriter(this.path, this.keys, newObjectId());
       const chunkList = manifest;
@@ -236,7 +211,7 @@ class DirectoryRepository implements Repository {
       if (!options.overwrite && existsSync(options.toPath)) {
         throw new RepositoryError('target_exists', `${options.toPath} exists; restore to a new path (or allow overwriting)`);
       }
-      await this.restoreInto(manifest, ChunkIndex.load(this.path, this.keys), options);
+      await this.restoreInto(manifest, this.loadIndex(), options);
     } finally {
       manifest?.close();
       lock.release();
@@ -245,6 +220,7 @@ class DirectoryRepository implements Repository {
 
   private async restoreInto(manifest: ManifestReader, index: ChunkIndex, options: RestoreOptions): Promise<void> {
     const { header } = manifest;
+    if (options.toPath.trim() === '') throw new RangeError('The restore target path is empty');
     const temporary = temporaryPathFor(options.toPath);
     const restore = this.restoresStarted++;
     const target = await open(temporary, 'wx', 0o600);
@@ -253,12 +229,12 @@ class DirectoryRepository implements Repository {
       if (directFd !== null) closeSync(directFd);
       await target.close();
     };
+    // The disk writes back what went through the page cache while later chunks are decrypted, rather than all at the end.
+    const flusher = new BackgroundFlusher(target);
     try {
       // The whole length at once (zero chunks stay holes), so no write extends the file.
       await target.truncate(header.diskSize);
       directFd = options.directWrites === false ? null : openForDirectWrites(temporary);
-      // The disk writes back what went through the page cache while later chunks are decrypted, rather than all at the end.
-      const flusher = new BackgroundFlusher(target);
       let done = 0;
       // A segment of the chunk list at a time: memory does not grow with the image.
       for (let segment = 0; segment < header.segments.length; segment++) {
@@ -283,6 +259,8 @@ class DirectoryRepository implements Repository {
       await flusher.idle();
       await target.sync();
     } catch (error) {
+      // Every write has finished (inLanes waits for them), and so has the background flush.
+      await flusher.idle().catch(() => {});
       await closeTarget();
       rmSync(temporary, { force: true });
       throw error;
@@ -292,16 +270,29 @@ class DirectoryRepository implements Repository {
     syncDirectory(dirname(options.toPath));
   }
 
-  /** Runs `work(0 … count − 1)`, a pool's worth at a time. */
+  /**
+   * Runs `work(0 … count − 1)`, a pool's worth at a time. After a failure no new item starts, and
+   * the first error is thrown only once every item under way has finished: a restore's writes into
+   * its target are then all done before the target is closed (a write after the close could land in
+   * whatever file is opened next under the same descriptor number).
+   */
   private async inLanes(count: number, signal: AbortSignal | undefined, work: (item: number) => Promise<void>): Promise<void> {
     let next = 0;
+    let failed = false;
     const lane = async () => {
-      while (next < count) {
-        if (signal?.aborted) throw new RepositoryError('aborted', 'Stopped');
-        await work(next++);
+      while (next < count && !failed) {
+        if (signal?.aborted) throw new RepositoryError('aborted', 'Stopped before the end (interrupted)');
+        try {
+          await work(next++);
+        } catch (error) {
+          failed = true;
+          throw error;
+        }
       }
     };
-    await Promise.all(Array.from({ length: this.pool.size * UNITS_IN_FLIGHT_PER_WORKER }, lane));
+    const lanes = await Promise.allSettled(Array.from({ length: this.pool.size * UNITS_IN_FLIGHT_PER_WORKER }, lane));
+    const failure = lanes.find((result) => result.status === 'rejected');
+    if (failure) throw failure.reason;
   }
 
   /**
@@ -318,7 +309,7 @@ class DirectoryRepository implements Repository {
     const pieces: LoadPiece[] = [];
     ids.forEach((id, slot) => {
       if (id === null) return;
-      const location = index.locate(id);
+      const location = index.locateNeeded(id);
       if (!location) throw new RepositoryError('missing_chunk', `Chunk ${id}: no pack holds it (it is in no index)`);
       pieces.push({ slot, id, ...location, plainLength: plainLengthOf(header, firstPosition + slot), recurs: recurring.has(id) });
     });
@@ -348,11 +339,11 @@ class DirectoryRepository implements Repository {
           badManifests.push({ backupId, detail: error.message });
         }
       }
-      const index = ChunkIndex.load(this.path, this.keys);
+      const index = this.loadIndex();
       const badChunks: BadChunk[] = [];
       const pieces: LoadPiece[] = [];
       for (const [id, backupIds] of backupsOfChunk) {
-        const location = index.locate(id);
+        const location = index.locateNeeded(id);
         if (location) pieces.push({ slot: 0, id, ...location, plainLength: lengthOfChunk.get(id)! });
         else badChunks.push({ chunkId: id, problem: 'missing', detail: 'no pack holds it (it is in no index)', backupIds });
       }
@@ -375,7 +366,8 @@ class DirectoryRepository implements Repository {
         chunksChecked: backupsOfChunk.size,
         badChunks,
         badManifests,
-        ok: badChunks.length === 0 && badManifests.length === 0,
+        indexProblems: index.problems,
+        ok: badChunks.length === 0 && badManifests.length === 0 && index.problems.length === 0,
       };
     } finally {
       lock.release();
@@ -406,6 +398,7 @@ class DirectoryRepository implements Repository {
         chunkSize: this.chunkSize,
         // Every manifest must be read: a chunk named by one that cannot be read might still be needed.
         referenced: () => this.chunksNamedBy(this.backupIds()),
+        loadIndex: () => this.loadIndex(),
         ...options,
       });
     } finally {
@@ -413,8 +406,19 @@ class DirectoryRepository implements Repository {
     }
   }
 
+  async repairIndex(): Promise<IndexRepairReport> {
+    const lock = acquireGcLock(this.path);
+    try {
+      const report = rebuildIndex(this.path, this.keys);
+      for (const file of report.damagedIndexFiles) this.warn(`index file ${file} was damaged; replaced`);
+      return report;
+    } finally {
+      lock.release();
+    }
+  }
+
   async storedBytes(backupIds: readonly string[]): Promise<number> {
-    const index = ChunkIndex.load(this.path, this.keys);
+    const index = this.loadIndex();
     let total = 0;
     for (const chunkId of this.chunksNamedBy(backupIds)) total += index.locate(chunkId)?.length ?? 0;
     return total;
@@ -484,6 +488,7 @@ function openForDirectWrites(path: string): number | null {
 class BackgroundFlusher {
   private unflushed = 0;
   private flushing: Promise<void> | undefined;
+  private failure: unknown;
 
   constructor(private readonly file: FileHandle) {}
 
@@ -491,13 +496,21 @@ class BackgroundFlusher {
     this.unflushed += bytes;
     if (this.unflushed < FLUSH_EVERY_BYTES || this.flushing) return;
     this.unflushed = 0;
-    this.flushing = this.file.datasync().finally(() => {
-      this.flushing = undefined;
-    });
+    this.flushing = this.file.datasync().then(
+      () => {
+        this.flushing = undefined;
+      },
+      (error: unknown) => {
+        this.failure ??= error;
+        this.flushing = undefined;
+      },
+    );
   }
 
+  /** Waits for the flush under way; throws the first flush's failure. */
   async idle(): Promise<void> {
     await this.flushing;
+    if (this.failure !== undefined) throw this.failure;
   }
 }
 
