@@ -64,3 +64,33 @@ export class NetworkSet {
     return family !== null && this.list.check(address, family);
   }
 }
+
+/** A parsed entry as a range: a single address is a full-length prefix; IPv4-mapped IPv6 ranges as IPv4. */
+function rangeOf(parsed: ParsedNetwork): { address: string; family: IpFamily; prefix: number } {
+  const prefix = parsed.prefix ?? (parsed.family === 'ipv4' ? 32 : 128);
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(parsed.address);
+  if (parsed.family === 'ipv6' && mapped && prefix >= 96) return { address: mapped[1]!, family: 'ipv4', prefix: prefix - 96 };
+  return { address: parsed.address, family: parsed.family, prefix };
+}
+
+/**
+ * The entries of `entries` not inside any one entry of `allowed` (both lists of addresses and CIDR
+ * ranges; invalid entries are outside everything). Aligned ranges nest or do not meet, so a range is
+ * inside another when the other is no narrower and holds one of its addresses.
+ */
+export function networksOutside(entries: readonly string[], allowed: readonly string[]): string[] {
+  const containers = allowed.flatMap((entry) => {
+    const parsed = parseNetwork(entry);
+    if (typeof parsed === 'string') return [];
+    const range = rangeOf(parsed);
+    const set = new BlockList();
+    set.addSubnet(range.address, range.prefix, range.family);
+    return [{ ...range, set }];
+  });
+  return entries.filter((entry) => {
+    const parsed = parseNetwork(entry);
+    if (typeof parsed === 'string') return true;
+    const range = rangeOf(parsed);
+    return !containers.some((container) => container.family === range.family && container.prefix <= range.prefix && container.set.check(range.address, range.family));
+  });
+}

@@ -40,7 +40,8 @@ export function repositoryPathOf(settings: EngineSettings): string {
   return resolve(settings.repositoryPath ?? process.env.DBP_REPOSITORY ?? join(settings.dataDir, 'repository'));
 }
 
-function passphrase(settings: EngineSettings): string | null {
+/** The repository's passphrase (null: unencrypted), or EngineNotConfigured saying how to set one. */
+export function passphrase(settings: EngineSettings): string | null {
   if (settings.password !== undefined) return settings.password;
   const fromEnvironment = process.env.DBP_REPOSITORY_PASSWORD;
   if (fromEnvironment) return fromEnvironment;

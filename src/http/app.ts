@@ -8,7 +8,7 @@ import { STATUS_CODES } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { compileEndpoint, type EndpointDefinition } from '../api/framework/endpoint.js';
-import { ApiError } from '../api/framework/errors.js';
+import { ApiError, defineError } from '../api/framework/errors.js';
 import {
   BadRequest,
   RequestTooLarge,
@@ -21,6 +21,7 @@ import { API_TOKEN_SOURCE } from '../api/core/v1/api-tokens/shared.js';
 import { AUTHENTICATION_ERRORS } from '../api/core/v1/errors.js';
 import { translateServiceError } from '../api/core/v1/service-errors.js';
 import { rateLimitHeaders } from './authentication.js';
+import { DEFAULT_CONNECTION_LIMITS, limitConnectionsPerAddress, timeoutServerOptions, type ConnectionLimits } from './connection-limits.js';
 import type { Health } from './health.js';
 import { runEndpoint, type PipelineDependencies } from './pipeline.js';
 import type { RateLimitResult } from './rate-limit.js';
@@ -57,6 +58,8 @@ export interface AppOptions extends PipelineDependencies {
    * `request.ip` is then the right-most address not in this list. Empty: the socket's address.
    */
   readonly trustedProxies?: readonly string[];
+  /** Time bounds of requests and connections per client address (DEFAULT_CONNECTION_LIMITS when absent). */
+  readonly connectionLimits?: ConnectionLimits;
 }
 
 declare module 'fastify' {
@@ -66,7 +69,9 @@ declare module 'fastify' {
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const limits = options.connectionLimits ?? DEFAULT_CONNECTION_LIMITS;
   const app = Fastify({
+    ...timeoutServerOptions(limits),
     loggerInstance: (options.logger || undefined) as FastifyBaseLogger | undefined,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
@@ -92,6 +97,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       sendError(reply, new ApiError(BadRequest, { details: error.message }));
     },
   });
+
+  limitConnectionsPerAddress(app.server, limits.maxConnectionsPerAddress, options.trustedProxies);
 
   // Bodies are kept as text; they are parsed (or rejected as invalid JSON) in the argument step,
   // after authentication, as the real API does.
@@ -212,7 +219,9 @@ function rawErrorResponse(error: NodeJS.ErrnoException): string {
   const apiError =
     error.code === 'HPE_HEADER_OVERFLOW'
       ? new ApiError(RequestTooLarge, {}, 'The request head is larger than this service accepts (16 KiB)')
-      : new ApiError(BadRequest, { details: error.message });
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new ApiError(RequestTimeout)
+        : new ApiError(BadRequest, { details: error.message });
   const body = errorBody(apiError);
   const headers = {
     ...CORS_HEADERS,
@@ -226,6 +235,14 @@ function rawErrorResponse(error: NodeJS.ErrnoException): string {
   const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}`);
   return `HTTP/1.1 ${apiError.httpStatus} ${STATUS_CODES[apiError.httpStatus]}\r\n${head.join('\r\n')}\r\n\r\n${body}`;
 }
+
+/** The request (head, or head and body) did not arrive within the server's bound (connection-limits.ts). */
+const RequestTimeout = defineError({
+  id: 'DBP/Errors/RequestTimeout',
+  code: 'request_timeout',
+  httpStatus: 408,
+  description: 'The request did not arrive in time; the connection is closed',
+});
 
 function errorBody(error: ApiError): string {
   return JSON.stringify({ error: { code: error.definition.code, description: error.description, detail: error.detail } });

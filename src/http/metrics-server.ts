@@ -6,7 +6,9 @@
 import { createServer, type ServerResponse } from 'node:http';
 import type { Runtime } from '../runtime.js';
 import { METRICS_CONTENT_TYPE, renderMetrics } from '../scheduler/index.js';
+import { DEFAULT_CONNECTION_LIMITS, limitConnectionsPerAddress, timeoutServerOptions, type ConnectionLimits } from './connection-limits.js';
 import { healthOf } from './health.js';
+import { listenFailure } from './listen-error.js';
 
 export interface MetricsServer {
   /** …/metrics */
@@ -14,8 +16,14 @@ export interface MetricsServer {
   stop(): Promise<void>;
 }
 
-export async function startMetricsServer(runtime: Runtime, host: string, port: number): Promise<MetricsServer> {
-  const server = createServer((request, response) => {
+export async function startMetricsServer(
+  runtime: Runtime,
+  host: string,
+  port: number,
+  limits: ConnectionLimits = DEFAULT_CONNECTION_LIMITS,
+): Promise<MetricsServer> {
+  // The same bounds as the API's: a stalled request or a crowd of connections holds nothing for long.
+  const server = createServer(timeoutServerOptions(limits).http, (request, response) => {
     const path = request.url?.split('?')[0];
     if (request.method !== 'GET' || (path !== '/metrics' && path !== '/healthz')) {
       response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
@@ -33,8 +41,9 @@ export async function startMetricsServer(runtime: Runtime, host: string, port: n
       () => unavailable(response),
     );
   });
+  limitConnectionsPerAddress(server, limits.maxConnectionsPerAddress);
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error) => reject(listenFailure(error, host, port)));
     server.listen(port, host, () => resolve());
   });
   const address = server.address();

@@ -8,7 +8,9 @@ import type { Runtime } from '../runtime.js';
 import { renderMetrics } from '../scheduler/index.js';
 import { VERSION } from '../version.js';
 import { API_PREFIX, buildApp, EXTENSION_PREFIX } from './app.js';
+import type { ConnectionLimits } from './connection-limits.js';
 import { healthOf } from './health.js';
+import { listenFailure } from './listen-error.js';
 import { DatabaseRateLimiter, MemoryRateLimiter } from './rate-limit.js';
 import { ResponseCache } from './response-cache.js';
 
@@ -20,6 +22,8 @@ export interface ServerOptions {
   readonly trustedProxies?: readonly string[];
   /** The backup engine, for the extension endpoints (they answer backup_engine_unavailable without it). */
   readonly backups?: BackupOperations | undefined;
+  /** Request time bounds and connections per client address (see connection-limits.ts; defaults when absent). */
+  readonly connectionLimits?: ConnectionLimits | undefined;
 }
 
 export interface RunningServer {
@@ -43,12 +47,18 @@ export async function startServer(runtime: Runtime, options: ServerOptions): Pro
     responseCache: new ResponseCache(),
     logger: options.logger,
     trustedProxies: options.trustedProxies,
+    ...(options.connectionLimits ? { connectionLimits: options.connectionLimits } : {}),
     version: VERSION,
     metrics: () => renderMetrics(runtime.store.db, runtime.services.clock),
     health: () => healthOf(runtime),
   });
+  try {
+    await app.listen({ host: options.host, port: options.port });
+  } catch (error) {
+    await app.close().catch(() => {});
+    throw listenFailure(error, options.host, options.port);
+  }
   runtime.status.servesApi = true;
-  await app.listen({ host: options.host, port: options.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;

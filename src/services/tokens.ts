@@ -5,13 +5,15 @@
  *
  * A token may be restricted to networks (`authorized_ip_addresses`), may expire, and has a rate
  * limit. Tokens made through the API are made by another token (the *grantor*), which can give no
- * scope it lacks itself and no higher rate limit than its own.
+ * scope it lacks itself, no higher rate limit than its own, no network outside its own allow-list
+ * (when it has one) and no expiry later than its own (when it has one); and it may update,
+ * regenerate or delete only tokens within those same limits (see `withinGrantor`).
  */
 import { hash, timingSafeEqual } from 'node:crypto';
 import { sql, type Kysely, type RawBuilder, type Updateable } from 'kysely';
 import type { Clock } from '../domain/clock.js';
 import { newId, randomToken } from '../domain/ids.js';
-import { NetworkSet, networkListErrors } from '../domain/networks.js';
+import { networkListErrors, networksOutside, NetworkSet } from '../domain/networks.js';
 import { ALL_SCOPES, isScope } from '../domain/scopes.js';
 import { Coalescer } from '../store/coalescing.js';
 import { prepareQuery } from '../store/prepared.js';
@@ -65,6 +67,10 @@ export interface NewToken extends TokenProperties {
 export interface Grantor {
   readonly scopes: ReadonlySet<string>;
   readonly rateLimit: number;
+  /** Its allow-list; empty: it works from anywhere. */
+  readonly authorizedIpAddresses: readonly string[];
+  /** Unix seconds; null: it never expires. */
+  readonly expiresAt: number | null;
 }
 
 export interface TokenRecord extends Omit<ApiToken, 'scopes' | 'authorized_ip_addresses' | 'secret_hash' | 'annotations'> {
@@ -72,6 +78,9 @@ export interface TokenRecord extends Omit<ApiToken, 'scopes' | 'authorized_ip_ad
   readonly authorized_ip_addresses: string[];
   readonly annotations: Annotation[];
 }
+
+/** What a grantor's authority over an existing token is judged by. */
+export type TokenLimits = Pick<TokenRecord, 'id' | 'scopes' | 'authorized_ip_addresses' | 'expires_at'>;
 
 /** What a request needs of the token that authenticated it. */
 export interface AuthenticatedToken {
@@ -100,7 +109,10 @@ export type Authentication =
     }
   | { readonly ok: false; readonly reason: 'unknown' | 'expired' | 'unauthorized_network' };
 
-/** A token whose scopes reach beyond its grantor's may not be changed by it (it could take them over). */
+/**
+ * A token whose scopes, networks or expiry reach beyond its grantor's may not be changed, given a
+ * new secret or deleted by it (it could take it over, or remove a wider token it could not make).
+ */
 export class TokenBeyondGrantor extends Error {}
 
 /** Tokens remembered between requests while their rows are unchanged (SQLite); cleared when full. */
@@ -156,7 +168,10 @@ export class TokenService {
   async create(input: NewToken, grantor?: Grantor): Promise<{ token: TokenRecord; secret: string }> {
     const scopes = input.scopes ?? ALL_SCOPES.filter((scope) => !grantor || grantor.scopes.has(scope));
     const rateLimit = input.rateLimit ?? (grantor ? Math.min(grantor.rateLimit, DEFAULT_RATE_LIMIT) : DEFAULT_RATE_LIMIT);
-    const properties = { ...input, scopes, rateLimit };
+    // Left out, networks and expiry are the grantor's own (none for the CLI): never wider than it.
+    const authorizedIpAddresses = input.authorizedIpAddresses ?? grantor?.authorizedIpAddresses ?? [];
+    const expiresAt = input.expiresAt === undefined ? (grantor?.expiresAt ?? null) : input.expiresAt;
+    const properties = { ...input, scopes, rateLimit, authorizedIpAddresses, expiresAt };
     this.validate(properties, grantor, 'create');
     const organization = await this.db
       .selectFrom('organizations')
@@ -174,8 +189,8 @@ export class TokenService {
         name: input.name?.trim() || 'API token',
         secret_hash: hashSecret(secret),
         scopes: JSON.stringify([...new Set(scopes)]),
-        authorized_ip_addresses: JSON.stringify(input.authorizedIpAddresses ?? []),
-        expires_at: input.expiresAt ?? null,
+        authorized_ip_addresses: JSON.stringify(authorizedIpAddresses),
+        expires_at: expiresAt,
         rate_limit: rateLimit,
         annotations: JSON.stringify(input.annotations ?? []),
         created_at: this.clock.now(),
@@ -202,8 +217,11 @@ export class TokenService {
     return tokenRecord(row);
   }
 
-  /** Deletes a token: its secret stops working at once. */
-  async delete(tokenId: string): Promise<TokenRecord> {
+  /** Deletes a token: its secret stops working at once. A grantor may delete only a token within its limits. */
+  async delete(token: string | TokenLimits, grantor?: Grantor): Promise<TokenRecord> {
+    if (typeof token !== 'string') this.ensureWithinGrantor(token, grantor);
+    else if (grantor) throw new TypeError('A grantor deletes a token it has read (its limits are checked)');
+    const tokenId = typeof token === 'string' ? token : token.id;
     const row = await this.db.deleteFrom('api_tokens').where('id', '=', tokenId).returningAll().executeTakeFirst();
     if (!row) throw new NotFound(`No API token ${tokenId}`);
     // Its rate-limit windows (PostgreSQL) go with the minutely clean-up of past windows.
@@ -254,7 +272,7 @@ export class TokenService {
   }
 
   /** Replaces a token's secret; the old one stops working at once. */
-  async regenerateSecret(token: Pick<TokenRecord, 'id' | 'scopes'>, grantor?: Grantor): Promise<{ token: TokenRecord; secret: string }> {
+  async regenerateSecret(token: TokenLimits, grantor?: Grantor): Promise<{ token: TokenRecord; secret: string }> {
     this.ensureWithinGrantor(token, grantor);
     const secret = randomToken(SECRET_LENGTH);
     const row = await this.db
@@ -432,11 +450,38 @@ export class TokenService {
     return networks;
   }
 
-  private ensureWithinGrantor(token: Pick<TokenRecord, 'scopes'>, grantor: Grantor | undefined): void {
-    const beyond = grantor ? token.scopes.filter((scope) => !grantor.scopes.has(scope)) : [];
-    if (beyond.length > 0) {
-      throw new TokenBeyondGrantor(`The API token holds scopes this API token does not hold (${beyond.join(', ')})`);
+  /**
+   * The authority of an API token over the tokens it manages: its own scopes, rate limit, networks
+   * and expiry, read afresh (the token may have changed since it authenticated the request).
+   */
+  async grantor(tokenId: string): Promise<Grantor> {
+    const token = await this.find(tokenId);
+    if (!token) throw new TokenBeyondGrantor('The API token making this request no longer exists');
+    return {
+      scopes: new Set(token.scopes),
+      rateLimit: token.rate_limit,
+      authorizedIpAddresses: token.authorized_ip_addresses,
+      expiresAt: token.expires_at,
+    };
+  }
+
+  private ensureWithinGrantor(token: TokenLimits, grantor: Grantor | undefined): void {
+    if (!grantor) return;
+    const reasons: string[] = [];
+    const beyond = token.scopes.filter((scope) => !grantor.scopes.has(scope));
+    if (beyond.length > 0) reasons.push(`holds scopes this API token does not hold (${beyond.join(', ')})`);
+    if (grantor.authorizedIpAddresses.length > 0) {
+      if (token.authorized_ip_addresses.length === 0) reasons.push('may be used from any network');
+      else {
+        const outside = networksOutside(token.authorized_ip_addresses, grantor.authorizedIpAddresses);
+        if (outside.length > 0) reasons.push(`may be used from networks outside this API token's (${outside.join(', ')})`);
+      }
     }
+    if (grantor.expiresAt !== null) {
+      if (token.expires_at === null) reasons.push('never expires');
+      else if (token.expires_at > grantor.expiresAt) reasons.push('expires after this API token');
+    }
+    if (reasons.length > 0) throw new TokenBeyondGrantor(`The API token ${reasons.join(', ')}`);
   }
 
   /** Every problem with the properties, in one ValidationFailed; nothing is written when there is one. */
@@ -449,8 +494,22 @@ export class TokenService {
       if (!isScope(scope)) errors.push(`Scope ${scope} is not known (known scopes: ${ALL_SCOPES.join(', ')})`);
       else if (grantor && !grantor.scopes.has(scope)) errors.push(`Scope ${scope} cannot be granted by an API token that does not hold it`);
     }
-    errors.push(...networkListErrors(authorizedIpAddresses ?? [], 'Authorized IP addresses'));
+    const networkErrors = networkListErrors(authorizedIpAddresses ?? [], 'Authorized IP addresses');
+    errors.push(...networkErrors);
+    if (grantor && grantor.authorizedIpAddresses.length > 0 && authorizedIpAddresses && networkErrors.length === 0) {
+      if (authorizedIpAddresses.length === 0) {
+        errors.push('Authorized IP addresses cannot be empty (any network) when the API token granting it has a list');
+      } else {
+        for (const entry of networksOutside(authorizedIpAddresses, grantor.authorizedIpAddresses)) {
+          errors.push(`Authorized IP addresses: ${entry} is outside the networks of the API token granting it`);
+        }
+      }
+    }
     if (typeof expiresAt === 'number' && expiresAt <= this.clock.now()) errors.push('Expires at must be in the future');
+    if (grantor && grantor.expiresAt !== null && expiresAt !== undefined) {
+      if (expiresAt === null) errors.push('Expires at cannot be empty (never) when the API token granting it expires');
+      else if (expiresAt > grantor.expiresAt) errors.push(`Expires at cannot be later than that of the API token granting it (${grantor.expiresAt})`);
+    }
     if (rateLimit !== undefined && rateLimit !== null) {
       if (!Number.isInteger(rateLimit) || rateLimit < 1 || rateLimit > MAX_RATE_LIMIT) {
         errors.push(`Rate limit must be a whole number from 1 to ${MAX_RATE_LIMIT}`);

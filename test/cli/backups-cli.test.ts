@@ -56,7 +56,7 @@ test('policy run backs up now; backups list shows it; restore --to is byte-exact
   const restored = await dbpJson(['restore', '--backup', backups[0].id, '--new-disk', 'restored archive', '--data-dir', dataDir]);
   assert.match(restored.disk, /^disk_/);
   const verify = await dbpJson(['verify', '--data-dir', dataDir]);
-  assert.deepEqual(verify, { backups_checked: 1, chunks_checked: verify.chunks_checked, bad_chunks: [], bad_manifests: [], ok: true, affected_backups: [] });
+  assert.deepEqual(verify, { backups_checked: 1, chunks_checked: verify.chunks_checked, bad_chunks: [], bad_manifests: [], index_problems: [], ok: true, affected_backups: [] });
   assert.ok(verify.chunks_checked > 0);
   const gc = await dbpJson(['gc', '--data-dir', dataDir]);
   assert.deepEqual(Object.keys(gc), ['chunks_removed', 'bytes_removed', 'chunks_kept']);

@@ -1,9 +1,10 @@
 /**
- * The backup engine's commands: `backups list`, `restore`, `verify`, `policy run`, `gc`.
+ * The backup engine's commands: `backups list`, `restore`, `verify`, `repair index`, `policy run`, `gc`.
  * Each opens the runtime and the repository (see src/engine/index.ts for the passphrase rules).
  */
 import type { Command } from 'commander';
 import type { BackupEngine, BackupRecord } from '../../engine/index.js';
+import { collectGarbageOnAnyDisk } from '../../engine/maintenance.js';
 import { diskFromRestoredImage, type PolicyRunResult } from '../../services/backups.js';
 import { openRuntime, type Runtime } from '../../runtime.js';
 import { commonOptions, groupCommand, isoTime, leafCommand, printJson, printObject, printTable, snakeKeys, UsageError, type CommonOptions } from '../options.js';
@@ -54,10 +55,23 @@ export function registerBackupCommands(program: Command): void {
     .option('--backup <id>', 'only this backup (default: every backup)')
     .action(async (flags: EngineValues & { backup?: string }, command: Command) => verify(commonOptions(command), flags));
 
+  const repair = groupCommand(program, 'repair', 'mend derived data of the backup repository', ['dbp repair index']);
+  addEngineOptions(
+    leafCommand(repair, 'index', "rebuild the repository's index from the packs' own tables and replace every index file (runs alone, like gc)", [
+      'dbp repair index',
+      'dbp repair index --json',
+    ]),
+  ).action(async (flags: EngineValues, command: Command) => {
+    const options = commonOptions(command);
+    const report = await withEngine(options, flags, (engine) => engine.repository.repairIndex());
+    printObject(options.json, 'Index rebuilt from the packs', snakeKeys(report) as Record<string, unknown>);
+  });
+
   addEngineOptions(leafCommand(program, 'gc', 'mend the catalogue after a crash, delete the chunks no backup uses', ['dbp gc --json'])).action(
     async (flags: EngineValues, command: Command) => {
       const options = commonOptions(command);
-      const report = await withEngine(options, flags, (engine) => engine.collectGarbage());
+      const settings = { dataDir: options.dataDir, repositoryPath: flags.repository, unencrypted: flags.unencryptedRepository === true };
+      const report = await collectGarbageOnAnyDisk(settings, () => withEngine(options, flags, (engine) => engine.collectGarbage()));
       printObject(options.json, 'Garbage collection', snakeKeys(report) as Record<string, unknown>);
     },
   );
@@ -163,11 +177,21 @@ function backupsOfRun(result: PolicyRunResult) {
 async function restore(options: CommonOptions, flags: EngineValues & { backup: string; to?: string; newDisk?: string }): Promise<void> {
   const { backup: backupId, to, newDisk } = flags;
   if ((to === undefined) === (newDisk === undefined)) throw new UsageError('give exactly one of --to PATH and --new-disk NAME');
+  if (to !== undefined && to.trim() === '') throw new UsageError('--to needs a path');
   if (newDisk !== undefined && newDisk.trim() === '') throw new UsageError('--new-disk needs a name');
   await withEngine(options, flags, async (engine, runtime) => {
     const progress = progressReporter('restore');
     if (to !== undefined) {
-      const backup = await engine.restoreToPath(backupId, to, (p) => progress.update(p));
+      const backup = await engine.findBackup(backupId);
+      // Ctrl-C or SIGTERM stops the restore the way a failure does: writes finished, temporary file removed, exit 1.
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+      try {
+        await engine.repository.restore(backup.repository_backup_id, { toPath: to, signal: stop.signal, onProgress: (p) => progress.update(p) });
+      } finally {
+        process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+      }
       progress.done();
       printObject(options.json, `Restored ${backup.id} to ${to}`, { backup: backup.id, path: to, bytes: backup.disk_size_bytes });
       return;
@@ -193,6 +217,7 @@ async function verify(options: CommonOptions, flags: EngineValues & { backup?: s
     process.stdout.write(`Checked ${report.backupsChecked} backups, ${report.chunksChecked} chunks: ${report.ok ? 'all good' : 'PROBLEMS FOUND'}\n`);
     for (const chunk of report.badChunks) process.stdout.write(`  chunk ${chunk.chunkId} ${chunk.problem}: ${chunk.detail}\n`);
     for (const manifest of report.badManifests) process.stdout.write(`  backup ${manifest.backupId}: ${manifest.detail}\n`);
+    for (const problem of report.indexProblems) process.stdout.write(`  ${problem.file ?? 'index'}: ${problem.detail} (rebuilt from the packs)\n`);
     if (!report.ok) process.stdout.write(`Backups affected: ${report.affectedBackups.join(', ')}\n`);
   }
   if (!report.ok) process.exitCode = 1;

@@ -164,7 +164,7 @@ function registerDisk(program: Command): void {
     .requiredOption('--name <name>', "the disk's name (required)")
     .option('--vm <vm>', 'attach it to this virtual machine (id or FQDN) of the organization')
     .addOption(
-      new Option('--size-gb <G>', `its size in GB, 1 to ${MAX_DISK_GB}; required without --image`).argParser(positiveWholeNumber('size-gb', MAX_DISK_GB)),
+      new Option('--size-gb <G>', `its size in GB, 1 to ${MAX_DISK_GB}; required without --image, else the image's size`).argParser(positiveWholeNumber('size-gb', MAX_DISK_GB)),
     )
     .option('--image <path>', 'a raw image file or block device holding the disk (otherwise the service makes a sparse image of --size-gb)')
     .action(async (flags: { org: string; name: string; vm?: string; sizeGb?: number; image?: string }, command: Command) => {
@@ -216,8 +216,9 @@ function diskFields(disk: DiskRecord) {
 }
 
 /**
- * Where a disk's bytes are: `--image PATH` (a raw image file or block device; its size unless
- * `--size-gb` says otherwise), or by default a sparse image of `--size-gb` the service makes.
+ * Where a disk's bytes are: `--image PATH` (a raw image file or block device; its size, which
+ * `--size-gb` may repeat but not contradict; given for a block device, whose size stat does not
+ * tell), or by default a sparse image of `--size-gb` the service makes.
  */
 function diskData(flags: { sizeGb?: number; image?: string }): { sizeInGb: number; imagePath?: string } {
   const { sizeGb, image } = flags;
@@ -234,6 +235,14 @@ function diskData(flags: { sizeGb?: number; image?: string }): { sizeInGb: numbe
     throw new UsageError(`--image ${image}: ${(error as Error).message}`);
   }
   if (!stat.isFile() && !stat.isBlockDevice()) throw new UsageError(`--image ${image} is neither a file nor a block device`);
-  if (sizeGb === undefined && stat.size === 0) throw new UsageError(`--image ${image}: its size is unknown or 0; give --size-gb`);
-  return { sizeInGb: sizeGb ?? Math.max(1, Math.ceil(stat.size / 1_000_000_000)), imagePath };
+  if (stat.size === 0) {
+    if (sizeGb === undefined) throw new UsageError(`--image ${image}: its size is unknown or 0; give --size-gb`);
+    return { sizeInGb: sizeGb, imagePath };
+  }
+  // The disk is the image: a --size-gb that says otherwise would be reported but not true.
+  const imageGb = Math.max(1, Math.ceil(stat.size / 1_000_000_000));
+  if (sizeGb !== undefined && sizeGb !== imageGb) {
+    throw new UsageError(`--size-gb ${sizeGb} is not the size of --image ${image} (${stat.size} bytes: ${imageGb} GB); leave --size-gb out`);
+  }
+  return { sizeInGb: imageGb, imagePath };
 }

@@ -1,8 +1,9 @@
 import { Option, type Command } from 'commander';
 import pino from 'pino';
 import { startSweeper } from '../../background/sweeper.js';
-import { startMetricsServer } from '../../http/metrics-server.js';
-import { startServer } from '../../http/server.js';
+import { startMetricsServer, type MetricsServer } from '../../http/metrics-server.js';
+import { startServer, type RunningServer } from '../../http/server.js';
+import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../../http/connection-limits.js';
 import { openRuntime } from '../../runtime.js';
 import { schedulerFor } from '../../scheduler/index.js';
 import { networkListErrors } from '../../domain/networks.js';
@@ -21,6 +22,10 @@ interface ServeFlags extends EngineValues {
   metricsPort?: number;
   trustedProxy?: string[];
   keepRuns?: number;
+  headersTimeout: number;
+  requestTimeout: number;
+  keepAliveTimeout: number;
+  connectionsPerIp: number;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -51,6 +56,30 @@ export function registerServeCommand(program: Command): void {
         .env('DBP_KEEP_RUNS')
         .argParser(wholeNumber('keep-runs', 1, 1_000_000)),
     )
+    .addOption(
+      new Option('--headers-timeout <s>', 'seconds: close a connection whose request head has not all arrived by then')
+        .env('DBP_HEADERS_TIMEOUT')
+        .default(DEFAULT_CONNECTION_LIMITS.headersTimeoutMs / 1000)
+        .argParser(wholeNumber('headers-timeout', 1, 3600)),
+    )
+    .addOption(
+      new Option('--request-timeout <s>', 'seconds: close a connection whose request (head and body) has not all arrived by then')
+        .env('DBP_REQUEST_TIMEOUT')
+        .default(DEFAULT_CONNECTION_LIMITS.requestTimeoutMs / 1000)
+        .argParser(wholeNumber('request-timeout', 1, 3600)),
+    )
+    .addOption(
+      new Option('--keep-alive-timeout <s>', 'seconds: close a kept-alive connection idle this long')
+        .env('DBP_KEEP_ALIVE_TIMEOUT')
+        .default(DEFAULT_CONNECTION_LIMITS.keepAliveTimeoutMs / 1000)
+        .argParser(wholeNumber('keep-alive-timeout', 1, 3600)),
+    )
+    .addOption(
+      new Option('--connections-per-ip <n>', 'open connections one client address may hold; more are closed at once (trusted proxies are not counted)')
+        .env('DBP_CONNECTIONS_PER_IP')
+        .default(DEFAULT_CONNECTION_LIMITS.maxConnectionsPerAddress)
+        .argParser(wholeNumber('connections-per-ip', 1, 1_000_000)),
+    )
     .action(async (flags: ServeFlags, command: Command) => serve(commonOptions(command), flags));
 }
 
@@ -58,17 +87,33 @@ export function registerServeCommand(program: Command): void {
 async function serve(options: CommonOptions, flags: ServeFlags): Promise<void> {
   const { port, role, metricsPort, keepRuns: keepRunsPerPolicy } = flags;
   const trustedProxies = trustedProxiesOption(flags.trustedProxy);
+  const connectionLimits = connectionLimitsOption(flags);
   const logger = pino({ level: flags.logLevel });
   const runtime = await openRuntime(options);
   runtime.store.checkpointInBackground?.();
+  const engine = await engineIfConfigured(runtime, options, flags, logger).catch(async (error: unknown) => {
+    await runtime.close();
+    throw error;
+  });
+
+  // The ports first: one that cannot be listened on ends the process before any work starts (no
+  // scheduler, sweeper or gc), with one line (ListenFailed) and a non-zero exit.
+  let server: RunningServer | undefined;
+  let metricsServer: MetricsServer | undefined;
+  try {
+    server = role === 'worker' ? undefined : await startServer(runtime, { host: flags.host, port, logger, trustedProxies, backups: engine, connectionLimits });
+    metricsServer = metricsPort === undefined ? undefined : await startMetricsServer(runtime, flags.host, metricsPort, connectionLimits);
+  } catch (error) {
+    await server?.stop();
+    await engine?.close();
+    await runtime.close();
+    throw error;
+  }
 
   const sweeper = role === 'api' ? undefined : startSweeper(runtime.services, logger, keepRunsPerPolicy === undefined ? {} : { keepRunsPerPolicy });
-  const engine = await engineIfConfigured(runtime, options, flags, logger);
   const scheduler = role === 'api' ? undefined : schedulerFor(runtime, { logger, ...(engine ? { runner: engine } : {}) });
   scheduler?.start();
   const garbageCollection = engine && role !== 'api' ? startGarbageCollection(engine, logger) : undefined;
-  const server = role === 'worker' ? undefined : await startServer(runtime, { host: flags.host, port, logger, trustedProxies, backups: engine });
-  const metricsServer = metricsPort === undefined ? undefined : await startMetricsServer(runtime, flags.host, metricsPort);
   logger.info(
     { role, url: server?.url, metrics: metricsServer?.url, worker: scheduler?.workerId, database: runtime.store.location, engine: runtime.store.engine },
     'dbp started',
@@ -96,4 +141,17 @@ function trustedProxiesOption(flags: string[] | undefined): string[] {
   const errors = networkListErrors(proxies, '--trusted-proxy');
   if (errors.length > 0) throw new UsageError(errors.join('; '));
   return proxies;
+}
+
+/** The request time bounds and the connections per address, from their flags (seconds → ms). */
+function connectionLimitsOption(flags: ServeFlags): ConnectionLimits {
+  if (flags.headersTimeout > flags.requestTimeout) {
+    throw new UsageError(`--headers-timeout (${flags.headersTimeout}) cannot be longer than --request-timeout (${flags.requestTimeout})`);
+  }
+  return {
+    headersTimeoutMs: flags.headersTimeout * 1000,
+    requestTimeoutMs: flags.requestTimeout * 1000,
+    keepAliveTimeoutMs: flags.keepAliveTimeout * 1000,
+    maxConnectionsPerAddress: flags.connectionsPerIp,
+  };
 }

@@ -2,33 +2,86 @@
  * The index: which pack holds each chunk, and where in it. Index files are written once (a backup
  * writes one for the packs it added; garbage collection writes one for every pack it keeps) and read
  * all together. A chunk may be listed more than once (two backups in two processes stored it at
- * once, or a collection was interrupted): every listed copy is whole, and the first one is used.
+ * once, or a collection was interrupted): every listed copy is whole, and the first one is used —
+ * the first in a pack that is there: a collection on a full disk deletes unused packs before it
+ * rewrites the index files naming them, so a listed pack may be gone (then no chunk is taken as
+ * stored in it, and a chunk found nowhere else is located there, to be reported missing).
+ * Index files are derived data: each pack carries its own table, from which they can be rebuilt.
+ * Packs no index file names are read from their own tables (unindexedPackTables) by the two that
+ * need them: a loading that found an index file damaged or lost indexes them all again
+ * (recoverUnindexedPacks); a collection keeps those holding a chunk in use and deletes the others.
  */
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { RepositoryError } from './errors.js';
 import { syncDirectory, writeFileAtomically } from './files.js';
 import type { RepositoryKeys } from './keys.js';
-import { INDEX_DIRECTORY, INDEX_ID, indexName, indexPath, PACK_ID } from './layout.js';
-import { isBlobEntry, newObjectId, type BlobLocation, type PackRecord } from './packs.js';
+import { INDEX_DIRECTORY, INDEX_ID, indexName, indexPath, PACK_ID, packPath, PACKS_DIRECTORY } from './layout.js';
+import { oldestLiveLock } from './locks.js';
+import { isBlobEntry, newObjectId, packIdsOnDisk, readPackTable, type BlobLocation, type PackRecord } from './packs.js';
 import { seal, unseal, UnsealError } from './sealing.js';
 
 interface IndexFile {
   readonly packs: readonly PackRecord[];
 }
 
+/** Something wrong with the index that loading found (and mended where it could). */
+export interface IndexProblem {
+  /** The index file concerned (`index/<id>`), or null when a pack is in no index file at all. */
+  readonly file: string | null;
+  readonly detail: string;
+}
+
+/** Called with one line for each damaged index file found and each repair made. */
+export type IndexWarning = (message: string) => void;
+
 export class ChunkIndex {
   private readonly locations = new Map<string, BlobLocation>();
   /** Every pack an index file names, with all its blobs. */
   readonly packs = new Map<string, PackRecord>();
+  /** What loading found wrong (damaged index files, packs in no index file that a backup needs). */
+  readonly problems: IndexProblem[] = [];
+  /** Packs in no index file whose own table cannot be read either (see recoverUnindexedPacks). */
+  readonly unreadablePacks = new Set<string>();
+  private unindexedScanned = false;
 
-  private constructor(readonly indexIds: readonly string[]) {}
+  private constructor(
+    private readonly root: string,
+    private readonly keys: RepositoryKeys,
+    private readonly warn: IndexWarning,
+    /** The index files read, and the one a repair wrote. */
+    readonly indexIds: string[],
+    /** The packs there are on disk (those a recovery read included). */
+    private readonly present: Set<string>,
+  ) {}
 
-  /** Reads every index file; one that cannot be read makes the whole index unusable (corrupt_index). */
-  static load(root: string, keys: RepositoryKeys): ChunkIndex {
+  /**
+   * Reads every index file. Index files are derived data: a damaged one is reported (`warn`), the
+   * packs it named are indexed again from their own tables in a new index file, and it is removed.
+   */
+  static load(root: string, keys: RepositoryKeys, warn: IndexWarning = () => {}): ChunkIndex {
     const ids = readdirSync(join(root, INDEX_DIRECTORY)).filter((name) => INDEX_ID.test(name)).sort();
-    const index = new ChunkIndex(ids);
-    for (const id of ids) for (const pack of readIndexFile(root, id, keys).packs) index.addPack(pack);
+    const index = new ChunkIndex(root, keys, warn, ids.slice(), new Set(packIdsOnDisk(root)));
+    const damaged: string[] = [];
+    for (const id of ids) {
+      let file: IndexFile;
+      try {
+        file = readIndexFile(root, id, keys);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue; // removed meanwhile (by a collection)
+        if (!(error instanceof RepositoryError)) throw error;
+        damaged.push(id);
+        index.problems.push({ file: `${INDEX_DIRECTORY}/${id}`, detail: error.message });
+        warn(`index file ${INDEX_DIRECTORY}/${id} is damaged (${error.message}); rebuilding its part of the index from the packs`);
+        continue;
+      }
+      for (const pack of file.packs) index.addPack(pack);
+    }
+    if (damaged.length > 0) {
+      index.recoverUnindexedPacks();
+      removeIndexFiles(root, damaged);
+      index.indexIds.splice(0, index.indexIds.length, ...index.indexIds.filter((id) => !damaged.includes(id)));
+    }
     return index;
   }
 
@@ -36,16 +89,108 @@ export class ChunkIndex {
     return this.locations.has(chunkId);
   }
 
+  /** Whether the chunk is stored: listed, in a pack that is there (a backup need not store it again). */
+  stored(chunkId: string): boolean {
+    const location = this.locations.get(chunkId);
+    return location !== undefined && this.present.has(location.pack);
+  }
+
   locate(chunkId: string): BlobLocation | undefined {
+    return this.locations.get(chunkId);
+  }
+
+  /**
+   * Where a chunk a backup needs is: from the index, or else (an index file was lost, or it names
+   * only packs that are gone) from the tables of the packs no index file names, which are then
+   * indexed again.
+   */
+  locateNeeded(chunkId: string): BlobLocation | undefined {
+    const location = this.locations.get(chunkId);
+    if ((location !== undefined && this.present.has(location.pack)) || this.unindexedScanned) return location;
+    this.recoverUnindexedPacks();
     return this.locations.get(chunkId);
   }
 
   addPack(pack: PackRecord): void {
     if (!this.packs.has(pack.id)) this.packs.set(pack.id, pack);
+    const present = this.present.has(pack.id);
     for (const [chunkId, offset, length] of pack.blobs) {
-      if (!this.locations.has(chunkId)) this.locations.set(chunkId, { pack: pack.id, offset, length });
+      const known = this.locations.get(chunkId);
+      if (known === undefined || (present && !this.present.has(known.pack))) this.locations.set(chunkId, { pack: pack.id, offset, length });
     }
   }
+
+  /**
+   * The tables, read from the packs themselves (their directories synced first, so that an index
+   * written from them never names a pack a crash could still lose), of the packs on disk no index
+   * file names. Such packs are left by a backup or collection that failed or died before its index,
+   * or were named by a damaged or lost index file. Those written since the oldest running backup
+   * began are left out: such a pack may be that backup's, not yet indexed by it (and deleted by it
+   * if it fails), so no one else may index or delete it. A pack whose table cannot be read either
+   * goes into `unreadablePacks` (and `problems`): it is kept as it is, never indexed nor deleted.
+   */
+  unindexedPackTables(): PackRecord[] {
+    this.unindexedScanned = true;
+    const since = oldestLiveLock(this.root, 'backup');
+    const settled = (packId: string) => {
+      try {
+        return since === undefined || statSync(packPath(this.root, packId)).mtimeMs < since;
+      } catch {
+        return false; // removed meanwhile
+      }
+    };
+    const unreadable = new Set<string>();
+    const tables = rebuildPacks(this.root, this.keys, (packId) => !this.packs.has(packId) && settled(packId), unreadable);
+    for (const packId of unreadable) {
+      if (this.unreadablePacks.has(packId)) continue;
+      this.unreadablePacks.add(packId);
+      this.problems.push({ file: null, detail: `pack ${packId} is in no index file and its table cannot be read` });
+      this.warn(`pack ${packId} is in no index file and its own table cannot be read`);
+    }
+    for (const pack of tables) this.present.add(pack.id);
+    return tables;
+  }
+
+  /**
+   * Indexes every pack on disk that no index file names (see unindexedPackTables) in one new index
+   * file: after an index file was found damaged or lost. Harmless for the leftovers of a failed
+   * backup or collection: the next collection deletes the packs nothing needs.
+   */
+  recoverUnindexedPacks(): void {
+    const recovered = this.unindexedPackTables();
+    if (recovered.length === 0) return;
+    for (const pack of recovered) this.addPack(pack);
+    const id = writeIndexFile(this.root, this.keys, recovered);
+    this.indexIds.push(id);
+    const what = `${recovered.length} pack(s) no readable index file named (${recovered.map((pack) => pack.id).join(', ')}) indexed again in ${INDEX_DIRECTORY}/${id}`;
+    this.problems.push({ file: null, detail: what });
+    this.warn(what);
+  }
+}
+
+/**
+ * The tables of the packs on disk that `wanted` selects, read from the packs themselves (their
+ * directories synced first); the ids of those whose table cannot be read go into `unreadable`.
+ */
+export function rebuildPacks(root: string, keys: RepositoryKeys, wanted: (packId: string) => boolean, unreadable: Set<string>): PackRecord[] {
+  const packs: PackRecord[] = [];
+  const packsRoot = join(root, PACKS_DIRECTORY);
+  for (const directory of readdirSync(packsRoot)) {
+    const ids = readdirSync(join(packsRoot, directory)).filter((name) => PACK_ID.test(name) && wanted(name));
+    if (ids.length === 0) continue;
+    syncDirectory(join(packsRoot, directory));
+    for (const id of ids) {
+      try {
+        packs.push({ id, blobs: readPackTable(root, id, keys) });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        if (!(error instanceof RepositoryError)) throw error;
+        unreadable.add(id);
+      }
+    }
+  }
+  if (packs.length > 0) syncDirectory(packsRoot);
+  return packs;
 }
 
 /** Writes a new index file naming these packs (which must already be durable); answers its id. */
@@ -61,7 +206,7 @@ export function removeIndexFiles(root: string, ids: readonly string[]): void {
   if (ids.length > 0) syncDirectory(join(root, INDEX_DIRECTORY));
 }
 
-function readIndexFile(root: string, id: string, keys: RepositoryKeys): IndexFile {
+export function readIndexFile(root: string, id: string, keys: RepositoryKeys): IndexFile {
   let content: IndexFile;
   try {
     content = JSON.parse(unseal(readFileSync(indexPath(root, id)), indexName(id), keys.encryption).toString('utf8')) as IndexFile;
@@ -78,4 +223,9 @@ function readIndexFile(root: string, id: string, keys: RepositoryKeys): IndexFil
     content.packs.every((pack) => typeof pack?.id === 'string' && PACK_ID.test(pack.id) && Array.isArray(pack.blobs) && pack.blobs.every(isBlobEntry));
   if (!valid) throw new RepositoryError('corrupt_index', `Index file ${id} is not valid`);
   return content;
+}
+
+/** The packs one index file names (garbage collection deletes the files that name only unused packs). */
+export function readIndexPacks(root: string, keys: RepositoryKeys, indexId: string): readonly PackRecord[] {
+  return readIndexFile(root, indexId, keys).packs;
 }

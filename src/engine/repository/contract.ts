@@ -49,13 +49,35 @@ export interface VerifyReport {
   readonly badChunks: readonly BadChunk[];
   /** Manifests that could not be read or authenticated. */
   readonly badManifests: readonly { readonly backupId: string; readonly detail: string }[];
+  /**
+   * What was wrong with the index (damaged index files — `file` is `index/<id>` — or packs a backup
+   * needs that no index file named, `file` null). Already mended when reported: the index was rebuilt
+   * from the packs' own tables, so a later verify is clean unless the packs themselves are damaged.
+   */
+  readonly indexProblems: readonly { readonly file: string | null; readonly detail: string }[];
   readonly ok: boolean;
+}
+
+/** What `repairIndex` did. */
+export interface IndexRepairReport {
+  /** Packs the new index file names (read from their own tables). */
+  readonly packsIndexed: number;
+  readonly chunksIndexed: number;
+  /** The new index file (`index/<id>`), or null when there are no packs. */
+  readonly indexFile: string | null;
+  /** Old index files removed (damaged or not). */
+  readonly indexFilesReplaced: number;
+  readonly damagedIndexFiles: readonly string[];
+  /** Packs whose own table cannot be read (kept as an old index file described them, if one did). */
+  readonly unreadablePacks: readonly string[];
 }
 
 export interface GcReport {
   readonly chunksRemoved: number;
   readonly bytesRemoved: number;
   readonly chunksKept: number;
+  /** Present when a step was skipped (e.g. packs partly in use not rewritten for want of disk space). */
+  readonly notes?: readonly string[];
 }
 
 /** A pack file as its own table of contents describes it (not the index). */
@@ -108,6 +130,11 @@ export interface Repository {
   forget(backupIds: readonly string[]): Promise<void>;
   /** Removes chunks no manifest references, never one an in-flight backup (any process) may use. */
   gc(options?: { signal?: AbortSignal; onProgress?: ProgressListener }): Promise<GcReport>;
+  /**
+   * Rebuilds the whole index from the packs' own tables and replaces every index file (alone in the
+   * repository, like gc: throws repository_locked while a backup, restore or verify runs).
+   */
+  repairIndex(): Promise<IndexRepairReport>;
   /** Stored bytes of the distinct chunks these backups reference (each chunk counted once). */
   storedBytes(backupIds: readonly string[]): Promise<number>;
   /** Every pack file and the chunks it holds, read from the packs themselves (inspection, tests). */
@@ -126,6 +153,8 @@ export interface OpenRepositoryOptions {
   readonly chunkSize?: number;
   /** Worker threads for hashing, compression and encryption (default: the number of cores). */
   readonly workers?: number;
+  /** Told of damage found and mended on the way (a damaged index file rebuilt); default: one line on stderr. */
+  readonly onWarning?: (message: string) => void;
 }
 
 /** Errors a caller can tell apart (each a subclass of RepositoryError with a clear message). */

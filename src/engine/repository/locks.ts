@@ -6,14 +6,16 @@
  * together at least one sees the other: the collection then gives up and the other waits for it. A lock is
  * kept fresh (its mtime) while held; one whose process is gone (same host) or that has not been
  * refreshed for STALE_AFTER_MS is stale and ignored, and removed by the next collection.
+ * A lock file is empty: what it says is in its name (kind, pid, host, time), so that taking a lock
+ * needs no free space — a collection must be able to start on a full disk to free some.
  */
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RepositoryError } from './errors.js';
-import { syncDirectory, TEMPORARY_PREFIX, writeFileAtomically } from './files.js';
+import { syncDirectory, TEMPORARY_PREFIX } from './files.js';
 import { LOCKS_DIRECTORY } from './layout.js';
 
 export type LockKind = 'backup' | 'read' | 'gc';
@@ -34,10 +36,11 @@ export interface HeldLock {
 
 export function acquireLock(root: string, kind: LockKind): HeldLock {
   const directory = join(root, LOCKS_DIRECTORY);
-  const name = `${kind}-${randomBytes(8).toString('hex')}`;
-  const path = join(directory, name);
   const content: LockContent = { kind, pid: process.pid, host: hostname(), createdAt: Date.now() };
-  writeFileAtomically(path, Buffer.from(JSON.stringify(content)));
+  const name = `${kind}-${content.pid}-${Buffer.from(content.host).toString('hex')}-${content.createdAt}-${randomBytes(8).toString('hex')}`;
+  const path = join(directory, name);
+  closeSync(openSync(path, 'wx', 0o600));
+  syncDirectory(directory);
   const refresh = setInterval(() => {
     const now = new Date();
     try {
@@ -85,7 +88,7 @@ export function removeStaleLocks(root: string): number {
   let removed = 0;
   for (const name of readdirSync(directory)) {
     const path = join(directory, name);
-    const content = name.startsWith(TEMPORARY_PREFIX) ? undefined : readLock(path);
+    const content = name.startsWith(TEMPORARY_PREFIX) ? undefined : readLock(directory, name);
     if (content !== undefined && isLive(content, path)) continue;
     rmSync(path, { force: true });
     removed += 1;
@@ -94,21 +97,39 @@ export function removeStaleLocks(root: string): number {
   return removed;
 }
 
+/** When the oldest live lock of this kind was taken (ms since the epoch), or undefined when none is live. */
+export function oldestLiveLock(root: string, kind: LockKind): number | undefined {
+  let oldest: number | undefined;
+  const directory = join(root, LOCKS_DIRECTORY);
+  for (const name of readdirSync(directory)) {
+    if (name.startsWith(TEMPORARY_PREFIX)) continue;
+    const path = join(directory, name);
+    // The time is the one in the lock's name (lock files are empty), or an older lock's JSON content.
+    const content = readLock(directory, name);
+    if (content?.kind === kind && isLive(content, path) && (oldest === undefined || content.createdAt < oldest)) oldest = content.createdAt;
+  }
+  return oldest;
+}
+
 function liveKinds(root: string): LockKind[] {
   const directory = join(root, LOCKS_DIRECTORY);
   const kinds: LockKind[] = [];
   for (const name of readdirSync(directory)) {
     if (name.startsWith(TEMPORARY_PREFIX)) continue;
-    const path = join(directory, name);
-    const content = readLock(path);
-    if (content !== undefined && isLive(content, path)) kinds.push(content.kind);
+    const content = readLock(directory, name);
+    if (content !== undefined && isLive(content, join(directory, name))) kinds.push(content.kind);
   }
   return kinds;
 }
 
-function readLock(path: string): LockContent | undefined {
+const LOCK_NAME = /^(backup|read|gc)-(\d+)-((?:[0-9a-f]{2})*)-(\d+)-[0-9a-f]{16}$/;
+
+/** What a lock says: from its name, or (a lock an earlier version wrote) its JSON content. */
+function readLock(directory: string, name: string): LockContent | undefined {
+  const parts = LOCK_NAME.exec(name);
+  if (parts) return { kind: parts[1] as LockKind, pid: Number(parts[2]), host: Buffer.from(parts[3]!, 'hex').toString(), createdAt: Number(parts[4]) };
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as LockContent;
+    return JSON.parse(readFileSync(join(directory, name), 'utf8')) as LockContent;
   } catch {
     return undefined;
   }

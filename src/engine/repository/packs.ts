@@ -6,12 +6,12 @@
  *   blob ‖ blob ‖ … ‖ sealed table ‖ table length (uint32, big-endian)
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { RepositoryError } from './errors.js';
 import { syncDirectory, writeFileAtomicallyInBackground } from './files.js';
 import type { RepositoryKeys } from './keys.js';
-import { CHUNK_ID, PACKS_DIRECTORY, packPath, packTableName } from './layout.js';
+import { CHUNK_ID, PACK_ID, PACKS_DIRECTORY, packPath, packTableName } from './layout.js';
 import { seal, unseal, UnsealError } from './sealing.js';
 
 /** A pack is closed once its blobs reach this size. */
@@ -84,6 +84,31 @@ export class PackWriter {
   /** Waits for the writes under way (after a failure their packs stay unindexed, for gc to remove). */
   async settle(): Promise<void> {
     while (this.writes.size > 0) await Promise.all(this.writes);
+  }
+
+  /**
+   * After a failure, before any index names its packs: waits for the writes under way, then deletes
+   * every pack this writer wrote, so that a failed backup or collection leaves none behind. Answers
+   * the ids of those it could not delete (left for gc, which removes packs no index needs).
+   */
+  async discard(): Promise<string[]> {
+    await this.settle();
+    const left: string[] = [];
+    for (const { id } of this.written.splice(0)) {
+      try {
+        rmSync(packPath(this.root, id), { force: true });
+      } catch {
+        left.push(id);
+      }
+    }
+    for (const directory of this.directories) {
+      try {
+        syncDirectory(directory);
+      } catch {
+        // The deletions stand in memory; a crash now only brings back packs gc removes.
+      }
+    }
+    return left;
   }
 
   private async closePack(): Promise<void> {
@@ -160,4 +185,36 @@ export function readExactly(fd: number, length: number, position: number, into?:
     done += read;
   }
   return buffer;
+}
+
+/** The pack directories (packs/00 … packs/ff that exist), relative to the root. */
+export function packDirectories(root: string): string[] {
+  return readdirSync(join(root, PACKS_DIRECTORY)).map((name) => join(PACKS_DIRECTORY, name));
+}
+
+/** The ids of the pack files there are (names only: no file is opened or stat'ed). */
+export function packIdsOnDisk(root: string): Set<string> {
+  const ids = new Set<string>();
+  for (const directory of packDirectories(root)) for (const name of readdirSync(join(root, directory))) if (PACK_ID.test(name)) ids.add(name);
+  return ids;
+}
+
+/** Every pack file, with its size. */
+export function packsOnDisk(root: string): Map<string, number> {
+  const packs = new Map<string, number>();
+  for (const directory of packDirectories(root)) {
+    for (const name of readdirSync(join(root, directory))) if (PACK_ID.test(name)) packs.set(name, statSync(join(root, directory, name)).size);
+  }
+  return packs;
+}
+
+/** Deletes these packs and syncs their directories. */
+export function removePacks(root: string, packIds: Iterable<string>): void {
+  const directories = new Set<string>();
+  for (const packId of packIds) {
+    const path = packPath(root, packId);
+    rmSync(path, { force: true });
+    directories.add(dirname(path));
+  }
+  for (const directory of directories) syncDirectory(directory);
 }

@@ -5,10 +5,11 @@
  * then its manifest are durable. Forgetting a backup deletes its manifest only; garbage collection,
  * alone in the repository, keeps exactly the chunks the manifests name.
  */
-import { closeSync, constants as fsConstants, existsSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, constants as fsConstants, existsSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { ChunkIndex, removeIndexFiles, writeIndexFile } from './chunk-index.js';
+import { ChunkIndex, writeIndexFile, type IndexWarning } from './chunk-index.js';
+import { rebuildIndex } from './index-repair.js';
 import { ChunkPool, type ChunkReply, type LoadPiece, type PieceProblem, type SealPiece } from './chunk-pool.js';
 import type {
   BackupOptions,
@@ -16,6 +17,7 @@ import type {
   BackupSummary,
   BadChunk,
   GcReport,
+  IndexRepairReport,
   OpenRepositoryOptions,
   PackContents,
   ProgressListener,
@@ -25,13 +27,15 @@ import type {
   VerifyReport,
 } from './contract.js';
 import { RepositoryError } from './errors.js';
-import { ensureDirectory, syncDirectory, TEMPORARY_PREFIX, temporaryPathFor, writeFileAtomically } from './files.js';
-import { FORMAT_VERSION, newConfig, unlock, type RepositoryConfig, type RepositoryKeys } from './keys.js';
-import { BACKUP_ID, BACKUPS_DIRECTORY, CONFIG_FILE, INDEX_DIRECTORY, LOCKS_DIRECTORY, manifestPath, PACK_ID, packPath, PACKS_DIRECTORY } from './layout.js';
+import { syncDirectory, temporaryPathFor } from './files.js';
+import { unlock, type RepositoryConfig, type RepositoryKeys } from './keys.js';
+import { openOrCreateConfig } from './open.js';
+import { BACKUP_ID, BACKUPS_DIRECTORY, manifestPath, packPath } from './layout.js';
 import { acquireGcLock, acquireSharedLock, removeStaleLocks } from './locks.js';
 import { ManifestReader, ManifestWriter, readManifestHeader, SEGMENT_CHUNKS, summaryOf, withManifest, type ManifestHeader } from './manifest.js';
 import { SEAL_OVERHEAD } from './sealing.js';
-import { newObjectId, PackWriter, readExactly, readPackTable, type BlobEntry, type PackRecord } from './packs.js';
+import { collectGarbage } from './gc.js';
+import { newObjectId, packsOnDisk, PackWriter, readPackTable } from './packs.js';
 
 /** Chosen by `npm run bench:backup -- --chunk-sizes …` (BENCHMARKS.md). */
 export const DEFAULT_CHUNK_SIZE = 64 * 1024;
@@ -41,44 +45,10 @@ const UNIT_BYTES = 1024 * 1024;
 const UNITS_IN_FLIGHT_PER_WORKER = 4;
 
 export async function openRepository(options: OpenRepositoryOptions): Promise<Repository> {
-  const root = options.path;
-  const configPath = join(root, CONFIG_FILE);
-  let config: RepositoryConfig;
-  if (existsSync(configPath)) {
-    config = readConfig(configPath);
-  } else {
-    if (!options.create) throw new RepositoryError('not_a_repository', `${root} is not a backup repository (it has no config file)`);
-    if (existsSync(root) && readdirSync(root).length > 0) {
-      throw new RepositoryError('not_a_repository', `${root} is not empty and not a backup repository; choose an empty or new directory`);
-    }
-    config = initialize(root, options.password, options.chunkSize ?? DEFAULT_CHUNK_SIZE);
-  }
+  const config = openOrCreateConfig(options.path, options.password, options.create === true, options.chunkSize ?? DEFAULT_CHUNK_SIZE);
   const keys = unlock(config, options.password);
-  return new DirectoryRepository(root, config, keys, new ChunkPool(root, keys, options.workers));
-}
-
-function initialize(root: string, password: string | null, chunkSize: number): RepositoryConfig {
-  if (!Number.isSafeInteger(chunkSize) || chunkSize < 4096 || (chunkSize & (chunkSize - 1)) !== 0) {
-    throw new RangeError('The chunk size must be a power of two of at least 4096 bytes');
-  }
-  ensureDirectory(root);
-  for (const directory of [PACKS_DIRECTORY, INDEX_DIRECTORY, BACKUPS_DIRECTORY, LOCKS_DIRECTORY]) ensureDirectory(join(root, directory));
-  syncDirectory(root);
-  const { config } = newConfig(password, chunkSize, Math.floor(Date.now() / 1000));
-  // Written last: a directory with a config is a whole repository.
-  writeFileAtomically(join(root, CONFIG_FILE), Buffer.from(`${JSON.stringify(config, null, 2)}\n`));
-  return config;
-}
-
-function readConfig(path: string): RepositoryConfig {
-  let config: RepositoryConfig;
-  try {
-    config = JSON.parse(readFileSync(path, 'utf8')) as RepositoryConfig;
-  } catch (error) {
-    throw new RepositoryError('not_a_repository', `${path} is not a repository config: ${(error as Error).message}`);
-  }
-  if (config.format !== FORMAT_VERSION) throw new RepositoryError('not_a_repository', `Unknown repository format ${String(config.format)}`);
-  return config;
+  const warn = options.onWarning ?? ((message: string) => void process.stderr.write(`warning: repository ${options.path}: ${message}\n`));
+  return new DirectoryRepository(options.path, config, keys, new ChunkPool(options.path, keys, options.workers), warn);
 }
 
 class DirectoryRepository implements Repository {
@@ -94,10 +64,16 @@ class DirectoryRepository implements Repository {
     config: RepositoryConfig,
     private readonly keys: RepositoryKeys,
     private readonly pool: ChunkPool,
+    private readonly warn: IndexWarning,
   ) {
     this.encrypted = config.encryption !== null;
     this.chunkSize = config.chunkSize;
     this.unitBytes = Math.max(config.chunkSize, UNIT_BYTES);
+  }
+
+  /** The index; a damaged index file is reported and rebuilt from the packs (chunk-index.ts). */
+  private loadIndex(): ChunkIndex {
+    return ChunkIndex.load(this.path, this.keys, this.warn);
   }
 
   private get chunksPerUnit(): number {
@@ -119,8 +95,10 @@ class DirectoryRepository implements Repository {
     const packs = new PackWriter(this.path, this.keys, this.chunkSize + SEAL_OVERHEAD);
     const outputs: ArrayBuffer[] = [];
     let manifest: ManifestWriter | undefined;
+    // Until an index names its packs no one else can use them: a failure before that deletes them.
+    let indexed = false;
     try {
-      const index = ChunkIndex.load(this.path, this.keys);
+      const index = this.loadIndex();
       const { size: expectedSize } = await source.stat();
       manifest = new ManifestWriter(this.path, this.keys, newObjectId());
       const chunkList = manifest;
@@ -133,7 +111,7 @@ class DirectoryRepository implements Repository {
         chunkList.addUnit(unitIndex, hashed.ids);
         const pieces: SealPiece[] = [];
         hashed.ids.forEach((id, slot) => {
-          if (id === null || index.has(id) || storing.has(id)) return;
+          if (id === null || index.stored(id) || storing.has(id)) return;
           storing.add(id);
           pieces.push({ slot, id });
         });
@@ -153,12 +131,17 @@ class DirectoryRepository implements Repository {
       });
       // Packs, then the index naming them, then the manifest naming their chunks: each durable before the next.
       const written = await packs.finish();
-      if (written.length > 0) writeIndexFile(this.path, this.keys, written);
+      if (written.length > 0) {
+        writeIndexFile(this.path, this.keys, written);
+        indexed = true;
+      }
       const header = manifest.finish({ startedAt, createdAt: Math.floor(Date.now() / 1000), diskSize, chunkSize: this.chunkSize, tags: { ...options.tags } });
       return { ...summaryOf(header), newChunks, newStoredBytes };
     } catch (error) {
       manifest?.abandon();
-      await packs.settle();
+      // Once indexed, another backup may already name its chunks: then they stay, for gc to judge.
+      if (indexed) await packs.settle();
+      else await packs.discard();
       throw error;
     } finally {
       lock.release();
@@ -228,7 +211,7 @@ class DirectoryRepository implements Repository {
       if (!options.overwrite && existsSync(options.toPath)) {
         throw new RepositoryError('target_exists', `${options.toPath} exists; restore to a new path (or allow overwriting)`);
       }
-      await this.restoreInto(manifest, ChunkIndex.load(this.path, this.keys), options);
+      await this.restoreInto(manifest, this.loadIndex(), options);
     } finally {
       manifest?.close();
       lock.release();
@@ -237,6 +220,7 @@ class DirectoryRepository implements Repository {
 
   private async restoreInto(manifest: ManifestReader, index: ChunkIndex, options: RestoreOptions): Promise<void> {
     const { header } = manifest;
+    if (options.toPath.trim() === '') throw new RangeError('The restore target path is empty');
     const temporary = temporaryPathFor(options.toPath);
     const restore = this.restoresStarted++;
     const target = await open(temporary, 'wx', 0o600);
@@ -245,12 +229,12 @@ class DirectoryRepository implements Repository {
       if (directFd !== null) closeSync(directFd);
       await target.close();
     };
+    // The disk writes back what went through the page cache while later chunks are decrypted, rather than all at the end.
+    const flusher = new BackgroundFlusher(target);
     try {
       // The whole length at once (zero chunks stay holes), so no write extends the file.
       await target.truncate(header.diskSize);
       directFd = options.directWrites === false ? null : openForDirectWrites(temporary);
-      // The disk writes back what went through the page cache while later chunks are decrypted, rather than all at the end.
-      const flusher = new BackgroundFlusher(target);
       let done = 0;
       // A segment of the chunk list at a time: memory does not grow with the image.
       for (let segment = 0; segment < header.segments.length; segment++) {
@@ -275,6 +259,8 @@ class DirectoryRepository implements Repository {
       await flusher.idle();
       await target.sync();
     } catch (error) {
+      // Every write has finished (inLanes waits for them), and so has the background flush.
+      await flusher.idle().catch(() => {});
       await closeTarget();
       rmSync(temporary, { force: true });
       throw error;
@@ -284,16 +270,29 @@ class DirectoryRepository implements Repository {
     syncDirectory(dirname(options.toPath));
   }
 
-  /** Runs `work(0 … count − 1)`, a pool's worth at a time. */
+  /**
+   * Runs `work(0 … count − 1)`, a pool's worth at a time. After a failure no new item starts, and
+   * the first error is thrown only once every item under way has finished: a restore's writes into
+   * its target are then all done before the target is closed (a write after the close could land in
+   * whatever file is opened next under the same descriptor number).
+   */
   private async inLanes(count: number, signal: AbortSignal | undefined, work: (item: number) => Promise<void>): Promise<void> {
     let next = 0;
+    let failed = false;
     const lane = async () => {
-      while (next < count) {
-        if (signal?.aborted) throw new RepositoryError('aborted', 'Stopped');
-        await work(next++);
+      while (next < count && !failed) {
+        if (signal?.aborted) throw new RepositoryError('aborted', 'Stopped before the end (interrupted)');
+        try {
+          await work(next++);
+        } catch (error) {
+          failed = true;
+          throw error;
+        }
       }
     };
-    await Promise.all(Array.from({ length: this.pool.size * UNITS_IN_FLIGHT_PER_WORKER }, lane));
+    const lanes = await Promise.allSettled(Array.from({ length: this.pool.size * UNITS_IN_FLIGHT_PER_WORKER }, lane));
+    const failure = lanes.find((result) => result.status === 'rejected');
+    if (failure) throw failure.reason;
   }
 
   /**
@@ -310,7 +309,7 @@ class DirectoryRepository implements Repository {
     const pieces: LoadPiece[] = [];
     ids.forEach((id, slot) => {
       if (id === null) return;
-      const location = index.locate(id);
+      const location = index.locateNeeded(id);
       if (!location) throw new RepositoryError('missing_chunk', `Chunk ${id}: no pack holds it (it is in no index)`);
       pieces.push({ slot, id, ...location, plainLength: plainLengthOf(header, firstPosition + slot), recurs: recurring.has(id) });
     });
@@ -340,11 +339,11 @@ class DirectoryRepository implements Repository {
           badManifests.push({ backupId, detail: error.message });
         }
       }
-      const index = ChunkIndex.load(this.path, this.keys);
+      const index = this.loadIndex();
       const badChunks: BadChunk[] = [];
       const pieces: LoadPiece[] = [];
       for (const [id, backupIds] of backupsOfChunk) {
-        const location = index.locate(id);
+        const location = index.locateNeeded(id);
         if (location) pieces.push({ slot: 0, id, ...location, plainLength: lengthOfChunk.get(id)! });
         else badChunks.push({ chunkId: id, problem: 'missing', detail: 'no pack holds it (it is in no index)', backupIds });
       }
@@ -367,7 +366,8 @@ class DirectoryRepository implements Repository {
         chunksChecked: backupsOfChunk.size,
         badChunks,
         badManifests,
-        ok: badChunks.length === 0 && badManifests.length === 0,
+        indexProblems: index.problems,
+        ok: badChunks.length === 0 && badManifests.length === 0 && index.problems.length === 0,
       };
     } finally {
       lock.release();
@@ -387,85 +387,38 @@ class DirectoryRepository implements Repository {
     if (removed) syncDirectory(join(this.path, BACKUPS_DIRECTORY));
   }
 
-  /**
-   * Keeps exactly the chunks some manifest names, one copy each: packs wholly in use stay, packs
-   * partly in use are rewritten with their chunks in use (sealed bytes copied as they are), the rest
-   * go. New packs, then one index of everything kept, then the old index files, then the old packs
-   * are removed: a crash at any point leaves every chunk a manifest names in some indexed pack.
-   */
+  /** Keeps exactly the chunks some manifest names, one copy each (gc.ts: the order, crash and full-disk guarantees). */
   async gc(options: { signal?: AbortSignal; onProgress?: ProgressListener } = {}): Promise<GcReport> {
     const lock = acquireGcLock(this.path);
     try {
       removeStaleLocks(this.path);
-      for (const directory of [BACKUPS_DIRECTORY, INDEX_DIRECTORY, ...packDirectories(this.path)]) removeTemporaryFiles(join(this.path, directory));
-      // Every manifest must be read: a chunk named by one that cannot be read might still be needed.
-      const referenced = this.chunksNamedBy(this.backupIds());
-      const index = ChunkIndex.load(this.path, this.keys);
-      const onDisk = packsOnDisk(this.path);
-      const writer = new PackWriter(this.path, this.keys, this.chunkSize + SEAL_OVERHEAD);
-      const keptPacks: PackRecord[] = [];
-      const obsolete: string[] = [];
-      const kept = new Set<string>();
-      let chunksRemoved = 0;
-      let bytesRemoved = 0;
-      let position = 0;
-      try {
-        for (const pack of index.packs.values()) {
-          if (options.signal?.aborted) throw new RepositoryError('aborted', 'The garbage collection was stopped');
-          options.onProgress?.({ bytesDone: position++, bytesTotal: index.packs.size });
-          // A chunk in use is kept where the index finds it; other copies of it are dropped.
-          const wanted = pack.blobs.filter(([id, offset]) => {
-            const location = index.locate(id)!;
-            return referenced.has(id) && !kept.has(id) && location.pack === pack.id && location.offset === offset;
-          });
-          if (wanted.length === pack.blobs.length || !onDisk.has(pack.id)) {
-            // Whole, or missing (left for verify to report): its entries in use stay as they are.
-            if (wanted.length > 0) keptPacks.push(wanted.length === pack.blobs.length ? pack : { id: pack.id, blobs: wanted });
-            for (const [id] of wanted) kept.add(id);
-            continue;
-          }
-          const copies = readBlobs(this.path, pack.id, wanted);
-          if (copies === undefined) {
-            // Unreadable: keep it as it is rather than lose what can still be read of it.
-            keptPacks.push({ id: pack.id, blobs: wanted });
-            for (const [id] of wanted) kept.add(id);
-            continue;
-          }
-          for (const [k, [id]] of wanted.entries()) {
-            await writer.add(id, copies[k]!);
-            kept.add(id);
-          }
-          for (const [, , length] of pack.blobs) bytesRemoved += length;
-          for (const [, , length] of wanted) bytesRemoved -= length;
-          chunksRemoved += pack.blobs.length - wanted.length;
-          obsolete.push(pack.id);
-        }
-        // Packs no index names: left by a backup that died before writing its index.
-        for (const [packId, size] of onDisk) {
-          if (index.packs.has(packId)) continue;
-          obsolete.push(packId);
-          bytesRemoved += size;
-        }
-        const rewritten = await writer.finish();
-        if (obsolete.length > 0 || index.indexIds.length > 1) {
-          const everything = [...keptPacks, ...rewritten];
-          if (everything.length > 0) writeIndexFile(this.path, this.keys, everything);
-          removeIndexFiles(this.path, index.indexIds);
-          removePacks(this.path, obsolete);
-        }
-      } catch (error) {
-        await writer.settle();
-        throw error;
-      }
-      options.onProgress?.({ bytesDone: index.packs.size, bytesTotal: index.packs.size });
-      return { chunksRemoved, bytesRemoved, chunksKept: kept.size };
+      return await collectGarbage({
+        root: this.path,
+        keys: this.keys,
+        chunkSize: this.chunkSize,
+        // Every manifest must be read: a chunk named by one that cannot be read might still be needed.
+        referenced: () => this.chunksNamedBy(this.backupIds()),
+        loadIndex: () => this.loadIndex(),
+        ...options,
+      });
+    } finally {
+      lock.release();
+    }
+  }
+
+  async repairIndex(): Promise<IndexRepairReport> {
+    const lock = acquireGcLock(this.path);
+    try {
+      const report = rebuildIndex(this.path, this.keys);
+      for (const file of report.damagedIndexFiles) this.warn(`index file ${file} was damaged; replaced`);
+      return report;
     } finally {
       lock.release();
     }
   }
 
   async storedBytes(backupIds: readonly string[]): Promise<number> {
-    const index = ChunkIndex.load(this.path, this.keys);
+    const index = this.loadIndex();
     let total = 0;
     for (const chunkId of this.chunksNamedBy(backupIds)) total += index.locate(chunkId)?.length ?? 0;
     return total;
@@ -503,46 +456,6 @@ function plainLengthOf(header: ManifestHeader, position: number): number {
   return Math.min(header.chunkSize, header.diskSize - position * header.chunkSize);
 }
 
-function packDirectories(root: string): string[] {
-  return readdirSync(join(root, PACKS_DIRECTORY)).map((name) => join(PACKS_DIRECTORY, name));
-}
-
-/** Every pack file, with its size. */
-function packsOnDisk(root: string): Map<string, number> {
-  const packs = new Map<string, number>();
-  for (const directory of packDirectories(root)) {
-    for (const name of readdirSync(join(root, directory))) if (PACK_ID.test(name)) packs.set(name, statSync(join(root, directory, name)).size);
-  }
-  return packs;
-}
-
-/** The sealed bytes of these blobs of a pack, or undefined when the pack cannot be read whole. */
-function readBlobs(root: string, packId: string, blobs: readonly BlobEntry[]): Buffer[] | undefined {
-  let fd: number;
-  try {
-    fd = openSync(packPath(root, packId), 'r');
-  } catch {
-    return undefined;
-  }
-  try {
-    return blobs.map(([, offset, length]) => readExactly(fd, length, offset));
-  } catch {
-    return undefined;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function removePacks(root: string, packIds: readonly string[]): void {
-  const directories = new Set<string>();
-  for (const packId of packIds) {
-    const path = packPath(root, packId);
-    rmSync(path, { force: true });
-    directories.add(dirname(path));
-  }
-  for (const directory of directories) syncDirectory(directory);
-}
-
 /** The chunk ids that occur more than once among `ids`. */
 function recurringIds(ids: readonly (string | null)[]): Set<string> {
   const seen = new Set<string>();
@@ -575,6 +488,7 @@ function openForDirectWrites(path: string): number | null {
 class BackgroundFlusher {
   private unflushed = 0;
   private flushing: Promise<void> | undefined;
+  private failure: unknown;
 
   constructor(private readonly file: FileHandle) {}
 
@@ -582,21 +496,25 @@ class BackgroundFlusher {
     this.unflushed += bytes;
     if (this.unflushed < FLUSH_EVERY_BYTES || this.flushing) return;
     this.unflushed = 0;
-    this.flushing = this.file.datasync().finally(() => {
-      this.flushing = undefined;
-    });
+    this.flushing = this.file.datasync().then(
+      () => {
+        this.flushing = undefined;
+      },
+      (error: unknown) => {
+        this.failure ??= error;
+        this.flushing = undefined;
+      },
+    );
   }
 
+  /** Waits for the flush under way; throws the first flush's failure. */
   async idle(): Promise<void> {
     await this.flushing;
+    if (this.failure !== undefined) throw this.failure;
   }
 }
 
 const FLUSH_EVERY_BYTES = 64 * 1024 * 1024;
-
-function removeTemporaryFiles(directory: string): void {
-  for (const name of readdirSync(directory)) if (name.startsWith(TEMPORARY_PREFIX)) rmSync(join(directory, name), { force: true });
-}
 
 /** The reply of the kind asked for, or the worker's failure as an error. */
 function expectReply<K extends ChunkReply['kind']>(reply: ChunkReply, kind: K): Extract<ChunkReply, { kind: K }> {

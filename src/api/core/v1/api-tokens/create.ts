@@ -25,7 +25,7 @@ export default defineEndpoint({
   },
   async action({ args, identity, services }) {
     const properties = tokenProperties(args.properties, args.annotations);
-    const { token, secret } = await services.tokens.create({ organizationId: args.organization.id, ...properties }, grantorOf(identity));
+    const { token, secret } = await services.tokens.create({ organizationId: args.organization.id, ...properties }, await grantorOf(identity, services));
     return { api_token: { ...token, secret }, annotations: token.annotations };
   },
 });

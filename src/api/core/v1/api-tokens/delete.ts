@@ -2,7 +2,7 @@ import { defineEndpoint } from '../../../framework/endpoint.js';
 import { ApiTokenObject } from '../../../objects/api-token.js';
 import { PermissionDenied } from '../errors.js';
 import { ApiTokenLookup } from '../lookups.js';
-import { API_TOKEN_MANAGE_SCOPES, API_TOKEN_TAG } from './shared.js';
+import { API_TOKEN_MANAGE_SCOPES, API_TOKEN_TAG, grantorOf } from './shared.js';
 
 export default defineEndpoint({
   id: 'CoreAPI/Endpoints/APITokens/DeleteEndpoint',
@@ -19,7 +19,7 @@ export default defineEndpoint({
   fields: {
     api_token: { type: ApiTokenObject, spec: 'id,name', description: 'The API token that has been destroyed' },
   },
-  async action({ args, services }) {
-    return { api_token: await services.tokens.delete(args.api_token.id) };
+  async action({ args, identity, services }) {
+    return { api_token: await services.tokens.delete(args.api_token, await grantorOf(identity, services)) };
   },
 });

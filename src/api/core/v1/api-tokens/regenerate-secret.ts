@@ -20,7 +20,7 @@ export default defineEndpoint({
     api_token: { type: ApiTokenObject, description: 'The API token that has had its secret regenerated' },
   },
   async action({ args, identity, services }) {
-    const { token, secret } = await services.tokens.regenerateSecret(args.api_token, grantorOf(identity));
+    const { token, secret } = await services.tokens.regenerateSecret(args.api_token, await grantorOf(identity, services));
     return { api_token: { ...token, secret } };
   },
 });

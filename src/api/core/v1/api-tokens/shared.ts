@@ -1,5 +1,6 @@
 /** Pieces the API token endpoints share: scopes, the properties argument set, annotations, the grantor. */
 import type { Identity } from '../../../framework/endpoint.js';
+import type { Services } from '../../../../services/index.js';
 import { IntegerScalar, StringScalar, UnixTimeScalar } from '../../../framework/scalars.js';
 import { argumentSet, type ArgumentValues } from '../../../framework/types.js';
 import type { AnnotationFilter, Grantor, TokenProperties } from '../../../../services/tokens.js';
@@ -62,7 +63,7 @@ export function annotationFilters(annotations: Annotations | null | undefined): 
   return (annotations ?? []).map((annotation) => ({ key: annotation.key ?? '', value: annotation.value ?? null }));
 }
 
-/** The calling token, as the authority for what it makes or changes. */
-export function grantorOf(identity: Identity): Grantor {
-  return { scopes: identity.scopes, rateLimit: identity.rateLimit };
+/** The calling token, as the authority for what it makes, changes or deletes: its scopes, rate limit, networks and expiry. */
+export function grantorOf(identity: Identity, services: Services): Promise<Grantor> {
+  return services.tokens.grantor(identity.tokenId);
 }

@@ -25,7 +25,7 @@ export default defineEndpoint({
   },
   async action({ args, identity, services }) {
     const properties = tokenProperties(args.properties, args.annotations);
-    const token = await services.tokens.update(args.api_token, properties, grantorOf(identity));
+    const token = await services.tokens.update(args.api_token, properties, await grantorOf(identity, services));
     return { api_token: token, annotations: token.annotations };
   },
 });

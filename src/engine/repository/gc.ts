@@ -1,0 +1,231 @@
+/**
+ * Garbage collection: keeps exactly the chunks some manifest names, one copy each. It runs alone
+ * (under the gc lock, see locks.ts) and in an order chosen so that
+ * - it needs no free space before it has freed some: first it only deletes — temporary files, then
+ *   every pack nothing needs (no chunk of it is where the index finds a chunk a manifest names;
+ *   this includes the packs a failed or killed backup or collection left unindexed, read from their
+ *   own tables as an index recovery reads them: one holding a chunk in use that no indexed pack on
+ *   disk holds, its index file lost, is kept and indexed again), the index files that name nothing
+ *   else going first; a pack an index file still names may go before that file
+ *   is rewritten, because a backup only takes a chunk as stored when its pack is there;
+ * - packs partly in use are rewritten (their chunks in use copied, sealed as they are, into new
+ *   packs) only when the disk has room for them; otherwise, or when the disk fills up meanwhile, the
+ *   new packs are deleted, the old ones kept whole, and the report says so in `notes`;
+ * - then one index of everything kept is written, then the old index files and the rewritten packs'
+ *   originals are deleted.
+ * A kill at any point leaves every chunk a manifest names in an indexed pack, and at most one
+ * collection's new packs unindexed, which the next collection deletes before anything else.
+ */
+import { closeSync, openSync, readdirSync, rmSync, statfsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ChunkIndex, readIndexPacks, removeIndexFiles, writeIndexFile } from './chunk-index.js';
+import type { GcReport, ProgressListener } from './contract.js';
+import { RepositoryError } from './errors.js';
+import { TEMPORARY_PREFIX } from './files.js';
+import type { RepositoryKeys } from './keys.js';
+import { BACKUPS_DIRECTORY, INDEX_DIRECTORY, packPath } from './layout.js';
+import { packDirectories, packsOnDisk, PackWriter, readExactly, removePacks, type BlobEntry, type PackRecord } from './packs.js';
+import { SEAL_OVERHEAD } from './sealing.js';
+
+export interface GcContext {
+  readonly root: string;
+  readonly keys: RepositoryKeys;
+  readonly chunkSize: number;
+  /** The chunks the manifests name (asked once the temporary files are gone). */
+  readonly referenced: () => Set<string>;
+  /** The index (asked next): a damaged index file is reported and its packs indexed again (chunk-index.ts). */
+  readonly loadIndex: () => ChunkIndex;
+  readonly signal?: AbortSignal | undefined;
+  readonly onProgress?: ProgressListener | undefined;
+}
+
+/** Room asked for beyond the rewritten packs: the new index file (about this much per chunk kept) and some slack. */
+const INDEX_BYTES_PER_CHUNK = 160;
+const SLACK_BYTES = 1024 * 1024;
+
+interface PartlyUsed {
+  readonly pack: PackRecord;
+  readonly wanted: readonly BlobEntry[];
+}
+
+export async function collectGarbage(context: GcContext): Promise<GcReport> {
+  const { root, keys, signal, onProgress } = context;
+  const stop = () => {
+    if (signal?.aborted) throw new RepositoryError('aborted', 'The garbage collection was stopped');
+  };
+  for (const directory of [BACKUPS_DIRECTORY, INDEX_DIRECTORY, ...packDirectories(root)]) removeTemporaryFiles(join(root, directory));
+  const referenced = context.referenced();
+  const index = context.loadIndex();
+  const onDisk = packsOnDisk(root);
+  const notes: string[] = [];
+  /** Chunks kept, and the index entries of the packs that stay as they are. */
+  const kept = new Set<string>();
+  const keptPacks: PackRecord[] = [];
+  const partlyUsed: PartlyUsed[] = [];
+  /** Packs nothing needs (those missing from the disk included: their entries go). */
+  const unused = new Set<string>();
+  let chunksRemoved = 0;
+  let bytesRemoved = 0;
+  let adopted = false;
+  /** Chunks in use whose only indexed copy is in a pack that is gone: an unindexed copy is taken back. */
+  const keptOnlyInMissing = new Set<string>();
+
+  for (const pack of index.packs.values()) {
+    // A chunk in use is kept where the index finds it; other copies of it are dropped.
+    const wanted = pack.blobs.filter(([id, offset]) => {
+      const location = index.locate(id)!;
+      return referenced.has(id) && !kept.has(id) && location.pack === pack.id && location.offset === offset;
+    });
+    for (const [id] of wanted) kept.add(id);
+    if (wanted.length === 0) {
+      unused.add(pack.id);
+      chunksRemoved += pack.blobs.length;
+      bytesRemoved += onDisk.get(pack.id) ?? 0;
+    } else if (wanted.length === pack.blobs.length || !onDisk.has(pack.id)) {
+      // Whole, or missing (left for verify to report): its entries in use stay as they are.
+      keptPacks.push(wanted.length === pack.blobs.length ? pack : { id: pack.id, blobs: wanted });
+      if (!onDisk.has(pack.id)) for (const [id] of wanted) keptOnlyInMissing.add(id);
+    } else {
+      partlyUsed.push({ pack, wanted });
+    }
+  }
+  // Packs no index names: left by a backup or a collection that failed or was killed before its
+  // index, or named by an index file that was lost. One that holds a chunk in use found in no pack
+  // that is there is taken back into the index; the others are deleted. Their tables are read as an
+  // index recovery reads them: one whose table cannot be read is kept as it is (and reported), and
+  // a running backup's packs are left out (none run beside a collection; this holds all the same).
+  for (const { id: packId, blobs } of index.unindexedPackTables()) {
+    const wanted = blobs.filter(([id]) => referenced.has(id) && (!kept.has(id) || keptOnlyInMissing.has(id)));
+    for (const [id] of wanted) {
+      kept.add(id);
+      keptOnlyInMissing.delete(id);
+    }
+    if (wanted.length === 0) {
+      unused.add(packId);
+      chunksRemoved += blobs.length;
+      bytesRemoved += onDisk.get(packId) ?? 0;
+      continue;
+    }
+    adopted = true;
+    if (wanted.length === blobs.length) keptPacks.push({ id: packId, blobs });
+    else partlyUsed.push({ pack: { id: packId, blobs }, wanted });
+  }
+  for (const packId of index.unreadablePacks) notes.push(`Pack ${packId} is in no index and its table cannot be read: left as it is`);
+  stop();
+
+  // 1. Deletions only. Index files that name nothing but unused packs, then the unused packs.
+  const idleIndexes: string[] = [];
+  const remainingIndexes: string[] = [];
+  let remainingNameUnused = false;
+  for (const indexId of index.indexIds) {
+    const named = readIndexPacks(root, keys, indexId);
+    if (named.every((pack) => unused.has(pack.id))) idleIndexes.push(indexId);
+    else {
+      remainingIndexes.push(indexId);
+      if (named.some((pack) => unused.has(pack.id))) remainingNameUnused = true;
+    }
+  }
+  removeIndexFiles(root, idleIndexes);
+  removePacks(root, [...unused].filter((packId) => onDisk.has(packId)));
+  onProgress?.({ bytesDone: 1, bytesTotal: 3 });
+  stop();
+
+  // 2. Packs partly in use, rewritten when the disk has room.
+  const obsolete: string[] = [];
+  let rewritten: PackRecord[] = [];
+  if (partlyUsed.length > 0) {
+    const needed = partlyUsed.reduce((sum, { wanted }) => sum + wanted.reduce((bytes, [, , length]) => bytes + length, 0), 0);
+    const room = freeBytes(root);
+    const asked = needed + kept.size * INDEX_BYTES_PER_CHUNK + SLACK_BYTES;
+    if (room < asked) {
+      notes.push(`${partlyUsed.length} packs partly in use were not rewritten: that needs about ${megabytes(asked)} free and the disk has ${megabytes(room)}`);
+    } else {
+      const writer = new PackWriter(root, keys, context.chunkSize + SEAL_OVERHEAD);
+      try {
+        for (const { pack, wanted } of partlyUsed) {
+          stop();
+          const copies = readBlobs(root, pack.id, wanted);
+          if (copies === undefined) continue; // unreadable: kept as it is rather than lose what can still be read of it
+          for (const [k, [id]] of wanted.entries()) await writer.add(id, copies[k]!);
+          obsolete.push(pack.id);
+        }
+        rewritten = await writer.finish();
+      } catch (error) {
+        await writer.discard();
+        if (!isOutOfSpace(error)) throw error;
+        notes.push(`The disk filled up while packs partly in use were rewritten: they were left as they are (${(error as Error).message})`);
+        obsolete.length = 0;
+        rewritten = [];
+      }
+    }
+  }
+  // Those not rewritten stay whole in the index (their unused chunks too: every listed copy is whole).
+  const rewrittenIds = new Set(obsolete);
+  for (const { pack, wanted } of partlyUsed) {
+    if (rewrittenIds.has(pack.id)) {
+      chunksRemoved += pack.blobs.length - wanted.length;
+      bytesRemoved += pack.blobs.reduce((sum, [, , length]) => sum + length, 0) - wanted.reduce((sum, [, , length]) => sum + length, 0);
+    } else {
+      keptPacks.push(pack);
+    }
+  }
+  onProgress?.({ bytesDone: 2, bytesTotal: 3 });
+
+  // 3. One index of everything kept, then the old index files, then the originals of the rewritten packs.
+  if (obsolete.length > 0 || adopted || remainingNameUnused || remainingIndexes.length > 1) {
+    const everything = [...keptPacks, ...rewritten];
+    try {
+      if (everything.length > 0) writeIndexFile(root, keys, everything);
+    } catch (error) {
+      if (rewritten.length > 0) removePacks(root, rewritten.map((pack) => pack.id));
+      if (!isOutOfSpace(error)) throw error;
+      notes.push(`The index was not rewritten for want of disk space (${(error as Error).message}); the packs nothing needs are deleted`);
+      return finish();
+    }
+    removeIndexFiles(root, remainingIndexes);
+    removePacks(root, obsolete);
+  }
+  return finish();
+
+  function finish(): GcReport {
+    onProgress?.({ bytesDone: 3, bytesTotal: 3 });
+    const report: GcReport = { chunksRemoved, bytesRemoved, chunksKept: kept.size };
+    return notes.length > 0 ? { ...report, notes } : report;
+  }
+}
+
+/** Bytes an unprivileged writer may still use on the file system of `path`. */
+function freeBytes(path: string): number {
+  const stats = statfsSync(path);
+  return stats.bavail * stats.bsize;
+}
+
+function megabytes(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+function isOutOfSpace(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/** The sealed bytes of these blobs of a pack, or undefined when the pack cannot be read whole. */
+function readBlobs(root: string, packId: string, blobs: readonly BlobEntry[]): Buffer[] | undefined {
+  let fd: number;
+  try {
+    fd = openSync(packPath(root, packId), 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    return blobs.map(([, offset, length]) => readExactly(fd, length, offset));
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function removeTemporaryFiles(directory: string): void {
+  for (const name of readdirSync(directory)) if (name.startsWith(TEMPORARY_PREFIX)) rmSync(join(directory, name), { force: true });
+}
