@@ -207,24 +207,7 @@ export class BackupEngine implements BackupRunner, BackupOperations {
     const policy = await db.selectFrom('disk_backup_policies').select(['id', 'organization_id']).where('id', '=', policyId).executeTakeFirst();
     if (!policy) return taken;
     for (const summary of summaries) {
-      await db
-        .insertInto('backups')
-        .values({
-          id: summary.tags[TAGS.backup] ?? newId('backup'),
-          organization_id: policy.organization_id,
-          policy_id: policy.id,
-          disk_id: summary.tags[TAGS.disk]!,
-          run_id: runId,
-          repository_backup_id: summary.id,
-          created_at: summary.createdAt,
-          disk_size_bytes: summary.diskSize,
-          new_stored_bytes: 0,
-          // Not known from the manifest: said to be live, the cautious answer (as reconcile does).
-          consistency: 'live',
-          live_read: 1,
-        })
-        .onConflict((oc) => oc.doNothing())
-        .execute();
+      await recordAdoptedManifest(db, policy, summary, summary.tags[TAGS.disk]!, runId, summary.createdAt);
     }
     const rows = await db.selectFrom('backups').selectAll().where('run_id', '=', runId).orderBy('pk').execute();
     for (const row of rows) {
@@ -328,24 +311,7 @@ export class BackupEngine implements BackupRunner, BackupOperations {
         orphans.push(summary.id);
         continue;
       }
-      await db
-        .insertInto('backups')
-        .values({
-          id: summary.tags[TAGS.backup] ?? newId('backup'),
-          organization_id: policy.organization_id,
-          policy_id: policy.id,
-          disk_id: diskId,
-          run_id: summary.tags[TAGS.run] ?? null,
-          repository_backup_id: summary.id,
-          created_at: summary.createdAt || clock.now(),
-          disk_size_bytes: summary.diskSize,
-          new_stored_bytes: 0,
-          // Not known from the manifest: said to be live, the cautious answer.
-          consistency: 'live',
-          live_read: 1,
-        })
-        .onConflict((oc) => oc.doNothing())
-        .execute();
+      await recordAdoptedManifest(db, policy, summary, diskId, summary.tags[TAGS.run] ?? null, summary.createdAt || clock.now());
       adopted += 1;
       touched.add(policy.id);
     }
@@ -373,4 +339,36 @@ export class BackupNotInCatalogue extends Error {
   constructor(readonly backupId: string) {
     super(`No backup ${backupId}`);
   }
+}
+
+/**
+ * Records in the catalogue a backup the repository holds but the catalogue lacks (a run stopped
+ * between writing its manifest and its row, or a catalogue restored from an older moment).
+ */
+async function recordAdoptedManifest(
+  db: BackupEngineOptions['db'],
+  policy: { id: string; organization_id: string },
+  summary: BackupSummary,
+  diskId: string,
+  runId: string | null,
+  createdAt: number,
+): Promise<void> {
+  await db
+    .insertInto('backups')
+    .values({
+      id: summary.tags[TAGS.backup] ?? newId('backup'),
+      organization_id: policy.organization_id,
+      policy_id: policy.id,
+      disk_id: diskId,
+      run_id: runId,
+      repository_backup_id: summary.id,
+      created_at: createdAt,
+      disk_size_bytes: summary.diskSize,
+      new_stored_bytes: 0,
+      // Not known from the manifest: said to be live, the cautious answer.
+      consistency: 'live',
+      live_read: 1,
+    })
+    .onConflict((oc) => oc.doNothing())
+    .execute();
 }
