@@ -1,0 +1,102 @@
+# Shared by start.sh, stop.sh and rgw.sh: where the test cluster lives and how to tell a daemon is ours.
+# Sourced, not run.
+
+CEPH_DIR="${DBP_CEPH_DIR:-/tmp/dbp-ceph}"
+RGW_PORT="${DBP_CEPH_RGW_PORT:-7480}"
+MON_V2_PORT="${DBP_CEPH_MON_PORT:-3300}"
+MON_V1_PORT="${DBP_CEPH_MON_V1_PORT:-6789}"
+CONF="$CEPH_DIR/ceph.conf"
+RUN_DIR="$CEPH_DIR/run"
+LOG_DIR="$CEPH_DIR/log"
+# The file that says "this directory is a dbp test cluster", so that a purge never wipes anything else.
+MARKER="$CEPH_DIR/.dbp-ceph"
+
+# Daemon names as Ceph spells them; each writes $RUN_DIR/<name>.pid and logs to $LOG_DIR/<name>.log.
+MON_NAME=mon.a
+MGR_NAME=mgr.x
+OSD_NAME=osd.0
+RGW_NAME=client.rgw.dbp
+
+say() { printf '[dbp-ceph] %s\n' "$*"; }
+fail() {
+  printf '[dbp-ceph] ERROR: %s\n' "$1" >&2
+  if [ -n "${2:-}" ] && [ -f "$2" ]; then
+    printf '[dbp-ceph] last lines of %s:\n' "$2" >&2
+    tail -n 25 "$2" >&2
+  fi
+  exit 1
+}
+
+# The executable a daemon name runs as (what /proc/<pid>/comm reads).
+daemon_comm() {
+  case "$1" in
+    mon.*) echo ceph-mon ;;
+    mgr.*) echo ceph-mgr ;;
+    osd.*) echo ceph-osd ;;
+    client.rgw.*) echo radosgw ;;
+    *) return 1 ;;
+  esac
+}
+
+pid_file() { echo "$RUN_DIR/$1.pid"; }
+log_file() { echo "$LOG_DIR/$1.log"; }
+
+# The pid of a running daemon of ours, or nothing. A stale pid file (pid reused by another program) does not count.
+daemon_pid() {
+  local file pid comm
+  file=$(pid_file "$1")
+  [ -s "$file" ] || return 1
+  pid=$(tr -dc '0-9' <"$file")
+  [ -n "$pid" ] || return 1
+  comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
+  [ "$comm" = "$(daemon_comm "$1")" ] || return 1
+  echo "$pid"
+}
+
+daemon_running() { daemon_pid "$1" >/dev/null; }
+
+# Stops one daemon: SIGTERM, then SIGKILL after $2 seconds (default 10). Waits until the process is gone.
+stop_daemon() {
+  local name="$1" grace="${2:-10}" pid i
+  pid=$(daemon_pid "$name") || { rm -f "$(pid_file "$name")"; return 0; }
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < grace * 10; i++)); do
+    [ -d "/proc/$pid" ] || break
+    sleep 0.1
+  done
+  if [ -d "/proc/$pid" ]; then
+    say "$name (pid $pid) did not stop in ${grace}s: SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+      [ -d "/proc/$pid" ] || break
+      sleep 0.1
+    done
+  fi
+  [ -d "/proc/$pid" ] && fail "$name (pid $pid) survived SIGKILL"
+  rm -f "$(pid_file "$name")"
+}
+
+# The ceph CLI on this cluster, never waiting long: a mon that does not answer is an error, not a hang.
+cceph() { timeout 30 ceph -c "$CONF" --connect-timeout 15 "$@"; }
+
+# True when radosgw answers HTTP on its port (any status: an anonymous GET / answers 200 with a bucket list).
+rgw_answers() { curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$RGW_PORT/"; }
+
+# Starts radosgw (the pools and its keyring exist) and waits until it answers HTTP, at most $1 seconds.
+start_rgw() {
+  local limit="${1:-60}" i
+  daemon_running "$RGW_NAME" && rgw_answers && return 0
+  stop_daemon "$RGW_NAME" 5
+  if rgw_answers; then
+    fail "something else answers on 127.0.0.1:$RGW_PORT; set DBP_CEPH_RGW_PORT to a free port"
+  fi
+  radosgw -c "$CONF" -n "$RGW_NAME" </dev/null >>"$LOG_DIR/$RGW_NAME.out" 2>&1 || fail "radosgw did not start" "$(log_file "$RGW_NAME")"
+  for ((i = 0; i < limit * 10; i++)); do
+    rgw_answers && return 0
+    if ((i > 20)) && ! daemon_running "$RGW_NAME"; then
+      fail "radosgw exited while starting" "$(log_file "$RGW_NAME")"
+    fi
+    sleep 0.1
+  done
+  fail "radosgw did not answer on 127.0.0.1:$RGW_PORT within ${limit}s" "$(log_file "$RGW_NAME")"
+}
