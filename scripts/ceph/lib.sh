@@ -55,17 +55,20 @@ daemon_pid() {
 
 daemon_running() { daemon_pid "$1" >/dev/null; }
 
-# Stops one daemon: SIGTERM, then SIGKILL after $2 seconds (default 10). Waits until the process is gone.
+# Stops one daemon: SIGTERM, then SIGKILL after $2 seconds (default 10; 0: SIGKILL at once, a crash).
+# Waits until the process is gone.
 stop_daemon() {
   local name="$1" grace="${2:-10}" pid i
   pid=$(daemon_pid "$name") || { rm -f "$(pid_file "$name")"; return 0; }
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < grace * 10; i++)); do
-    [ -d "/proc/$pid" ] || break
-    sleep 0.1
-  done
+  if ((grace > 0)); then
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < grace * 10; i++)); do
+      [ -d "/proc/$pid" ] || break
+      sleep 0.1
+    done
+    [ -d "/proc/$pid" ] && say "$name (pid $pid) did not stop in ${grace}s: SIGKILL"
+  fi
   if [ -d "/proc/$pid" ]; then
-    say "$name (pid $pid) did not stop in ${grace}s: SIGKILL"
     kill -KILL "$pid" 2>/dev/null || true
     for ((i = 0; i < 50; i++)); do
       [ -d "/proc/$pid" ] || break
