@@ -90,7 +90,7 @@ if [ -f "$MARKER" ]; then
   rm -rf "$CEPH_DIR"
 fi
 for port in "$MON_V2_PORT" "$MON_V1_PORT" "$RGW_PORT"; do
-  if ss -Hltn "sport = :$port" | grep -q .; then
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     fail "port $port on this machine is taken (another cluster? see ss -ltnp); stop it or choose other ports"
   fi
 done
