@@ -21,8 +21,13 @@ say() { printf '[dbp-ceph] %s\n' "$*"; }
 fail() {
   printf '[dbp-ceph] ERROR: %s\n' "$1" >&2
   if [ -n "${2:-}" ] && [ -f "$2" ]; then
+    # Ceph logs errors at level -1; after a crash the tail is only a stack trace, so show those lines too.
+    if grep -qE '^[0-9TZ:.+-]+ [0-9a-f]+ -1 ' "$2"; then
+      printf '[dbp-ceph] last errors in %s:\n' "$2" >&2
+      grep -E '^[0-9TZ:.+-]+ [0-9a-f]+ -1 ' "$2" | tail -n 6 >&2
+    fi
     printf '[dbp-ceph] last lines of %s:\n' "$2" >&2
-    tail -n 25 "$2" >&2
+    tail -n 15 "$2" >&2
   fi
   exit 1
 }
@@ -80,7 +85,7 @@ stop_daemon() {
 }
 
 # The ceph CLI on this cluster, never waiting long: a mon that does not answer is an error, not a hang.
-cceph() { timeout 30 ceph -c "$CONF" --connect-timeout 15 "$@"; }
+cceph() { timeout -k 5 30 ceph -c "$CONF" --connect-timeout 15 "$@"; }
 
 # True when radosgw answers HTTP on its port (any status: an anonymous GET / answers 200 with a bucket list).
 rgw_answers() { curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$RGW_PORT/"; }

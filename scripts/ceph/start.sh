@@ -44,7 +44,8 @@ EOF
 }
 
 print_facts() {
-  local name pid rss total=0
+  local name pid rss total=0 took
+  took=$(elapsed)
   say "cluster $(awk '/^fsid/ { print $3 }' "$CONF") in $CEPH_DIR"
   say "health: $(cceph health 2>&1 | head -n 1)"
   for name in "$MON_NAME" "$MGR_NAME" "$OSD_NAME" "$RGW_NAME"; do
@@ -58,7 +59,7 @@ print_facts() {
   say "mon 127.0.0.1:$MON_V2_PORT (v2) / :$MON_V1_PORT (v1); S3 http://127.0.0.1:$RGW_PORT; rbd pool: rbd"
   say "S3 user $S3_USER: access key $ACCESS_KEY (secret in $CEPH_DIR/env)"
   say "use it:  source $CEPH_DIR/env"
-  say "ready in $(elapsed)s"
+  say "ready in ${took}s"
 }
 
 # --- Already up? -------------------------------------------------------------------------------------------
@@ -94,6 +95,16 @@ for port in "$MON_V2_PORT" "$MON_V1_PORT" "$RGW_PORT"; do
     fail "port $port on this machine is taken (another cluster? see ss -ltnp); stop it or choose other ports"
   fi
 done
+
+# A start that fails stops what it started (the directory stays, for its logs); the next start begins anew.
+on_exit() {
+  local status=$? name
+  [ "$status" -eq 0 ] && return
+  [ -n "${pools_job:-}" ] && kill "$pools_job" 2>/dev/null
+  for name in "$RGW_NAME" "$OSD_NAME" "$MGR_NAME" "$MON_NAME"; do stop_daemon "$name" 5 >/dev/null 2>&1; done
+  say "start failed after $(elapsed)s; its daemons are stopped, its logs are in $LOG_DIR" >&2
+}
+trap on_exit EXIT
 
 mkdir -p "$CEPH_DIR" "$RUN_DIR" "$LOG_DIR" "$CEPH_DIR/mon/ceph-a" "$CEPH_DIR/mgr/ceph-x" "$CEPH_DIR/osd/ceph-0" \
   "$CEPH_DIR/rgw"
@@ -195,18 +206,16 @@ cceph auth get-or-create mgr.x mon 'allow profile mgr' osd 'allow *' mds 'allow 
   -o "$CEPH_DIR/mgr/ceph-x/keyring" >/dev/null
 ceph-mgr -c "$CONF" -i x </dev/null >>"$LOG_DIR/mgr.x.out" 2>&1 || fail "ceph-mgr did not start" "$(log_file "$MGR_NAME")"
 
-# --- pools (before any OSD exists: their PGs come up with it) -----------------------------------------------
+# --- pools, in the background while the OSD is made (their PGs come up with it) -----------------------------
 # One ceph CLI process reads all the commands from stdin: a process per command costs ~0.5 s each.
 {
   for pool in "${RGW_POOLS[@]}" rbd; do echo "osd pool create $pool 8 8"; done
   for pool in "${RGW_POOLS[@]}"; do echo "osd pool application enable $pool rgw"; done
   echo "osd pool application enable rbd rbd"
-} | cceph >"$LOG_DIR/pools.log" 2>&1 || fail "could not create the pools" "$LOG_DIR/pools.log"
-pools=$(cceph osd pool ls)
-for pool in "${RGW_POOLS[@]}" rbd; do
-  grep -qxF "$pool" <<<"$pools" || fail "pool $pool was not created" "$LOG_DIR/pools.log"
-done
-say "pools: created ($(elapsed)s)"
+} >"$CEPH_DIR/pools.commands"
+# A simple command, so that $! is timeout itself: killing it (on failure) also ends the ceph CLI.
+timeout -k 5 60 ceph -c "$CONF" --connect-timeout 15 <"$CEPH_DIR/pools.commands" >"$LOG_DIR/pools.log" 2>&1 &
+pools_job=$!
 
 # --- osd ---------------------------------------------------------------------------------------------------
 say "osd: creating BlueStore on a sparse $OSD_SIZE file"
@@ -220,6 +229,13 @@ ceph-osd -c "$CONF" -i 0 --mkfs --osd-uuid "$osd_uuid" >"$LOG_DIR/osd-mkfs.log" 
   fail "ceph-osd --mkfs failed" "$LOG_DIR/osd-mkfs.log"
 ceph-osd -c "$CONF" -i 0 </dev/null >>"$LOG_DIR/osd.0.out" 2>&1 || fail "ceph-osd did not start" "$(log_file "$OSD_NAME")"
 
+wait "$pools_job" || fail "could not create the pools" "$LOG_DIR/pools.log"
+pools=$(cceph osd pool ls)
+for pool in "${RGW_POOLS[@]}" rbd; do
+  grep -qxF "$pool" <<<"$pools" || fail "pool $pool was not created" "$LOG_DIR/pools.log"
+done
+say "pools: created ($(elapsed)s)"
+
 # --- rgw keyring and S3 user while the PGs peer -------------------------------------------------------------
 cceph auth get-or-create "$RGW_NAME" mon 'allow rw' osd 'allow rwx' mgr 'allow rw' \
   -o "$CEPH_DIR/rgw/keyring" >/dev/null
@@ -232,9 +248,9 @@ for ((i = 0; ; i++)); do
   sleep 0.5
 done
 say "osd: up, PGs active+clean ($(elapsed)s)"
-timeout 30 rbd -c "$CONF" pool init rbd >/dev/null 2>&1 || fail "rbd pool init failed"
+timeout -k 5 30 rbd -c "$CONF" pool init rbd >/dev/null 2>&1 || fail "rbd pool init failed"
 
-timeout 60 radosgw-admin -c "$CONF" user create --uid="$S3_USER" --display-name="dbp tests" \
+timeout -k 5 60 radosgw-admin -c "$CONF" user create --uid="$S3_USER" --display-name="dbp tests" \
   --access-key="$ACCESS_KEY" --secret-key="$SECRET_KEY" >"$LOG_DIR/user-create.log" 2>&1 ||
   fail "radosgw-admin user create failed" "$LOG_DIR/user-create.log"
 
