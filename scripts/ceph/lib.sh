@@ -17,6 +17,14 @@ MGR_NAME=mgr.x
 OSD_NAME=osd.0
 RGW_NAME=client.rgw.dbp
 
+# One script at a time per cluster (two starts at once would wipe each other's daemons). The lock is fd 9,
+# which every daemon is started without (9>&-), or it would hold the lock for its whole life.
+LOCK_FILE="${CEPH_DIR%/}.lock"
+take_lock() {
+  exec 9>"$LOCK_FILE"
+  flock -w "${1:-180}" 9 || fail "another scripts/ceph command holds $LOCK_FILE for more than ${1:-180}s"
+}
+
 say() { printf '[dbp-ceph] %s\n' "$*"; }
 fail() {
   printf '[dbp-ceph] ERROR: %s\n' "$1" >&2
@@ -98,7 +106,7 @@ start_rgw() {
   if rgw_answers; then
     fail "something else answers on 127.0.0.1:$RGW_PORT; set DBP_CEPH_RGW_PORT to a free port"
   fi
-  radosgw -c "$CONF" -n "$RGW_NAME" </dev/null >>"$LOG_DIR/$RGW_NAME.out" 2>&1 || fail "radosgw did not start" "$(log_file "$RGW_NAME")"
+  radosgw -c "$CONF" -n "$RGW_NAME" 9>&- </dev/null >>"$LOG_DIR/$RGW_NAME.out" 2>&1 || fail "radosgw did not start" "$(log_file "$RGW_NAME")"
   for ((i = 0; i < limit * 10; i++)); do
     rgw_answers && return 0
     if ((i > 20)) && ! daemon_running "$RGW_NAME"; then

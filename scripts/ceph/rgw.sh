@@ -8,6 +8,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
+[ "${1:-}" = status ] || take_lock 180
 [ -f "$CEPH_DIR/ready" ] || fail "no running dbp test cluster in $CEPH_DIR (run scripts/ceph/start.sh)"
 
 wait_port_closed() {

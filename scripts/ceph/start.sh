@@ -21,6 +21,8 @@ RGW_POOLS=(.rgw.root default.rgw.control default.rgw.meta default.rgw.log
   default.rgw.buckets.index default.rgw.buckets.data default.rgw.buckets.non-ec)
 
 started_at=$(date +%s.%N)
+mkdir -p "$(dirname "$CEPH_DIR")"
+take_lock 180
 
 for tool in ceph ceph-mon ceph-mgr ceph-osd radosgw radosgw-admin monmaptool ceph-authtool rbd curl; do
   command -v "$tool" >/dev/null ||
@@ -192,7 +194,7 @@ monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$MON_V2_PORT,v1:127.0
   "$CEPH_DIR/monmap" >/dev/null
 ceph-mon -c "$CONF" --mkfs -i a --monmap "$CEPH_DIR/monmap" --keyring "$CEPH_DIR/mon.keyring" \
   >"$LOG_DIR/mon-mkfs.log" 2>&1 || fail "ceph-mon --mkfs failed" "$LOG_DIR/mon-mkfs.log"
-ceph-mon -c "$CONF" -i a </dev/null >>"$LOG_DIR/mon.a.out" 2>&1 || fail "ceph-mon did not start" "$(log_file "$MON_NAME")"
+ceph-mon -c "$CONF" -i a 9>&- </dev/null >>"$LOG_DIR/mon.a.out" 2>&1 || fail "ceph-mon did not start" "$(log_file "$MON_NAME")"
 for ((i = 0; ; i++)); do
   cceph mon stat >/dev/null 2>&1 && break
   ((i < 60)) || fail "the mon did not answer within 60 s" "$(log_file "$MON_NAME")"
@@ -204,7 +206,7 @@ say "mon: up ($(elapsed)s)"
 # --- mgr (before the OSD, so that PG states are reported as soon as the OSD boots) --------------------------
 cceph auth get-or-create mgr.x mon 'allow profile mgr' osd 'allow *' mds 'allow *' \
   -o "$CEPH_DIR/mgr/ceph-x/keyring" >/dev/null
-ceph-mgr -c "$CONF" -i x </dev/null >>"$LOG_DIR/mgr.x.out" 2>&1 || fail "ceph-mgr did not start" "$(log_file "$MGR_NAME")"
+ceph-mgr -c "$CONF" -i x 9>&- </dev/null >>"$LOG_DIR/mgr.x.out" 2>&1 || fail "ceph-mgr did not start" "$(log_file "$MGR_NAME")"
 
 # --- pools, in the background while the OSD is made (their PGs come up with it) -----------------------------
 # One ceph CLI process reads all the commands from stdin: a process per command costs ~0.5 s each.
@@ -214,7 +216,7 @@ ceph-mgr -c "$CONF" -i x </dev/null >>"$LOG_DIR/mgr.x.out" 2>&1 || fail "ceph-mg
   echo "osd pool application enable rbd rbd"
 } >"$CEPH_DIR/pools.commands"
 # A simple command, so that $! is timeout itself: killing it (on failure) also ends the ceph CLI.
-timeout -k 5 60 ceph -c "$CONF" --connect-timeout 15 <"$CEPH_DIR/pools.commands" >"$LOG_DIR/pools.log" 2>&1 &
+timeout -k 5 60 ceph -c "$CONF" --connect-timeout 15 9>&- <"$CEPH_DIR/pools.commands" >"$LOG_DIR/pools.log" 2>&1 &
 pools_job=$!
 
 # --- osd ---------------------------------------------------------------------------------------------------
@@ -227,7 +229,7 @@ osd_id=$(echo "{\"cephx_secret\": \"$osd_secret\"}" | cceph osd new "$osd_uuid" 
 ceph-authtool --create-keyring "$CEPH_DIR/osd/ceph-0/keyring" --name osd.0 --add-key "$osd_secret" >/dev/null
 ceph-osd -c "$CONF" -i 0 --mkfs --osd-uuid "$osd_uuid" >"$LOG_DIR/osd-mkfs.log" 2>&1 ||
   fail "ceph-osd --mkfs failed" "$LOG_DIR/osd-mkfs.log"
-ceph-osd -c "$CONF" -i 0 </dev/null >>"$LOG_DIR/osd.0.out" 2>&1 || fail "ceph-osd did not start" "$(log_file "$OSD_NAME")"
+ceph-osd -c "$CONF" -i 0 9>&- </dev/null >>"$LOG_DIR/osd.0.out" 2>&1 || fail "ceph-osd did not start" "$(log_file "$OSD_NAME")"
 
 wait "$pools_job" || fail "could not create the pools" "$LOG_DIR/pools.log"
 pools=$(cceph osd pool ls)

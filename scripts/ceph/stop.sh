@@ -11,6 +11,7 @@ case "${1:-}" in
   *) echo "usage: $0 [--purge]" >&2; exit 2 ;;
 esac
 
+take_lock 180
 if [ ! -f "$MARKER" ]; then
   say "no dbp test cluster in $CEPH_DIR: nothing to stop"
   exit 0
