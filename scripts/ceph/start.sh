@@ -64,6 +64,22 @@ print_facts() {
   say "ready in ${took}s"
 }
 
+# True when the S3 user's keys work: a signed ListBuckets answers 200.
+s3_user_answers() {
+  [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --aws-sigv4 'aws:amz:us-east-1:s3' \
+    --user "$ACCESS_KEY:$SECRET_KEY" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
+    "http://127.0.0.1:$RGW_PORT/")" = 200 ]
+}
+
+wait_s3_user() {
+  local i
+  for ((i = 0; i < 20; i++)); do
+    s3_user_answers && return 0
+    sleep 0.5
+  done
+  fail "radosgw answers, but a signed request with the test user's keys is not accepted" "$(log_file "$RGW_NAME")"
+}
+
 # --- Already up? -------------------------------------------------------------------------------------------
 core_up() {
   [ -f "$MARKER" ] && [ -f "$CEPH_DIR/ready" ] || return 1
@@ -77,6 +93,7 @@ if core_up; then
     say "cluster up, radosgw down: starting radosgw"
     start_rgw 60
   fi
+  wait_s3_user
   write_env
   say "already running"
   print_facts
@@ -258,7 +275,8 @@ timeout -k 5 60 radosgw-admin -c "$CONF" user create --uid="$S3_USER" --display-
 
 # --- radosgw -----------------------------------------------------------------------------------------------
 start_rgw 60
-say "radosgw: answering on 127.0.0.1:$RGW_PORT ($(elapsed)s)"
+wait_s3_user
+say "radosgw: answering on 127.0.0.1:$RGW_PORT, the S3 user's keys work ($(elapsed)s)"
 
 write_env
 touch "$CEPH_DIR/ready"
