@@ -100,16 +100,20 @@ rgw_answers() { curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$RGW_PORT/";
 
 # Starts radosgw (the pools and its keyring exist) and waits until it answers HTTP, at most $1 seconds.
 start_rgw() {
-  local limit="${1:-60}" i
+  local limit="${1:-60}" deadline
   daemon_running "$RGW_NAME" && rgw_answers && return 0
   stop_daemon "$RGW_NAME" 5
   if rgw_answers; then
     fail "something else answers on 127.0.0.1:$RGW_PORT; set DBP_CEPH_RGW_PORT to a free port"
   fi
-  radosgw -c "$CONF" -n "$RGW_NAME" 9>&- </dev/null >>"$LOG_DIR/$RGW_NAME.out" 2>&1 || fail "radosgw did not start" "$(log_file "$RGW_NAME")"
-  for ((i = 0; i < limit * 10; i++)); do
+  radosgw -c "$CONF" -n "$RGW_NAME" 9>&- </dev/null >>"$LOG_DIR/$RGW_NAME.out" 2>&1 ||
+    fail "radosgw did not start" "$(log_file "$RGW_NAME")"
+  # radosgw daemonizes: its pid file appears only once the child runs, so "exited" is judged after 2 s.
+  local grace=$((SECONDS + 2))
+  deadline=$((SECONDS + limit))
+  while ((SECONDS < deadline)); do
     rgw_answers && return 0
-    if ((i > 20)) && ! daemon_running "$RGW_NAME"; then
+    if ((SECONDS >= grace)) && ! daemon_running "$RGW_NAME"; then
       fail "radosgw exited while starting" "$(log_file "$RGW_NAME")"
     fi
     sleep 0.1

@@ -24,7 +24,7 @@ started_at=$(date +%s.%N)
 mkdir -p "$(dirname "$CEPH_DIR")"
 take_lock 180
 
-for tool in ceph ceph-mon ceph-mgr ceph-osd radosgw radosgw-admin monmaptool ceph-authtool rbd curl; do
+for tool in ceph ceph-mon ceph-mgr ceph-osd radosgw radosgw-admin monmaptool ceph-authtool rbd curl uuidgen numfmt; do
   command -v "$tool" >/dev/null ||
     fail "$tool not found; install: apt-get install -y ceph-mon ceph-mgr ceph-osd radosgw ceph-common curl"
 done
@@ -197,7 +197,7 @@ rgw_data = $CEPH_DIR/rgw
 rgw_frontends = beast endpoint=127.0.0.1:$RGW_PORT
 rgw_thread_pool_size = 128
 # Lifecycle workers sleep 5 s at a time on a lock a killed radosgw left behind, and shutdown waits for them;
-# the tests use no lifecycle rules, so without them radosgw stops in well under a second.
+# the tests use no lifecycle rules, so without them a SIGTERM'd radosgw is gone in 1-3 s rather than 5+.
 rgw_enable_lc_threads = false
 EOF
 
@@ -212,11 +212,12 @@ monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$MON_V2_PORT,v1:127.0
 ceph-mon -c "$CONF" --mkfs -i a --monmap "$CEPH_DIR/monmap" --keyring "$CEPH_DIR/mon.keyring" \
   >"$LOG_DIR/mon-mkfs.log" 2>&1 || fail "ceph-mon --mkfs failed" "$LOG_DIR/mon-mkfs.log"
 ceph-mon -c "$CONF" -i a 9>&- </dev/null >>"$LOG_DIR/mon.a.out" 2>&1 || fail "ceph-mon did not start" "$(log_file "$MON_NAME")"
-for ((i = 0; ; i++)); do
-  cceph mon stat >/dev/null 2>&1 && break
-  ((i < 60)) || fail "the mon did not answer within 60 s" "$(log_file "$MON_NAME")"
-  daemon_running "$MON_NAME" || ((i < 3)) || fail "ceph-mon exited" "$(log_file "$MON_NAME")"
-  sleep 1
+# A daemon writes its pid file once it has forked, so "exited" is judged only after a 2 s grace.
+deadline=$((SECONDS + 60)) grace=$((SECONDS + 2))
+until cceph mon stat >/dev/null 2>&1; do
+  ((SECONDS < deadline)) || fail "the mon did not answer within 60 s" "$(log_file "$MON_NAME")"
+  daemon_running "$MON_NAME" || ((SECONDS < grace)) || fail "ceph-mon exited" "$(log_file "$MON_NAME")"
+  sleep 0.5
 done
 say "mon: up ($(elapsed)s)"
 
@@ -260,10 +261,10 @@ cceph auth get-or-create "$RGW_NAME" mon 'allow rw' osd 'allow rwx' mgr 'allow r
   -o "$CEPH_DIR/rgw/keyring" >/dev/null
 
 pgs_clean() { cceph pg stat 2>/dev/null | grep -qE '^([0-9]+) pgs: \1 active\+clean;'; }
-for ((i = 0; ; i++)); do
-  pgs_clean && break
-  ((i < 120)) || fail "PGs not active+clean within 60 s: $(cceph pg stat 2>&1)" "$(log_file "$OSD_NAME")"
-  daemon_running "$OSD_NAME" || ((i < 6)) || fail "ceph-osd exited" "$(log_file "$OSD_NAME")"
+deadline=$((SECONDS + 90)) grace=$((SECONDS + 2))
+until pgs_clean; do
+  ((SECONDS < deadline)) || fail "PGs not active+clean within 90 s: $(cceph pg stat 2>&1)" "$(log_file "$OSD_NAME")"
+  daemon_running "$OSD_NAME" || ((SECONDS < grace)) || fail "ceph-osd exited" "$(log_file "$OSD_NAME")"
   sleep 0.5
 done
 say "osd: up, PGs active+clean ($(elapsed)s)"
