@@ -28,6 +28,12 @@ for tool in ceph ceph-mon ceph-mgr ceph-osd radosgw radosgw-admin monmaptool cep
   command -v "$tool" >/dev/null ||
     fail "$tool not found; install: apt-get install -y ceph-mon ceph-mgr ceph-osd radosgw ceph-common curl"
 done
+for port in "$MON_V2_PORT" "$MON_V1_PORT" "$RGW_PORT"; do
+  [[ "$port" =~ ^[0-9]{1,5}$ ]] && ((port >= 1 && port <= 65535)) ||
+    fail "ports must be numbers from 1 to 65535 (DBP_CEPH_MON_PORT, DBP_CEPH_MON_V1_PORT, DBP_CEPH_RGW_PORT), got '$port'"
+done
+osd_bytes=$(numfmt --from=iec "$OSD_SIZE" 2>/dev/null) && ((osd_bytes >= 5 * 1024 ** 3)) ||
+  fail "DBP_CEPH_OSD_SIZE must be a size of at least 5G, like 20G (a sparse file), got '$OSD_SIZE'"
 [ "$(id -u)" -eq 0 ] || fail "run as root (the daemons open a block file and bind ports without setuser)"
 
 elapsed() { awk -v a="$started_at" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
@@ -184,7 +190,7 @@ osd_objectstore = bluestore
 # BlueStore straight on a sparse file: no loop device, no LVM.
 bluestore_block_path = $CEPH_DIR/osd/ceph-\$id/block.file
 bluestore_block_create = true
-bluestore_block_size = $(numfmt --from=iec "$OSD_SIZE")
+bluestore_block_size = $osd_bytes
 osd_memory_target = 1073741824
 osd_crush_update_on_start = true
 
