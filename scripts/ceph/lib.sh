@@ -54,6 +54,9 @@ daemon_comm() {
 pid_file() { echo "$RUN_DIR/$1.pid"; }
 log_file() { echo "$LOG_DIR/$1.log"; }
 
+# True while a process exists and is not a zombie (a zombie whose parent never reaps it has stopped all the same).
+process_alive() { [ -d "/proc/$1" ] && ! grep -qE '^State:[[:space:]]+Z' "/proc/$1/status" 2>/dev/null; }
+
 # The pid of a running daemon of ours, or nothing. A stale pid file (pid reused by another program) does not count.
 daemon_pid() {
   local file pid comm
@@ -62,11 +65,12 @@ daemon_pid() {
   pid=$(tr -dc '0-9' <"$file")
   [ -n "$pid" ] || return 1
   comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
-  [ "$comm" = "$(daemon_comm "$1")" ] || return 1
+  [ "$comm" = "$(daemon_comm "$1")" ] && process_alive "$pid" || return 1
   echo "$pid"
 }
 
 daemon_running() { daemon_pid "$1" >/dev/null; }
+
 
 # Stops one daemon: SIGTERM, then SIGKILL after $2 seconds (default 10; 0: SIGKILL at once, a crash).
 # Waits until the process is gone.
@@ -76,19 +80,19 @@ stop_daemon() {
   if ((grace > 0)); then
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < grace * 10; i++)); do
-      [ -d "/proc/$pid" ] || break
+      process_alive "$pid" || break
       sleep 0.1
     done
-    [ -d "/proc/$pid" ] && say "$name (pid $pid) did not stop in ${grace}s: SIGKILL"
+    process_alive "$pid" && say "$name (pid $pid) did not stop in ${grace}s: SIGKILL"
   fi
-  if [ -d "/proc/$pid" ]; then
+  if process_alive "$pid"; then
     kill -KILL "$pid" 2>/dev/null || true
     for ((i = 0; i < 50; i++)); do
-      [ -d "/proc/$pid" ] || break
+      process_alive "$pid" || break
       sleep 0.1
     done
   fi
-  [ -d "/proc/$pid" ] && fail "$name (pid $pid) survived SIGKILL"
+  process_alive "$pid" && fail "$name (pid $pid) survived SIGKILL"
   rm -f "$(pid_file "$name")"
 }
 
