@@ -46,6 +46,7 @@ import {
 import { RequestLimiter } from './request-limiter.js';
 import { httpStatusOf, s3ErrorCode, storeErrorFromS3 } from './s3-errors.js';
 import { S3KeyLayout } from './s3-keys.js';
+import { backoffDelay, S3RetryStrategy } from './s3-retry.js';
 
 export type S3Location = Extract<StoreLocation, { type: 's3' }>;
 
@@ -72,7 +73,7 @@ export interface S3StoreOptions {
   readonly maxInFlight?: number;
   /** Objects larger than this are written in parts of this size; default 16 MiB, at least 5 MiB (S3's minimum). */
   readonly partSize?: number;
-  /** Attempts per request, the first included (SDK standard retry mode, with backoff); default 8. */
+  /** Attempts per request, the first included, with backoff (s3-retry.ts); default 8. */
   readonly maxAttempts?: number;
   /** Giving up on a TCP connection that does not open; default 5 s. */
   readonly connectionTimeoutMs?: number;
@@ -111,8 +112,7 @@ function s3Client(location: S3Location, region: string, options: S3StoreOptions,
     // Content-MD5 ourselves instead.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-    retryMode: 'standard',
-    maxAttempts: options.maxAttempts ?? 8,
+    retryStrategy: new S3RetryStrategy({ maxAttempts: options.maxAttempts ?? 8 }),
     ...(options.credentials ? { credentials: options.credentials } : {}),
     requestHandler: new NodeHttpHandler({
       connectionTimeout: options.connectionTimeoutMs ?? 5_000,
@@ -290,7 +290,7 @@ export class S3ObjectStore implements ObjectStore {
           throw this.pastTheEnd(key, range!, undefined);
         }
         if (attempt < this.maxAttempts && isTransientBodyError(cause)) {
-          await sleep(Math.min(100 * 2 ** attempt, 5_000) * (0.5 + Math.random() / 2));
+          await sleep(backoffDelay(attempt, 200, 10_000));
           continue;
         }
         throw error;

@@ -1,0 +1,143 @@
+/**
+ * The S3 store through a TCP proxy that drops and stalls its connections to radosgw: requests are
+ * retried and objects arrive whole; a store that cannot be reached fails with 'unavailable' in a
+ * bounded time instead of hanging.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { StoreError } from '../../src/engine/storage/object-store.js';
+import { S3ObjectStore, type S3StoreOptions } from '../../src/engine/storage/s3-store.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
+import { s3SkipReason, s3TestSettings, uniqueBucketName } from '../support/s3-store-env.js';
+
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+describe('S3 store faults', { skip: s3SkipReason }, () => {
+  const bucket = uniqueBucketName('faults');
+  const rgw = new URL(s3TestSettings?.endpoint ?? 'http://127.0.0.1:7480');
+  let direct: S3ObjectStore;
+  let proxy: TcpProxy;
+  const opened: S3ObjectStore[] = [];
+
+  const throughProxy = async (options: S3StoreOptions = {}, port = proxy.port): Promise<S3ObjectStore> => {
+    const store = await S3ObjectStore.open(
+      { type: 's3', endpoint: `http://127.0.0.1:${port}`, bucket, prefix: 'faults' },
+      { socketTimeoutMs: 1_000, connectionTimeoutMs: 1_000, ...options },
+    );
+    opened.push(store);
+    return store;
+  };
+
+  before(async () => {
+    direct = await S3ObjectStore.open({ type: 's3', endpoint: rgw.origin, bucket, prefix: 'faults' });
+    await direct.createBucket();
+    proxy = await TcpProxy.start({ targetHost: rgw.hostname, targetPort: Number(rgw.port || 80) });
+  });
+
+  after(async () => {
+    for (const store of opened) await store.close();
+    await direct.close();
+    await proxy.close();
+  });
+
+  test('connections dropped again and again during puts and gets: retried, every object whole', async () => {
+    const store = await throughProxy();
+    const objects = Array.from({ length: 8 }, (_, i) => ({ name: `dropped-${i}`, bytes: randomBytes(3 * 1024 * 1024 + i) }));
+    // Several drops while the transfers run: each takes down every connection open at that moment.
+    let dropping = true;
+    let drops = 0;
+    const dropper = (async () => {
+      while (dropping) {
+        await sleep(40);
+        if (!dropping) break;
+        proxy.cut('refuse');
+        drops += 1;
+        await sleep(15);
+        proxy.restore();
+      }
+    })();
+    try {
+      await Promise.all(objects.map(({ name, bytes }) => store.put('pack', name, [bytes])));
+      const read = await Promise.all(objects.map(({ name }) => store.get('pack', name)));
+      const ranges = await Promise.all(objects.map(({ name }) => store.get('pack', name, { offset: 1_000_000, length: 1_500_000 })));
+      for (const [i, { bytes }] of objects.entries()) {
+        assert.equal(sha256(read[i]!), sha256(bytes), `object ${i} read back differs`);
+        assert.ok(ranges[i]!.equals(bytes.subarray(1_000_000, 2_500_000)), `range of object ${i} differs`);
+      }
+    } finally {
+      dropping = false;
+      await dropper;
+      proxy.restore();
+    }
+    assert.ok(drops >= 3, `only ${drops} drops happened`);
+    assert.ok(proxy.stats.refused > 0 || proxy.stats.forwarded > 3 * objects.length, `no connection was lost: ${JSON.stringify(proxy.stats)}`);
+    // And what radosgw holds is what was sent (no part written twice or cut short).
+    for (const { name, bytes } of objects) assert.equal(sha256(await direct.get('pack', name)), sha256(bytes));
+  });
+
+  for (const operation of ['put', 'get'] as const) {
+    test(`a connection that stalls during a ${operation} is abandoned and the request retried`, async () => {
+      const store = await throughProxy();
+      const bytes = randomBytes(24 * 1024 * 1024);
+      const name = `stalled-${operation}`;
+      if (operation === 'get') await direct.put('pack', name, [bytes]);
+      await store.stat('pack', 'warm-up'); // a pooled connection to freeze
+      const started = Date.now();
+      const transfer = operation === 'put' ? store.put('pack', name, [bytes]).then(() => direct.get('pack', name)) : store.get('pack', name);
+      await sleep(5);
+      proxy.cut('stall'); // frozen both ways, no reset: only the client's timeout can end it
+      await sleep(300);
+      proxy.restore({ keepStalled: true }); // the frozen connections stay open and silent for good
+      const got = await transfer;
+      assert.equal(sha256(got), sha256(bytes));
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed < 20_000, `took ${elapsed} ms`);
+      assert.ok(proxy.stats.blackholed > 0 || elapsed >= 1_000, `the stall did not reach the request: ${JSON.stringify(proxy.stats)}, ${elapsed} ms`);
+    });
+  }
+
+  test('a store that refuses every connection: unavailable, quickly, naming the endpoint', async () => {
+    const refusing = await TcpProxy.start({ targetHost: rgw.hostname, targetPort: Number(rgw.port || 80) });
+    refusing.cut('refuse');
+    try {
+      const store = await throughProxy({ maxAttempts: 3 }, refusing.port);
+      const started = Date.now();
+      for (const attempt of [() => store.get('pack', 'ab00'), () => store.put('pack', 'ab00', [Buffer.from('x')]), () => drain(store.list('index'))]) {
+        const error = await attempt().then(
+          () => assert.fail('succeeded against a store that refuses connections'),
+          (caught: unknown) => caught,
+        );
+        assert.ok(error instanceof StoreError, String(error));
+        assert.equal(error.code, 'unavailable', error.message);
+        assert.match(error.message, new RegExp(`127\\.0\\.0\\.1:${refusing.port}`));
+        assert.doesNotMatch(error.message, /\n\s+at /, 'a stack trace in the message');
+      }
+      assert.ok(Date.now() - started < 15_000, `took ${Date.now() - started} ms`);
+    } finally {
+      await refusing.close();
+    }
+  });
+
+  test('a store that accepts connections and never answers: unavailable within the timeouts, no hang', async () => {
+    const silent = await TcpProxy.start({ targetHost: rgw.hostname, targetPort: Number(rgw.port || 80) });
+    silent.cut('blackhole');
+    try {
+      const store = await throughProxy({ maxAttempts: 2, socketTimeoutMs: 500 }, silent.port);
+      const started = Date.now();
+      await assert.rejects(store.get('index', 'anything'), (error: unknown) => error instanceof StoreError && error.code === 'unavailable');
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed >= 500 && elapsed < 10_000, `took ${elapsed} ms`);
+      assert.ok(silent.stats.blackholed >= 1);
+    } finally {
+      await silent.close();
+    }
+  });
+});
+
+async function drain(listing: AsyncIterable<unknown>): Promise<void> {
+  for await (const _ of listing) {
+    // nothing: only the failure matters
+  }
+}
