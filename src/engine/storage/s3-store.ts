@@ -139,18 +139,25 @@ function checkRange(range: ByteRange): void {
   if (offset < 0 && length > -offset) throw new RangeError(`invalid byte range: ${length} bytes from ${-offset} before the end`);
 }
 
-/** Errors met while reading a response's body (after the SDK's own retries ended): worth another try. */
-function isTransientBodyError(error: unknown): boolean {
-  const code = s3ErrorCode(error);
-  return (
-    code === 'TimeoutError' ||
-    code === 'ECONNRESET' ||
-    code === 'EPIPE' ||
-    code === 'ETIMEDOUT' ||
-    code === 'ERR_STREAM_PREMATURE_CLOSE' ||
-    code === 'short_body' ||
-    (error instanceof Error && /aborted|socket hang up|premature close/i.test(error.message))
-  );
+/** The connection failed or fell short while a response's body was streaming (after the SDK's retries). */
+class BodyReadError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'BodyReadError';
+  }
+}
+
+async function readBody(body: { transformToByteArray(): Promise<Uint8Array> } | undefined, expected: number | undefined): Promise<Buffer> {
+  let bytes: Uint8Array;
+  try {
+    bytes = body ? await body.transformToByteArray() : new Uint8Array(0);
+  } catch (error) {
+    throw new BodyReadError(`the answer broke off: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  if (expected !== undefined && bytes.byteLength !== expected) {
+    throw new BodyReadError(`the answer carried ${bytes.byteLength} of its ${expected} bytes`);
+  }
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 export class S3ObjectStore implements ObjectStore {
@@ -268,20 +275,15 @@ export class S3ObjectStore implements ObjectStore {
     }
     const header = range ? (range.offset < 0 ? `bytes=${range.offset}` : `bytes=${range.offset}-${range.offset + range.length - 1}`) : undefined;
     // The SDK retries a request until its answer begins; a connection lost while the body streams is
-    // retried here, with the same attempts and a short backoff.
+    // retried here (only that: the SDK's own retries are not multiplied), with the same attempts.
     for (let attempt = 1; ; attempt += 1) {
       try {
         return await this.send('GetObject', key, async () => {
           const answer = await this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: key, ...(header ? { Range: header } : {}) }));
-          const bytes = answer.Body ? await answer.Body.transformToByteArray() : new Uint8Array(0);
-          const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-          if (answer.ContentLength !== undefined && body.byteLength !== answer.ContentLength) {
-            throw Object.assign(new Error(`the answer carried ${body.byteLength} of its ${answer.ContentLength} bytes`), { code: 'short_body' });
-          }
+          const body = await readBody(answer.Body, answer.ContentLength);
           if (!range) return body;
-          const total = totalFromContentRange(answer.ContentRange);
           const wanted = range.offset < 0 ? -range.offset : range.length;
-          if (body.byteLength < wanted) throw this.pastTheEnd(key, range, total);
+          if (body.byteLength < wanted) throw this.pastTheEnd(key, range, totalFromContentRange(answer.ContentRange));
           return range.offset < 0 ? body.subarray(0, range.length) : body;
         });
       } catch (error) {
@@ -289,7 +291,7 @@ export class S3ObjectStore implements ObjectStore {
         if (error instanceof StoreError && error.code === 'not_found' && httpStatusOf(cause) === 416) {
           throw this.pastTheEnd(key, range!, undefined);
         }
-        if (attempt < this.maxAttempts && isTransientBodyError(cause)) {
+        if (cause instanceof BodyReadError && attempt < this.maxAttempts) {
           await sleep(backoffDelay(attempt, 200, 10_000));
           continue;
         }
