@@ -89,6 +89,30 @@ describe('S3 Object Lock', { skip: s3SkipReason }, () => {
     assert.ok((await locked.get('manifest', 'backup-1')).equals(bytes), 'the retained version is the object again');
   });
 
+  test('an object written in parts is retained as a whole', async () => {
+    const inParts = await S3ObjectStore.open({ type: 's3', endpoint, bucket: lockedBucket, prefix: 'repo' }, { partSize: 5 * 1024 * 1024 });
+    try {
+      const writer = await inParts.writer('manifest', 'large', { retainUntil: inADay() });
+      const pieces = Array.from({ length: 11 }, () => randomBytes(1024 * 1024));
+      for (const piece of pieces) await writer.write(piece);
+      await writer.commit();
+      assert.ok((await inParts.get('manifest', 'large')).equals(Buffer.concat(pieces)));
+      await rejectsWith(inParts.remove('manifest', ['large']), 'locked');
+      const again = await inParts.writer('manifest', 'large', { retainUntil: inADay() });
+      const refused = await (async () => {
+        for (const piece of pieces) await again.write(piece);
+        await again.commit();
+      })().then(
+        () => assert.fail('a retained object was replaced by a writer'),
+        (error: unknown) => error,
+      );
+      await again.abort();
+      assert.ok(refused instanceof StoreError && refused.code === 'locked', String(refused));
+    } finally {
+      await inParts.close();
+    }
+  });
+
   test('once the retention has passed, the object can be removed', async () => {
     await locked.put('index', 'short', [Buffer.from('short-lived')], { retainUntil: new Date(Date.now() + 2_000) });
     await rejectsWith(locked.remove('index', ['short']), 'locked');

@@ -24,6 +24,7 @@ import {
   ListObjectsV2Command,
   ListObjectVersionsCommand,
   PutObjectCommand,
+  PutObjectRetentionCommand,
   S3Client,
   UploadPartCommand,
   type CompletedPart,
@@ -65,6 +66,7 @@ export const S3_OPERATIONS: readonly { readonly operation: string; readonly iamA
   { operation: 'ListObjectVersions', iamAction: 's3:ListBucketVersions', use: 'versions of an object to remove (versioned buckets only)' },
   { operation: 'DeleteObjects (with version ids)', iamAction: 's3:DeleteObjectVersion', use: 'removes every version (versioned buckets only)' },
   { operation: 'PutObject (with retention)', iamAction: 's3:PutObjectRetention', use: 'Object Lock retention of an immutable repository' },
+  { operation: 'PutObjectRetention', iamAction: 's3:PutObjectRetention', use: 'retention of an object written in parts (immutable repositories)' },
   { operation: 'GetObjectLockConfiguration', iamAction: 's3:GetBucketObjectLockConfiguration', use: 'whether the bucket has Object Lock (repository init)' },
 ];
 
@@ -500,9 +502,24 @@ export class S3ObjectStore implements ObjectStore {
     // has no conditional CompleteMultipartUpload. Only large manifests are written this way.
     if (options.ifAbsent || options.retainUntil) await this.checkReplace(key, options);
     // RGW answers an empty ETag here (Ceph tracker 58879): nothing below relies on it.
-    await this.send('CompleteMultipartUpload', key, () =>
+    const completed = await this.send('CompleteMultipartUpload', key, () =>
       this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.location.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } })),
     );
+    // RGW 16 ignores the retention given to CreateMultipartUpload: set it on the finished object (on
+    // AWS this repeats the same date, which compliance mode allows).
+    if (options.retainUntil) {
+      const retainUntil = options.retainUntil;
+      await this.send('PutObjectRetention', key, () =>
+        this.client.send(
+          new PutObjectRetentionCommand({
+            Bucket: this.location.bucket,
+            Key: key,
+            ...(completed.VersionId ? { VersionId: completed.VersionId } : {}),
+            Retention: { Mode: 'COMPLIANCE', RetainUntilDate: retainUntil },
+          }),
+        ),
+      );
+    }
   }
 
   /** @internal */
