@@ -141,17 +141,21 @@ for (const factory of STORE_FACTORIES) {
       const error = await rejectsWith(store.put('config', 'config', [Buffer.from('second')], { ifAbsent: true }), 'exists');
       assert.match(error.message, /config/);
       assert.equal((await store.get('config', 'config')).toString(), 'first');
+      // The same bytes are no excuse: an exclusive empty object is a mutex.
+      await store.put('lock', 'mutex', [], { ifAbsent: true });
+      await rejectsWith(store.put('lock', 'mutex', [], { ifAbsent: true }), 'exists');
     });
 
     test('exclusive creation by many writers at once: one wins, the others see exists', async () => {
       const store = await fresh();
-      const outcomes = await Promise.allSettled(
-        Array.from({ length: 6 }, (_, i) => store.put('lock', 'exclusive', [Buffer.from(`writer ${i}`)], { ifAbsent: true })),
-      );
-      const won = outcomes.filter((outcome) => outcome.status === 'fulfilled');
-      assert.equal(won.length, 1, JSON.stringify(outcomes.map((outcome) => outcome.status)));
-      for (const outcome of outcomes) {
-        if (outcome.status === 'rejected') assert.equal((outcome.reason as StoreError).code, 'exists');
+      for (const content of [(i: number) => Buffer.from(`writer ${i}`), () => Buffer.alloc(0)]) {
+        const name = `exclusive-${content(1).length}`;
+        const outcomes = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => store.put('lock', name, [content(i)], { ifAbsent: true })));
+        const won = outcomes.filter((outcome) => outcome.status === 'fulfilled');
+        assert.equal(won.length, 1, `${name}: ${JSON.stringify(outcomes.map((outcome) => outcome.status))}`);
+        for (const outcome of outcomes) {
+          if (outcome.status === 'rejected') assert.equal((outcome.reason as StoreError).code, 'exists');
+        }
       }
     });
 

@@ -232,10 +232,11 @@ export class S3ObjectStore implements ObjectStore {
     try {
       await this.send('PutObject', key, () => this.client.send(new PutObjectCommand(input)));
     } catch (error) {
-      // A retried PUT whose first attempt landed meets its own object: the same bytes are a success.
       if (options.ifAbsent && error instanceof StoreError && error.code === 'exists') {
-        const existing = await this.head(key);
-        if (existing?.etag === md5) return;
+        // Refused on a retry: perhaps by our own first attempt, which landed but whose answer was lost;
+        // then the object holds our bytes. Refused on the first attempt: someone else's object.
+        const attempts = (error.cause as { $metadata?: { attempts?: number } } | undefined)?.$metadata?.attempts ?? 1;
+        if (attempts > 1 && (await this.head(key))?.etag === md5) return;
         throw new StoreError('exists', `${this.target(key)} already exists`, { cause: error });
       }
       throw error;
@@ -244,7 +245,7 @@ export class S3ObjectStore implements ObjectStore {
 
   /**
    * Before a put that must not replace an object (ifAbsent, or one written with retention): HEAD the
-   * key. 'same' when the object already holds these bytes (a retry of our own put: nothing to do);
+   * key. 'same' when a retained object already holds these bytes (a repeated put: nothing to do);
    * StoreError('locked') when it is retained, 'exists' when ifAbsent and it is there.
    * If-None-Match then makes ifAbsent atomic where the store honours it (RGW 16 does in unversioned
    * buckets only; in a versioned one this HEAD is all there is: docs/S3.md).
@@ -252,7 +253,8 @@ export class S3ObjectStore implements ObjectStore {
   private async checkReplace(key: string, options: PutOptions, md5?: string): Promise<'absent' | 'same' | 'replaceable'> {
     const existing = await this.head(key);
     if (existing === undefined) return 'absent';
-    if (md5 !== undefined && existing.etag === md5) return 'same';
+    // Before our first attempt, an object there is never ours: for ifAbsent, the same bytes are no excuse.
+    if (!options.ifAbsent && md5 !== undefined && existing.etag === md5) return 'same';
     if (existing.retainUntil !== undefined && existing.retainUntil.getTime() > Date.now()) {
       throw new StoreError('locked', `${this.target(key)} is retained until ${existing.retainUntil.toISOString()} (Object Lock): it cannot be replaced`);
     }
