@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StoreError } from '../../src/engine/storage/object-store.js';
@@ -123,6 +125,31 @@ describe('S3 store faults', { skip: s3SkipReason }, () => {
     assert.ok(silent >= 2, `${silent} silent connection(s) tried: the first one was waited on`);
   });
 
+  test('throttling (503 SlowDown) and 500s are retried with backoff; if they persist, unavailable naming the code', async () => {
+    const throttler = await ThrottlingProxy.start(rgw, 2);
+    try {
+      const store = await throughProxy({}, throttler.port);
+      const bytes = randomBytes(100_000);
+      const started = Date.now();
+      await store.put('pack', 'throttled', [bytes]);
+      assert.equal(throttler.refused, 2);
+      assert.ok(Date.now() - started >= 1_000, 'retried at once, without backing off');
+      assert.ok((await direct.get('pack', 'throttled')).equals(bytes));
+
+      throttler.refuseNext(1_000, 500);
+      const persistent = await throughProxy({ maxAttempts: 2 }, throttler.port);
+      const error = await persistent.get('pack', 'throttled').then(
+        () => assert.fail('succeeded while every answer was a 500'),
+        (caught: unknown) => caught,
+      );
+      assert.ok(error instanceof StoreError, String(error));
+      assert.equal(error.code, 'unavailable');
+      assert.match(error.message, /InternalError.*HTTP 500/);
+    } finally {
+      await throttler.close();
+    }
+  });
+
   test('a store that refuses every connection: unavailable, quickly, naming the endpoint', async () => {
     const refusing = await TcpProxy.start({ targetHost: rgw.hostname, targetPort: Number(rgw.port || 80) });
     refusing.cut('refuse');
@@ -164,5 +191,62 @@ describe('S3 store faults', { skip: s3SkipReason }, () => {
 async function drain(listing: AsyncIterable<unknown>): Promise<void> {
   for await (const _ of listing) {
     // nothing: only the failure matters
+  }
+}
+
+/**
+ * An HTTP proxy in front of radosgw that answers the next requests itself with an S3 error (503
+ * SlowDown by default, as a store under load does), then forwards the others untouched.
+ */
+class ThrottlingProxy {
+  refused = 0;
+  private remaining: number;
+  private status = 503;
+
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+    initial: number,
+  ) {
+    this.remaining = initial;
+  }
+
+  static async start(target: URL, refuseFirst: number): Promise<ThrottlingProxy> {
+    let proxy: ThrottlingProxy | undefined;
+    const server = createServer((incoming, outgoing) => {
+      if (proxy && proxy.remaining > 0) {
+        proxy.remaining -= 1;
+        proxy.refused += 1;
+        const [code, text] = proxy.status === 503 ? ['SlowDown', 'Please reduce your request rate.'] : ['InternalError', 'We encountered an internal error.'];
+        incoming.resume();
+        incoming.on('end', () => {
+          outgoing.writeHead(proxy!.status, { 'content-type': 'application/xml' });
+          outgoing.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${text}</Message></Error>`);
+        });
+        return;
+      }
+      const forwarded = httpRequest(
+        { host: target.hostname, port: Number(target.port || 80), method: incoming.method, path: incoming.url, headers: incoming.headers },
+        (answer) => {
+          outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(outgoing);
+        },
+      );
+      forwarded.on('error', () => outgoing.destroy());
+      incoming.pipe(forwarded);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    proxy = new ThrottlingProxy(server, (server.address() as AddressInfo).port, refuseFirst);
+    return proxy;
+  }
+
+  refuseNext(count: number, status: number): void {
+    this.remaining = count;
+    this.status = status;
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }
