@@ -4,6 +4,7 @@
  * object-store error reaches the client as `unhandled_exception`. Each answer carries the
  * repository's own error code and message.
  */
+import { isAbsolute, relative } from 'node:path';
 import { ApiError, defineError } from '../../framework/errors.js';
 import { StringScalar } from '../../framework/scalars.js';
 import { RepositoryError } from '../../../engine/repository/errors.js';
@@ -52,8 +53,12 @@ const UNREADABLE: ReadonlySet<RepositoryErrorCode> = new Set<RepositoryErrorCode
   'corrupt_index',
 ]);
 
-/** A repository or object-store failure as the API's error; undefined for any other error. */
-export function repositoryFailure(error: unknown): ApiError | undefined {
+/**
+ * A repository or object-store failure as the API's error; undefined for any other error. A local
+ * repository's own file-system failures (its directory gone, unreadable, read-only) count too: they
+ * are told by their path, under `repositoryPath`, which the answer shows only relative to it.
+ */
+export function repositoryFailure(error: unknown, repositoryPath?: string): ApiError | undefined {
   if (error instanceof RepositoryError) {
     const detail = { repository_error: error.code, details: error.message };
     if (UNREADABLE.has(error.code)) return new ApiError(BackupUnreadable, detail);
@@ -64,6 +69,14 @@ export function repositoryFailure(error: unknown): ApiError | undefined {
     const detail = { repository_error: `store_${error.code}`, details: error.message };
     if (error.code === 'not_found') return new ApiError(BackupUnreadable, detail);
     return new ApiError(RepositoryUnavailable, detail);
+  }
+  const system = error as NodeJS.ErrnoException | undefined;
+  if (repositoryPath !== undefined && typeof system?.code === 'string' && typeof system.path === 'string') {
+    const inside = relative(repositoryPath, system.path);
+    if (inside === '' || (!inside.startsWith('..') && !isAbsolute(inside))) {
+      const details = `The repository's file ${inside || '.'} cannot be used (${system.code}${system.syscall ? ` on ${system.syscall}` : ''}): is its directory there, readable and writable?`;
+      return new ApiError(RepositoryUnavailable, { repository_error: `io_${system.code.toLowerCase()}`, details });
+    }
   }
   return undefined;
 }

@@ -35,7 +35,7 @@ export function defineExtensionEndpoint<const A extends Record<string, ArgumentD
     errors: [...definition.errors, ...REPOSITORY_ERRORS.filter((error) => !definition.errors.includes(error))],
     action: (context) =>
       action(context).catch((error: unknown) => {
-        throw repositoryFailure(error) ?? error;
+        throw repositoryFailure(error, context.backups?.repositoryPath) ?? error;
       }),
   });
 }
