@@ -225,6 +225,12 @@ function sharedRepositorySuite(locations: RepositoryLocations): void {
         assert.deepEqual(await list(api), backupIds, 'the catalogue is untouched');
       });
 
+      test("no --repository at all (the data directory's own, as in the split this prevents): exit 1", async () => {
+        const dataDir = join(root, 'defaulted');
+        const child = serve('worker', await freePort(), dataDir);
+        await assertRefused(child, join(dataDir, 'repository'), /no repository/);
+      });
+
       test('another existing repository (through DBP_REPOSITORY): exit 1, the binding is unchanged', async () => {
         const otherLocation = locations.other(root, 'existing');
         // Created by a process of its own catalogue (SQLite in another data directory).
