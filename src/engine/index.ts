@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { Runtime } from '../runtime.js';
 import { BackupEngine } from './backup-engine.js';
-import { bindCatalogue, readBinding, RepositoryMismatch } from './repository-binding.js';
+import { bindCatalogue, readBinding, rebindCatalogue, RepositoryMismatch, type CatalogueBinding } from './repository-binding.js';
 import { openRepository, RepositoryError, type Repository } from './repository/index.js';
 import { formatRepositoryLocation, parseRepositoryLocation } from './storage/location.js';
 
@@ -105,6 +105,33 @@ export async function openBackupEngine(runtime: Runtime, settings: EngineSetting
 function refused(runtime: Runtime, error: unknown): unknown {
   if (error instanceof RepositoryMismatch) runtime.status.backups = { enabled: false, detail: error.message };
   return error;
+}
+
+/** What `dbp repository rebind` did. */
+export interface RebindReport {
+  readonly previous: CatalogueBinding | undefined;
+  readonly repositoryId: string;
+  readonly location: string;
+  /** Catalogue backups the new repository does not hold: the next gc (its reconcile) deletes their rows. */
+  readonly backupsMissing: number;
+}
+
+/**
+ * Binds the catalogue to the repository of `settings` (created when its location is empty), whatever
+ * it was bound to. The catalogue's rows are left to the next gc, whose reconcile deletes the rows of
+ * backups this repository lacks and adopts the backups it holds (of policies that still exist).
+ */
+export async function rebindRepository(runtime: Runtime, settings: EngineSettings): Promise<RebindReport> {
+  const location = repositoryLocationOf(settings);
+  const repository = await openRepository({ path: repositoryPathOf(settings), password: passphrase(settings), create: true, workers: 1 });
+  try {
+    const held = new Set((await repository.listBackups()).map((backup) => backup.id));
+    const rows = await runtime.store.db.selectFrom('backups').select('repository_backup_id').execute();
+    const previous = await rebindCatalogue(runtime.store.db, { id: repository.id, location }, Math.floor(Date.now() / 1000));
+    return { previous, repositoryId: repository.id, location, backupsMissing: rows.filter((row) => !held.has(row.repository_backup_id)).length };
+  } finally {
+    await repository.close();
+  }
 }
 
 /** For `dbp demo`: a random passphrase in <data-dir>/repository.key unless one is set. Answers the file, or null. */

@@ -24,7 +24,7 @@ export interface CatalogueBinding extends RepositoryIdentity {
 
 const FIX =
   "Point --repository (or DBP_REPOSITORY) of this process at the catalogue's repository; every process sharing this database must use that one repository. " +
-  'Moving the catalogue to another repository is not supported yet (its backups would be lost to it): see "Several processes: one catalogue, one repository" in docs/OPERATIONS.md.';
+  'To move the catalogue to this repository on purpose (forgetting the backups it does not hold), stop every process and run `dbp repository rebind --repository LOCATION --yes`.';
 
 /** This process's repository is not the catalogue's: the engine is not opened. */
 export class RepositoryMismatch extends Error {
@@ -38,7 +38,7 @@ export class RepositoryMismatch extends Error {
     super(
       `This database's backup catalogue was written with repository ${catalogue.id} at ${catalogue.location} ` +
         `(bound ${new Date(catalogue.boundAt * 1000).toISOString()}), but this process was given ${here.location}, which holds ${found}; ` +
-        `backups taken here could not be restored by the other processes, so the backup engine is not started. ${FIX}`,
+        `backups taken here could not be restored by the other processes, so this process does not use it. ${FIX}`,
     );
     this.name = 'RepositoryMismatch';
   }
@@ -74,4 +74,18 @@ export async function bindCatalogue(db: Kysely<Database>, here: RepositoryIdenti
     logger.info({ repository: here.id, location: here.location, catalogueLocation: binding.location }, 'the catalogue\'s repository is reached here through another location');
   }
   return binding;
+}
+
+/**
+ * Binds the catalogue to `here` whatever it was bound to (a deliberate move to another repository):
+ * one statement, so that a crash leaves the old binding or the new one. Answers the old binding.
+ */
+export async function rebindCatalogue(db: Kysely<Database>, here: RepositoryIdentity, now: number): Promise<CatalogueBinding | undefined> {
+  const previous = await readBinding(db);
+  await db
+    .insertInto('repository_binding')
+    .values({ singleton: 1, repository_id: here.id, location: here.location, bound_at: now })
+    .onConflict((conflict) => conflict.column('singleton').doUpdateSet({ repository_id: here.id, location: here.location, bound_at: now }))
+    .execute();
+  return previous;
 }
