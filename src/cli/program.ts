@@ -8,6 +8,7 @@ import { registerBackupCommands } from './commands/backups.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerInventoryCommands } from './commands/inventory.js';
 import { registerPolicyCommands } from './commands/policies.js';
+import { registerRepositoryCommands } from './commands/repository.js';
 import { registerRunDueCommand } from './commands/run-due.js';
 import { registerRunsCommand } from './commands/runs.js';
 import { registerServeCommand } from './commands/serve.js';
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerRunsCommand(program);
   registerPolicyCommands(program);
   registerBackupCommands(program);
+  registerRepositoryCommands(program);
   registerDemoCommand(program);
   registerInventoryCommands(program);
   registerTokenCommands(program);

@@ -60,6 +60,10 @@ export class BackupEngine implements BackupRunner, BackupOperations {
     return this.options.repository;
   }
 
+  get repositoryPath(): string {
+    return this.options.repository.path;
+  }
+
   /** The scheduler's runner: backs up every target disk of the run, then applies retention. */
   async run(run: ClaimedRun, signal: AbortSignal): Promise<RunResult> {
     return this.backupPolicy(run.policyId, run.targetDiskIds, run.id, run.resumed, signal);

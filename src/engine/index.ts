@@ -10,10 +10,13 @@ import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { Runtime } from '../runtime.js';
 import { BackupEngine } from './backup-engine.js';
-import { openRepository } from './repository/index.js';
+import { bindCatalogue, readBinding, rebindCatalogue, RepositoryMismatch, type CatalogueBinding } from './repository-binding.js';
+import { openRepository, RepositoryError, type Repository } from './repository/index.js';
+import { formatRepositoryLocation, parseRepositoryLocation } from './storage/location.js';
 
 export { BackupEngine, BackupNotInCatalogue, type BackupRecord } from './backup-engine.js';
 export { RepositoryError } from './repository/index.js';
+export { RepositoryMismatch } from './repository-binding.js';
 
 export interface EngineSettings {
   readonly dataDir: string;
@@ -40,6 +43,11 @@ export function repositoryPathOf(settings: EngineSettings): string {
   return resolve(settings.repositoryPath ?? process.env.DBP_REPOSITORY ?? join(settings.dataDir, 'repository'));
 }
 
+/** The repository's location as `--repository` takes it (what the catalogue's binding records and messages show). */
+export function repositoryLocationOf(settings: EngineSettings): string {
+  return formatRepositoryLocation(parseRepositoryLocation(settings.repositoryPath ?? process.env.DBP_REPOSITORY ?? join(settings.dataDir, 'repository')));
+}
+
 /** The repository's passphrase (null: unencrypted), or EngineNotConfigured saying how to set one. */
 export function passphrase(settings: EngineSettings): string | null {
   if (settings.password !== undefined) return settings.password;
@@ -55,7 +63,12 @@ export function passphrase(settings: EngineSettings): string | null {
   );
 }
 
-/** Opens the engine; the runtime's status (and so /healthz) then says whether backups are enabled and, if not, why. */
+/**
+ * Opens the engine; the runtime's status (and so /healthz) then says whether backups are enabled and, if not, why.
+ * The repository must be the one the catalogue is bound to (the first process to open the engine binds
+ * it): otherwise RepositoryMismatch, and backups stay disabled. A catalogue already bound never gets a
+ * new repository created for it, so a wrong or lost location is refused instead of silently split.
+ */
 export async function openBackupEngine(runtime: Runtime, settings: EngineSettings, logger: Logger | false = false): Promise<BackupEngine> {
   let password: string | null;
   try {
@@ -64,14 +77,61 @@ export async function openBackupEngine(runtime: Runtime, settings: EngineSetting
     if (error instanceof EngineNotConfigured) runtime.status.backups = { enabled: false, detail: error.detail };
     throw error;
   }
-  const repository = await openRepository({
-    path: repositoryPathOf(settings),
-    password,
-    create: true,
-    ...(settings.workers ? { workers: settings.workers } : {}),
-  });
+  const location = repositoryLocationOf(settings);
+  const bound = await readBinding(runtime.store.db);
+  let repository: Repository;
+  try {
+    repository = await openRepository({
+      path: repositoryPathOf(settings),
+      password,
+      create: bound === undefined,
+      ...(settings.workers ? { workers: settings.workers } : {}),
+    });
+  } catch (error) {
+    throw refused(runtime, bound && error instanceof RepositoryError && error.code === 'not_a_repository' ? new RepositoryMismatch(bound, { id: null, location }, error.message) : error);
+  }
+  try {
+    // Wall-clock time, not the runtime clock (which `run-due --now` fixes at a simulated instant).
+    await bindCatalogue(runtime.store.db, { id: repository.id, location }, Math.floor(Date.now() / 1000), logger);
+  } catch (error) {
+    await repository.close();
+    throw refused(runtime, error);
+  }
   runtime.status.backups = { enabled: true };
   return new BackupEngine({ db: runtime.store.db, engine: runtime.store.engine, repository, clock: runtime.services.clock, dataDir: resolve(settings.dataDir), logger });
+}
+
+/** A mismatch leaves backups disabled in /healthz, with the reason. */
+function refused(runtime: Runtime, error: unknown): unknown {
+  if (error instanceof RepositoryMismatch) runtime.status.backups = { enabled: false, detail: error.message };
+  return error;
+}
+
+/** What `dbp repository rebind` did. */
+export interface RebindReport {
+  readonly previous: CatalogueBinding | undefined;
+  readonly repositoryId: string;
+  readonly location: string;
+  /** Catalogue backups the new repository does not hold: the next gc (its reconcile) deletes their rows. */
+  readonly backupsMissing: number;
+}
+
+/**
+ * Binds the catalogue to the repository of `settings` (created when its location is empty), whatever
+ * it was bound to. The catalogue's rows are left to the next gc, whose reconcile deletes the rows of
+ * backups this repository lacks and adopts the backups it holds (of policies that still exist).
+ */
+export async function rebindRepository(runtime: Runtime, settings: EngineSettings): Promise<RebindReport> {
+  const location = repositoryLocationOf(settings);
+  const repository = await openRepository({ path: repositoryPathOf(settings), password: passphrase(settings), create: true, workers: 1 });
+  try {
+    const held = new Set((await repository.listBackups()).map((backup) => backup.id));
+    const rows = await runtime.store.db.selectFrom('backups').select('repository_backup_id').execute();
+    const previous = await rebindCatalogue(runtime.store.db, { id: repository.id, location }, Math.floor(Date.now() / 1000));
+    return { previous, repositoryId: repository.id, location, backupsMissing: rows.filter((row) => !held.has(row.repository_backup_id)).length };
+  } finally {
+    await repository.close();
+  }
 }
 
 /** For `dbp demo`: a random passphrase in <data-dir>/repository.key unless one is set. Answers the file, or null. */

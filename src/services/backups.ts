@@ -40,6 +40,8 @@ export interface PolicyRunResult {
 }
 
 export interface BackupOperations {
+  /** A local repository's directory (to tell its file-system failures from others'); absent for other stores. */
+  readonly repositoryPath?: string;
   runPolicyNow(policyId: string): Promise<{ runId: string; result: PolicyRunResult }>;
   /** Restores the backup into a new image under the data directory; answers its path. */
   restoreToNewImage(backupId: string): Promise<string>;

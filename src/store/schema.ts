@@ -216,6 +216,18 @@ export interface BackupRunsTable {
   live_read: ColumnType<Flag, Flag | undefined, Flag>;
 }
 
+/** The repository the catalogue is written with (one row at most; see migration 0010). */
+export interface RepositoryBindingTable {
+  /** Always 1: the table holds one row. */
+  singleton: ColumnType<number, number | undefined, never>;
+  /** The repository config's random id. */
+  repository_id: string;
+  /** Where the binding process reached it, as `--repository` takes it (formatRepositoryLocation). */
+  location: string;
+  /** Unix seconds. */
+  bound_at: number;
+}
+
 export interface Database {
   countries: CountriesTable;
   currencies: CurrenciesTable;
@@ -232,6 +244,7 @@ export interface Database {
   rate_limit_windows: RateLimitWindowsTable;
   backup_runs: BackupRunsTable;
   backups: BackupsTable;
+  repository_binding: RepositoryBindingTable;
 }
 
 export type Organization = Selectable<OrganizationsTable>;

@@ -19,10 +19,11 @@ forEachEngine('migration 0009: live_read', (engine) => {
   test('moves "read live" out of succeeded runs\' errors into live_read; backups follow their consistency', async () => {
     const old = await database.open();
     const { db } = old.store;
-    // The database as it was before 0009: without the columns, the migration not yet applied.
+    // The database as it was before 0009: without the columns, neither it nor any later migration applied.
     await sql`alter table backups drop column live_read`.execute(db);
     await sql`alter table backup_runs drop column live_read`.execute(db);
-    await sql`delete from kysely_migration where name = '0009_live_read'`.execute(db);
+    await sql`drop table repository_binding`.execute(db);
+    await sql`delete from kysely_migration where name >= '0009_live_read'`.execute(db);
 
     const run = (id: string, scheduledAt: number, status: string, error: string | null) =>
       sql`insert into backup_runs (id, policy_id, organization_id, target_disk_ids, scheduled_at, claimed_at, status, error, attempts)

@@ -63,10 +63,11 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-/** Starts `dbp serve <args…>` from the repository root, with no DATABASE_URL or DBP_* from this environment. */
-export function spawnServe(args: string[]): Child {
+/** Starts `dbp serve <args…>` from the repository root, with no DATABASE_URL or DBP_* from this environment (only `extraEnv`). */
+export function spawnServe(args: string[], extraEnv: Record<string, string> = {}): Child {
   const env = { ...process.env };
-  for (const name of ['DATABASE_URL', 'DBP_DATA_DIR', 'DBP_HOST', 'DBP_PORT', 'DBP_ROLE', 'DBP_LOG_LEVEL']) delete env[name];
+  for (const name of ['DATABASE_URL', 'DBP_DATA_DIR', 'DBP_HOST', 'DBP_PORT', 'DBP_ROLE', 'DBP_LOG_LEVEL', 'DBP_REPOSITORY', 'DBP_REPOSITORY_PASSWORD']) delete env[name];
+  Object.assign(env, extraEnv);
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', ...args], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));

@@ -118,6 +118,8 @@ export interface VerifyOptions {
 }
 
 export interface Repository {
+  /** The repository's identity: its config's random `id`, the same from every process and location. */
+  readonly id: string;
   readonly path: string;
   readonly encrypted: boolean;
   backup(options: BackupOptions): Promise<BackupResult>;

@@ -52,6 +52,7 @@ export async function openRepository(options: OpenRepositoryOptions): Promise<Re
 }
 
 class DirectoryRepository implements Repository {
+  readonly id: string;
   readonly encrypted: boolean;
   private readonly chunkSize: number;
   /** Numbers the restores (see RestoreTarget.restore). */
@@ -66,6 +67,7 @@ class DirectoryRepository implements Repository {
     private readonly pool: ChunkPool,
     private readonly warn: IndexWarning,
   ) {
+    this.id = config.id;
     this.encrypted = config.encryption !== null;
     this.chunkSize = config.chunkSize;
     this.unitBytes = Math.max(config.chunkSize, UNIT_BYTES);

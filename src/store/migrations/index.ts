@@ -13,6 +13,7 @@ import * as backupRunsWithoutOrganizationIndex from './0006_backup_runs_without_
 import * as backups from './0007_backups.js';
 import * as generationTriggersWithoutInLists from './0008_generation_triggers_without_in_lists.js';
 import * as liveRead from './0009_live_read.js';
+import * as repositoryBinding from './0010_repository_binding.js';
 
 /** Declared beside the migrations (which take it from there), offered here too. */
 export type { MigrationContext };
@@ -31,6 +32,7 @@ const migrations: Record<string, EngineMigration> = {
   '0007_backups': backups,
   '0008_generation_triggers_without_in_lists': generationTriggersWithoutInLists,
   '0009_live_read': liveRead,
+  '0010_repository_binding': repositoryBinding,
 };
 
 export function migrationProvider(context: MigrationContext): MigrationProvider {

@@ -10,6 +10,9 @@ import type { BackupOperations, TakenBackup } from '../../../services/backups.js
 import type { Backup, BackupRun } from '../../../store/schema.js';
 import { findUnlessNul, guard } from '../../core/v1/lookups.js';
 import { StringScalar as Key } from '../../framework/scalars.js';
+import { repositoryFailure, REPOSITORY_ERRORS } from './repository-errors.js';
+
+export { BackupUnreadable } from './repository-errors.js';
 
 export const BACKUP_TAG = 'Backups (extension)';
 
@@ -19,11 +22,22 @@ export interface ExtensionContext {
   readonly backups?: BackupOperations | undefined;
 }
 
-/** An extension endpoint: its action may use the backup engine. */
+/**
+ * An extension endpoint: its action may use the backup engine. Whatever the repository throws is
+ * answered as one of REPOSITORY_ERRORS (see repository-errors.ts), which every such endpoint lists.
+ */
 export function defineExtensionEndpoint<const A extends Record<string, ArgumentDefinition<any>>>(
   definition: EndpointDefinition<A, ExtensionContext>,
 ): EndpointDefinition<A, ExtensionContext> {
-  return defineEndpoint<A, ExtensionContext>(definition);
+  const { action } = definition;
+  return defineEndpoint<A, ExtensionContext>({
+    ...definition,
+    errors: [...definition.errors, ...REPOSITORY_ERRORS.filter((error) => !definition.errors.includes(error))],
+    action: (context) =>
+      action(context).catch((error: unknown) => {
+        throw repositoryFailure(error, context.backups?.repositoryPath) ?? error;
+      }),
+  });
 }
 /** Reading backups needs the policies' read scope; running, restoring and verifying the manage scope. */
 export const READ_SCOPES = ['disk_backup_policies', 'disk_backup_policies:read'] as const;
@@ -49,14 +63,6 @@ export const RunInProgressError = defineError({
   httpStatus: 409,
   description: 'The policy already has a run in progress (two runs of one policy never overlap); try again once it has finished',
   detail: { run_id: { type: StringScalar } },
-});
-
-export const BackupUnreadable = defineError({
-  id: 'ExtAPI/Errors/BackupUnreadable',
-  code: 'backup_unreadable',
-  httpStatus: 422,
-  description: 'The backup cannot be read back from the repository (a chunk or its manifest is missing or damaged)',
-  detail: { details: { type: StringScalar } },
 });
 
 export const BackupLookup = lookup<Backup>({

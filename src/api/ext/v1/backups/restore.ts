@@ -3,7 +3,6 @@ import { DiskObject } from '../../../objects/disk.js';
 import { diskFromRestoredImage } from '../../../../services/backups.js';
 import { ValidationFailed } from '../../../../services/errors.js';
 import { BACKUP_TAG, BackupEngineUnavailable, BackupLookup, BackupUnreadable, defineExtensionEndpoint, engineOf, MANAGE_SCOPES } from '../shared.js';
-import { readFailure } from './read-failure.js';
 
 export default defineExtensionEndpoint({
   id: 'ExtAPI/Endpoints/Backups/RestoreEndpoint',
@@ -23,9 +22,7 @@ export default defineExtensionEndpoint({
   },
   async action({ args, services, backups }) {
     if (args.name.trim() === '') throw new ValidationFailed(['Name must not be blank']);
-    const imagePath = await engineOf(backups).restoreToNewImage(args.backup.id).catch((error: unknown) => {
-      throw readFailure(error) ?? error;
-    });
+    const imagePath = await engineOf(backups).restoreToNewImage(args.backup.id);
     const disk = await diskFromRestoredImage(services.inventory, args.backup, args.name, imagePath);
     return { disk: await services.inventory.findDisk({ id: disk.id }) };
   },
