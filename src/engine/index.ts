@@ -11,6 +11,8 @@ import type { Logger } from 'pino';
 import type { Runtime } from '../runtime.js';
 import { BackupEngine } from './backup-engine.js';
 import { openRepository } from './repository/index.js';
+import { parseRepositoryLocation } from './storage/location.js';
+import type { StoreLocation } from './storage/object-store.js';
 
 export { BackupEngine, BackupNotInCatalogue, type BackupRecord } from './backup-engine.js';
 export { RepositoryError } from './repository/index.js';
@@ -36,8 +38,9 @@ export class EngineNotConfigured extends Error {
   }
 }
 
-export function repositoryPathOf(settings: EngineSettings): string {
-  return resolve(settings.repositoryPath ?? process.env.DBP_REPOSITORY ?? join(settings.dataDir, 'repository'));
+/** Where the repository is: `--repository`, else DBP_REPOSITORY (a directory or an s3: URL), else <data-dir>/repository. */
+export function repositoryLocationOf(settings: EngineSettings): StoreLocation {
+  return parseRepositoryLocation(settings.repositoryPath ?? process.env.DBP_REPOSITORY ?? join(settings.dataDir, 'repository'));
 }
 
 /** The repository's passphrase (null: unencrypted), or EngineNotConfigured saying how to set one. */
@@ -65,7 +68,7 @@ export async function openBackupEngine(runtime: Runtime, settings: EngineSetting
     throw error;
   }
   const repository = await openRepository({
-    path: repositoryPathOf(settings),
+    location: repositoryLocationOf(settings),
     password,
     create: true,
     ...(settings.workers ? { workers: settings.workers } : {}),

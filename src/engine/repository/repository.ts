@@ -1,13 +1,16 @@
 /**
- * A backup repository in a directory (format: docs/REPOSITORY.md). Backups read an image in units of
+ * A backup repository in an object store (format: docs/REPOSITORY.md; stores: ../storage). Backups read an image in units of
  * several fixed-size chunks; worker threads hash them, and seal the ones the index does not know yet,
  * which are gathered into pack files. The backup exists once its packs, then an index naming them,
  * then its manifest are durable. Forgetting a backup deletes its manifest only; garbage collection,
  * alone in the repository, keeps exactly the chunks the manifests name.
  */
-import { closeSync, constants as fsConstants, existsSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, constants as fsConstants, existsSync, openSync, renameSync, rmSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
+import { formatRepositoryLocation } from '../storage/location.js';
+import type { ObjectStore, StoreLocation } from '../storage/object-store.js';
+import { openStore } from '../storage/open-store.js';
 import { ChunkIndex, writeIndexFile, type IndexWarning } from './chunk-index.js';
 import { rebuildIndex } from './index-repair.js';
 import { ChunkPool, type ChunkReply, type LoadPiece, type PieceProblem, type SealPiece } from './chunk-pool.js';
@@ -30,12 +33,12 @@ import { RepositoryError } from './errors.js';
 import { syncDirectory, temporaryPathFor } from './files.js';
 import { unlock, type RepositoryConfig, type RepositoryKeys } from './keys.js';
 import { openOrCreateConfig } from './open.js';
-import { BACKUP_ID, BACKUPS_DIRECTORY, manifestPath, packPath } from './layout.js';
+import { BACKUP_ID } from './layout.js';
 import { acquireGcLock, acquireSharedLock, removeStaleLocks } from './locks.js';
-import { ManifestReader, ManifestWriter, readManifestHeader, SEGMENT_CHUNKS, summaryOf, withManifest, type ManifestHeader } from './manifest.js';
+import { ManifestReader, ManifestWriter, readManifestHeader, SEGMENT_CHUNKS, summaryOf, type ManifestHeader } from './manifest.js';
 import { SEAL_OVERHEAD } from './sealing.js';
 import { collectGarbage } from './gc.js';
-import { newObjectId, packsOnDisk, PackWriter, readPackTable } from './packs.js';
+import { newObjectId, packSizes, PackWriter, readPackTable } from './packs.js';
 
 /** Chosen by `npm run bench:backup -- --chunk-sizes …` (BENCHMARKS.md). */
 export const DEFAULT_CHUNK_SIZE = 64 * 1024;
@@ -45,13 +48,22 @@ const UNIT_BYTES = 1024 * 1024;
 const UNITS_IN_FLIGHT_PER_WORKER = 4;
 
 export async function openRepository(options: OpenRepositoryOptions): Promise<Repository> {
-  const config = openOrCreateConfig(options.path, options.password, options.create === true, options.chunkSize ?? DEFAULT_CHUNK_SIZE);
-  const keys = unlock(config, options.password);
-  const warn = options.onWarning ?? ((message: string) => void process.stderr.write(`warning: repository ${options.path}: ${message}\n`));
-  return new DirectoryRepository(options.path, config, keys, new ChunkPool(options.path, keys, options.workers), warn);
+  const store = 'store' in options ? options.store : await openStore(options.location);
+  try {
+    const config = await openOrCreateConfig(store, options.password, options.create === true, options.chunkSize ?? DEFAULT_CHUNK_SIZE);
+    const keys = unlock(config, options.password);
+    const warn = options.onWarning ?? ((message: string) => void process.stderr.write(`warning: repository ${store.description}: ${message}\n`));
+    return new StoreRepository(store, config, keys, new ChunkPool(store.location, keys, options.workers), warn);
+  } catch (error) {
+    // The caller's own store stays open; one opened here is closed.
+    if (!('store' in options)) await store.close();
+    throw error;
+  }
 }
 
-class DirectoryRepository implements Repository {
+class StoreRepository implements Repository {
+  readonly location: StoreLocation;
+  readonly description: string;
   readonly encrypted: boolean;
   private readonly chunkSize: number;
   /** Numbers the restores (see RestoreTarget.restore). */
@@ -60,20 +72,22 @@ class DirectoryRepository implements Repository {
   private readonly unitBytes: number;
 
   constructor(
-    readonly path: string,
+    private readonly store: ObjectStore,
     config: RepositoryConfig,
     private readonly keys: RepositoryKeys,
     private readonly pool: ChunkPool,
     private readonly warn: IndexWarning,
   ) {
+    this.location = store.location;
+    this.description = formatRepositoryLocation(store.location);
     this.encrypted = config.encryption !== null;
     this.chunkSize = config.chunkSize;
     this.unitBytes = Math.max(config.chunkSize, UNIT_BYTES);
   }
 
   /** The index; a damaged index file is reported and rebuilt from the packs (chunk-index.ts). */
-  private loadIndex(): ChunkIndex {
-    return ChunkIndex.load(this.path, this.keys, this.warn);
+  private loadIndex(): Promise<ChunkIndex> {
+    return ChunkIndex.load(this.store, this.keys, this.warn);
   }
 
   private get chunksPerUnit(): number {
@@ -88,19 +102,19 @@ class DirectoryRepository implements Repository {
     } catch (error) {
       throw new RepositoryError('source_unreadable', `Cannot read ${options.sourcePath}: ${(error as Error).message}`);
     }
-    const lock = await acquireSharedLock(this.path, 'backup', options.signal).catch(async (error) => {
+    const lock = await acquireSharedLock(this.store, 'backup', options.signal).catch(async (error) => {
       await source.close();
       throw error;
     });
-    const packs = new PackWriter(this.path, this.keys, this.chunkSize + SEAL_OVERHEAD);
+    const packs = new PackWriter(this.store, this.keys, this.chunkSize + SEAL_OVERHEAD);
     const outputs: ArrayBuffer[] = [];
     let manifest: ManifestWriter | undefined;
     // Until an index names its packs no one else can use them: a failure before that deletes them.
     let indexed = false;
     try {
-      const index = this.loadIndex();
+      const index = await this.loadIndex();
       const { size: expectedSize } = await source.stat();
-      manifest = new ManifestWriter(this.path, this.keys, newObjectId());
+      manifest = await ManifestWriter.create(this.store, this.keys, newObjectId());
       const chunkList = manifest;
       // Chunks this backup is storing: a later unit with the same chunk only names it.
       const storing = new Set<string>();
@@ -132,19 +146,19 @@ class DirectoryRepository implements Repository {
       // Packs, then the index naming them, then the manifest naming their chunks: each durable before the next.
       const written = await packs.finish();
       if (written.length > 0) {
-        writeIndexFile(this.path, this.keys, written);
+        await writeIndexFile(this.store, this.keys, written);
         indexed = true;
       }
-      const header = manifest.finish({ startedAt, createdAt: Math.floor(Date.now() / 1000), diskSize, chunkSize: this.chunkSize, tags: { ...options.tags } });
+      const header = await manifest.finish({ startedAt, createdAt: Math.floor(Date.now() / 1000), diskSize, chunkSize: this.chunkSize, tags: { ...options.tags } });
       return { ...summaryOf(header), newChunks, newStoredBytes };
     } catch (error) {
-      manifest?.abandon();
+      await manifest?.abandon().catch(() => {});
       // Once indexed, another backup may already name its chunks: then they stay, for gc to judge.
       if (indexed) await packs.settle();
       else await packs.discard();
       throw error;
     } finally {
-      lock.release();
+      await lock.release();
       await source.close();
     }
   }
@@ -194,27 +208,25 @@ class DirectoryRepository implements Repository {
   }
 
   async listBackups(): Promise<BackupSummary[]> {
-    return this.backupIds()
-      .map((id) => summaryOf(readManifestHeader(this.path, id, this.keys)))
-      .sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+    const summaries: BackupSummary[] = [];
+    for (const id of await this.backupIds()) summaries.push(summaryOf(await readManifestHeader(this.store, id, this.keys)));
+    return summaries.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
   }
 
   async getBackup(backupId: string): Promise<BackupSummary> {
-    return summaryOf(readManifestHeader(this.path, backupId, this.keys));
+    return summaryOf(await readManifestHeader(this.store, backupId, this.keys));
   }
 
   async restore(backupId: string, options: RestoreOptions): Promise<void> {
-    const lock = await acquireSharedLock(this.path, 'read', options.signal);
-    let manifest: ManifestReader | undefined;
+    const lock = await acquireSharedLock(this.store, 'read', options.signal);
     try {
-      manifest = ManifestReader.open(this.path, backupId, this.keys);
+      const manifest = await ManifestReader.open(this.store, backupId, this.keys);
       if (!options.overwrite && existsSync(options.toPath)) {
         throw new RepositoryError('target_exists', `${options.toPath} exists; restore to a new path (or allow overwriting)`);
       }
-      await this.restoreInto(manifest, this.loadIndex(), options);
+      await this.restoreInto(manifest, await this.loadIndex(), options);
     } finally {
-      manifest?.close();
-      lock.release();
+      await lock.release();
     }
   }
 
@@ -238,14 +250,14 @@ class DirectoryRepository implements Repository {
       let done = 0;
       // A segment of the chunk list at a time: memory does not grow with the image.
       for (let segment = 0; segment < header.segments.length; segment++) {
-        const ids = manifest.segmentIds(segment);
+        const ids = await manifest.segmentIds(segment);
         const recurring = recurringIds(ids);
         const firstUnit = (segment * SEGMENT_CHUNKS) / this.chunksPerUnit;
         await this.inLanes(Math.ceil(ids.length / this.chunksPerUnit), options.signal, async (unitOfSegment) => {
           const unitIndex = firstUnit + unitOfSegment;
           const unitLength = Math.min(this.unitBytes, header.diskSize - unitIndex * this.unitBytes);
           const firstId = unitOfSegment * this.chunksPerUnit;
-          const pieces = this.piecesOfUnit(header, index, ids.slice(firstId, firstId + this.chunksPerUnit), unitIndex * this.chunksPerUnit, recurring);
+          const pieces = await this.piecesOfUnit(header, index, ids.slice(firstId, firstId + this.chunksPerUnit), unitIndex * this.chunksPerUnit, recurring);
           if (pieces.length > 0) {
             const writeTo = { restore, fd: target.fd, directFd, unitStart: unitIndex * this.unitBytes };
             const reply = expectReply(await this.pool.run({ kind: 'load', pieces, chunkSize: header.chunkSize, writeTo }), 'loaded');
@@ -299,51 +311,50 @@ class DirectoryRepository implements Repository {
    * The stored chunks among `ids` (a unit's, the first at image position `firstPosition`), with their
    * places in packs; those in `recurring` are marked so that the worker keeps their plain bytes.
    */
-  private piecesOfUnit(
+  private async piecesOfUnit(
     header: ManifestHeader,
     index: ChunkIndex,
     ids: readonly (string | null)[],
     firstPosition: number,
     recurring: ReadonlySet<string>,
-  ): LoadPiece[] {
+  ): Promise<LoadPiece[]> {
     const pieces: LoadPiece[] = [];
-    ids.forEach((id, slot) => {
-      if (id === null) return;
-      const location = index.locateNeeded(id);
+    for (const [slot, id] of ids.entries()) {
+      if (id === null) continue;
+      const location = await index.locateNeeded(id);
       if (!location) throw new RepositoryError('missing_chunk', `Chunk ${id}: no pack holds it (it is in no index)`);
       pieces.push({ slot, id, ...location, plainLength: plainLengthOf(header, firstPosition + slot), recurs: recurring.has(id) });
-    });
+    }
     return pieces;
   }
 
   async verify(options: VerifyOptions = {}): Promise<VerifyReport> {
-    const lock = await acquireSharedLock(this.path, 'read', options.signal);
+    const lock = await acquireSharedLock(this.store, 'read', options.signal);
     try {
-      const ids = options.backupIds ?? this.backupIds();
+      const ids = options.backupIds ?? (await this.backupIds());
       const backupsOfChunk = new Map<string, string[]>();
       const lengthOfChunk = new Map<string, number>();
       const badManifests: { backupId: string; detail: string }[] = [];
       for (const backupId of ids) {
         try {
-          withManifest(this.path, backupId, this.keys, (manifest) =>
-            manifest.forEachChunk((id, position) => {
-              if (id === null) return;
-              const owners = backupsOfChunk.get(id) ?? [];
-              if (!owners.includes(backupId)) owners.push(backupId);
-              backupsOfChunk.set(id, owners);
-              lengthOfChunk.set(id, plainLengthOf(manifest.header, position));
-            }),
-          );
+          const manifest = await ManifestReader.open(this.store, backupId, this.keys);
+          await manifest.forEachChunk((id, position) => {
+            if (id === null) return;
+            const owners = backupsOfChunk.get(id) ?? [];
+            if (!owners.includes(backupId)) owners.push(backupId);
+            backupsOfChunk.set(id, owners);
+            lengthOfChunk.set(id, plainLengthOf(manifest.header, position));
+          });
         } catch (error) {
           if (!(error instanceof RepositoryError)) throw error;
           badManifests.push({ backupId, detail: error.message });
         }
       }
-      const index = this.loadIndex();
+      const index = await this.loadIndex();
       const badChunks: BadChunk[] = [];
       const pieces: LoadPiece[] = [];
       for (const [id, backupIds] of backupsOfChunk) {
-        const location = index.locateNeeded(id);
+        const location = await index.locateNeeded(id);
         if (location) pieces.push({ slot: 0, id, ...location, plainLength: lengthOfChunk.get(id)! });
         else badChunks.push({ chunkId: id, problem: 'missing', detail: 'no pack holds it (it is in no index)', backupIds });
       }
@@ -354,9 +365,9 @@ class DirectoryRepository implements Repository {
       await this.inLanes(Math.ceil(pieces.length / this.chunksPerUnit), options.signal, async (batchIndex) => {
         const batch = pieces.slice(batchIndex * this.chunksPerUnit, (batchIndex + 1) * this.chunksPerUnit);
         const reply = expectReply(await this.pool.run({ kind: 'load', pieces: batch, chunkSize: this.chunkSize, writeTo: null }), 'loaded');
-          for (const problem of reply.problems) {
-            badChunks.push({ chunkId: problem.id, problem: problem.problem, detail: problem.detail, backupIds: backupsOfChunk.get(problem.id)! });
-          }
+        for (const problem of reply.problems) {
+          badChunks.push({ chunkId: problem.id, problem: problem.problem, detail: problem.detail, backupIds: backupsOfChunk.get(problem.id)! });
+        }
         checkedBytes += batch.reduce((sum, piece) => sum + piece.plainLength, 0);
         options.onProgress?.({ bytesDone: checkedBytes, bytesTotal: totalBytes });
       });
@@ -370,84 +381,82 @@ class DirectoryRepository implements Repository {
         ok: badChunks.length === 0 && badManifests.length === 0 && index.problems.length === 0,
       };
     } finally {
-      lock.release();
+      await lock.release();
     }
   }
 
   async forget(backupIds: readonly string[]): Promise<void> {
-    let removed = false;
-    for (const id of backupIds) {
-      if (!BACKUP_ID.test(id)) continue;
-      const path = manifestPath(this.path, id);
-      if (existsSync(path)) {
-        rmSync(path, { force: true });
-        removed = true;
-      }
-    }
-    if (removed) syncDirectory(join(this.path, BACKUPS_DIRECTORY));
+    const names = backupIds.filter((id) => BACKUP_ID.test(id));
+    if (names.length === 0) return;
+    await this.store.remove('manifest', names);
+    await this.store.barrier('manifest');
   }
 
   /** Keeps exactly the chunks some manifest names, one copy each (gc.ts: the order, crash and full-disk guarantees). */
   async gc(options: { signal?: AbortSignal; onProgress?: ProgressListener } = {}): Promise<GcReport> {
-    const lock = acquireGcLock(this.path);
+    const lock = await acquireGcLock(this.store);
     try {
-      removeStaleLocks(this.path);
+      await removeStaleLocks(this.store);
       return await collectGarbage({
-        root: this.path,
+        store: this.store,
         keys: this.keys,
         chunkSize: this.chunkSize,
         // Every manifest must be read: a chunk named by one that cannot be read might still be needed.
-        referenced: () => this.chunksNamedBy(this.backupIds()),
+        referenced: async () => this.chunksNamedBy(await this.backupIds()),
         loadIndex: () => this.loadIndex(),
         ...options,
       });
     } finally {
-      lock.release();
+      await lock.release();
     }
   }
 
   async repairIndex(): Promise<IndexRepairReport> {
-    const lock = acquireGcLock(this.path);
+    const lock = await acquireGcLock(this.store);
     try {
-      const report = rebuildIndex(this.path, this.keys);
+      const report = await rebuildIndex(this.store, this.keys);
       for (const file of report.damagedIndexFiles) this.warn(`index file ${file} was damaged; replaced`);
       return report;
     } finally {
-      lock.release();
+      await lock.release();
     }
   }
 
   async storedBytes(backupIds: readonly string[]): Promise<number> {
-    const index = this.loadIndex();
+    const index = await this.loadIndex();
     let total = 0;
-    for (const chunkId of this.chunksNamedBy(backupIds)) total += index.locate(chunkId)?.length ?? 0;
+    for (const chunkId of await this.chunksNamedBy(backupIds)) total += index.locate(chunkId)?.length ?? 0;
     return total;
   }
 
   async packs(): Promise<PackContents[]> {
-    return [...packsOnDisk(this.path)].map(([id, fileBytes]) => ({
-      id,
-      path: packPath(this.path, id),
-      fileBytes,
-      blobs: readPackTable(this.path, id, this.keys).map(([chunkId, offset, length]) => ({ chunkId, offset, length })),
-    }));
+    const packs: PackContents[] = [];
+    for (const [id, fileBytes] of await packSizes(this.store)) {
+      const table = await readPackTable(this.store, id, this.keys);
+      packs.push({ id, fileBytes, blobs: table.map(([chunkId, offset, length]) => ({ chunkId, offset, length })) });
+    }
+    return packs;
   }
 
   async close(): Promise<void> {
     await this.pool.close();
+    await this.store.close();
   }
 
   /** The distinct stored chunks these backups' manifests name (read a segment at a time). */
-  private chunksNamedBy(backupIds: readonly string[]): Set<string> {
+  private async chunksNamedBy(backupIds: readonly string[]): Promise<Set<string>> {
     const chunkIds = new Set<string>();
     for (const id of backupIds) {
-      withManifest(this.path, id, this.keys, (manifest) => manifest.forEachChunk((chunkId) => chunkId !== null && chunkIds.add(chunkId)));
+      const manifest = await ManifestReader.open(this.store, id, this.keys);
+      await manifest.forEachChunk((chunkId) => chunkId !== null && chunkIds.add(chunkId));
     }
     return chunkIds;
   }
 
-  private backupIds(): string[] {
-    return readdirSync(join(this.path, BACKUPS_DIRECTORY)).filter((name) => BACKUP_ID.test(name));
+  private async backupIds(): Promise<string[]> {
+    const ids: string[] = [];
+    for await (const { name } of this.store.list('manifest')) if (BACKUP_ID.test(name)) ids.push(name);
+    return ids;
   }
 }
 
