@@ -17,7 +17,7 @@
  * A kill at any point leaves every chunk a manifest names in an indexed pack, and at most one
  * collection's new packs unindexed, which the next collection deletes before anything else.
  */
-import { OBJECT_KINDS, type ObjectStore } from '../storage/object-store.js';
+import type { ObjectKind, ObjectStore } from '../storage/object-store.js';
 import { ChunkIndex, readIndexPacks, removeIndexFiles, writeIndexFile } from './chunk-index.js';
 import type { GcReport, ProgressListener } from './contract.js';
 import { RepositoryError } from './errors.js';
@@ -37,6 +37,9 @@ export interface GcContext {
   readonly onProgress?: ProgressListener | undefined;
 }
 
+/** The kinds whose interrupted writes a collection clears away. */
+const LEFTOVER_KINDS: readonly ObjectKind[] = ['manifest', 'index', 'pack'];
+
 /** Room asked for beyond the rewritten packs: the new index file (about this much per chunk kept) and some slack. */
 const INDEX_BYTES_PER_CHUNK = 160;
 const SLACK_BYTES = 1024 * 1024;
@@ -51,8 +54,9 @@ export async function collectGarbage(context: GcContext): Promise<GcReport> {
   const stop = () => {
     if (signal?.aborted) throw new RepositoryError('aborted', 'The garbage collection was stopped');
   };
-  // What interrupted writes left (a local store's temporary files): nobody else writes while a collection runs.
-  if (store.removeIncomplete) for (const kind of OBJECT_KINDS) await store.removeIncomplete(kind);
+  // What interrupted writes left (a local store's temporary files): nobody else writes these kinds while a
+  // collection runs. Not locks: another process may be putting one right now, to find the collection's.
+  if (store.removeIncomplete) for (const kind of LEFTOVER_KINDS) await store.removeIncomplete(kind);
   const referenced = await context.referenced();
   const index = await context.loadIndex();
   const onDisk = await packSizes(store);
