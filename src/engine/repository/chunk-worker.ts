@@ -14,7 +14,7 @@ import { seal, unseal, UnsealError } from './sealing.js';
 import { transferables, type ChunkReply, type ChunkTask, type ChunkWorkerData, type LoadPiece, type PieceProblem, type RestoreTarget, type SequencedTask } from './chunk-pool.js';
 
 const { location, encryptionKey, idKey } = workerData as ChunkWorkerData;
-/** This thread's own store (opened once, on the first read). */
+/** This thread's own store of the repository, opened when the thread starts (packs are read through it). */
 const store = openStore(location);
 // Read failures are answered per chunk; an open that failed is not to be reported as unhandled.
 store.catch(() => {});

@@ -63,7 +63,8 @@ function parseLock(name: string): LockContent | undefined {
   return undefined;
 }
 
-export async function acquireLock(store: ObjectStore, kind: LockKind): Promise<HeldLock> {
+/** Puts a lock object and keeps it fresh until released (`refreshEveryMs`: tests shorten it). */
+export async function acquireLock(store: ObjectStore, kind: LockKind, refreshEveryMs = REFRESH_EVERY_MS): Promise<HeldLock> {
   const holder = randomBytes(8).toString('hex');
   const now = Date.now();
   const base = { kind, pid: process.pid, host: hostname(), takenAt: now };
@@ -86,7 +87,7 @@ export async function acquireLock(store: ObjectStore, kind: LockKind): Promise<H
         // The store is unreachable for now: the next refresh tries again (STALE_AFTER_MS leaves room for many).
       }
     });
-  }, REFRESH_EVERY_MS);
+  }, refreshEveryMs);
   refresh.unref();
   return {
     async release() {
@@ -118,7 +119,8 @@ export async function acquireGcLock(store: ObjectStore): Promise<HeldLock> {
   others.splice(others.indexOf('gc'), 1);
   if (others.length > 0) {
     await lock.release();
-    throw new RepositoryError('repository_locked', `The repository is in use (${others.join(', ')} running); try again when it is done`);
+    // A holder caught between a refresh's put and remove shows twice: each kind is said once.
+    throw new RepositoryError('repository_locked', `The repository is in use (${[...new Set(others)].join(', ')} running); try again when it is done`);
   }
   return lock;
 }

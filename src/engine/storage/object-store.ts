@@ -76,7 +76,8 @@ export interface ObjectStore {
   freeBytes?(): Promise<number>;
   /**
    * Deletes what interrupted writes of this kind left behind (local: temporary files; S3: incomplete
-   * multipart uploads); answers how many. Called only by garbage collection, which runs alone.
+   * multipart uploads); answers how many. Called only by garbage collection, which runs alone, and
+   * only for packs, index and manifests (a lock may be being put by a process about to see gc's lock).
    */
   removeIncomplete?(kind: ObjectKind): Promise<number>;
 }
