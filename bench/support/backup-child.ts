@@ -17,7 +17,7 @@ function peakRssBytes(): number {
 
 if (operation === 'backup') {
   const [imagePath, chunkSize] = rest as [string, string];
-  const repository = await openRepository({ path: repositoryPath, password, create: true, chunkSize: Number(chunkSize) });
+  const repository = await openRepository({ location: { type: 'local', path: repositoryPath }, password, create: true, chunkSize: Number(chunkSize) });
   const started = performance.now();
   const result = await repository.backup({ sourcePath: imagePath });
   const seconds = (performance.now() - started) / 1000;
@@ -25,7 +25,7 @@ if (operation === 'backup') {
   process.stdout.write(`${JSON.stringify({ seconds, backupId: result.id, newStoredBytes: result.newStoredBytes, peakRssBytes: peakRssBytes() })}\n`);
 } else if (operation === 'restore') {
   const [backupId, target] = rest as [string, string];
-  const repository = await openRepository({ path: repositoryPath, password });
+  const repository = await openRepository({ location: { type: 'local', path: repositoryPath }, password });
   const started = performance.now();
   await repository.restore(backupId, { toPath: target });
   const seconds = (performance.now() - started) / 1000;

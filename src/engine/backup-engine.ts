@@ -60,8 +60,10 @@ export class BackupEngine implements BackupRunner, BackupOperations {
     return this.options.repository;
   }
 
-  get repositoryPath(): string {
-    return this.options.repository.path;
+  /** A local repository's directory (its file-system failures are told by their paths); undefined for other stores. */
+  get repositoryPath(): string | undefined {
+    const location = this.options.repository.location;
+    return location.type === 'local' ? location.path : undefined;
   }
 
   /** The scheduler's runner: backs up every target disk of the run, then applies retention. */

@@ -13,6 +13,7 @@ import { BackupEngine } from './backup-engine.js';
 import { bindCatalogue, readBinding, rebindCatalogue, RepositoryMismatch, type CatalogueBinding } from './repository-binding.js';
 import { openRepository, RepositoryError, type Repository } from './repository/index.js';
 import { formatRepositoryLocation, parseRepositoryLocation } from './storage/location.js';
+import type { StoreLocation } from './storage/object-store.js';
 
 export { BackupEngine, BackupNotInCatalogue, type BackupRecord } from './backup-engine.js';
 export { RepositoryError } from './repository/index.js';
@@ -39,13 +40,14 @@ export class EngineNotConfigured extends Error {
   }
 }
 
-export function repositoryPathOf(settings: EngineSettings): string {
-  return resolve(settings.repositoryPath ?? process.env.DBP_REPOSITORY ?? join(settings.dataDir, 'repository'));
+/** Where the repository is: `--repository`, else DBP_REPOSITORY (a directory or an s3: URL), else <data-dir>/repository. */
+export function repositoryLocationOf(settings: EngineSettings): StoreLocation {
+  return parseRepositoryLocation(settings.repositoryPath ?? process.env.DBP_REPOSITORY ?? join(settings.dataDir, 'repository'));
 }
 
 /** The repository's location as `--repository` takes it (what the catalogue's binding records and messages show). */
-export function repositoryLocationOf(settings: EngineSettings): string {
-  return formatRepositoryLocation(parseRepositoryLocation(settings.repositoryPath ?? process.env.DBP_REPOSITORY ?? join(settings.dataDir, 'repository')));
+export function repositoryLocationTextOf(settings: EngineSettings): string {
+  return formatRepositoryLocation(repositoryLocationOf(settings));
 }
 
 /** The repository's passphrase (null: unencrypted), or EngineNotConfigured saying how to set one. */
@@ -77,12 +79,12 @@ export async function openBackupEngine(runtime: Runtime, settings: EngineSetting
     if (error instanceof EngineNotConfigured) runtime.status.backups = { enabled: false, detail: error.detail };
     throw error;
   }
-  const location = repositoryLocationOf(settings);
+  const location = repositoryLocationTextOf(settings);
   const bound = await readBinding(runtime.store.db);
   let repository: Repository;
   try {
     repository = await openRepository({
-      path: repositoryPathOf(settings),
+      location: repositoryLocationOf(settings),
       password,
       create: bound === undefined,
       ...(settings.workers ? { workers: settings.workers } : {}),
@@ -122,8 +124,8 @@ export interface RebindReport {
  * backups this repository lacks and adopts the backups it holds (of policies that still exist).
  */
 export async function rebindRepository(runtime: Runtime, settings: EngineSettings): Promise<RebindReport> {
-  const location = repositoryLocationOf(settings);
-  const repository = await openRepository({ path: repositoryPathOf(settings), password: passphrase(settings), create: true, workers: 1 });
+  const location = repositoryLocationTextOf(settings);
+  const repository = await openRepository({ location: repositoryLocationOf(settings), password: passphrase(settings), create: true, workers: 1 });
   try {
     const held = new Set((await repository.listBackups()).map((backup) => backup.id));
     const rows = await runtime.store.db.selectFrom('backups').select('repository_backup_id').execute();

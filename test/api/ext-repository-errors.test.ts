@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { manifestPath } from '../../src/engine/repository/layout.js';
+import { localPath } from '../support/repository-damage.js';
 import { TestService, type CallResult, type TestOrganization } from '../support/harness.js';
 
 function assertError(result: CallResult, status: number, code: string, repositoryError: RegExp): void {
@@ -47,7 +47,7 @@ describe('extension API: repository errors', () => {
 
   test('a repository whose directory is gone: restore and verify answer 503 repository_unavailable, and work again once it is back', async () => {
     const { id } = await backUp();
-    const repository = service.backupEngine!.repository.path;
+    const repository = localPath(service.backupEngine!.repository);
     renameSync(repository, `${repository}.away`);
     try {
       for (const [path, json] of [[`backups/${id}/verify`, undefined], [`backups/${id}/restore`, { name: 'while away' }]] as const) {
@@ -65,7 +65,7 @@ describe('extension API: repository errors', () => {
 
   test("a backup whose manifest is missing: restore answers 422 backup_unreadable with the repository's code", async () => {
     const { id, repositoryId } = await backUp();
-    rmSync(manifestPath(service.backupEngine!.repository.path, repositoryId));
+    rmSync(join(localPath(service.backupEngine!.repository), 'backups', repositoryId));
     const result = await service.call('POST', ext(`backups/${id}/restore`), { token: org.token, json: { name: 'no manifest' } });
     assertError(result, 422, 'backup_unreadable', /^backup_not_found$/);
     assert.match(result.body.error.detail.details, /manifest is missing/);

@@ -41,7 +41,7 @@ test(`the repository stays whole through ${KILLS} kill -9 during backup, forget 
   for (let kill = 0; kill < KILLS; kill++) {
     const output = await runAndKill(repositoryPath, imagesPath, Math.floor(Math.random() * 700));
     assert.doesNotMatch(output, /Error/, output);
-    const repository = await openRepository({ path: repositoryPath, password: 'crash test' });
+    const repository = await openRepository({ location: { type: 'local', path: repositoryPath }, password: 'crash test' });
     try {
       const report = await repository.verify();
       assert.equal(report.ok, true, `after kill ${kill + 1}: ${JSON.stringify(report)}`);

@@ -36,7 +36,7 @@ function image(bytes: Buffer): string {
 }
 
 function open(path: string, create = false): Promise<Repository> {
-  return openRepository({ path, password: PASSWORD, create, chunkSize: CHUNK, workers: 2 });
+  return openRepository({ location: { type: 'local', path }, password: PASSWORD, create, chunkSize: CHUNK, workers: 2 });
 }
 
 /** Every file under `directory`, relative to it, with its size. */

@@ -43,7 +43,7 @@ test('dbp gc on a full disk (database and repository on it) frees the space of f
 
   // Backups until the disk is full, then forgotten (as retention forgets a policy's oldest backups).
   const password = readFileSync(join(disk, 'repository.key'), 'utf8').trim();
-  const repository = await openRepository({ path: join(disk, 'repository'), password, workers: 2 });
+  const repository = await openRepository({ location: { type: 'local', path: join(disk, 'repository') }, password, workers: 2 });
   const strays: string[] = [];
   try {
     for (;;) {

@@ -32,7 +32,7 @@ for (const [kind, damage] of Object.entries(damages)) {
   test(`an index file ${kind}: gc, backup, verify and restore still work, the damage is named, repairIndex rebuilds it`, async () => {
     const path = join(root, kind.replace(' ', '-'));
     const warnings: string[] = [];
-    const open = () => openRepository({ path, password: 'index', create: true, chunkSize: CHUNK, workers: 2, onWarning: (message) => warnings.push(message) });
+    const open = () => openRepository({ location: { type: 'local', path }, password: 'index', create: true, chunkSize: CHUNK, workers: 2, onWarning: (message) => warnings.push(message) });
     const shared = randomBytes(CHUNK * 20);
     const images = new Map<string, Buffer>();
     const backUp = async (repository: Repository, bytes: Buffer) => {
@@ -78,7 +78,7 @@ for (const [kind, damage] of Object.entries(damages)) {
 
 test('verify names a damaged index file found on the way and mends it; the next verify is clean', async () => {
   const path = join(root, 'verify');
-  const repository = await openRepository({ path, password: 'index', create: true, chunkSize: CHUNK, workers: 2, onWarning: () => {} });
+  const repository = await openRepository({ location: { type: 'local', path }, password: 'index', create: true, chunkSize: CHUNK, workers: 2, onWarning: () => {} });
   try {
     const image = join(root, 'verify-image');
     const bytes = randomBytes(CHUNK * 12);

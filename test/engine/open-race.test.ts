@@ -60,7 +60,7 @@ test('pairs of processes creating one empty repository at the same moment: every
     const codes = await Promise.all(children.map(exited));
     assert.deepEqual(codes, children.map(() => 0), `every child backs up: ${children.map((c) => c.output).join(' | ')}`);
     for (const pair of pairs) {
-      const repository = await openRepository({ path: pair.repository, password: 'open race', workers: 1 });
+      const repository = await openRepository({ location: { type: 'local', path: pair.repository }, password: 'open race', workers: 1 });
       try {
         const ids = pair.children.map((child) => child.output.split('\n')[1]!);
         assert.deepEqual((await repository.listBackups()).map((b) => b.id).sort(), [...ids].sort());

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { openRepository, RepositoryError, type Repository } from '../../src/engine/repository/index.js';
-import { writeFileAtomically } from '../../src/engine/repository/files.js';
+import { packFile } from '../support/repository-damage.js';
 import { SEGMENT_CHUNKS } from '../../src/engine/repository/manifest.js';
 
 /** The repository through its public contract: round trips, deduplication, keys, damage, locks, gc. */
@@ -25,7 +25,7 @@ function image(bytes: Buffer): string {
 
 async function withRepository<T>(options: { password?: string | null; path?: string }, use: (repository: Repository, path: string) => Promise<T>): Promise<T> {
   const path = options.path ?? fresh('repository');
-  const repository = await openRepository({ path, password: options.password === undefined ? 'secret' : options.password, create: true, chunkSize: CHUNK, workers: 2 });
+  const repository = await openRepository({ location: { type: 'local', path }, password: options.password === undefined ? 'secret' : options.password, create: true, chunkSize: CHUNK, workers: 2 });
   try {
     return await use(repository, path);
   } finally {
@@ -35,7 +35,7 @@ async function withRepository<T>(options: { password?: string | null; path?: str
 
 /** Every stored chunk, as the packs' own tables list it. */
 async function storedChunks(repository: Repository) {
-  return (await repository.packs()).flatMap((pack) => pack.blobs.map((blob) => ({ ...blob, packPath: pack.path })));
+  return (await repository.packs()).flatMap((pack) => pack.blobs.map((blob) => ({ ...blob, packPath: packFile(repository, pack) })));
 }
 
 function flipByteAt(path: string, position: number): void {
@@ -140,16 +140,16 @@ describe('keys', () => {
     const path = fresh('repository');
     await withRepository({ path }, async () => {});
     const config = readFileSync(join(path, 'config'));
-    await assertCode(openRepository({ path, password: 'wrong' }), 'wrong_password');
-    await assertCode(openRepository({ path, password: null }), 'password_required');
+    await assertCode(openRepository({ location: { type: 'local', path }, password: 'wrong' }), 'wrong_password');
+    await assertCode(openRepository({ location: { type: 'local', path }, password: null }), 'password_required');
     assert.deepEqual(readFileSync(join(path, 'config')), config);
   });
 
   test('a directory that is not a repository is refused, and a non-empty one is never made one', async () => {
     const path = fresh('not-a-repository');
-    await assertCode(openRepository({ path, password: 'x' }), 'not_a_repository');
-    writeFileAtomically(join(root, 'some-file'), Buffer.from('x'));
-    await assertCode(openRepository({ path: root, password: 'x', create: true }), 'not_a_repository');
+    await assertCode(openRepository({ location: { type: 'local', path }, password: 'x' }), 'not_a_repository');
+    writeFileSync(join(root, 'some-file'), 'x');
+    await assertCode(openRepository({ location: { type: 'local', path: root }, password: 'x', create: true }), 'not_a_repository');
   });
 });
 
@@ -159,7 +159,7 @@ describe('damage', () => {
   let backupIds: string[];
   before(async () => {
     path = fresh('damaged');
-    repository = await openRepository({ path, password: 'secret', create: true, chunkSize: CHUNK, workers: 2 });
+    repository = await openRepository({ location: { type: 'local', path }, password: 'secret', create: true, chunkSize: CHUNK, workers: 2 });
     const shared = randomBytes(CHUNK);
     backupIds = [];
     for (let i = 0; i < 3; i++) backupIds.push((await repository.backup({ sourcePath: image(Buffer.concat([shared, randomBytes(CHUNK)])) })).id);
@@ -192,8 +192,8 @@ describe('damage', () => {
   test('a truncated pack and a missing pack are reported as such, chunk by chunk', async () => {
     const packs = await repository.packs();
     assert.equal(packs.length, 3, 'one pack per backup');
-    writeFileSync(packs[0]!.path, readFileSync(packs[0]!.path).subarray(0, 10));
-    rmSync(packs[1]!.path);
+    writeFileSync(packFile(repository, packs[0]!), readFileSync(packFile(repository, packs[0]!)).subarray(0, 10));
+    rmSync(packFile(repository, packs[1]!));
     const bad = (await repository.verify()).badChunks;
     const problemOf = (chunkId: string) => bad.find((chunk) => chunk.chunkId === chunkId)?.problem;
     for (const blob of packs[0]!.blobs) assert.equal(problemOf(blob.chunkId), 'corrupt', JSON.stringify(bad));
@@ -241,7 +241,7 @@ describe('forget and garbage collection', () => {
     const bytes = randomBytes(8 * CHUNK);
     const source = image(bytes);
     await withRepository({ path }, async (first) => {
-      const second = await openRepository({ path, password: 'secret', workers: 1 });
+      const second = await openRepository({ location: { type: 'local', path }, password: 'secret', workers: 1 });
       try {
         const [a, b] = await Promise.all([first.backup({ sourcePath: source }), second.backup({ sourcePath: source })]);
         assert.ok((await storedChunks(first)).length >= 8);
@@ -277,14 +277,31 @@ describe('forget and garbage collection', () => {
 
   test('gc refuses while a live process holds a backup lock, and ignores the lock of a dead one', async () => {
     await withRepository({}, async (repository, path) => {
-      const lock = (pid: number) => join(path, 'locks', `backup-${pid}`);
-      writeFileAtomically(lock(process.pid), Buffer.from(JSON.stringify({ kind: 'backup', pid: process.pid, host: (await import('node:os')).hostname(), createdAt: Date.now() })));
+      const host = Buffer.from((await import('node:os')).hostname()).toString('hex');
+      // A lock object's name: kind, pid, host, holder, taken at, written at (docs/REPOSITORY.md, "Locks").
+      const lock = (pid: number, writtenAt = Date.now()) => join(path, 'locks', `backup-${pid}-${host}-${'ab'.repeat(8)}-${writtenAt}-${writtenAt}`);
+      const live = lock(process.pid);
+      writeFileSync(live, '');
       await assertCode(repository.gc(), 'repository_locked');
-      rmSync(lock(process.pid));
-      const dead = 2 ** 22 + 12345; // above Linux's default pid_max: no such process
-      writeFileAtomically(lock(dead), Buffer.from(JSON.stringify({ kind: 'backup', pid: dead, host: (await import('node:os')).hostname(), createdAt: Date.now() })));
+      rmSync(live);
+      const dead = lock(2 ** 22 + 12345); // above Linux's default pid_max: no such process
+      writeFileSync(dead, '');
       await repository.gc();
-      assert.equal(existsSync(lock(dead)), false, 'the stale lock was removed');
+      assert.equal(existsSync(dead), false, 'the stale lock was removed');
+    });
+  });
+
+  test('a lock not refreshed for ten minutes is stale even when its process lives (no file time counts)', async () => {
+    await withRepository({}, async (repository, path) => {
+      const host = Buffer.from('another-host').toString('hex');
+      const old = Date.now() - 10 * 60_000 - 1000;
+      const stale = join(path, 'locks', `backup-1-${host}-${'cd'.repeat(8)}-${old}-${old}`);
+      writeFileSync(stale, ''); // its mtime is now: only the time in its name counts
+      await repository.gc();
+      assert.equal(existsSync(stale), false, 'the stale lock was removed');
+      const fresh = join(path, 'locks', `backup-1-${host}-${'cd'.repeat(8)}-${old}-${Date.now()}`);
+      writeFileSync(fresh, '');
+      await assertCode(repository.gc(), 'repository_locked');
     });
   });
 });

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { openRepository, RepositoryError, type Repository } from '../../src/engine/repository/index.js';
+import { packFile } from '../support/repository-damage.js';
 
 /**
  * Issue 15 defect 5: a restore that fails (a damaged chunk, a full disk) has finished every write into
@@ -46,7 +47,7 @@ async function repositoryWithBackup(bytes: number): Promise<{ repository: Reposi
   const path = join(root, `repository-${randomBytes(4).toString('hex')}`);
   const image = join(root, `image-${randomBytes(4).toString('hex')}`);
   writeFileSync(image, randomBytes(bytes));
-  const repository = await openRepository({ path, password: 'faults', create: true, chunkSize: CHUNK, workers: 2 });
+  const repository = await openRepository({ location: { type: 'local', path }, password: 'faults', create: true, chunkSize: CHUNK, workers: 2 });
   const { id } = await repository.backup({ sourcePath: image });
   rmSync(image);
   return { repository, id, path };
@@ -59,9 +60,9 @@ test('a restore failing on a damaged chunk finishes its writes before closing th
     const packs = await repository.packs();
     const pack = packs[Math.floor(packs.length / 2)]!;
     const blob = pack.blobs[Math.floor(pack.blobs.length / 2)]!;
-    const bytes = readFileSync(pack.path);
+    const bytes = readFileSync(packFile(repository, pack));
     bytes[blob.offset + Math.floor(blob.length / 2)]! ^= 0x40;
-    writeFileSync(pack.path, bytes);
+    writeFileSync(packFile(repository, pack), bytes);
     for (let attempt = 0; attempt < 6; attempt++) {
       const target = join(root, `target-${attempt}`);
       mkdirSync(target);

@@ -29,7 +29,7 @@ const packIds = (repository: string) => filesIn(join(repository, 'packs')).map((
 const indexIds = (repository: string) => filesIn(join(repository, 'index')).map((path) => basename(path)).sort();
 
 function open(path: string, warnings: string[] = []): Promise<Repository> {
-  return openRepository({ path, password: 'unindexed', create: true, chunkSize: CHUNK, workers: 2, onWarning: (message) => warnings.push(message) });
+  return openRepository({ location: { type: 'local', path }, password: 'unindexed', create: true, chunkSize: CHUNK, workers: 2, onWarning: (message) => warnings.push(message) });
 }
 
 async function backUp(repository: Repository, bytes: Buffer): Promise<string> {

@@ -118,7 +118,7 @@ describe('PostgreSQL: connections cut during a burst of scheduled runs', { skip:
     for (const row of backups) assert.equal(Number(row.n), 1, `run ${row.run_id} has ${row.n} catalogued backups`);
 
     await worker.stop();
-    const repository = await openRepository({ path: join(dataDir, 'repository'), password: PASSWORD });
+    const repository = await openRepository({ location: { type: 'local', path: join(dataDir, 'repository') }, password: PASSWORD });
     try {
       const manifests = new Map<string, number>();
       for (const summary of await repository.listBackups()) manifests.set(summary.tags.run_id!, (manifests.get(summary.tags.run_id!) ?? 0) + 1);

@@ -79,7 +79,7 @@ test('kill -9 of a worker in the middle of a burst, another worker finishes it: 
     for (const backup of backups) perRun.set(backup.run_id!, (perRun.get(backup.run_id!) ?? 0) + 1);
     for (const run of runs) assert.equal(perRun.get(run.id), 1, `run ${run.id} has ${perRun.get(run.id) ?? 0} catalogued backups`);
 
-    const repository = await openRepository({ path: join(dataDir, 'repository'), password: PASSWORD });
+    const repository = await openRepository({ location: { type: 'local', path: join(dataDir, 'repository') }, password: PASSWORD });
     try {
       const manifests = new Map<string, number>();
       for (const summary of await repository.listBackups()) manifests.set(summary.tags.run_id!, (manifests.get(summary.tags.run_id!) ?? 0) + 1);

@@ -11,15 +11,16 @@
  * need them: a loading that found an index file damaged or lost indexes them all again
  * (recoverUnindexedPacks); a collection keeps those holding a chunk in use and deletes the others.
  */
-import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { StoreError, type ObjectStore } from '../storage/object-store.js';
 import { RepositoryError } from './errors.js';
-import { syncDirectory, writeFileAtomically } from './files.js';
 import type { RepositoryKeys } from './keys.js';
-import { INDEX_DIRECTORY, INDEX_ID, indexName, indexPath, PACK_ID, packPath, PACKS_DIRECTORY } from './layout.js';
+import { INDEX_ID, indexName, PACK_ID } from './layout.js';
 import { oldestLiveLock } from './locks.js';
-import { isBlobEntry, newObjectId, packIdsOnDisk, readPackTable, type BlobLocation, type PackRecord } from './packs.js';
+import { isBlobEntry, newObjectId, packIds, readPackTable, type BlobLocation, type PackRecord } from './packs.js';
 import { seal, unseal, UnsealError } from './sealing.js';
+
+/** How an index object is named in messages and reports (the directory a local store keeps it in). */
+export const indexFileLabel = (id: string) => `index/${id}`;
 
 interface IndexFile {
   readonly packs: readonly PackRecord[];
@@ -46,7 +47,7 @@ export class ChunkIndex {
   private unindexedScanned = false;
 
   private constructor(
-    private readonly root: string,
+    private readonly store: ObjectStore,
     private readonly keys: RepositoryKeys,
     private readonly warn: IndexWarning,
     /** The index files read, and the one a repair wrote. */
@@ -59,27 +60,27 @@ export class ChunkIndex {
    * Reads every index file. Index files are derived data: a damaged one is reported (`warn`), the
    * packs it named are indexed again from their own tables in a new index file, and it is removed.
    */
-  static load(root: string, keys: RepositoryKeys, warn: IndexWarning = () => {}): ChunkIndex {
-    const ids = readdirSync(join(root, INDEX_DIRECTORY)).filter((name) => INDEX_ID.test(name)).sort();
-    const index = new ChunkIndex(root, keys, warn, ids.slice(), new Set(packIdsOnDisk(root)));
+  static async load(store: ObjectStore, keys: RepositoryKeys, warn: IndexWarning = () => {}): Promise<ChunkIndex> {
+    const ids = await indexIds(store);
+    const index = new ChunkIndex(store, keys, warn, ids.slice(), await packIds(store));
     const damaged: string[] = [];
     for (const id of ids) {
       let file: IndexFile;
       try {
-        file = readIndexFile(root, id, keys);
+        file = await readIndexFile(store, id, keys);
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue; // removed meanwhile (by a collection)
+        if (error instanceof StoreError && error.code === 'not_found') continue; // removed meanwhile (by a collection)
         if (!(error instanceof RepositoryError)) throw error;
         damaged.push(id);
-        index.problems.push({ file: `${INDEX_DIRECTORY}/${id}`, detail: error.message });
-        warn(`index file ${INDEX_DIRECTORY}/${id} is damaged (${error.message}); rebuilding its part of the index from the packs`);
+        index.problems.push({ file: indexFileLabel(id), detail: error.message });
+        warn(`index file ${indexFileLabel(id)} is damaged (${error.message}); rebuilding its part of the index from the packs`);
         continue;
       }
       for (const pack of file.packs) index.addPack(pack);
     }
     if (damaged.length > 0) {
-      index.recoverUnindexedPacks();
-      removeIndexFiles(root, damaged);
+      await index.recoverUnindexedPacks();
+      await removeIndexFiles(store, damaged);
       index.indexIds.splice(0, index.indexIds.length, ...index.indexIds.filter((id) => !damaged.includes(id)));
     }
     return index;
@@ -104,10 +105,10 @@ export class ChunkIndex {
    * only packs that are gone) from the tables of the packs no index file names, which are then
    * indexed again.
    */
-  locateNeeded(chunkId: string): BlobLocation | undefined {
+  async locateNeeded(chunkId: string): Promise<BlobLocation | undefined> {
     const location = this.locations.get(chunkId);
     if ((location !== undefined && this.present.has(location.pack)) || this.unindexedScanned) return location;
-    this.recoverUnindexedPacks();
+    await this.recoverUnindexedPacks();
     return this.locations.get(chunkId);
   }
 
@@ -129,18 +130,13 @@ export class ChunkIndex {
    * if it fails), so no one else may index or delete it. A pack whose table cannot be read either
    * goes into `unreadablePacks` (and `problems`): it is kept as it is, never indexed nor deleted.
    */
-  unindexedPackTables(): PackRecord[] {
+  async unindexedPackTables(): Promise<PackRecord[]> {
     this.unindexedScanned = true;
-    const since = oldestLiveLock(this.root, 'backup');
-    const settled = (packId: string) => {
-      try {
-        return since === undefined || statSync(packPath(this.root, packId)).mtimeMs < since;
-      } catch {
-        return false; // removed meanwhile
-      }
-    };
+    const since = await oldestLiveLock(this.store, 'backup');
+    // A pack's time is the store's (when it was put); a lock's time is the taker's clock.
+    const settled = (pack: { modifiedAt: number }) => since === undefined || pack.modifiedAt < since;
     const unreadable = new Set<string>();
-    const tables = rebuildPacks(this.root, this.keys, (packId) => !this.packs.has(packId) && settled(packId), unreadable);
+    const tables = await rebuildPacks(this.store, this.keys, (pack) => !this.packs.has(pack.name) && settled(pack), unreadable);
     for (const packId of unreadable) {
       if (this.unreadablePacks.has(packId)) continue;
       this.unreadablePacks.add(packId);
@@ -156,60 +152,74 @@ export class ChunkIndex {
    * file: after an index file was found damaged or lost. Harmless for the leftovers of a failed
    * backup or collection: the next collection deletes the packs nothing needs.
    */
-  recoverUnindexedPacks(): void {
-    const recovered = this.unindexedPackTables();
+  async recoverUnindexedPacks(): Promise<void> {
+    const recovered = await this.unindexedPackTables();
     if (recovered.length === 0) return;
     for (const pack of recovered) this.addPack(pack);
-    const id = writeIndexFile(this.root, this.keys, recovered);
+    const id = await writeIndexFile(this.store, this.keys, recovered);
     this.indexIds.push(id);
-    const what = `${recovered.length} pack(s) no readable index file named (${recovered.map((pack) => pack.id).join(', ')}) indexed again in ${INDEX_DIRECTORY}/${id}`;
+    const what = `${recovered.length} pack(s) no readable index file named (${recovered.map((pack) => pack.id).join(', ')}) indexed again in ${indexFileLabel(id)}`;
     this.problems.push({ file: null, detail: what });
     this.warn(what);
   }
 }
 
 /**
- * The tables of the packs on disk that `wanted` selects, read from the packs themselves (their
- * directories synced first); the ids of those whose table cannot be read go into `unreadable`.
+ * The tables of the packs that `wanted` selects, read from the packs themselves (made durable first,
+ * so that an index written from them never names a pack a crash could still lose); the ids of those
+ * whose table cannot be read go into `unreadable`.
  */
-export function rebuildPacks(root: string, keys: RepositoryKeys, wanted: (packId: string) => boolean, unreadable: Set<string>): PackRecord[] {
+export async function rebuildPacks(
+  store: ObjectStore,
+  keys: RepositoryKeys,
+  wanted: (pack: { readonly name: string; readonly modifiedAt: number }) => boolean,
+  unreadable: Set<string>,
+): Promise<PackRecord[]> {
+  const ids: string[] = [];
+  for await (const pack of store.list('pack')) if (PACK_ID.test(pack.name) && wanted(pack)) ids.push(pack.name);
+  if (ids.length === 0) return [];
+  await store.barrier('pack');
   const packs: PackRecord[] = [];
-  const packsRoot = join(root, PACKS_DIRECTORY);
-  for (const directory of readdirSync(packsRoot)) {
-    const ids = readdirSync(join(packsRoot, directory)).filter((name) => PACK_ID.test(name) && wanted(name));
-    if (ids.length === 0) continue;
-    syncDirectory(join(packsRoot, directory));
-    for (const id of ids) {
-      try {
-        packs.push({ id, blobs: readPackTable(root, id, keys) });
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        if (!(error instanceof RepositoryError)) throw error;
-        unreadable.add(id);
-      }
+  for (const id of ids.sort()) {
+    try {
+      packs.push({ id, blobs: await readPackTable(store, id, keys) });
+    } catch (error) {
+      if (error instanceof StoreError && error.code === 'not_found') continue; // removed meanwhile
+      if (!(error instanceof RepositoryError)) throw error;
+      unreadable.add(id);
     }
   }
-  if (packs.length > 0) syncDirectory(packsRoot);
   return packs;
 }
 
-/** Writes a new index file naming these packs (which must already be durable); answers its id. */
-export function writeIndexFile(root: string, keys: RepositoryKeys, packs: readonly PackRecord[]): string {
+/** The ids of the index objects there are, in order. */
+export async function indexIds(store: ObjectStore): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const { name } of store.list('index')) if (INDEX_ID.test(name)) ids.push(name);
+  return ids.sort();
+}
+
+/** Writes a new index file naming these packs (which must already be durable), durably; answers its id. */
+export async function writeIndexFile(store: ObjectStore, keys: RepositoryKeys, packs: readonly PackRecord[]): Promise<string> {
   const id = newObjectId();
   const content: IndexFile = { packs };
-  writeFileAtomically(indexPath(root, id), seal(Buffer.from(JSON.stringify(content)), indexName(id), keys.encryption));
+  await store.put('index', id, seal(Buffer.from(JSON.stringify(content)), indexName(id), keys.encryption));
+  await store.barrier('index');
   return id;
 }
 
-export function removeIndexFiles(root: string, ids: readonly string[]): void {
-  for (const id of ids) rmSync(indexPath(root, id), { force: true });
-  if (ids.length > 0) syncDirectory(join(root, INDEX_DIRECTORY));
+export async function removeIndexFiles(store: ObjectStore, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await store.remove('index', ids);
+  await store.barrier('index');
 }
 
-export function readIndexFile(root: string, id: string, keys: RepositoryKeys): IndexFile {
+/** One index file, authenticated and checked; StoreError('not_found') when it is gone. */
+export async function readIndexFile(store: ObjectStore, id: string, keys: RepositoryKeys): Promise<IndexFile> {
+  const sealed = await store.get('index', id);
   let content: IndexFile;
   try {
-    content = JSON.parse(unseal(readFileSync(indexPath(root, id)), indexName(id), keys.encryption).toString('utf8')) as IndexFile;
+    content = JSON.parse(unseal(sealed, indexName(id), keys.encryption).toString('utf8')) as IndexFile;
   } catch (error) {
     if (error instanceof UnsealError || error instanceof SyntaxError) {
       throw new RepositoryError('corrupt_index', `Index file ${id} cannot be read: ${error.message}`);
@@ -226,6 +236,6 @@ export function readIndexFile(root: string, id: string, keys: RepositoryKeys): I
 }
 
 /** The packs one index file names (garbage collection deletes the files that name only unused packs). */
-export function readIndexPacks(root: string, keys: RepositoryKeys, indexId: string): readonly PackRecord[] {
-  return readIndexFile(root, indexId, keys).packs;
+export async function readIndexPacks(store: ObjectStore, keys: RepositoryKeys, indexId: string): Promise<readonly PackRecord[]> {
+  return (await readIndexFile(store, indexId, keys)).packs;
 }

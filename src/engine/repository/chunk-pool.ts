@@ -7,10 +7,12 @@ import { availableParallelism } from 'node:os';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import type { StoreLocation } from '../storage/object-store.js';
 import type { RepositoryKeys } from './keys.js';
 
 export interface ChunkWorkerData {
-  readonly root: string;
+  /** The repository's store: each worker opens its own (openStore) to read packs. */
+  readonly location: StoreLocation;
   readonly encryptionKey: Uint8Array | null;
   readonly idKey: Uint8Array;
 }
@@ -129,8 +131,8 @@ export class ChunkPool {
   private nextSequence = 0;
   private closed = false;
 
-  constructor(root: string, keys: RepositoryKeys, readonly size = availableParallelism()) {
-    const workerData: ChunkWorkerData = { root, encryptionKey: keys.encryption, idKey: keys.id };
+  constructor(location: StoreLocation, keys: RepositoryKeys, readonly size = availableParallelism()) {
+    const workerData: ChunkWorkerData = { location, encryptionKey: keys.encryption, idKey: keys.id };
     for (let i = 0; i < size; i++) {
       const worker: PoolWorker = { thread: startWorker(workerData), jobs: new Map() };
       worker.thread.on('message', (reply: SequencedReply) => this.finished(worker, reply));

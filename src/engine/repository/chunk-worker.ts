@@ -6,16 +6,18 @@
  * (restore-writes.ts), so that no image bytes cross between threads.
  */
 import { createHmac } from 'node:crypto';
-import { closeSync, openSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { RepositoryError } from './errors.js';
-import { packPath } from './layout.js';
-import { readExactly } from './packs.js';
+import { StoreError } from '../storage/object-store.js';
+import { openStore } from '../storage/open-store.js';
 import { releaseUnit, takeUnit, writeUnit } from './restore-writes.js';
 import { seal, unseal, UnsealError } from './sealing.js';
 import { transferables, type ChunkReply, type ChunkTask, type ChunkWorkerData, type LoadPiece, type PieceProblem, type RestoreTarget, type SequencedTask } from './chunk-pool.js';
 
-const { root, encryptionKey, idKey } = workerData as ChunkWorkerData;
+const { location, encryptionKey, idKey } = workerData as ChunkWorkerData;
+/** This thread's own store of the repository, opened when the thread starts (packs are read through it). */
+const store = openStore(location);
+// Read failures are answered per chunk; an open that failed is not to be reported as unhandled.
+store.catch(() => {});
 const encryption = encryptionKey ? Buffer.from(encryptionKey) : null;
 const hmacKey = Buffer.from(idKey);
 let zeros = Buffer.alloc(0);
@@ -59,34 +61,14 @@ function sealPieces(task: Extract<ChunkTask, { kind: 'seal' }>): ChunkReply {
   return { kind: 'sealed', output: task.output, lengths, buffer: task.buffer };
 }
 
-/** The pack files a task has opened (its chunks are mostly in one pack); closed when the task is done. */
-const openPacks = new Map<string, number>();
-
-function packFile(packId: string): number {
-  let fd = openPacks.get(packId);
-  if (fd === undefined) {
-    fd = openSync(packPath(root, packId), 'r');
-    openPacks.set(packId, fd);
-  }
-  return fd;
-}
-
-function closePacks(): void {
-  for (const fd of openPacks.values()) closeSync(fd);
-  openPacks.clear();
-}
-
-/** Sealed chunks are read into this buffer, reused: what loadPiece returns must be used before it is called again. */
-let sealedChunk = Buffer.alloc(0);
-
-function loadPiece(piece: LoadPiece): Buffer | Omit<PieceProblem, 'slot' | 'id'> {
+/** Reads a chunk's sealed bytes from its pack, authenticates and checks it: its plain bytes, or what is wrong. */
+async function loadPiece(piece: LoadPiece): Promise<Buffer | Omit<PieceProblem, 'slot' | 'id'>> {
   let stored: Buffer;
   try {
-    if (sealedChunk.length < piece.length) sealedChunk = Buffer.allocUnsafe(piece.length);
-    stored = readExactly(packFile(piece.pack), piece.length, piece.offset, sealedChunk);
+    stored = await (await store).get('pack', piece.pack, { offset: piece.offset, length: piece.length });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { problem: 'missing', detail: `its pack ${piece.pack} is missing` };
-    if (error instanceof RepositoryError) return { problem: 'corrupt', detail: `its pack ${piece.pack} is truncated` };
+    if (error instanceof StoreError && error.code === 'not_found') return { problem: 'missing', detail: `its pack ${piece.pack} is missing` };
+    if (error instanceof StoreError && error.code === 'out_of_range') return { problem: 'corrupt', detail: `its pack ${piece.pack} is truncated` };
     return { problem: 'unreadable', detail: (error as Error).message };
   }
   let plain: Buffer;
@@ -148,15 +130,11 @@ class RecurringChunks {
 const recurringChunks = new RecurringChunks(16 * 1024 * 1024);
 
 /** Verify: every piece read and checked; only the problems are answered. */
-function check(pieces: readonly LoadPiece[]): PieceProblem[] {
+async function check(pieces: readonly LoadPiece[]): Promise<PieceProblem[]> {
   const problems: PieceProblem[] = [];
-  try {
-    for (const piece of pieces) {
-      const result = loadPiece(piece);
-      if (!Buffer.isBuffer(result)) problems.push({ slot: piece.slot, id: piece.id, ...result });
-    }
-  } finally {
-    closePacks();
+  for (const piece of pieces) {
+    const result = await loadPiece(piece);
+    if (!Buffer.isBuffer(result)) problems.push({ slot: piece.slot, id: piece.id, ...result });
   }
   return problems;
 }
@@ -169,7 +147,7 @@ async function restore(pieces: readonly LoadPiece[], chunkSize: number, target: 
   try {
     for (const piece of pieces) {
       const keptPlain = piece.recurs ? kept.get(piece.id) : undefined;
-      const plain = keptPlain ?? loadPiece(piece);
+      const plain = keptPlain ?? (await loadPiece(piece));
       if (!Buffer.isBuffer(plain)) {
         problems.push({ slot: piece.slot, id: piece.id, ...plain });
         continue;
@@ -180,8 +158,6 @@ async function restore(pieces: readonly LoadPiece[], chunkSize: number, target: 
   } catch (error) {
     releaseUnit(unit);
     throw error;
-  } finally {
-    closePacks();
   }
   if (problems.length > 0) {
     releaseUnit(unit);
@@ -190,8 +166,8 @@ async function restore(pieces: readonly LoadPiece[], chunkSize: number, target: 
   return { kind: 'loaded', problems, buffered: await writeUnit(target, unit, pieces, chunkSize) };
 }
 
-function load({ pieces, chunkSize, writeTo }: Extract<ChunkTask, { kind: 'load' }>): ChunkReply | Promise<ChunkReply> {
-  if (writeTo === null || pieces.length === 0) return { kind: 'loaded', problems: check(pieces), buffered: 0 };
+async function load({ pieces, chunkSize, writeTo }: Extract<ChunkTask, { kind: 'load' }>): Promise<ChunkReply> {
+  if (writeTo === null || pieces.length === 0) return { kind: 'loaded', problems: await check(pieces), buffered: 0 };
   return restore(pieces, chunkSize, writeTo);
 }
 

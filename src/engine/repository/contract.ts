@@ -1,11 +1,13 @@
 /**
  * The backup repository's public contract: what the rest of the product (runner, CLI, extension API)
- * may use. The repository is a directory of content-addressed, compressed, encrypted chunks gathered
- * in pack files, index files that say where each chunk is, and one manifest per backup; its on-disk
- * format is written down in docs/REPOSITORY.md.
+ * may use. The repository is a set of objects in a store (a local directory or an S3 bucket):
+ * content-addressed, compressed, encrypted chunks gathered in packs, index objects that say where each
+ * chunk is, and one manifest per backup; its format is written down in docs/REPOSITORY.md.
  * Nothing here knows of HTTP, the database or policies: backups carry free-form string tags
  * (the runner uses policy_id, disk_id, run_id) so that a catalogue can be rebuilt from the repository.
  */
+
+import type { ObjectStore, StoreLocation } from '../storage/object-store.js';
 
 export interface Progress {
   /** Bytes of the source (backup) or image (restore, verify) handled so far. */
@@ -80,11 +82,11 @@ export interface GcReport {
   readonly notes?: readonly string[];
 }
 
-/** A pack file as its own table of contents describes it (not the index). */
+/** A pack as its own table of contents describes it (not the index). */
 export interface PackContents {
+  /** The pack's id, which is also its object name. */
   readonly id: string;
-  readonly path: string;
-  /** Size of the file (its blobs, its table and the table's length). */
+  /** Size of the object (its blobs, its table and the table's length). */
   readonly fileBytes: number;
   readonly blobs: readonly { readonly chunkId: string; readonly offset: number; readonly length: number }[];
 }
@@ -120,7 +122,10 @@ export interface VerifyOptions {
 export interface Repository {
   /** The repository's identity: its config's random `id`, the same from every process and location. */
   readonly id: string;
-  readonly path: string;
+  /** Where the repository's objects are (give it to openRepository to open it again). */
+  readonly location: StoreLocation;
+  /** The location as `--repository` takes it, for messages and logs. */
+  readonly description: string;
   readonly encrypted: boolean;
   backup(options: BackupOptions): Promise<BackupResult>;
   listBackups(): Promise<BackupSummary[]>;
@@ -139,17 +144,23 @@ export interface Repository {
   repairIndex(): Promise<IndexRepairReport>;
   /** Stored bytes of the distinct chunks these backups reference (each chunk counted once). */
   storedBytes(backupIds: readonly string[]): Promise<number>;
-  /** Every pack file and the chunks it holds, read from the packs themselves (inspection, tests). */
+  /** Every pack and the chunks it holds, read from the packs themselves (inspection, tests). */
   packs(): Promise<PackContents[]>;
-  /** Stops the worker threads. */
+  /** Stops the worker threads and closes the store. */
   close(): Promise<void>;
 }
 
-export interface OpenRepositoryOptions {
-  readonly path: string;
+export type OpenRepositoryOptions = RepositorySettings &
+  (
+    | { readonly location: StoreLocation }
+    /** A store already open: the repository closes it when closed (not when opening fails). */
+    | { readonly store: ObjectStore }
+  );
+
+export interface RepositorySettings {
   /** The passphrase; null opens or creates an unencrypted repository (only by explicit choice). */
   readonly password: string | null;
-  /** Create the repository when the directory is missing or empty. */
+  /** Create the repository when the store holds none (a local directory: missing or empty). */
   readonly create?: boolean;
   /** Chunk size for a new repository (bytes, a power of two). */
   readonly chunkSize?: number;

@@ -1,7 +1,8 @@
 /**
  * Garbage collection: keeps exactly the chunks some manifest names, one copy each. It runs alone
  * (under the gc lock, see locks.ts) and in an order chosen so that
- * - it needs no free space before it has freed some: first it only deletes — temporary files, then
+ * - it needs no free space before it has freed some: first it only deletes — what interrupted writes
+ *   left (temporary files), then
  *   every pack nothing needs (no chunk of it is where the index finds a chunk a manifest names;
  *   this includes the packs a failed or killed backup or collection left unindexed, read from their
  *   own tables as an index recovery reads them: one holding a chunk in use that no indexed pack on
@@ -16,28 +17,28 @@
  * A kill at any point leaves every chunk a manifest names in an indexed pack, and at most one
  * collection's new packs unindexed, which the next collection deletes before anything else.
  */
-import { closeSync, openSync, readdirSync, rmSync, statfsSync } from 'node:fs';
-import { join } from 'node:path';
+import type { ObjectKind, ObjectStore } from '../storage/object-store.js';
 import { ChunkIndex, readIndexPacks, removeIndexFiles, writeIndexFile } from './chunk-index.js';
 import type { GcReport, ProgressListener } from './contract.js';
 import { RepositoryError } from './errors.js';
-import { TEMPORARY_PREFIX } from './files.js';
 import type { RepositoryKeys } from './keys.js';
-import { BACKUPS_DIRECTORY, INDEX_DIRECTORY, packPath } from './layout.js';
-import { packDirectories, packsOnDisk, PackWriter, readExactly, removePacks, type BlobEntry, type PackRecord } from './packs.js';
+import { packSizes, PackWriter, removePacks, type BlobEntry, type PackRecord } from './packs.js';
 import { SEAL_OVERHEAD } from './sealing.js';
 
 export interface GcContext {
-  readonly root: string;
+  readonly store: ObjectStore;
   readonly keys: RepositoryKeys;
   readonly chunkSize: number;
   /** The chunks the manifests name (asked once the temporary files are gone). */
-  readonly referenced: () => Set<string>;
+  readonly referenced: () => Promise<Set<string>>;
   /** The index (asked next): a damaged index file is reported and its packs indexed again (chunk-index.ts). */
-  readonly loadIndex: () => ChunkIndex;
+  readonly loadIndex: () => Promise<ChunkIndex>;
   readonly signal?: AbortSignal | undefined;
   readonly onProgress?: ProgressListener | undefined;
 }
+
+/** The kinds whose interrupted writes a collection clears away. */
+const LEFTOVER_KINDS: readonly ObjectKind[] = ['manifest', 'index', 'pack'];
 
 /** Room asked for beyond the rewritten packs: the new index file (about this much per chunk kept) and some slack. */
 const INDEX_BYTES_PER_CHUNK = 160;
@@ -49,14 +50,16 @@ interface PartlyUsed {
 }
 
 export async function collectGarbage(context: GcContext): Promise<GcReport> {
-  const { root, keys, signal, onProgress } = context;
+  const { store, keys, signal, onProgress } = context;
   const stop = () => {
     if (signal?.aborted) throw new RepositoryError('aborted', 'The garbage collection was stopped');
   };
-  for (const directory of [BACKUPS_DIRECTORY, INDEX_DIRECTORY, ...packDirectories(root)]) removeTemporaryFiles(join(root, directory));
-  const referenced = context.referenced();
-  const index = context.loadIndex();
-  const onDisk = packsOnDisk(root);
+  // What interrupted writes left (a local store's temporary files): nobody else writes these kinds while a
+  // collection runs. Not locks: another process may be putting one right now, to find the collection's.
+  if (store.removeIncomplete) for (const kind of LEFTOVER_KINDS) await store.removeIncomplete(kind);
+  const referenced = await context.referenced();
+  const index = await context.loadIndex();
+  const onDisk = await packSizes(store);
   const notes: string[] = [];
   /** Chunks kept, and the index entries of the packs that stay as they are. */
   const kept = new Set<string>();
@@ -94,7 +97,7 @@ export async function collectGarbage(context: GcContext): Promise<GcReport> {
   // that is there is taken back into the index; the others are deleted. Their tables are read as an
   // index recovery reads them: one whose table cannot be read is kept as it is (and reported), and
   // a running backup's packs are left out (none run beside a collection; this holds all the same).
-  for (const { id: packId, blobs } of index.unindexedPackTables()) {
+  for (const { id: packId, blobs } of await index.unindexedPackTables()) {
     const wanted = blobs.filter(([id]) => referenced.has(id) && (!kept.has(id) || keptOnlyInMissing.has(id)));
     for (const [id] of wanted) {
       kept.add(id);
@@ -118,15 +121,15 @@ export async function collectGarbage(context: GcContext): Promise<GcReport> {
   const remainingIndexes: string[] = [];
   let remainingNameUnused = false;
   for (const indexId of index.indexIds) {
-    const named = readIndexPacks(root, keys, indexId);
+    const named = await readIndexPacks(store, keys, indexId);
     if (named.every((pack) => unused.has(pack.id))) idleIndexes.push(indexId);
     else {
       remainingIndexes.push(indexId);
       if (named.some((pack) => unused.has(pack.id))) remainingNameUnused = true;
     }
   }
-  removeIndexFiles(root, idleIndexes);
-  removePacks(root, [...unused].filter((packId) => onDisk.has(packId)));
+  await removeIndexFiles(store, idleIndexes);
+  await removePacks(store, [...unused].filter((packId) => onDisk.has(packId)));
   onProgress?.({ bytesDone: 1, bytesTotal: 3 });
   stop();
 
@@ -135,16 +138,16 @@ export async function collectGarbage(context: GcContext): Promise<GcReport> {
   let rewritten: PackRecord[] = [];
   if (partlyUsed.length > 0) {
     const needed = partlyUsed.reduce((sum, { wanted }) => sum + wanted.reduce((bytes, [, , length]) => bytes + length, 0), 0);
-    const room = freeBytes(root);
+    const room = store.freeBytes ? await store.freeBytes() : Number.POSITIVE_INFINITY;
     const asked = needed + kept.size * INDEX_BYTES_PER_CHUNK + SLACK_BYTES;
     if (room < asked) {
       notes.push(`${partlyUsed.length} packs partly in use were not rewritten: that needs about ${megabytes(asked)} free and the disk has ${megabytes(room)}`);
     } else {
-      const writer = new PackWriter(root, keys, context.chunkSize + SEAL_OVERHEAD);
+      const writer = new PackWriter(store, keys, context.chunkSize + SEAL_OVERHEAD);
       try {
         for (const { pack, wanted } of partlyUsed) {
           stop();
-          const copies = readBlobs(root, pack.id, wanted);
+          const copies = await readBlobs(store, pack.id, wanted);
           if (copies === undefined) continue; // unreadable: kept as it is rather than lose what can still be read of it
           for (const [k, [id]] of wanted.entries()) await writer.add(id, copies[k]!);
           obsolete.push(pack.id);
@@ -175,15 +178,15 @@ export async function collectGarbage(context: GcContext): Promise<GcReport> {
   if (obsolete.length > 0 || adopted || remainingNameUnused || remainingIndexes.length > 1) {
     const everything = [...keptPacks, ...rewritten];
     try {
-      if (everything.length > 0) writeIndexFile(root, keys, everything);
+      if (everything.length > 0) await writeIndexFile(store, keys, everything);
     } catch (error) {
-      if (rewritten.length > 0) removePacks(root, rewritten.map((pack) => pack.id));
+      if (rewritten.length > 0) await removePacks(store, rewritten.map((pack) => pack.id));
       if (!isOutOfSpace(error)) throw error;
       notes.push(`The index was not rewritten for want of disk space (${(error as Error).message}); the packs nothing needs are deleted`);
       return finish();
     }
-    removeIndexFiles(root, remainingIndexes);
-    removePacks(root, obsolete);
+    await removeIndexFiles(store, remainingIndexes);
+    await removePacks(store, obsolete);
   }
   return finish();
 
@@ -192,12 +195,6 @@ export async function collectGarbage(context: GcContext): Promise<GcReport> {
     const report: GcReport = { chunksRemoved, bytesRemoved, chunksKept: kept.size };
     return notes.length > 0 ? { ...report, notes } : report;
   }
-}
-
-/** Bytes an unprivileged writer may still use on the file system of `path`. */
-function freeBytes(path: string): number {
-  const stats = statfsSync(path);
-  return stats.bavail * stats.bsize;
 }
 
 function megabytes(bytes: number): string {
@@ -210,22 +207,12 @@ function isOutOfSpace(error: unknown): boolean {
 }
 
 /** The sealed bytes of these blobs of a pack, or undefined when the pack cannot be read whole. */
-function readBlobs(root: string, packId: string, blobs: readonly BlobEntry[]): Buffer[] | undefined {
-  let fd: number;
+async function readBlobs(store: ObjectStore, packId: string, blobs: readonly BlobEntry[]): Promise<Buffer[] | undefined> {
   try {
-    fd = openSync(packPath(root, packId), 'r');
+    const copies: Buffer[] = [];
+    for (const [, offset, length] of blobs) copies.push(await store.get('pack', packId, { offset, length }));
+    return copies;
   } catch {
     return undefined;
   }
-  try {
-    return blobs.map(([, offset, length]) => readExactly(fd, length, offset));
-  } catch {
-    return undefined;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function removeTemporaryFiles(directory: string): void {
-  for (const name of readdirSync(directory)) if (name.startsWith(TEMPORARY_PREFIX)) rmSync(join(directory, name), { force: true });
 }

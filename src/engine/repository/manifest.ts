@@ -8,18 +8,18 @@
  * A segment is a sealed object whose plaintext is 32 bytes per chunk (its id; all zero for an
  * all-zero chunk, which is not stored); the header is sealed JSON that says where the segments are.
  */
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { StoreError, type ObjectStore, type ObjectWriter } from '../storage/object-store.js';
 import type { BackupSummary } from './contract.js';
 import { RepositoryError } from './errors.js';
-import { syncDirectory, temporaryPathFor, writeFully } from './files.js';
 import type { RepositoryKeys } from './keys.js';
-import { BACKUP_ID, manifestName, manifestPath } from './layout.js';
+import { BACKUP_ID, manifestName } from './layout.js';
 import { seal, unseal, UnsealError } from './sealing.js';
 
 /** Chunk ids per segment: 512 KiB of ids, 1 GiB of image at 64 KiB chunks. */
 export const SEGMENT_CHUNKS = 16384;
 const ID_BYTES = 32;
+/** Bytes read from a manifest's end to find its header. */
+const HEADER_READ_BYTES = 16 * 1024;
 const ZERO_ID = Buffer.alloc(ID_BYTES);
 
 export interface ManifestHeader {
@@ -32,7 +32,7 @@ export interface ManifestHeader {
   readonly tags: Record<string, string>;
   /** ceil(diskSize / chunkSize) */
   readonly chunkCount: number;
-  /** [offset, length] in the file of each sealed segment, in order. */
+  /** [offset, length] in the object of each sealed segment, in order. */
   readonly segments: readonly (readonly [number, number])[];
 }
 
@@ -40,32 +40,36 @@ const segmentName = (backupId: string, segment: number) => `${manifestName(backu
 
 /**
  * Writes a manifest while the backup runs: units of chunk ids arrive in any order and are written
- * in image order into a temporary file; `finish` seals the header and makes the file durable under
- * its name. Until then the backup does not exist.
+ * in image order through the store's writer (segments go out one after the other while the backup
+ * goes on); `finish` seals the header and commits the object. Until then the backup does not exist.
  */
 export class ManifestWriter {
-  private readonly temporary: string;
-  private readonly fd: number;
   /** Units whose ids arrived before an earlier unit's (bounded by the units in flight). */
   private readonly waiting = new Map<number, readonly (string | null)[]>();
   private nextUnit = 0;
   private segment = Buffer.alloc(SEGMENT_CHUNKS * ID_BYTES);
   private inSegment = 0;
   private readonly segments: [number, number][] = [];
-  private fileSize = 0;
+  private objectSize = 0;
   private chunkCount = 0;
+  /** The writes handed to the store, in order; the first failure is kept for `finish`. */
+  private writing: Promise<void> = Promise.resolve();
+  private failure: unknown;
 
-  constructor(
-    private readonly root: string,
+  private constructor(
+    private readonly store: ObjectStore,
+    private readonly output: ObjectWriter,
     private readonly keys: RepositoryKeys,
     readonly backupId: string,
-  ) {
-    this.temporary = temporaryPathFor(manifestPath(root, backupId));
-    this.fd = openSync(this.temporary, 'wx', 0o600);
+  ) {}
+
+  static async create(store: ObjectStore, keys: RepositoryKeys, backupId: string): Promise<ManifestWriter> {
+    return new ManifestWriter(store, await store.writer('manifest', backupId), keys, backupId);
   }
 
   /** The ids of unit `unitIndex` (every unit but the last holds the same number of chunks). */
   addUnit(unitIndex: number, ids: readonly (string | null)[]): void {
+    if (this.failure !== undefined) throw this.failure;
     this.waiting.set(unitIndex, ids);
     for (let next = this.waiting.get(this.nextUnit); next !== undefined; next = this.waiting.get(this.nextUnit)) {
       this.waiting.delete(this.nextUnit);
@@ -74,29 +78,24 @@ export class ManifestWriter {
     }
   }
 
-  finish(fields: Omit<ManifestHeader, 'format' | 'id' | 'chunkCount' | 'segments'>): ManifestHeader {
+  async finish(fields: Omit<ManifestHeader, 'format' | 'id' | 'chunkCount' | 'segments'>): Promise<ManifestHeader> {
     if (this.waiting.size > 0) throw new Error('A unit of chunk ids is missing from the manifest');
     this.closeSegment();
     const header: ManifestHeader = { format: 2, id: this.backupId, ...fields, chunkCount: this.chunkCount, segments: this.segments };
     const sealed = Buffer.concat(seal(Buffer.from(JSON.stringify(header)), manifestName(this.backupId), this.keys.encryption));
     const length = Buffer.alloc(4);
     length.writeUInt32BE(sealed.length);
-    writeFully(this.fd, Buffer.concat([sealed, length]), this.fileSize);
-    fsyncSync(this.fd);
-    closeSync(this.fd);
-    const path = manifestPath(this.root, this.backupId);
-    renameSync(this.temporary, path);
-    syncDirectory(dirname(path));
+    this.enqueue(Buffer.concat([sealed, length]));
+    await this.writing;
+    if (this.failure !== undefined) throw this.failure;
+    await this.output.commit();
+    await this.store.barrier('manifest');
     return header;
   }
 
-  abandon(): void {
-    try {
-      closeSync(this.fd);
-    } catch {
-      // already closed by finish
-    }
-    rmSync(this.temporary, { force: true });
+  async abandon(): Promise<void> {
+    await this.writing;
+    await this.output.abort();
   }
 
   private append(id: string | null): void {
@@ -111,45 +110,44 @@ export class ManifestWriter {
     if (this.inSegment === 0) return;
     const plain = this.segment.subarray(0, this.inSegment * ID_BYTES);
     const sealed = Buffer.concat(seal(plain, segmentName(this.backupId, this.segments.length), this.keys.encryption));
-    writeFully(this.fd, sealed, this.fileSize);
-    this.segments.push([this.fileSize, sealed.length]);
-    this.fileSize += sealed.length;
+    this.enqueue(sealed);
+    this.segments.push([this.objectSize, sealed.length]);
+    this.objectSize += sealed.length;
     this.inSegment = 0;
+  }
+
+  private enqueue(bytes: Buffer): void {
+    this.writing = this.writing.then(async () => {
+      if (this.failure !== undefined) return;
+      try {
+        await this.output.write(bytes);
+      } catch (error) {
+        this.failure = error;
+      }
+    });
   }
 }
 
-/** A manifest open for reading: its header at once, its chunk ids a segment at a time. */
+/** A manifest open for reading: its header at once, its chunk ids a segment at a time (ranged reads). */
 export class ManifestReader {
   private constructor(
-    private readonly fd: number,
+    private readonly store: ObjectStore,
     private readonly keys: RepositoryKeys,
     readonly header: ManifestHeader,
   ) {}
 
-  static open(root: string, backupId: string, keys: RepositoryKeys): ManifestReader {
+  static async open(store: ObjectStore, backupId: string, keys: RepositoryKeys): Promise<ManifestReader> {
     if (!BACKUP_ID.test(backupId)) throw new RepositoryError('backup_not_found', `No backup ${backupId} in the repository`);
-    let fd: number;
-    try {
-      fd = openSync(manifestPath(root, backupId), 'r');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new RepositoryError('backup_not_found', `No backup ${backupId} in the repository (its manifest is missing)`);
-      }
-      throw error;
-    }
-    try {
-      return new ManifestReader(fd, keys, readHeader(fd, backupId, keys));
-    } catch (error) {
-      closeSync(fd);
-      throw error;
-    }
+    const info = await store.stat('manifest', backupId);
+    if (info === undefined) throw missing(backupId);
+    return new ManifestReader(store, keys, await readHeader(store, backupId, info.size, keys));
   }
 
   /** The chunk ids of segment `segment` (null for an all-zero chunk): chunks from segment × SEGMENT_CHUNKS on. */
-  segmentIds(segment: number): (string | null)[] {
+  async segmentIds(segment: number): Promise<(string | null)[]> {
     const [offset, length] = this.header.segments[segment]!;
     const expected = Math.min(SEGMENT_CHUNKS, this.header.chunkCount - segment * SEGMENT_CHUNKS);
-    const plain = this.unsealAt(offset, length, segmentName(this.header.id, segment));
+    const plain = await this.unsealAt(offset, length, segmentName(this.header.id, segment));
     if (plain.length !== expected * ID_BYTES) throw corrupt(this.header.id, `segment ${segment} holds ${plain.length / ID_BYTES} chunk ids, ${expected} expected`);
     const ids: (string | null)[] = [];
     for (let at = 0; at < plain.length; at += ID_BYTES) {
@@ -160,19 +158,14 @@ export class ManifestReader {
   }
 
   /** Calls `visit` with every chunk id (null: all zero) and its position, in image order. */
-  forEachChunk(visit: (id: string | null, position: number) => void): void {
+  async forEachChunk(visit: (id: string | null, position: number) => void): Promise<void> {
     for (let segment = 0; segment < this.header.segments.length; segment++) {
-      this.segmentIds(segment).forEach((id, i) => visit(id, segment * SEGMENT_CHUNKS + i));
+      (await this.segmentIds(segment)).forEach((id, i) => visit(id, segment * SEGMENT_CHUNKS + i));
     }
   }
 
-  close(): void {
-    closeSync(this.fd);
-  }
-
-  private unsealAt(offset: number, length: number, name: string): Buffer {
-    const sealed = Buffer.allocUnsafe(length);
-    if (readSync(this.fd, sealed, 0, length, offset) !== length) throw corrupt(this.header.id, 'the file is truncated');
+  private async unsealAt(offset: number, length: number, name: string): Promise<Buffer> {
+    const sealed = await readManifestRange(this.store, this.header.id, offset, length);
     try {
       return unseal(sealed, name, this.keys.encryption);
     } catch (error) {
@@ -182,28 +175,29 @@ export class ManifestReader {
   }
 }
 
-/** Opens a manifest, gives it to `use`, closes it. */
-export function withManifest<T>(root: string, backupId: string, keys: RepositoryKeys, use: (manifest: ManifestReader) => T): T {
-  const manifest = ManifestReader.open(root, backupId, keys);
+export async function readManifestHeader(store: ObjectStore, backupId: string, keys: RepositoryKeys): Promise<ManifestHeader> {
+  return (await ManifestReader.open(store, backupId, keys)).header;
+}
+
+/** A range of a manifest: a missing manifest is backup_not_found, a short one corrupt. */
+async function readManifestRange(store: ObjectStore, backupId: string, offset: number, length: number): Promise<Buffer> {
   try {
-    return use(manifest);
-  } finally {
-    manifest.close();
+    return await store.get('manifest', backupId, { offset, length });
+  } catch (error) {
+    if (error instanceof StoreError && error.code === 'not_found') throw missing(backupId);
+    if (error instanceof StoreError && error.code === 'out_of_range') throw corrupt(backupId, 'the object is truncated');
+    throw error;
   }
 }
 
-export function readManifestHeader(root: string, backupId: string, keys: RepositoryKeys): ManifestHeader {
-  return withManifest(root, backupId, keys, (manifest) => manifest.header);
-}
-
-function readHeader(fd: number, backupId: string, keys: RepositoryKeys): ManifestHeader {
-  const size = fstatSync(fd).size;
-  const lengthBytes = Buffer.alloc(4);
-  if (size < 4 || readSync(fd, lengthBytes, 0, 4, size - 4) !== 4) throw corrupt(backupId, 'the file is truncated');
-  const length = lengthBytes.readUInt32BE(0);
-  if (length + 4 > size) throw corrupt(backupId, 'the file is truncated');
-  const sealed = Buffer.allocUnsafe(length);
-  readSync(fd, sealed, 0, length, size - 4 - length);
+async function readHeader(store: ObjectStore, backupId: string, size: number, keys: RepositoryKeys): Promise<ManifestHeader> {
+  if (size < 4) throw corrupt(backupId, 'the object is truncated');
+  // One read of the object's end usually holds the whole header (one request rather than two on S3).
+  const tailLength = Math.min(size, HEADER_READ_BYTES);
+  const tail = await readManifestRange(store, backupId, size - tailLength, tailLength);
+  const length = tail.readUInt32BE(tailLength - 4);
+  if (length + 4 > size) throw corrupt(backupId, 'the object is truncated');
+  const sealed = length + 4 <= tailLength ? tail.subarray(tailLength - 4 - length, tailLength - 4) : await readManifestRange(store, backupId, size - 4 - length, length);
   let header: ManifestHeader;
   try {
     header = JSON.parse(unseal(sealed, manifestName(backupId), keys.encryption).toString('utf8')) as ManifestHeader;
@@ -214,6 +208,10 @@ function readHeader(fd: number, backupId: string, keys: RepositoryKeys): Manifes
   const problem = headerProblem(header, backupId, size - 4 - length);
   if (problem) throw corrupt(backupId, problem);
   return header;
+}
+
+function missing(backupId: string): RepositoryError {
+  return new RepositoryError('backup_not_found', `No backup ${backupId} in the repository (its manifest is missing)`);
 }
 
 function headerProblem(header: ManifestHeader, backupId: string, segmentsEnd: number): string | undefined {

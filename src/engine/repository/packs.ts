@@ -6,12 +6,10 @@
  *   blob ‖ blob ‖ … ‖ sealed table ‖ table length (uint32, big-endian)
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { StoreError, type ObjectStore } from '../storage/object-store.js';
 import { RepositoryError } from './errors.js';
-import { syncDirectory, writeFileAtomicallyInBackground } from './files.js';
 import type { RepositoryKeys } from './keys.js';
-import { CHUNK_ID, PACK_ID, PACKS_DIRECTORY, packPath, packTableName } from './layout.js';
+import { CHUNK_ID, PACK_ID, packTableName } from './layout.js';
 import { seal, unseal, UnsealError } from './sealing.js';
 
 /** A pack is closed once its blobs reach this size. */
@@ -36,10 +34,9 @@ export interface BlobLocation {
 export const newObjectId = () => randomBytes(16).toString('hex');
 
 /**
- * Gathers blobs into packs and writes each pack atomically in the background while the next fills:
- * blobs are copied into a few reused pack buffers, so memory stays fixed. The packs
- * exist durably (files and directory entries) once `finish` has returned; only then may an index
- * name them.
+ * Gathers blobs into packs and puts each pack whole in the background while the next fills: blobs
+ * are copied into a few reused pack buffers, so memory stays fixed. The packs exist durably once
+ * `finish` has returned (the store's barrier); only then may an index name them.
  */
 export class PackWriter {
   private packId = newObjectId();
@@ -50,11 +47,10 @@ export class PackWriter {
   /** Writes under way (a Set so that waiting never misses one). */
   private readonly writes = new Set<Promise<void>>();
   private readonly written: PackRecord[] = [];
-  private readonly directories = new Set<string>();
   private failure: unknown;
 
   constructor(
-    private readonly root: string,
+    private readonly store: ObjectStore,
     private readonly keys: RepositoryKeys,
     /** The largest blob that will be added (a sealed chunk). */
     private readonly maxBlobBytes: number,
@@ -71,13 +67,12 @@ export class PackWriter {
     if (this.size >= PACK_TARGET_BYTES) await this.closePack();
   }
 
-  /** Closes the last pack, waits for every write and syncs the directories: answers the packs written. */
+  /** Closes the last pack, waits for every write and makes them durable: answers the packs written. */
   async finish(): Promise<PackRecord[]> {
     await this.closePack();
     await this.settle();
     if (this.failure !== undefined) throw this.failure;
-    for (const directory of this.directories) syncDirectory(directory);
-    if (this.directories.size > 0) syncDirectory(join(this.root, PACKS_DIRECTORY));
+    if (this.written.length > 0) await this.store.barrier('pack');
     return this.written;
   }
 
@@ -94,18 +89,19 @@ export class PackWriter {
   async discard(): Promise<string[]> {
     await this.settle();
     const left: string[] = [];
-    for (const { id } of this.written.splice(0)) {
+    const written = this.written.splice(0);
+    for (const { id } of written) {
       try {
-        rmSync(packPath(this.root, id), { force: true });
+        await this.store.remove('pack', [id]);
       } catch {
         left.push(id);
       }
     }
-    for (const directory of this.directories) {
+    if (written.length > 0) {
       try {
-        syncDirectory(directory);
+        await this.store.barrier('pack');
       } catch {
-        // The deletions stand in memory; a crash now only brings back packs gc removes.
+        // The deletions stand; a crash now only brings back packs gc removes.
       }
     }
     return left;
@@ -128,10 +124,8 @@ export class PackWriter {
     // The check and the start of the write happen with no wait between them, so the limit holds.
     while (this.writes.size >= PACK_WRITES_AT_ONCE) await Promise.race(this.writes);
     if (this.failure !== undefined) throw this.failure;
-    const path = packPath(this.root, id);
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    this.directories.add(dirname(path));
-    const write: Promise<void> = writeFileAtomicallyInBackground(path, [blobs, ...table, tableLength])
+    const write: Promise<void> = this.store
+      .put('pack', id, [blobs, ...table, tableLength])
       .then(
         () => void this.spare.push(buffer),
         (error: unknown) => void (this.failure ??= error),
@@ -141,24 +135,18 @@ export class PackWriter {
   }
 }
 
-/** Reads a pack's own table of contents (for rebuilding an index and for inspection). */
-export function readPackTable(root: string, packId: string, keys: RepositoryKeys): BlobEntry[] {
-  const fd = openSync(packPath(root, packId), 'r');
+/** Reads a pack's own table of contents, from its end (for rebuilding an index and for inspection). */
+export async function readPackTable(store: ObjectStore, packId: string, keys: RepositoryKeys): Promise<BlobEntry[]> {
   try {
-    const size = fstatSync(fd).size;
-    if (size < 4) throw new RepositoryError('corrupt_pack', `Pack ${packId} is truncated`);
-    const lengthBytes = readExactly(fd, 4, size - 4);
-    const tableLength = lengthBytes.readUInt32BE(0);
-    if (tableLength + 4 > size) throw new RepositoryError('corrupt_pack', `Pack ${packId} is truncated`);
-    const table = unseal(readExactly(fd, tableLength, size - 4 - tableLength), packTableName(packId), keys.encryption);
+    const tableLength = (await store.get('pack', packId, { offset: -4, length: 4 })).readUInt32BE(0);
+    const table = unseal(await store.get('pack', packId, { offset: -4 - tableLength, length: tableLength }), packTableName(packId), keys.encryption);
     const entries = JSON.parse(table.toString('utf8')) as BlobEntry[];
     if (!Array.isArray(entries) || !entries.every(isBlobEntry)) throw new RepositoryError('corrupt_pack', `Pack ${packId} has a malformed table`);
     return entries;
   } catch (error) {
+    if (error instanceof StoreError && error.code === 'out_of_range') throw new RepositoryError('corrupt_pack', `Pack ${packId} is truncated`);
     if (error instanceof UnsealError || error instanceof SyntaxError) throw new RepositoryError('corrupt_pack', `Pack ${packId}: ${error.message}`);
     throw error;
-  } finally {
-    closeSync(fd);
   }
 }
 
@@ -175,46 +163,24 @@ export function isBlobEntry(entry: unknown): entry is BlobEntry {
   );
 }
 
-/** Reads `length` bytes at `position`, or throws corrupt_pack when the file ends first. */
-export function readExactly(fd: number, length: number, position: number, into?: Buffer): Buffer {
-  const buffer = into && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
-  let done = 0;
-  while (done < length) {
-    const read = readSync(fd, buffer, done, length - done, position + done);
-    if (read === 0) throw new RepositoryError('corrupt_pack', `the pack ends before byte ${position + length}`);
-    done += read;
-  }
-  return buffer;
-}
-
-/** The pack directories (packs/00 … packs/ff that exist), relative to the root. */
-export function packDirectories(root: string): string[] {
-  return readdirSync(join(root, PACKS_DIRECTORY)).map((name) => join(PACKS_DIRECTORY, name));
-}
-
-/** The ids of the pack files there are (names only: no file is opened or stat'ed). */
-export function packIdsOnDisk(root: string): Set<string> {
+/** The ids of the packs there are (names only: a local store opens or stats no file for this). */
+export async function packIds(store: ObjectStore): Promise<Set<string>> {
   const ids = new Set<string>();
-  for (const directory of packDirectories(root)) for (const name of readdirSync(join(root, directory))) if (PACK_ID.test(name)) ids.add(name);
+  for await (const { name } of store.list('pack')) if (PACK_ID.test(name)) ids.add(name);
   return ids;
 }
 
-/** Every pack file, with its size. */
-export function packsOnDisk(root: string): Map<string, number> {
+/** Every pack, with its size. */
+export async function packSizes(store: ObjectStore): Promise<Map<string, number>> {
   const packs = new Map<string, number>();
-  for (const directory of packDirectories(root)) {
-    for (const name of readdirSync(join(root, directory))) if (PACK_ID.test(name)) packs.set(name, statSync(join(root, directory, name)).size);
-  }
+  for await (const info of store.list('pack')) if (PACK_ID.test(info.name)) packs.set(info.name, info.size);
   return packs;
 }
 
-/** Deletes these packs and syncs their directories. */
-export function removePacks(root: string, packIds: Iterable<string>): void {
-  const directories = new Set<string>();
-  for (const packId of packIds) {
-    const path = packPath(root, packId);
-    rmSync(path, { force: true });
-    directories.add(dirname(path));
-  }
-  for (const directory of directories) syncDirectory(directory);
+/** Deletes these packs, durably. */
+export async function removePacks(store: ObjectStore, ids: Iterable<string>): Promise<void> {
+  const names = [...ids];
+  if (names.length === 0) return;
+  await store.remove('pack', names);
+  await store.barrier('pack');
 }

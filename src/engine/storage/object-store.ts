@@ -53,7 +53,8 @@ export interface ObjectStore {
   /** Writes an object whole; the parts are concatenated. */
   put(kind: ObjectKind, name: string, parts: readonly Uint8Array[], options?: PutOptions): Promise<void>;
   writer(kind: ObjectKind, name: string, options?: PutOptions): Promise<ObjectWriter>;
-  /** The whole object or a range of it; StoreError('not_found') when absent, a short answer never. */
+  /** The whole object or a range of it; StoreError('not_found') when absent, StoreError('out_of_range')
+   * when the range reaches past the end; a short answer never. */
   get(kind: ObjectKind, name: string, range?: ByteRange): Promise<Buffer>;
   /** undefined when absent. */
   stat(kind: ObjectKind, name: string): Promise<ObjectInfo | undefined>;
@@ -68,6 +69,17 @@ export interface ObjectStore {
   barrier(kind: ObjectKind): Promise<void>;
   /** Releases connections and handles. */
   close(): Promise<void>;
+  /**
+   * Bytes the store can still take, for a store that can fill up (a local file system): garbage
+   * collection rewrites packs only when there is room. Absent: no such limit worth checking.
+   */
+  freeBytes?(): Promise<number>;
+  /**
+   * Deletes what interrupted writes of this kind left behind (local: temporary files; S3: incomplete
+   * multipart uploads); answers how many. Called only by garbage collection, which runs alone, and
+   * only for packs, index and manifests (a lock may be being put by a process about to see gc's lock).
+   */
+  removeIncomplete?(kind: ObjectKind): Promise<number>;
 }
 
 export type StoreErrorCode =
@@ -82,7 +94,9 @@ export type StoreErrorCode =
   /** Credentials refused, or the bucket or directory is not ours to use. */
   | 'denied'
   /** The store lacks something asked of it (e.g. Object Lock not enabled on the bucket). */
-  | 'unsupported';
+  | 'unsupported'
+  /** A byte range reaches past the object's end (the object is shorter than its reader expects: truncated). */
+  | 'out_of_range';
 
 export class StoreError extends Error {
   constructor(
