@@ -57,6 +57,7 @@ function sharedRepositorySuite(locations: RepositoryLocations): void {
     const backupIds: string[] = [];
     /** Each backup's image as it was taken (the source changes between runs). */
     const imageOf = new Map<string, Buffer>();
+    let scheduledInstant = 0;
 
     const ext = (path: string) => `/ext/v1/${path}`;
     const list = async (base: string): Promise<string[]> => {
@@ -144,7 +145,9 @@ function sharedRepositorySuite(locations: RepositoryLocations): void {
       const changed = readFileSync(imagePath);
       randomBytes(1024 * 1024).copy(changed);
       writeFileSync(imagePath, changed);
-      await queryDatabase(databaseUrl, `update disk_backup_policies set next_invocation_at = ${Math.floor(Date.now() / 1000) - 1} where id = '${policyId}'`);
+      // An instant of its own: a run is unique per policy and instant, and the manual run took one a moment ago.
+      scheduledInstant = Math.floor(Date.now() / 1000) + 2;
+      await queryDatabase(databaseUrl, `update disk_backup_policies set next_invocation_at = ${scheduledInstant} where id = '${policyId}'`);
       const deadline = Date.now() + 60_000;
       let listed: string[] = [];
       while (Date.now() < deadline) {
@@ -176,6 +179,7 @@ function sharedRepositorySuite(locations: RepositoryLocations): void {
 
     test("retention on one process prunes for both: a run on the worker keeps the policy's newest 2", async () => {
       const oldest = backupIds.at(-1)!;
+      while (Date.now() / 1000 < scheduledInstant + 1) await sleep(100); // the manual run's instant: a later one
       const ran = await run(worker);
       assert.equal(ran.status, 200, ran.text);
       assert.equal(ran.body.run.status, 'succeeded', ran.text);
