@@ -9,6 +9,10 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { StoreError, type ObjectKind, type ObjectStore } from '../../src/engine/storage/object-store.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LocalDirectoryStore } from '../../src/engine/storage/local-store.js';
 import { S3ObjectStore } from '../../src/engine/storage/s3-store.js';
 import { s3SkipReason, s3TestSettings, uniqueBucketName } from '../support/s3-store-env.js';
 
@@ -38,7 +42,19 @@ const s3Factory = (): StoreFactory => {
   };
 };
 
-const STORE_FACTORIES: readonly StoreFactory[] = [s3Factory()];
+const localFactory = (): StoreFactory => {
+  let root = '';
+  return {
+    name: 'local directory',
+    skip: false,
+    async setUp() {
+      root = mkdtempSync(join(tmpdir(), 'dbp-store-contract-'));
+    },
+    open: async (repository) => new LocalDirectoryStore(join(root, repository)),
+  };
+};
+
+const STORE_FACTORIES: readonly StoreFactory[] = [localFactory(), s3Factory()];
 
 async function names(store: ObjectStore, kind: ObjectKind): Promise<string[]> {
   const found: string[] = [];
@@ -128,10 +144,10 @@ for (const factory of STORE_FACTORIES) {
     test('a range past the end is an error, never a short answer', async () => {
       const store = await fresh();
       await store.put('pack', 'ab12', [Buffer.alloc(100, 7)]);
-      await rejectsWith(store.get('pack', 'ab12', { offset: 90, length: 11 }), 'not_found');
-      await rejectsWith(store.get('pack', 'ab12', { offset: 100, length: 1 }), 'not_found');
-      await rejectsWith(store.get('pack', 'ab12', { offset: 500, length: 10 }), 'not_found');
-      await rejectsWith(store.get('pack', 'ab12', { offset: -101, length: 101 }), 'not_found');
+      await rejectsWith(store.get('pack', 'ab12', { offset: 90, length: 11 }), 'out_of_range');
+      await rejectsWith(store.get('pack', 'ab12', { offset: 100, length: 1 }), 'out_of_range');
+      await rejectsWith(store.get('pack', 'ab12', { offset: 500, length: 10 }), 'out_of_range');
+      await rejectsWith(store.get('pack', 'ab12', { offset: -101, length: 101 }), 'out_of_range');
       assert.equal((await store.get('pack', 'ab12', { offset: 99, length: 1 }))[0], 7);
     });
 

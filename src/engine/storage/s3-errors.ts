@@ -54,7 +54,7 @@ function codeFor(error: unknown): StoreErrorCode {
   const code = s3ErrorCode(error);
   const status = httpStatusOf(error);
   if (code !== undefined && NOT_FOUND.has(code)) return 'not_found';
-  if (code === 'InvalidRange' || status === 416) return 'not_found';
+  if (code === 'InvalidRange' || status === 416) return 'out_of_range';
   if (code === 'PreconditionFailed' || status === 412) return 'exists';
   if ((code !== undefined && DENIED.has(code)) || status === 401 || status === 403) return 'denied';
   if (code !== undefined && UNSUPPORTED.has(code)) return 'unsupported';

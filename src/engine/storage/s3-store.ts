@@ -292,7 +292,7 @@ export class S3ObjectStore implements ObjectStore {
         });
       } catch (error) {
         const cause = error instanceof StoreError ? error.cause : error;
-        if (error instanceof StoreError && error.code === 'not_found' && httpStatusOf(cause) === 416) {
+        if (error instanceof StoreError && error.code === 'out_of_range' && httpStatusOf(cause) === 416) {
           throw this.pastTheEnd(key, range!, undefined);
         }
         if (cause instanceof BodyReadError && attempt < this.maxAttempts) {
@@ -306,7 +306,7 @@ export class S3ObjectStore implements ObjectStore {
 
   private pastTheEnd(key: string, range: ByteRange, size: number | undefined): StoreError {
     const what = range.offset < 0 ? `the last ${-range.offset} bytes` : `bytes ${range.offset}–${range.offset + range.length - 1}`;
-    return new StoreError('not_found', `${what} of ${this.target(key)} are past its end${size !== undefined ? ` (it has ${size} bytes)` : ''}`);
+    return new StoreError('out_of_range', `${what} of ${this.target(key)} are past its end${size !== undefined ? ` (it has ${size} bytes)` : ''}`);
   }
 
   async stat(kind: ObjectKind, name: string): Promise<ObjectInfo | undefined> {
