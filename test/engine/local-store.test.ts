@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -11,7 +11,12 @@ import { openStore } from '../../src/engine/storage/open-store.js';
 const root = mkdtempSync(join(tmpdir(), 'dbp-local-store-test-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 let counter = 0;
-const freshStore = () => new LocalDirectoryStore(join(root, `store-${counter++}`));
+/** A store in a new directory (the store itself never makes its root: only a new repository's config does). */
+function freshStore(): LocalDirectoryStore {
+  const directory = join(root, `store-${counter++}`);
+  mkdirSync(directory);
+  return new LocalDirectoryStore(directory);
+}
 const PACK = 'ab'.repeat(16);
 
 async function code(promise: Promise<unknown>): Promise<string> {
@@ -94,9 +99,16 @@ test('object names cannot leave their directory', async () => {
   await store.close();
 });
 
-test('openStore opens a local location; an S3 location is refused with a clear error in this build', async () => {
+test('openStore opens a local location', async () => {
   const store = await openStore({ type: 'local', path: join(root, 'opened') });
   assert.ok(store instanceof LocalDirectoryStore);
   assert.equal(store.description, join(root, 'opened'));
-  assert.equal(await code(openStore({ type: 's3', endpoint: 'http://127.0.0.1:7480', bucket: 'b', prefix: '' })), 'unsupported');
+});
+
+test("a put into a repository whose directory is gone fails, and does not make an empty one in its place", async () => {
+  const store = freshStore();
+  await store.put('config', 'config', [Buffer.from('{}')]);
+  rmSync(store.description, { recursive: true });
+  await assert.rejects(store.put('lock', 'backup-1', []), { code: 'ENOENT' });
+  assert.equal(existsSync(store.description), false);
 });

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { StoreError, type ObjectKind, type ObjectStore } from '../../src/engine/storage/object-store.js';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalDirectoryStore } from '../../src/engine/storage/local-store.js';
@@ -50,7 +50,10 @@ const localFactory = (): StoreFactory => {
     async setUp() {
       root = mkdtempSync(join(tmpdir(), 'dbp-store-contract-'));
     },
-    open: async (repository) => new LocalDirectoryStore(join(root, repository)),
+    open: async (repository) => {
+      mkdirSync(join(root, repository), { recursive: true });
+      return new LocalDirectoryStore(join(root, repository));
+    },
   };
 };
 

@@ -215,15 +215,21 @@ export class LocalDirectoryStore implements ObjectStore {
     return entriesOf(this.root).filter((name) => !own.has(name) && !name.startsWith(TEMPORARY_PREFIX));
   }
 
-  /** A new temporary file beside `path` (its directory made, and the new directories synced, first). */
+  /**
+   * A new temporary file beside `path`. Missing directories inside the store's root are made (and
+   * synced), never the root itself: when that is gone (moved, unmounted), writing fails rather than
+   * starting an empty repository in its place.
+   */
   private async createTemporary(path: string): Promise<{ path: string; file: Awaited<ReturnType<typeof open>> }> {
-    const temporary = join(dirname(path), `${TEMPORARY_PREFIX}${randomBytes(6).toString('hex')}-${path.slice(dirname(path).length + 1)}`);
+    const directory = dirname(path);
+    const temporary = join(directory, `${TEMPORARY_PREFIX}${randomBytes(6).toString('hex')}-${path.slice(directory.length + 1)}`);
     try {
       return { path: temporary, file: await open(temporary, 'wx', 0o600) };
     } catch (error) {
-      if (!isMissing(error)) throw error;
+      if (!isMissing(error) || directory === this.root) throw error;
     }
-    await makeDirectory(dirname(path));
+    statSync(this.root); // throws ENOENT when the root is gone
+    await makeDirectory(directory);
     return { path: temporary, file: await open(temporary, 'wx', 0o600) };
   }
 
