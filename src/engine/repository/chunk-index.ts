@@ -80,7 +80,13 @@ export class ChunkIndex {
     }
     if (damaged.length > 0) {
       await index.recoverUnindexedPacks();
-      await removeIndexFiles(store, damaged);
+      try {
+        await removeIndexFiles(store, damaged);
+      } catch (error) {
+        // Immutable repository: a damaged file still retained stays (reported again at each load).
+        if (!(error instanceof StoreError && error.code === 'locked')) throw error;
+        warn(`damaged index file(s) are retained (Object Lock) and stay until the retention ends: ${error.message}`);
+      }
       index.indexIds.splice(0, index.indexIds.length, ...index.indexIds.filter((id) => !damaged.includes(id)));
     }
     return index;

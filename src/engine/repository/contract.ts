@@ -127,13 +127,19 @@ export interface Repository {
   /** The location as `--repository` takes it, for messages and logs. */
   readonly description: string;
   readonly encrypted: boolean;
+  /** Days every object (but locks) is retained for once written; undefined: not an immutable repository. */
+  readonly immutableDays: number | undefined;
   backup(options: BackupOptions): Promise<BackupResult>;
   listBackups(): Promise<BackupSummary[]>;
   /** Throws BackupNotFound. */
   getBackup(backupId: string): Promise<BackupSummary>;
   restore(backupId: string, options: RestoreOptions): Promise<void>;
   verify(options?: VerifyOptions): Promise<VerifyReport>;
-  /** Deletes these backups' manifests (durably). Chunks stay until gc. Unknown ids are ignored. */
+  /**
+   * Deletes these backups' manifests (durably). Chunks stay until gc. Unknown ids are ignored. In an
+   * immutable repository a manifest still retained is marked forgotten instead (no longer listed) and
+   * deleted by a gc after its retention ends.
+   */
   forget(backupIds: readonly string[]): Promise<void>;
   /** Removes chunks no manifest references, never one an in-flight backup (any process) may use. */
   gc(options?: { signal?: AbortSignal; onProgress?: ProgressListener }): Promise<GcReport>;
@@ -173,6 +179,10 @@ export interface RepositorySettings {
 /** Errors a caller can tell apart (each a subclass of RepositoryError with a clear message). */
 export type RepositoryErrorCode =
   | 'not_a_repository'
+  /** `dbp repository init` found a repository there already. */
+  | 'repository_exists'
+  /** An immutability period asked of a store that cannot keep objects immutable. */
+  | 'immutability_unsupported'
   | 'wrong_password'
   | 'password_required'
   | 'backup_not_found'

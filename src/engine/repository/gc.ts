@@ -16,11 +16,18 @@
  *   originals are deleted.
  * A kill at any point leaves every chunk a manifest names in an indexed pack, and at most one
  * collection's new packs unindexed, which the next collection deletes before anything else.
+ *
+ * In an immutable repository (`retention`) an object still retained is never asked to be deleted: an
+ * unused pack stays whole in the index, a pack partly in use is not rewritten (its copy could not
+ * replace it), an index file stays beside the new one (an index file naming a pack that is gone is
+ * harmless: ChunkIndex takes no chunk as stored there). What was left is said in `notes`; a removal
+ * the store refuses all the same is left too, never a failure.
  */
-import type { ObjectKind, ObjectStore } from '../storage/object-store.js';
+import { StoreError, type ObjectKind, type ObjectStore } from '../storage/object-store.js';
 import { ChunkIndex, readIndexPacks, removeIndexFiles, writeIndexFile } from './chunk-index.js';
 import type { GcReport, ProgressListener } from './contract.js';
 import { RepositoryError } from './errors.js';
+import type { RetentionPeriod } from './immutability.js';
 import type { RepositoryKeys } from './keys.js';
 import { packSizes, PackWriter, removePacks, type BlobEntry, type PackRecord } from './packs.js';
 import { SEAL_OVERHEAD } from './sealing.js';
@@ -35,6 +42,8 @@ export interface GcContext {
   readonly loadIndex: () => Promise<ChunkIndex>;
   readonly signal?: AbortSignal | undefined;
   readonly onProgress?: ProgressListener | undefined;
+  /** An immutable repository's period: objects still retained are left (see above). */
+  readonly retention?: RetentionPeriod | undefined;
 }
 
 /** The kinds whose interrupted writes a collection clears away. */
@@ -61,6 +70,10 @@ export async function collectGarbage(context: GcContext): Promise<GcReport> {
   const index = await context.loadIndex();
   const onDisk = await packSizes(store);
   const notes: string[] = [];
+  const retainedPacks = context.retention ? await retainedObjects(store, 'pack', context.retention) : new Set<string>();
+  const retainedIndexes = context.retention ? await retainedObjects(store, 'index', context.retention) : new Set<string>();
+  /** Packs nothing needs that are retained, left whole. */
+  let packsLeftRetained = 0;
   /** Chunks kept, and the index entries of the packs that stay as they are. */
   const kept = new Set<string>();
   const keptPacks: PackRecord[] = [];
@@ -80,7 +93,11 @@ export async function collectGarbage(context: GcContext): Promise<GcReport> {
       return referenced.has(id) && !kept.has(id) && location.pack === pack.id && location.offset === offset;
     });
     for (const [id] of wanted) kept.add(id);
-    if (wanted.length === 0) {
+    if (retainedPacks.has(pack.id) && wanted.length < pack.blobs.length) {
+      // Retained: neither deleted nor rewritten; it stays whole in the index until its retention ends.
+      keptPacks.push(pack);
+      if (wanted.length === 0) packsLeftRetained += 1;
+    } else if (wanted.length === 0) {
       unused.add(pack.id);
       chunksRemoved += pack.blobs.length;
       bytesRemoved += onDisk.get(pack.id) ?? 0;
@@ -104,23 +121,34 @@ export async function collectGarbage(context: GcContext): Promise<GcReport> {
       keptOnlyInMissing.delete(id);
     }
     if (wanted.length === 0) {
+      if (retainedPacks.has(packId)) {
+        packsLeftRetained += 1; // left unindexed until its retention ends
+        continue;
+      }
       unused.add(packId);
       chunksRemoved += blobs.length;
       bytesRemoved += onDisk.get(packId) ?? 0;
       continue;
     }
     adopted = true;
-    if (wanted.length === blobs.length) keptPacks.push({ id: packId, blobs });
+    if (wanted.length === blobs.length || retainedPacks.has(packId)) keptPacks.push({ id: packId, blobs });
     else partlyUsed.push({ pack: { id: packId, blobs }, wanted });
   }
   for (const packId of index.unreadablePacks) notes.push(`Pack ${packId} is in no index and its table cannot be read: left as it is`);
+  if (packsLeftRetained > 0) notes.push(`${packsLeftRetained} pack(s) nothing needs are still retained (Object Lock): left until the retention ends`);
   stop();
 
   // 1. Deletions only. Index files that name nothing but unused packs, then the unused packs.
   const idleIndexes: string[] = [];
   const remainingIndexes: string[] = [];
   let remainingNameUnused = false;
+  /** Index files still retained: they stay beside whatever index is written (see above). */
+  let indexesLeftRetained = 0;
   for (const indexId of index.indexIds) {
+    if (retainedIndexes.has(indexId)) {
+      indexesLeftRetained += 1;
+      continue;
+    }
     const named = await readIndexPacks(store, keys, indexId);
     if (named.every((pack) => unused.has(pack.id))) idleIndexes.push(indexId);
     else {
@@ -128,8 +156,9 @@ export async function collectGarbage(context: GcContext): Promise<GcReport> {
       if (named.some((pack) => unused.has(pack.id))) remainingNameUnused = true;
     }
   }
-  await removeIndexFiles(store, idleIndexes);
-  await removePacks(store, [...unused].filter((packId) => onDisk.has(packId)));
+  if (indexesLeftRetained > 0) notes.push(`${indexesLeftRetained} index file(s) are still retained (Object Lock): left until the retention ends`);
+  await removeUnlessRetained(notes, () => removeIndexFiles(store, idleIndexes));
+  await removeUnlessRetained(notes, () => removePacks(store, [...unused].filter((packId) => onDisk.has(packId))));
   onProgress?.({ bytesDone: 1, bytesTotal: 3 });
   stop();
 
@@ -185,8 +214,8 @@ export async function collectGarbage(context: GcContext): Promise<GcReport> {
       notes.push(`The index was not rewritten for want of disk space (${(error as Error).message}); the packs nothing needs are deleted`);
       return finish();
     }
-    await removeIndexFiles(store, remainingIndexes);
-    await removePacks(store, obsolete);
+    await removeUnlessRetained(notes, () => removeIndexFiles(store, remainingIndexes));
+    await removeUnlessRetained(notes, () => removePacks(store, obsolete));
   }
   return finish();
 
@@ -194,6 +223,28 @@ export async function collectGarbage(context: GcContext): Promise<GcReport> {
     onProgress?.({ bytesDone: 3, bytesTotal: 3 });
     const report: GcReport = { chunksRemoved, bytesRemoved, chunksKept: kept.size };
     return notes.length > 0 ? { ...report, notes } : report;
+  }
+}
+
+/** The objects of a kind still retained (written less than a period ago). */
+async function retainedObjects(store: ObjectStore, kind: ObjectKind, retention: RetentionPeriod): Promise<Set<string>> {
+  const retained = new Set<string>();
+  const now = Date.now();
+  for await (const info of store.list(kind)) if (retention.isRetained(info, now)) retained.add(info.name);
+  return retained;
+}
+
+/**
+ * A removal the store refuses because an object is retained (its retention outlasts our reckoning)
+ * leaves that object for a later collection: said in `notes`, never a failure. (The store removes the
+ * others of the batch.)
+ */
+async function removeUnlessRetained(notes: string[], remove: () => Promise<void>): Promise<void> {
+  try {
+    await remove();
+  } catch (error) {
+    if (!(error instanceof StoreError && error.code === 'locked')) throw error;
+    notes.push(`Some objects are still retained and were left for a later collection: ${error.message}`);
   }
 }
 

@@ -5,7 +5,7 @@
  * durably first, and only then are the old index files removed. A crash at any point leaves either
  * the old files, or the old and the new (duplicates are allowed), or the new one.
  */
-import type { ObjectStore } from '../storage/object-store.js';
+import { StoreError, type ObjectStore } from '../storage/object-store.js';
 import { indexFileLabel, indexIds, rebuildPacks, readIndexFile, removeIndexFiles, writeIndexFile } from './chunk-index.js';
 import type { IndexRepairReport } from './contract.js';
 import { RepositoryError } from './errors.js';
@@ -32,7 +32,12 @@ export async function rebuildIndex(store: ObjectStore, keys: RepositoryKeys): Pr
     if (known) packs.push(known);
   }
   const written = packs.length > 0 ? await writeIndexFile(store, keys, packs) : null;
-  await removeIndexFiles(store, oldIds);
+  try {
+    await removeIndexFiles(store, oldIds);
+  } catch (error) {
+    // Immutable repository: old index files still retained stay beside the new one (duplicates are allowed).
+    if (!(error instanceof StoreError && error.code === 'locked')) throw error;
+  }
   return {
     packsIndexed: packs.length,
     chunksIndexed: packs.reduce((sum, pack) => sum + pack.blobs.length, 0),

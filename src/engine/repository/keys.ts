@@ -31,6 +31,11 @@ export interface RepositoryConfig {
   } | null;
   /** Unencrypted repositories only: base64 of the HMAC key of chunk ids. */
   readonly idKey?: string;
+  /**
+   * Immutable repositories only (`dbp repository init --immutable-days N`): every object but locks is
+   * written retained (S3 Object Lock, compliance mode) for this many days. Absent: not immutable.
+   */
+  readonly immutableDays?: number;
 }
 
 export interface RepositoryKeys {
@@ -40,12 +45,18 @@ export interface RepositoryKeys {
   readonly id: Buffer;
 }
 
-export function newConfig(password: string | null, chunkSize: number, now: number): { config: RepositoryConfig; keys: RepositoryKeys } {
+export function newConfig(
+  password: string | null,
+  chunkSize: number,
+  now: number,
+  immutableDays?: number,
+): { config: RepositoryConfig; keys: RepositoryKeys } {
   const id = randomBytes(16).toString('hex');
+  const immutable = immutableDays === undefined ? {} : { immutableDays };
   if (password === null) {
     const idKey = randomBytes(32);
     return {
-      config: { format: FORMAT_VERSION, id, createdAt: now, chunkSize, encryption: null, idKey: idKey.toString('base64') },
+      config: { format: FORMAT_VERSION, id, createdAt: now, chunkSize, encryption: null, idKey: idKey.toString('base64'), ...immutable },
       keys: { encryption: null, id: idKey },
     };
   }
@@ -53,7 +64,7 @@ export function newConfig(password: string | null, chunkSize: number, now: numbe
   const keys = derive(password, salt, SCRYPT);
   const check = Buffer.concat(seal(Buffer.from(CHECK_TEXT), CHECK_NAME, keys.encryption));
   const encryption = { cipher: 'aes-256-gcm', kdf: 'scrypt', ...SCRYPT, salt: salt.toString('base64'), check: check.toString('base64') } as const;
-  return { config: { format: FORMAT_VERSION, id, createdAt: now, chunkSize, encryption }, keys };
+  return { config: { format: FORMAT_VERSION, id, createdAt: now, chunkSize, encryption, ...immutable }, keys };
 }
 
 export function unlock(config: RepositoryConfig, password: string | null): RepositoryKeys {

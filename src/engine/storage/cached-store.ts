@@ -111,6 +111,11 @@ export class CachedObjectStore implements ObjectStore {
     return store;
   }
 
+  /** Immutability is the inner store's business (the cache never keeps anything immutable itself). */
+  checkObjectLock(): Promise<boolean> {
+    return this.inner.checkObjectLock ? this.inner.checkObjectLock() : Promise.resolve(false);
+  }
+
   stats(): CacheStats {
     return { ...this.counts, entries: this.entries.size, bytes: this.entries.calculatedSize };
   }

@@ -80,6 +80,11 @@ export interface ObjectStore {
    * only for packs, index and manifests (a lock may be being put by a process about to see gc's lock).
    */
   removeIncomplete?(kind: ObjectKind): Promise<number>;
+  /**
+   * Whether the store can keep objects immutable (retainUntil): an S3 bucket with Object Lock enabled.
+   * Absent: it cannot (a local directory).
+   */
+  checkObjectLock?(): Promise<boolean>;
 }
 
 export type StoreErrorCode =
