@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -13,6 +13,7 @@ after(() => rmSync(root, { recursive: true, force: true }));
 const LOCK_NAME = /^(backup|read|gc)-(\d+)-([0-9a-f]*)-([0-9a-f]{16})-(\d+)-(\d+)$/;
 
 test('a held lock is refreshed by a new object with a later time, the same holder and taken-at; released, none is left', async () => {
+  mkdirSync(join(root, 'repository'));
   const store = new LocalDirectoryStore(join(root, 'repository'));
   const locks = () => readdirSync(join(store.root, 'locks')).filter((name) => !name.startsWith('.tmp-'));
   const before = Date.now();
