@@ -25,8 +25,8 @@ export function registerCopyCommand(program: Command): void {
     'copy',
     'copy the backups a second repository lacks into it (re-encrypted for it; only the chunks it does not hold are sent); creates the target if absent',
     [
-      'DBP_REPOSITORY_PASSWORD=… dbp copy --from /srv/dbp-repository --to s3:https://s3.example.com/backups/dbp',
       'dbp copy --from /srv/dbp-repository --to /mnt/usb/dbp --policy dbp_AbCdEfGh12345678 --from-password-file /etc/dbp/key --to-password-file /etc/dbp/usb-key --json',
+      'DBP_REPOSITORY_PASSWORD=… dbp copy --from /srv/dbp-repository --to s3:https://s3.example.com/backups/dbp',
     ],
   )
     .requiredOption('--from <repository>', 'the source repository: a directory or s3:http(s)://host[:port]/bucket[/prefix] (required)')
