@@ -121,12 +121,13 @@ export async function openBackupEngine(runtime: Runtime, settings: EngineSetting
 }
 
 /**
- * The second repository of `--copy-to` (DBP_COPY_TO), created if absent, or none. Its passphrase is
+ * The second repository of `--copy-to`, created if absent, or none. Its passphrase is
  * DBP_COPY_TO_PASSWORD, else the repository's own; it is opened at start so that a wrong location or
  * passphrase stops the process at once rather than failing every run's copy.
  */
 async function openCopyTarget(settings: EngineSettings, password: string | null): Promise<Repository | undefined> {
-  const text = settings.copyTo ?? process.env.DBP_COPY_TO;
+  // DBP_COPY_TO reaches here through the flag of the commands that run policies, and only those.
+  const text = settings.copyTo;
   if (!text) return undefined;
   const location = parseRepositoryLocation(text);
   try {
