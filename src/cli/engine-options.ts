@@ -20,12 +20,22 @@ export function addEngineOptions(command: Command): Command {
     );
 }
 
-export type EngineValues = { repository?: string; unencryptedRepository?: boolean };
+/**
+ * Adds `--copy-to` (DBP_COPY_TO) to a command that runs policies: a second repository each succeeded
+ * run's backups are copied to (its passphrase: DBP_COPY_TO_PASSWORD, else the repository's own).
+ */
+export function addCopyToOption(command: Command): Command {
+  return command.addOption(
+    new Option('--copy-to <repository>', "after each succeeded run, copy its backups to this second repository (created if absent; passphrase DBP_COPY_TO_PASSWORD, else the repository's)").env('DBP_COPY_TO'),
+  );
+}
+
+export type EngineValues = { repository?: string; unencryptedRepository?: boolean; copyTo?: string };
 
 export function openEngine(runtime: Runtime, options: CommonOptions, values: EngineValues, logger: Logger | false = false): Promise<BackupEngine> {
   return openBackupEngine(
     runtime,
-    { dataDir: options.dataDir, repositoryPath: values.repository, unencrypted: values.unencryptedRepository === true },
+    { dataDir: options.dataDir, repositoryPath: values.repository, unencrypted: values.unencryptedRepository === true, copyTo: values.copyTo },
     logger,
   );
 }

@@ -5,6 +5,7 @@
 import { Command } from 'commander';
 import { VERSION } from '../version.js';
 import { registerBackupCommands } from './commands/backups.js';
+import { registerCopyCommand } from './commands/copy.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerInventoryCommands } from './commands/inventory.js';
 import { registerPolicyCommands } from './commands/policies.js';
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerPolicyCommands(program);
   registerBackupCommands(program);
   registerRepositoryCommands(program);
+  registerCopyCommand(program);
   registerDemoCommand(program);
   registerInventoryCommands(program);
   registerTokenCommands(program);

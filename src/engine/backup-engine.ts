@@ -18,7 +18,7 @@ import { newId } from '../domain/ids.js';
 import { backupsToPrune } from '../domain/retention.js';
 import type { BackupRunner, ClaimedRun, RunResult } from '../scheduler/runner.js';
 import { BackupCatalogue, type BackupOperations, type PolicyRunResult, type TakenBackup } from '../services/backups.js';
-import type { Backup, Database } from '../store/schema.js';
+import type { Backup, Database, RunCopy } from '../store/schema.js';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -37,6 +37,8 @@ export interface BackupEngineOptions {
   readonly logger?: Logger | false;
   /** The database's engine (for the write transaction that starts a manual run); SQLite by default. */
   readonly engine?: Engine;
+  /** A second repository (`--copy-to`): a succeeded run's backups are copied there, and the run records how that went. */
+  readonly copyTo?: Repository;
 }
 
 /** A catalogue row, as the CLI and the API show it. */
@@ -155,7 +157,28 @@ export class BackupEngine implements BackupRunner, BackupOperations {
     // A backup read live is a backup all the same: the run says so in `liveRead`, not in its error.
     const liveRead = backups.some((backup) => backup.liveRead);
     if (failures.length > 0) return { status: 'failed', error: failures.join('; '), liveRead, backups };
+    if (!signal.aborted) await this.copyRun(runId, signal);
     return { status: 'succeeded', error: null, liveRead, backups };
+  }
+
+  /**
+   * The second copy (`copyTo`): the run's backups (found by their run_id tag, so a resumed run's
+   * earlier ones too) copied to the other repository. A failed copy does not fail the run: its
+   * backups stand in this repository, and the run's `copy` says what went wrong.
+   */
+  private async copyRun(runId: string, signal: AbortSignal): Promise<void> {
+    const target = this.options.copyTo;
+    if (!target) return;
+    let copy: RunCopy;
+    try {
+      const report = await this.options.repository.copyTo(target, { tags: { [TAGS.run]: runId }, signal });
+      const error = report.failed.map((failure) => `${failure.backupId}: ${failure.message}`).join('; ');
+      copy = { to: target.description, backups_copied: report.copied.length, chunks_sent: report.chunksSent, bytes_sent: report.bytesSent, error: error || null };
+    } catch (error) {
+      copy = { to: target.description, backups_copied: 0, chunks_sent: 0, bytes_sent: 0, error: (error as Error)?.message ?? String(error) };
+    }
+    if (copy.error) this.log('warn', { runId, copy }, 'second copy failed; the run\'s backups stand');
+    await this.options.db.updateTable('backup_runs').set({ copy: JSON.stringify(copy) }).where('id', '=', runId).execute();
   }
 
   /**
@@ -333,6 +356,7 @@ export class BackupEngine implements BackupRunner, BackupOperations {
   }
 
   async close(): Promise<void> {
+    await this.options.copyTo?.close();
     await this.options.repository.close();
   }
 

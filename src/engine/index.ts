@@ -26,6 +26,8 @@ export interface EngineSettings {
   /** The passphrase itself (tests); otherwise the environment or the key file. */
   readonly password?: string | undefined;
   readonly workers?: number | undefined;
+  /** A second repository (`--copy-to`, DBP_COPY_TO) each succeeded run's backups are copied to. */
+  readonly copyTo?: string | undefined;
 }
 
 export const PASSPHRASE_FILE = 'repository.key';
@@ -99,8 +101,40 @@ export async function openBackupEngine(runtime: Runtime, settings: EngineSetting
     await repository.close();
     throw refused(runtime, error);
   }
+  let copyTo: Repository | undefined;
+  try {
+    copyTo = await openCopyTarget(settings, password);
+  } catch (error) {
+    await repository.close();
+    throw error;
+  }
   runtime.status.backups = { enabled: true };
-  return new BackupEngine({ db: runtime.store.db, engine: runtime.store.engine, repository, clock: runtime.services.clock, dataDir: resolve(settings.dataDir), logger });
+  return new BackupEngine({
+    db: runtime.store.db,
+    engine: runtime.store.engine,
+    repository,
+    clock: runtime.services.clock,
+    dataDir: resolve(settings.dataDir),
+    logger,
+    ...(copyTo ? { copyTo } : {}),
+  });
+}
+
+/**
+ * The second repository of `--copy-to`, created if absent, or none. Its passphrase is
+ * DBP_COPY_TO_PASSWORD, else the repository's own; it is opened at start so that a wrong location or
+ * passphrase stops the process at once rather than failing every run's copy.
+ */
+async function openCopyTarget(settings: EngineSettings, password: string | null): Promise<Repository | undefined> {
+  // DBP_COPY_TO reaches here through the flag of the commands that run policies, and only those.
+  const text = settings.copyTo;
+  if (!text) return undefined;
+  const location = parseRepositoryLocation(text);
+  try {
+    return await openRepository({ location, password: process.env.DBP_COPY_TO_PASSWORD || password, create: true, ...(settings.workers ? { workers: settings.workers } : {}) });
+  } catch (error) {
+    throw new Error(`--copy-to ${formatRepositoryLocation(location)}: ${(error as Error).message}`);
+  }
 }
 
 /** A mismatch leaves backups disabled in /healthz, with the reason. */

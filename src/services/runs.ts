@@ -3,7 +3,7 @@
  * bounded history by the worker's background sweep.
  */
 import { sql, type Kysely } from 'kysely';
-import type { BackupRun, BackupRunRow, Database } from '../store/schema.js';
+import type { BackupRun, BackupRunRow, Database, RunCopy } from '../store/schema.js';
 
 export interface PruneOptions {
   /** Runs with a `pk` above this are the ones looked at (the sweep's cursor). */
@@ -24,9 +24,9 @@ export interface PruneBatch {
   readonly caughtUp: boolean;
 }
 
-/** A run row as the services answer it: `live_read` true when any of its backups was read live. */
-export function runRecord({ live_read, ...row }: BackupRunRow): BackupRun {
-  return { ...row, live_read: Number(live_read) === 1 };
+/** A run row as the services answer it: `live_read` true when any of its backups was read live; `copy` parsed. */
+export function runRecord({ live_read, copy, ...row }: BackupRunRow): BackupRun {
+  return { ...row, live_read: Number(live_read) === 1, copy: copy ? (JSON.parse(copy) as RunCopy) : null };
 }
 
 export class RunService {

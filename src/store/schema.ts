@@ -214,6 +214,19 @@ export interface BackupRunsTable {
   attempts: number;
   /** 1 when any of its backups was read live (see BackupsTable.live_read). */
   live_read: ColumnType<Flag, Flag | undefined, Flag>;
+  /** JSON of the second copy after the run (RunCopy), null when none was made (migration 0011). */
+  copy: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+/** What the second copy after a run (`--copy-to`) did: `copy` of a run, as the services answer it. */
+export interface RunCopy {
+  /** The target repository, as `--copy-to` takes it. */
+  readonly to: string;
+  readonly backups_copied: number;
+  readonly chunks_sent: number;
+  readonly bytes_sent: number;
+  /** Why the copy failed (the run's backups stand all the same); null when it succeeded. */
+  readonly error: string | null;
 }
 
 /** The repository the catalogue is written with (one row at most; see migration 0010). */
@@ -259,7 +272,7 @@ export type ApiToken = Selectable<ApiTokensTable>;
 export type BackupRunRow = Selectable<BackupRunsTable>;
 export type BackupRow = Selectable<BackupsTable>;
 /** A run as the services answer it: `live_read` a boolean (services/runs.ts `runRecord`). */
-export type BackupRun = Omit<BackupRunRow, 'live_read'> & { live_read: boolean };
+export type BackupRun = Omit<BackupRunRow, 'live_read' | 'copy'> & { live_read: boolean; copy: RunCopy | null };
 /** A backup as the services answer it: `live_read` a boolean (services/backups.ts `backupRecord`). */
 export type Backup = Omit<BackupRow, 'live_read'> & { live_read: boolean };
 export type Country = Selectable<CountriesTable>;

@@ -36,8 +36,9 @@ forEachEngine('extension API: backups', (engine) => {
     const result = await service.call('POST', ext(`disk_backup_policies/${policyId}/run`), { token: org.token });
     assert.equal(result.status, 200, result.text);
     const { run } = result.body;
-    assert.deepEqual(Object.keys(run), ['id', 'status', 'error', 'live_read', 'scheduled_at', 'started_at', 'finished_at', 'backups']);
+    assert.deepEqual(Object.keys(run), ['id', 'status', 'error', 'live_read', 'copy', 'scheduled_at', 'started_at', 'finished_at', 'backups']);
     assert.equal(run.status, 'succeeded');
+    assert.equal(run.copy, null, 'no second copy without --copy-to');
     assert.equal(run.error, null, 'a run that succeeded carries no error, live read or not');
     assert.equal(run.scheduled_at, TEST_NOW, 'a manual run is for the instant it was asked for');
     assert.equal(run.backups.length, 1);

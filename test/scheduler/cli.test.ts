@@ -92,7 +92,7 @@ forEachEngine('scheduler: dbp run-due and dbp runs list', (engine) => {
     const listed = JSON.parse((await cli(['runs', 'list', '--json'])).stdout);
     assert.equal(listed.length, 2);
     assert.deepEqual(Object.keys(listed[0]).sort(), [
-      'attempts', 'claimed_at', 'error', 'finished_at', 'id', 'lease_expires_at', 'live_read', 'organization_id', 'policy_id',
+      'attempts', 'claimed_at', 'copy', 'error', 'finished_at', 'id', 'lease_expires_at', 'live_read', 'organization_id', 'policy_id',
       'scheduled_at', 'started_at', 'status', 'target_disk_ids', 'worker_id',
     ]);
     assert.ok(listed.every((run: any) => run.status === 'skipped' && run.error === 'no backup engine' && run.started_at === at && run.finished_at === at));

@@ -8,7 +8,7 @@ import { collectGarbageOnAnyDisk } from '../../engine/maintenance.js';
 import { diskFromRestoredImage, type PolicyRunResult } from '../../services/backups.js';
 import { openRuntime, type Runtime } from '../../runtime.js';
 import { commonOptions, groupCommand, isoTime, leafCommand, printJson, printObject, printTable, snakeKeys, UsageError, type CommonOptions } from '../options.js';
-import { addEngineOptions, openEngine, type EngineValues } from '../engine-options.js';
+import { addCopyToOption, addEngineOptions, openEngine, type EngineValues } from '../engine-options.js';
 import { progressReporter } from '../progress.js';
 async function withEngine<T>(options: CommonOptions, values: EngineValues, work: (engine: BackupEngine, runtime: Runtime) => Promise<T>): Promise<T> {
   const runtime = await openRuntime(options);
@@ -79,11 +79,11 @@ export function registerBackupCommands(program: Command): void {
 
 /** `policy run ID`: registered with the other policy commands (see policies.ts). */
 export function registerPolicyRun(policy: Command): void {
-  addEngineOptions(
+  addEngineOptions(addCopyToOption(
     leafCommand(policy, 'run', "back the policy's disks up now (recorded as a run); exit 1 when the run failed", [
       'dbp policy run dbp_AbCdEfGh12345678 --json',
     ]),
-  )
+  ))
     .argument('<ID>', 'the policy')
     .action(async (id: string, flags: EngineValues, command: Command) => {
       const options = commonOptions(command);

@@ -8,13 +8,13 @@ import pino from 'pino';
 import { fixedClock } from '../../domain/clock.js';
 import { openRuntime } from '../../runtime.js';
 import { schedulerFor, type FinishedRun } from '../../scheduler/index.js';
-import { addEngineOptions, engineIfConfigured, LOG_LEVELS, type EngineValues } from '../engine-options.js';
+import { addCopyToOption, addEngineOptions, engineIfConfigured, LOG_LEVELS, type EngineValues } from '../engine-options.js';
 import { commonOptions, leafCommand, printJson, wholeNumber, type CommonOptions } from '../options.js';
 
 export function registerRunDueCommand(program: Command): void {
-  addEngineOptions(
+  addEngineOptions(addCopyToOption(
     leafCommand(program, 'run-due', 'run every policy due at that instant once, wait, print the runs', ['dbp run-due', 'dbp run-due --now 1893456000 --json']),
-  )
+  ))
     .addOption(new Option('--now <unix>', 'the instant (Unix time) the whole scheduler sees (default: the clock)').argParser(wholeNumber('now', 0, 253402300799)))
     .addOption(new Option('--log-level <level>', 'of the log lines on stderr').env('DBP_LOG_LEVEL').default('info').choices(LOG_LEVELS))
     .action(async (flags: EngineValues & { now?: number; logLevel: string }, command: Command) => runDue(commonOptions(command), flags));

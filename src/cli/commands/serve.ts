@@ -8,7 +8,7 @@ import { openRuntime } from '../../runtime.js';
 import { schedulerFor } from '../../scheduler/index.js';
 import { networkListErrors } from '../../domain/networks.js';
 import { startGarbageCollection } from '../../engine/maintenance.js';
-import { addEngineOptions, engineIfConfigured, LOG_LEVELS, type EngineValues } from '../engine-options.js';
+import { addCopyToOption, addEngineOptions, engineIfConfigured, LOG_LEVELS, type EngineValues } from '../engine-options.js';
 import { collect, commonOptions, leafCommand, UsageError, wholeNumber, type CommonOptions } from '../options.js';
 
 const ROLES = ['all', 'api', 'worker'];
@@ -29,14 +29,14 @@ interface ServeFlags extends EngineValues {
 }
 
 export function registerServeCommand(program: Command): void {
-  addEngineOptions(
+  addEngineOptions(addCopyToOption(
     leafCommand(
       program,
       'serve',
       'migrate the database; serve the API and /metrics (role api), run due policies and sweep the trash (role worker), or both (all)',
       ['dbp serve --port 8080', 'dbp serve --role worker --metrics-port 9100 --database-url postgres://dbp@db/dbp'],
     ),
-  )
+  ))
     .addOption(new Option('--host <host>', 'the address to listen on').env('DBP_HOST').default('127.0.0.1'))
     .addOption(new Option('--port <port>', 'the API port (0: any free port)').env('DBP_PORT').default(8080).argParser(wholeNumber('port', 0, 65535)))
     .addOption(new Option('--role <role>', 'what this process does').env('DBP_ROLE').default('all').choices(ROLES))

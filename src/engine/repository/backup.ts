@@ -14,19 +14,76 @@ import { newObjectId, PackWriter } from './packs.js';
 import { SEAL_OVERHEAD } from './sealing.js';
 import { expectReply, UNITS_IN_FLIGHT_PER_WORKER, type RepositoryContext } from './unit-work.js';
 
+/** Where the bytes of an image to store come from: a file (a backup) or another repository's backup (a copy). */
+export interface ImageSource {
+  /** The image's size as known beforehand (progress; with `exactSize`, where reading stops). */
+  readonly expectedSize: number;
+  /** True when `expectedSize` is exact: units are then read in parallel, not one after the other. */
+  readonly exactSize: boolean;
+  /**
+   * Fills `buffer` from image byte `position` with up to `length` bytes; answers the buffer (it may
+   * come back as another ArrayBuffer after a trip to a worker thread) and how many bytes (fewer only at the end).
+   */
+  read(buffer: ArrayBuffer, position: number, length: number): Promise<{ buffer: ArrayBuffer; length: number }>;
+}
+
+/** What the manifest of a stored image says beyond its chunks. */
+export interface StoreImageOptions {
+  /** The backup's id (default: a new one). A copy keeps the source backup's. */
+  readonly backupId?: string;
+  readonly tags?: Readonly<Record<string, string>>;
+  /** Unix seconds; default now (a copy keeps the source backup's times). */
+  readonly startedAt?: number;
+  readonly createdAt?: number;
+  readonly signal?: AbortSignal | undefined;
+  readonly onProgress?: BackupOptions['onProgress'];
+}
+
+/** A stored image, and what of it the repository already held. */
+export interface StoredImage extends BackupResult {
+  /** Non-zero chunks of the image (each occurrence) that were already stored: only named, not sent. */
+  readonly knownChunks: number;
+  /** Their plain bytes. */
+  readonly knownBytes: number;
+}
+
 /** Backs up the image at `options.sourcePath` under a `backup` lock (see Repository.backup). */
 export async function backUp(context: RepositoryContext, options: BackupOptions): Promise<BackupResult> {
-  const startedAt = Math.floor(Date.now() / 1000);
   let source: FileHandle;
   try {
     source = await open(options.sourcePath, 'r');
   } catch (error) {
     throw new RepositoryError('source_unreadable', `Cannot read ${options.sourcePath}: ${(error as Error).message}`);
   }
-  const lock = await acquireSharedLock(context.store, 'backup', options.signal).catch(async (error) => {
+  try {
+    const { size } = await source.stat();
+    const file: ImageSource = {
+      expectedSize: size,
+      exactSize: false, // a device or a growing file: read to its end
+      read: async (buffer, position, length) => {
+        const view = new Uint8Array(buffer);
+        let done = 0;
+        while (done < length) {
+          const { bytesRead } = await source.read(view, done, length - done, position + done);
+          if (bytesRead === 0) break;
+          done += bytesRead;
+        }
+        return { buffer, length: done };
+      },
+    };
+    return await storeImage(context, file, { startedAt: Math.floor(Date.now() / 1000), ...options });
+  } finally {
     await source.close();
-    throw error;
-  });
+  }
+}
+
+/**
+ * Stores an image under a `backup` lock: units hashed by the workers, new chunks sealed into packs;
+ * packs, then an index naming them, then the manifest, each durable before the next.
+ */
+export async function storeImage(context: RepositoryContext, source: ImageSource, options: StoreImageOptions): Promise<StoredImage> {
+  const startedAt = options.startedAt ?? Math.floor(Date.now() / 1000);
+  const lock = await acquireSharedLock(context.store, 'backup', options.signal);
   const packs = new PackWriter(context.store, context.keys, context.chunkSize + SEAL_OVERHEAD);
   const outputs: ArrayBuffer[] = [];
   let manifest: ManifestWriter | undefined;
@@ -34,19 +91,25 @@ export async function backUp(context: RepositoryContext, options: BackupOptions)
   let indexed = false;
   try {
     const index = await context.loadIndex();
-    const { size: expectedSize } = await source.stat();
-    manifest = await ManifestWriter.create(context.store, context.keys, newObjectId());
+    manifest = await ManifestWriter.create(context.store, context.keys, options.backupId ?? newObjectId());
     const chunkList = manifest;
     // Chunks this backup is storing: a later unit with the same chunk only names it.
     const storing = new Set<string>();
     let newChunks = 0;
     let newStoredBytes = 0;
-    const diskSize = await readInUnits(context, source, expectedSize, options, async (unitIndex, buffer, length) => {
+    let knownChunks = 0;
+    let knownBytes = 0;
+    const diskSize = await readInUnits(context, source, options, async (unitIndex, buffer, length) => {
       const hashed = expectReply(await context.pool.run({ kind: 'hash', buffer, length, chunkSize: context.chunkSize }), 'hashed');
       chunkList.addUnit(unitIndex, hashed.ids);
       const pieces: SealPiece[] = [];
       hashed.ids.forEach((id, slot) => {
-        if (id === null || index.stored(id) || storing.has(id)) return;
+        if (id === null) return;
+        if (index.stored(id) || storing.has(id)) {
+          knownChunks += 1;
+          knownBytes += Math.min(context.chunkSize, length - slot * context.chunkSize);
+          return;
+        }
         storing.add(id);
         pieces.push({ slot, id });
       });
@@ -70,8 +133,9 @@ export async function backUp(context: RepositoryContext, options: BackupOptions)
       await writeIndexFile(context.store, context.keys, written);
       indexed = true;
     }
-    const header = await manifest.finish({ startedAt, createdAt: Math.floor(Date.now() / 1000), diskSize, chunkSize: context.chunkSize, tags: { ...options.tags } });
-    return { ...summaryOf(header), newChunks, newStoredBytes };
+    const createdAt = options.createdAt ?? Math.floor(Date.now() / 1000);
+    const header = await manifest.finish({ startedAt, createdAt, diskSize, chunkSize: context.chunkSize, tags: { ...options.tags } });
+    return { ...summaryOf(header), newChunks, newStoredBytes, knownChunks, knownBytes };
   } catch (error) {
     await manifest?.abandon().catch(() => {});
     // Once indexed, another backup may already name its chunks: then they stay, for gc to judge.
@@ -80,10 +144,8 @@ export async function backUp(context: RepositoryContext, options: BackupOptions)
     throw error;
   } finally {
     await lock.release();
-    await source.close();
   }
 }
-
 
 /**
  * Reads the source to its end in units, through a fixed set of buffers (memory does not grow with
@@ -92,9 +154,8 @@ export async function backUp(context: RepositoryContext, options: BackupOptions)
  */
 async function readInUnits(
   context: RepositoryContext,
-  source: FileHandle,
-  expectedSize: number,
-  options: BackupOptions,
+  source: ImageSource,
+  options: StoreImageOptions,
   handle: (unitIndex: number, buffer: ArrayBuffer, length: number) => Promise<ArrayBuffer>,
 ): Promise<number> {
   const free = Array.from({ length: context.pool.size * UNITS_IN_FLIGHT_PER_WORKER }, () => new ArrayBuffer(context.unitBytes));
@@ -106,27 +167,38 @@ async function readInUnits(
     while (free.length === 0 && firstError === undefined) await Promise.race(inFlight);
     if (firstError !== undefined) break;
     const buffer = free.pop()!;
-    const view = new Uint8Array(buffer);
-    let length = 0;
-    while (length < context.unitBytes) {
-      const { bytesRead } = await source.read(view, length, context.unitBytes - length, position + length);
-      if (bytesRead === 0) break;
-      length += bytesRead;
+    let length: number;
+    let filled: Promise<ArrayBuffer>;
+    if (source.exactSize) {
+      // The unit's length is known: it is read inside the task, beside the others in flight.
+      length = Math.min(context.unitBytes, source.expectedSize - position);
+      if (length <= 0) break;
+      const [at, unitLength, unit] = [position, length, unitIndex];
+      filled = source.read(buffer, at, unitLength).then((got) => {
+        if (got.length !== unitLength) throw new Error(`The image ended at byte ${at + got.length}, ${source.expectedSize} expected`);
+        return handle(unit, got.buffer, unitLength);
+      });
+    } else {
+      const got = await source.read(buffer, position, context.unitBytes);
+      length = got.length;
+      if (length === 0) {
+        free.push(got.buffer);
+        break;
+      }
+      filled = handle(unitIndex, got.buffer, length);
     }
-    if (length === 0) break;
     // A failed unit stops the reading; the first error is thrown once every unit in flight is done.
-    const task = handle(unitIndex, buffer, length).then(
+    const task = filled.then(
       (returned) => void free.push(returned),
       (error: unknown) => void (firstError ??= error),
     );
     inFlight.add(task);
     void task.finally(() => inFlight.delete(task));
     position += length;
-    options.onProgress?.({ bytesDone: position, bytesTotal: Math.max(expectedSize, position) });
+    options.onProgress?.({ bytesDone: position, bytesTotal: Math.max(source.expectedSize, position) });
     if (length < context.unitBytes) break;
   }
   await Promise.all(inFlight);
   if (firstError !== undefined) throw firstError;
   return position;
 }
-

@@ -66,7 +66,19 @@ export type ChunkTask =
       readonly chunkSize: number;
       /** Restore: write the unit's stored chunks into this open file (the unit starts at `unitStart`); verify: null. */
       readonly writeTo: RestoreTarget | null;
+    }
+  | {
+      /** Copy: the image bytes [start, start + length) assembled in `buffer` from the chunks that cover them (zeros elsewhere). */
+      readonly kind: 'read';
+      readonly pieces: readonly ReadPiece[];
+      readonly chunkSize: number;
+      readonly start: number;
+      readonly length: number;
+      readonly buffer: ArrayBuffer;
     };
+
+/** A chunk to read for a copy: `slot` is its position in the image (chunk number), not in a unit. */
+export type ReadPiece = LoadPiece;
 
 /**
  * The file a restore writes, open twice: `fd` through the page cache, and `directFd` (when the file
@@ -89,6 +101,8 @@ export type ChunkReply =
    * through the page cache (see RestoreTarget), which the restore flushes as it goes.
    */
   | { readonly kind: 'loaded'; readonly problems: PieceProblem[]; readonly buffered: number }
+  /** `buffer` holds the bytes asked for unless there are problems. */
+  | { readonly kind: 'read'; readonly problems: PieceProblem[]; readonly buffer: ArrayBuffer }
   | { readonly kind: 'failed'; readonly message: string; readonly code?: string | undefined };
 
 /** What crosses between the threads: a task or its reply, with the task's sequence number. */

@@ -171,6 +171,26 @@ async function load({ pieces, chunkSize, writeTo }: Extract<ChunkTask, { kind: '
   return restore(pieces, chunkSize, writeTo);
 }
 
+/** Copy: the stored chunks covering part of the image, placed in the buffer (which starts at image byte `start`). */
+async function read({ pieces, chunkSize, start, length, buffer }: Extract<ChunkTask, { kind: 'read' }>): Promise<ChunkReply> {
+  const unit = new Uint8Array(buffer, 0, length);
+  unit.fill(0); // zero chunks are not stored: their bytes stay zero
+  const problems: PieceProblem[] = [];
+  for (const piece of pieces) {
+    const plain = await loadPiece(piece);
+    if (!Buffer.isBuffer(plain)) {
+      problems.push({ slot: piece.slot, id: piece.id, ...plain });
+      continue;
+    }
+    // The part of the chunk inside [start, start + length): a chunk may be larger than the buffer.
+    const chunkStart = piece.slot * chunkSize;
+    const from = Math.max(start, chunkStart);
+    const to = Math.min(start + length, chunkStart + plain.length);
+    if (to > from) unit.set(plain.subarray(from - chunkStart, to - chunkStart), from - start);
+  }
+  return { kind: 'read', problems, buffer };
+}
+
 function failed(error: unknown): ChunkReply {
   return { kind: 'failed', message: (error as Error).message, code: (error as NodeJS.ErrnoException).code };
 }
@@ -179,7 +199,7 @@ parentPort!.on('message', (task: SequencedTask) => {
   const answer = (reply: ChunkReply) => parentPort!.postMessage({ ...reply, sequence: task.sequence }, transferables(reply));
   let reply: ChunkReply | Promise<ChunkReply>;
   try {
-    reply = task.kind === 'hash' ? hash(task) : task.kind === 'seal' ? sealPieces(task) : load(task);
+    reply = task.kind === 'hash' ? hash(task) : task.kind === 'seal' ? sealPieces(task) : task.kind === 'read' ? read(task) : load(task);
   } catch (error) {
     reply = failed(error);
   }

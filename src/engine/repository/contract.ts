@@ -119,6 +119,41 @@ export interface VerifyOptions {
   readonly onProgress?: ProgressListener;
 }
 
+export interface CopyOptions {
+  /** Only these backups of the source (default: all). */
+  readonly backupIds?: readonly string[];
+  /** Only backups with every one of these tags (e.g. `{ policy_id: … }`). */
+  readonly tags?: Readonly<Record<string, string>>;
+  readonly signal?: AbortSignal;
+  /** Progress through the image of the backup being copied. */
+  readonly onProgress?: (progress: Progress & { readonly backupId: string }) => void;
+}
+
+export interface CopiedBackup {
+  readonly backupId: string;
+  readonly diskSize: number;
+  /** Chunks the target lacked, sealed under its keys and stored there, and their stored bytes. */
+  readonly chunksSent: number;
+  readonly bytesSent: number;
+  /** Non-zero chunks (each occurrence) the target already held: named in the manifest only. Plain bytes. */
+  readonly chunksSkipped: number;
+  readonly bytesSkipped: number;
+}
+
+export interface CopyReport {
+  /** Source backups the selection names. */
+  readonly backupsSelected: number;
+  /** Of those, the ones the target already holds (same backup id): not copied again. */
+  readonly backupsAlreadyThere: number;
+  readonly copied: readonly CopiedBackup[];
+  /** Backups that could not be read whole from the source (damaged or missing chunks): no manifest written for them. */
+  readonly failed: readonly { readonly backupId: string; readonly code: string; readonly message: string }[];
+  readonly chunksSent: number;
+  readonly bytesSent: number;
+  readonly chunksSkipped: number;
+  readonly bytesSkipped: number;
+}
+
 export interface Repository {
   /** The repository's identity: its config's random `id`, the same from every process and location. */
   readonly id: string;
@@ -148,6 +183,13 @@ export interface Repository {
    * repository, like gc: throws repository_locked while a backup, restore or verify runs).
    */
   repairIndex(): Promise<IndexRepairReport>;
+  /**
+   * Copies the backups (of `options`' selection) that `target` does not hold under the same id: each
+   * chunk decrypted here, re-identified and sealed under the target's keys, and sent only when the
+   * target lacks it. Holds a read lock here and a backup lock on the target. `target` must be a
+   * repository opened by openRepository.
+   */
+  copyTo(target: Repository, options?: CopyOptions): Promise<CopyReport>;
   /** Stored bytes of the distinct chunks these backups reference (each chunk counted once). */
   storedBytes(backupIds: readonly string[]): Promise<number>;
   /** Every pack and the chunks it holds, read from the packs themselves (inspection, tests). */

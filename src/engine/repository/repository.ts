@@ -16,6 +16,8 @@ import type {
   BackupOptions,
   BackupResult,
   BackupSummary,
+  CopyOptions,
+  CopyReport,
   GcReport,
   IndexRepairReport,
   OpenRepositoryOptions,
@@ -26,6 +28,7 @@ import type {
   VerifyOptions,
   VerifyReport,
 } from './contract.js';
+import { copyBackups } from './copy.js';
 import { collectGarbage } from './gc.js';
 import { forgottenBackupOf, forgottenMarkerName, RetentionPeriod } from './immutability.js';
 import { rebuildIndex } from './index-repair.js';
@@ -201,6 +204,12 @@ class StoreRepository implements Repository {
     } finally {
       await lock.release();
     }
+  }
+
+  copyTo(target: Repository, options: CopyOptions = {}): Promise<CopyReport> {
+    if (!(target instanceof StoreRepository)) throw new TypeError('The copy target must be a repository opened by openRepository');
+    if (target.description === this.description) throw new RangeError(`The source and the target are the same repository (${this.description})`);
+    return copyBackups(this.context, target.context, options);
   }
 
   async storedBytes(backupIds: readonly string[]): Promise<number> {

@@ -14,6 +14,7 @@ import * as backups from './0007_backups.js';
 import * as generationTriggersWithoutInLists from './0008_generation_triggers_without_in_lists.js';
 import * as liveRead from './0009_live_read.js';
 import * as repositoryBinding from './0010_repository_binding.js';
+import * as runCopies from './0011_run_copies.js';
 
 /** Declared beside the migrations (which take it from there), offered here too. */
 export type { MigrationContext };
@@ -33,6 +34,7 @@ const migrations: Record<string, EngineMigration> = {
   '0008_generation_triggers_without_in_lists': generationTriggersWithoutInLists,
   '0009_live_read': liveRead,
   '0010_repository_binding': repositoryBinding,
+  '0011_run_copies': runCopies,
 };
 
 export function migrationProvider(context: MigrationContext): MigrationProvider {

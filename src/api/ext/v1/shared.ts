@@ -121,6 +121,19 @@ export const RunBackupObject = objectType({
   },
 });
 
+/** The second copy after a run (`--copy-to`). */
+export const RunCopyObject = objectType({
+  id: 'ExtAPI/Objects/RunCopy',
+  name: 'RunCopy',
+  fields: {
+    to: { type: StringScalar, description: 'The repository copied to' },
+    backups_copied: { type: IntegerScalar, description: "The run's backups copied (those already there are not counted)" },
+    chunks_sent: { type: IntegerScalar, description: 'Chunks the target lacked, sent to it' },
+    bytes_sent: { type: IntegerScalar, description: 'Stored bytes sent to the target' },
+    error: { type: StringScalar, nullable: true, description: "Why the copy failed (the run's backups stand); null when it succeeded" },
+  },
+});
+
 /** A finished run, with the backups it took. */
 export interface RunView {
   readonly run: BackupRun;
@@ -138,6 +151,12 @@ export const RunObject = objectType({
     },
     error: { type: StringScalar, nullable: true, description: 'Why it failed or was skipped; null when it succeeded', value: (v: RunView) => v.run.error },
     live_read: { type: BooleanScalar, description: 'True when any of its backups was read live', value: (v: RunView) => v.run.live_read },
+    copy: {
+      type: RunCopyObject,
+      nullable: true,
+      description: 'The second copy of its backups to another repository (`--copy-to`), null when none was made; a failed copy does not fail the run',
+      value: (v: RunView) => v.run.copy,
+    },
     scheduled_at: { type: UnixTimeScalar, description: 'The instant the run is for (a manual run: when it was asked for)', value: (v: RunView) => v.run.scheduled_at },
     started_at: { type: UnixTimeScalar, nullable: true, value: (v: RunView) => v.run.started_at },
     finished_at: { type: UnixTimeScalar, nullable: true, value: (v: RunView) => v.run.finished_at },
