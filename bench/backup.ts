@@ -2,7 +2,7 @@
  * `npm run bench:backup`: the backup engine beside restic on the same deterministic image and disk,
  * with `cat` and `sha256sum` of the image as the physical reference.
  *
- *   npm run bench:backup [-- --size-mib 2048] [--chunk-sizes 262144,1048576,4194304] [--dir <work dir>]
+ *   npm run bench:backup [-- --size-mib 2048] [--chunk-sizes 262144,1048576,4194304] [--dir <work dir>] [--repository local|s3]
  *
  * The image: 1 MiB units, 40 % random, 30 % zeros, 30 % copies of 16 fixed random blocks, from a
  * seeded generator. Measured, each in its own process (peak RSS = its VmHWM): a full backup, an
@@ -15,8 +15,12 @@
  * the image, and nothing here can drop the cache): the figures compare the tools' own work.
  * The work happens in a new temporary directory (removed afterwards), or in `--dir` when given (emptied
  * first and kept afterwards).
+ * `--repository s3` puts both tools' repositories in buckets of the test S3 endpoint (DBP_TEST_S3_ENDPOINT
+ * and the AWS variables: `source /tmp/dbp-ceph/env`), through one request-counting proxy, and reports
+ * the S3 requests each tool made per GiB stored; its section of BENCHMARKS.md is `backup-s3`.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createCipheriv, createHash } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -24,10 +28,12 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DEFAULT_CHUNK_SIZE } from '../src/engine/repository/index.js';
+import { localPlaces, s3Places, type BenchPlace, type BenchPlaces } from './support/bench-places.js';
 import { writeBenchmarkSection } from './support/benchmarks-md.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const MiB = 1024 * 1024;
+const execFileAsync = promisify(execFile);
 const PASSWORD = 'bench passphrase';
 const GOALS = { full: 2, incremental: 3, restore: 1.5, size: 1, rssMiB: 256 };
 
@@ -37,8 +43,10 @@ const { values: args } = parseArgs({
     'chunk-sizes': { type: 'string' },
     dir: { type: 'string' },
     'dry-run': { type: 'boolean', default: false },
+    repository: { type: 'string', default: 'local' },
   },
 });
+if (args.repository !== 'local' && args.repository !== 's3') throw new Error(`--repository is local or s3, not ${args.repository}`);
 const sizeMiB = Number(args['size-mib']);
 /** The user's `--dir` (kept afterwards), else a new temporary directory (removed afterwards). */
 const dir = args.dir === undefined ? mkdtempSync(join(tmpdir(), 'dbp-bench-backup-')) : resolve(args.dir);
@@ -80,7 +88,11 @@ interface Measured {
   seconds: number;
   peakRssBytes: number;
   output: string;
+  /** S3 requests the operation made (0 on a local directory). */
+  requests: number;
 }
+
+let places: BenchPlaces;
 
 const ROUNDS = 3;
 
@@ -102,6 +114,7 @@ const seconds = (runs: readonly Measured[]) => runs.map((m) => m.seconds.toFixed
  */
 function measure(command: string, commandArgs: string[], env: Record<string, string> = {}): Promise<Measured> {
   execFileSync('sync');
+  places.takeRequests(); // what came before (a restic init, a listing) is not the operation's
   return new Promise((resolvePromise, reject) => {
     const started = performance.now();
     const child = spawn(command, commandArgs, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -120,20 +133,25 @@ function measure(command: string, commandArgs: string[], env: Record<string, str
       clearInterval(sampler);
       const seconds = (performance.now() - started) / 1000;
       if (code !== 0) reject(new Error(`${command} ${commandArgs.join(' ')} exited with ${code}: ${output}`));
-      else resolvePromise({ seconds, peakRssBytes: peak, output });
+      else resolvePromise({ seconds, peakRssBytes: peak, output, requests: places.takeRequests() });
     });
   });
 }
 
-// This engine runs compiled (dist/, as `dbp` runs), not through tsx: `npm run build` first.
-const ours = (operation: string, ...rest: string[]) =>
-  measure(process.execPath, ['dist/bench/support/backup-child.js', operation, ...rest], { DBP_REPOSITORY_PASSWORD: PASSWORD }).then((m) => {
+// This engine runs compiled (dist/, as `dbp` runs), not through tsx: `npm run build` first. An S3
+// repository gets a cache directory of its own, kept from one operation to the next as a CLI's is.
+const ours = (operation: string, repository: string, ...rest: string[]) =>
+  measure(process.execPath, ['dist/bench/support/backup-child.js', operation, repository, ...rest], {
+    DBP_REPOSITORY_PASSWORD: PASSWORD,
+    DBP_CACHE_DIR: join(dir, 'cache', createHash('sha256').update(repository).digest('hex').slice(0, 16)),
+  }).then((m) => {
     const reported = JSON.parse(m.output.trim().split('\n').at(-1)!) as { seconds: number; peakRssBytes: number; backupId?: string };
     // The operation's own time (without starting Node), and the larger of the two RSS readings.
     return { ...m, ...reported, peakRssBytes: Math.max(m.peakRssBytes, reported.peakRssBytes) };
   });
 const restic = (...rest: string[]) => measure('restic', ['--no-cache', '--quiet', ...rest], { RESTIC_PASSWORD: PASSWORD });
-const storedBytes = (path: string) => Number(execFileSync('du', ['-sb', path], { encoding: 'utf8' }).split('\t')[0]);
+// Not execFileSync: on S3 the request-counting proxy runs in this process and must keep answering.
+const resticInit = (place: BenchPlace) => execFileAsync('restic', ['init', '--quiet', '-r', place.restic], { env: { ...process.env, RESTIC_PASSWORD: PASSWORD } });
 
 async function main(): Promise<void> {
   execFileSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
@@ -151,9 +169,11 @@ async function main(): Promise<void> {
   const cat = await measure('sh', ['-c', `cat '${image}' > /dev/null`]);
   const sha = await measure('sha256sum', [image]);
 
-  const ourRepository = join(dir, 'ours');
-  const resticRepository = join(dir, 'restic');
-  execFileSync('restic', ['init', '--quiet', '-r', resticRepository], { env: { ...process.env, RESTIC_PASSWORD: PASSWORD } });
+  const ourPlace = await places.create('ours');
+  const resticPlace = await places.create('restic');
+  const ourRepository = ourPlace.ours;
+  const resticRepository = resticPlace.restic;
+  await resticInit(resticPlace);
 
   console.error('bench:backup: full backups');
   // As noisy as a restore on this shared machine: ROUNDS rounds, the two tools in alternating order,
@@ -161,21 +181,21 @@ async function main(): Promise<void> {
   const ourFulls: Measured[] = [];
   const resticFulls: Measured[] = [];
   for (let round = 0; round < ROUNDS; round++) {
-    const [oursTo, resticTo] = round === 0 ? [ourRepository, resticRepository] : [join(dir, `ours-full-${round}`), join(dir, `restic-full-${round}`)];
-    if (round > 0) execFileSync('restic', ['init', '--quiet', '-r', resticTo], { env: { ...process.env, RESTIC_PASSWORD: PASSWORD } });
-    const oursNow = () => ours('backup', oursTo, image, String(DEFAULT_CHUNK_SIZE)).then((m) => ourFulls.push(m));
-    const resticNow = () => restic('-r', resticTo, 'backup', image).then((m) => resticFulls.push(m));
+    const [oursTo, resticTo] = round === 0 ? [ourPlace, resticPlace] : [await places.create(`ours-full-${round}`), await places.create(`restic-full-${round}`)];
+    if (round > 0) await resticInit(resticTo);
+    const oursNow = () => ours('backup', oursTo.ours, image, String(DEFAULT_CHUNK_SIZE)).then((m) => ourFulls.push(m));
+    const resticNow = () => restic('-r', resticTo.restic, 'backup', image).then((m) => resticFulls.push(m));
     await inAlternatingOrder(round, oursNow, resticNow);
-    if (round > 0) for (const path of [oursTo, resticTo]) rmSync(path, { recursive: true, force: true });
+    if (round > 0) for (const place of [oursTo, resticTo]) await place.remove();
   }
   const [ourFull, resticFull] = [median(ourFulls), median(resticFulls)];
-  const sizeAfterFull = { ours: storedBytes(ourRepository), restic: storedBytes(resticRepository) };
+  const sizeAfterFull = { ours: await ourPlace.bytes(), restic: await resticPlace.bytes() };
 
   changeOnePercent(image);
   console.error('bench:backup: incremental backups');
   const ourIncremental = await ours('backup', ourRepository, image, String(DEFAULT_CHUNK_SIZE));
   const resticIncremental = await restic('-r', resticRepository, 'backup', image);
-  const sizeAfterIncremental = { ours: storedBytes(ourRepository), restic: storedBytes(resticRepository) };
+  const sizeAfterIncremental = { ours: await ourPlace.bytes(), restic: await resticPlace.bytes() };
 
   console.error('bench:backup: restores');
   // Bound by the disk's writes, the noisiest figure: ROUNDS rounds, the two tools in alternating
@@ -202,13 +222,13 @@ async function main(): Promise<void> {
 
   const chunkRows: string[] = [];
   for (const chunkSize of (args['chunk-sizes'] ?? '').split(',').filter(Boolean).map(Number)) {
-    const repository = join(dir, `chunks-${chunkSize}`);
+    const place = await places.create(`chunks-${chunkSize}`);
     makeImage(image);
-    const full = await ours('backup', repository, image, String(chunkSize));
+    const full = await ours('backup', place.ours, image, String(chunkSize));
     changeOnePercent(image);
-    const incremental = await ours('backup', repository, image, String(chunkSize));
-    chunkRows.push(`| ${chunkSize / 1024} KiB | ${rate(full.seconds).toFixed(0)} | ${rate(incremental.seconds).toFixed(0)} | ${(storedBytes(repository) / MiB).toFixed(0)} | ${(Math.max(full.peakRssBytes, incremental.peakRssBytes) / MiB).toFixed(0)} |`);
-    rmSync(repository, { recursive: true, force: true });
+    const incremental = await ours('backup', place.ours, image, String(chunkSize));
+    chunkRows.push(`| ${chunkSize / 1024} KiB | ${rate(full.seconds).toFixed(0)} | ${rate(incremental.seconds).toFixed(0)} | ${((await place.bytes()) / MiB).toFixed(0)} | ${(Math.max(full.peakRssBytes, incremental.peakRssBytes) / MiB).toFixed(0)} |`);
+    await place.remove();
   }
 
   const ratio = (a: number, b: number) => a / b;
@@ -218,11 +238,22 @@ async function main(): Promise<void> {
   };
   const peak = Math.max(...ourFulls.map((m) => m.peakRssBytes), ourIncremental.peakRssBytes, ...ourRestores.map((m) => m.peakRssBytes));
   const resticPeak = Math.max(...resticFulls.map((m) => m.peakRssBytes), resticIncremental.peakRssBytes, ...resticRestores.map((m) => m.peakRssBytes));
+  // S3 requests per GiB stored: the first round's full backup and the incremental, over what the repository holds after both.
+  const GiB = 1024 * MiB;
+  const perGiB = (requests: number, bytes: number) => requests / (bytes / GiB);
+  const ourRequests = perGiB(ourFulls[0]!.requests + ourIncremental.requests, sizeAfterIncremental.ours);
+  const resticRequests = perGiB(resticFulls[0]!.requests + resticIncremental.requests, sizeAfterIncremental.restic);
+  const restoreRequests = (runs: readonly Measured[]) => median(runs).requests;
+  const s3Rows = places.kind === 's3' ? `
+| S3 requests per GiB stored (full + incremental: ${ourFulls[0]!.requests} + ${ourIncremental.requests} against ${resticFulls[0]!.requests} + ${resticIncremental.requests}) | ${ourRequests.toFixed(0)} | ${resticRequests.toFixed(0)} | ≤ restic | ${ourRequests <= resticRequests ? 'yes' : '**no**'} |
+| S3 requests of a restore (median run; context) | ${restoreRequests(ourRestores)} | ${restoreRequests(resticRestores)} | | |` : '';
+  const store = places.kind === 's3' ? `both repositories in buckets of the S3 endpoint ${process.env.DBP_TEST_S3_ENDPOINT} (radosgw), reached through one request-counting HTTP proxy (bench/support/s3-request-counter.ts); this engine's S3 store behind its local cache of index and manifests (kept between operations, as a CLI's is)` : 'both repositories in directories on the local disk';
   const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
   const markdown = `
-## Backup engine (\`npm run bench:backup\`)
+## Backup engine (\`npm run bench:backup${places.kind === 's3' ? ' -- --repository s3' : ''}\`)
 
-- Command: \`npm run bench:backup -- --size-mib ${sizeMiB}${args['chunk-sizes'] ? ` --chunk-sizes ${args['chunk-sizes']}` : ''}\`
+- Command: \`npm run bench:backup -- --size-mib ${sizeMiB}${args['chunk-sizes'] ? ` --chunk-sizes ${args['chunk-sizes']}` : ''}${places.kind === 's3' ? ' --repository s3' : ''}\`
+- Store: ${store}
 - Date: ${new Date().toISOString()}; commit ${commit} (the working tree may hold uncommitted changes)
 - Machine: \`nproc\` ${cpus().length}, ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB; Node ${process.version}; restic ${execFileSync('restic', ['version'], { encoding: 'utf8' }).split(' ')[1]}; load average at start ${load} (the machine may have been shared with other work)
 - Image: ${sizeMiB} MiB (${megabytes.toFixed(0)} MB): 1 MiB units, 40 % random, 30 % zeros, 30 % copies of 16 blocks; the incremental follows an overwrite of 1 % of its 4 KiB blocks at random offsets. Both tools encrypt; this engine with ${DEFAULT_CHUNK_SIZE / 1024} KiB chunks.
@@ -239,7 +270,7 @@ ${row(`restore (median of ${ROUNDS}: ${seconds(ourRestores)} s against ${seconds
 |---|--:|--:|--:|:-:|
 | stored after the full backup (MiB) | ${(sizeAfterFull.ours / MiB).toFixed(1)} | ${(sizeAfterFull.restic / MiB).toFixed(1)} | ≤ restic | ${sizeAfterFull.ours <= sizeAfterFull.restic ? 'yes' : '**no**'} |
 | stored after the incremental (MiB) | ${(sizeAfterIncremental.ours / MiB).toFixed(1)} | ${(sizeAfterIncremental.restic / MiB).toFixed(1)} | ≤ restic | ${sizeAfterIncremental.ours <= sizeAfterIncremental.restic ? 'yes' : '**no**'} |
-| peak RSS of any operation (MiB) | ${(peak / MiB).toFixed(0)} | ${(resticPeak / MiB).toFixed(0)} | ≤ ${GOALS.rssMiB} | ${peak / MiB <= GOALS.rssMiB ? 'yes' : '**no**'} |
+| peak RSS of any operation (MiB) | ${(peak / MiB).toFixed(0)} | ${(resticPeak / MiB).toFixed(0)} | ≤ ${GOALS.rssMiB} | ${peak / MiB <= GOALS.rssMiB ? 'yes' : '**no**'} |${s3Rows}
 ${chunkRows.length > 0 ? `
 Chunk sizes (this engine alone, a fresh repository each):
 
@@ -260,11 +291,14 @@ order, each into a new repository or target, and their medians compared. An incr
 repeated on the same repository state, so it is measured once.
 `;
   console.log(markdown);
-  if (!args['dry-run']) writeBenchmarkSection(join(ROOT, 'BENCHMARKS.md'), 'backup', markdown);
+  if (!args['dry-run']) writeBenchmarkSection(join(ROOT, 'BENCHMARKS.md'), places.kind === 's3' ? 'backup-s3' : 'backup', markdown);
+  for (const place of [ourPlace, resticPlace]) if (places.kind === 's3') await place.remove();
 }
 
+places = args.repository === 's3' ? await s3Places() : localPlaces(dir);
 try {
   await main();
 } finally {
+  await places.close();
   if (args.dir === undefined) rmSync(dir, { recursive: true, force: true });
 }

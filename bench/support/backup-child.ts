@@ -2,12 +2,18 @@
  * One measured operation of `npm run bench:backup`, in its own process so that its peak RSS is its own:
  *   backup  REPOSITORY IMAGE CHUNK_SIZE      → {"seconds", "backupId", "newStoredBytes"}
  *   restore REPOSITORY BACKUP_ID TARGET      → {"seconds"}
- * The passphrase comes from DBP_REPOSITORY_PASSWORD. Prints one JSON line with `peakRssBytes` (VmHWM).
+ * REPOSITORY is a `--repository` location (a directory or an s3: URL); an S3 one is opened behind the
+ * local cache as the CLI opens it, in DBP_CACHE_DIR. The passphrase comes from DBP_REPOSITORY_PASSWORD.
+ * Prints one JSON line with `peakRssBytes` (VmHWM).
  */
 import { readFileSync } from 'node:fs';
-import { openRepository } from '../../src/engine/repository/index.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openRepository, type Repository } from '../../src/engine/repository/index.js';
+import { parseRepositoryLocation } from '../../src/engine/storage/location.js';
+import { openStore } from '../../src/engine/storage/open-store.js';
 
-const [operation, repositoryPath, ...rest] = process.argv.slice(2) as [string, string, ...string[]];
+const [operation, repositoryText, ...rest] = process.argv.slice(2) as [string, string, ...string[]];
 const password = process.env.DBP_REPOSITORY_PASSWORD ?? null;
 
 function peakRssBytes(): number {
@@ -15,9 +21,16 @@ function peakRssBytes(): number {
   return match ? Number(match[1]) * 1024 : 0;
 }
 
+async function open(create: boolean, chunkSize?: number): Promise<Repository> {
+  const location = parseRepositoryLocation(repositoryText);
+  const cache = { directory: process.env.DBP_CACHE_DIR ?? join(tmpdir(), 'dbp-bench-cache') };
+  const store = await openStore(location, location.type === 's3' ? { cache } : {});
+  return openRepository({ store, password, create, ...(chunkSize ? { chunkSize } : {}) });
+}
+
 if (operation === 'backup') {
   const [imagePath, chunkSize] = rest as [string, string];
-  const repository = await openRepository({ location: { type: 'local', path: repositoryPath }, password, create: true, chunkSize: Number(chunkSize) });
+  const repository = await open(true, Number(chunkSize));
   const started = performance.now();
   const result = await repository.backup({ sourcePath: imagePath });
   const seconds = (performance.now() - started) / 1000;
@@ -25,7 +38,7 @@ if (operation === 'backup') {
   process.stdout.write(`${JSON.stringify({ seconds, backupId: result.id, newStoredBytes: result.newStoredBytes, peakRssBytes: peakRssBytes() })}\n`);
 } else if (operation === 'restore') {
   const [backupId, target] = rest as [string, string];
-  const repository = await openRepository({ location: { type: 'local', path: repositoryPath }, password });
+  const repository = await open(false);
   const started = performance.now();
   await repository.restore(backupId, { toPath: target });
   const seconds = (performance.now() - started) / 1000;

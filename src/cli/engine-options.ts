@@ -1,17 +1,18 @@
 /** The backup engine's flags, shared by the backup commands, `serve` and `run-due`. */
 import { Option, type Command } from 'commander';
 import type { Logger } from 'pino';
-import { EngineNotConfigured, openBackupEngine, type BackupEngine } from '../engine/index.js';
+import { EngineNotConfigured, openBackupEngine, type BackupEngine, type EngineSettings } from '../engine/index.js';
 import type { Runtime } from '../runtime.js';
 import type { CommonOptions } from './options.js';
 
 /** The log levels `serve` and `run-due` take. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-/** Adds `--repository` and `--unencrypted-repository` to a command. */
+/** Adds `--repository`, `--cache-dir` and `--unencrypted-repository` to a command. */
 export function addEngineOptions(command: Command): Command {
   return command
-    .addOption(new Option('--repository <path>', 'the backup repository (default: DATA-DIR/repository)').env('DBP_REPOSITORY'))
+    .addOption(new Option('--repository <path>', 'the backup repository: a directory or s3:http(s)://host[:port]/bucket[/prefix] (default: DATA-DIR/repository)').env('DBP_REPOSITORY'))
+    .addOption(new Option('--cache-dir <path>', 'local cache of an S3 repository\'s index and manifests (default: DATA-DIR/cache/…; size: DBP_CACHE_MAX_MIB)').env('DBP_CACHE_DIR'))
     .addOption(
       new Option(
         '--unencrypted-repository',
@@ -30,14 +31,21 @@ export function addCopyToOption(command: Command): Command {
   );
 }
 
-export type EngineValues = { repository?: string; unencryptedRepository?: boolean; copyTo?: string };
+export type EngineValues = { repository?: string; cacheDir?: string; unencryptedRepository?: boolean; copyTo?: string };
+
+/** The engine settings the flags give. */
+export function engineSettingsOf(options: CommonOptions, values: EngineValues): EngineSettings {
+  return {
+    dataDir: options.dataDir,
+    repositoryPath: values.repository,
+    cacheDir: values.cacheDir,
+    unencrypted: values.unencryptedRepository === true,
+    copyTo: values.copyTo,
+  };
+}
 
 export function openEngine(runtime: Runtime, options: CommonOptions, values: EngineValues, logger: Logger | false = false): Promise<BackupEngine> {
-  return openBackupEngine(
-    runtime,
-    { dataDir: options.dataDir, repositoryPath: values.repository, unencrypted: values.unencryptedRepository === true, copyTo: values.copyTo },
-    logger,
-  );
+  return openBackupEngine(runtime, engineSettingsOf(options, values), logger);
 }
 
 /**

@@ -5,15 +5,16 @@
  * only when asked for explicitly (`--unencrypted-repository`).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { Runtime } from '../runtime.js';
 import { BackupEngine } from './backup-engine.js';
 import { bindCatalogue, readBinding, rebindCatalogue, RepositoryMismatch, type CatalogueBinding } from './repository-binding.js';
-import { openRepository, RepositoryError, type Repository } from './repository/index.js';
+import { openRepository, RepositoryError, type Repository, type RepositorySettings } from './repository/index.js';
 import { formatRepositoryLocation, parseRepositoryLocation } from './storage/location.js';
 import type { StoreLocation } from './storage/object-store.js';
+import { DEFAULT_CACHE_BYTES, openStore } from './storage/open-store.js';
 
 export { BackupEngine, BackupNotInCatalogue, type BackupRecord } from './backup-engine.js';
 export { RepositoryError } from './repository/index.js';
@@ -28,6 +29,8 @@ export interface EngineSettings {
   readonly workers?: number | undefined;
   /** A second repository (`--copy-to`, DBP_COPY_TO) each succeeded run's backups are copied to. */
   readonly copyTo?: string | undefined;
+  /** The cache directory of a remote (S3) repository: `--cache-dir`, else DBP_CACHE_DIR, else <data-dir>/cache/<hash of the location>. */
+  readonly cacheDir?: string | undefined;
 }
 
 export const PASSPHRASE_FILE = 'repository.key';
@@ -45,6 +48,42 @@ export class EngineNotConfigured extends Error {
 /** Where the repository is: `--repository`, else DBP_REPOSITORY (a directory or an s3: URL), else <data-dir>/repository. */
 export function repositoryLocationOf(settings: EngineSettings): StoreLocation {
   return parseRepositoryLocation(settings.repositoryPath ?? process.env.DBP_REPOSITORY ?? join(settings.dataDir, 'repository'));
+}
+
+/**
+ * Where a remote repository's index and manifests are cached. One directory per repository location
+ * (a hash of it), so that two repositories never share a cache; DBP_CACHE_MAX_MIB bounds its size.
+ */
+export function cacheDirectoryOf(settings: EngineSettings): string {
+  const chosen = settings.cacheDir ?? process.env.DBP_CACHE_DIR;
+  if (chosen) return resolve(chosen);
+  const name = createHash('sha256').update(repositoryLocationTextOf(settings)).digest('hex').slice(0, 16);
+  return join(resolve(settings.dataDir), 'cache', name);
+}
+
+/** The cache's bound in bytes: DBP_CACHE_MAX_MIB (MiB), default 1 GiB. */
+export function cacheMaxBytes(env: NodeJS.ProcessEnv = process.env): number {
+  const text = env.DBP_CACHE_MAX_MIB?.trim();
+  if (!text) return DEFAULT_CACHE_BYTES;
+  const mib = Number(text);
+  if (!Number.isSafeInteger(mib) || mib < 1) throw new EngineNotConfigured(`DBP_CACHE_MAX_MIB must be a whole number of MiB of at least 1, not "${text}"`, `invalid DBP_CACHE_MAX_MIB "${text}"`);
+  return mib * 1024 * 1024;
+}
+
+/**
+ * The repository of `settings`, its store opened the way every process opens it: an S3 store behind
+ * the local cache of cacheDirectoryOf.
+ */
+export async function openRepositoryOf(settings: EngineSettings, options: RepositorySettings): Promise<Repository> {
+  const location = repositoryLocationOf(settings);
+  const store = await openStore(location, location.type === 's3' ? { cache: { directory: cacheDirectoryOf(settings), maxBytes: cacheMaxBytes() } } : {});
+  try {
+    return await openRepository({ ...options, store });
+  } catch (error) {
+    // A store handed to openRepository stays open when opening fails.
+    await store.close();
+    throw error;
+  }
 }
 
 /** The repository's location as `--repository` takes it (what the catalogue's binding records and messages show). */
@@ -85,8 +124,7 @@ export async function openBackupEngine(runtime: Runtime, settings: EngineSetting
   const bound = await readBinding(runtime.store.db);
   let repository: Repository;
   try {
-    repository = await openRepository({
-      location: repositoryLocationOf(settings),
+    repository = await openRepositoryOf(settings, {
       password,
       create: bound === undefined,
       ...(settings.workers ? { workers: settings.workers } : {}),
@@ -159,7 +197,7 @@ export interface RebindReport {
  */
 export async function rebindRepository(runtime: Runtime, settings: EngineSettings): Promise<RebindReport> {
   const location = repositoryLocationTextOf(settings);
-  const repository = await openRepository({ location: repositoryLocationOf(settings), password: passphrase(settings), create: true, workers: 1 });
+  const repository = await openRepositoryOf(settings, { password: passphrase(settings), create: true, workers: 1 });
   try {
     const held = new Set((await repository.listBackups()).map((backup) => backup.id));
     const rows = await runtime.store.db.selectFrom('backups').select('repository_backup_id').execute();

@@ -5,8 +5,8 @@
  */
 import type { Logger } from 'pino';
 import type { BackupEngine } from './backup-engine.js';
-import { passphrase, repositoryLocationOf, type EngineSettings } from './index.js';
-import { openRepository, RepositoryError, type GcReport } from './repository/index.js';
+import { openRepositoryOf, passphrase, type EngineSettings } from './index.js';
+import { RepositoryError, type GcReport } from './repository/index.js';
 
 export const GARBAGE_COLLECTION_INTERVAL_MS = 60 * 60_000;
 
@@ -44,7 +44,7 @@ export async function collectGarbageOnAnyDisk(settings: EngineSettings, withCata
   } catch (error) {
     if (!isDiskFull(error)) throw error;
   }
-  const repository = await openRepository({ location: repositoryLocationOf(settings), password: passphrase(settings), workers: 1 });
+  const repository = await openRepositoryOf(settings, { password: passphrase(settings), workers: 1 });
   let first: GcReport;
   try {
     first = await repository.gc();

@@ -6,15 +6,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { after, test } from 'node:test';
+import { after, describe, test } from 'node:test';
+import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { openRepository } from '../../src/engine/repository/index.js';
+import { formatRepositoryLocation } from '../../src/engine/storage/location.js';
+import { s3TestClient } from '../support/s3.js';
+import { TEST_STORES } from '../support/test-stores.js';
 
 /**
  * Crash safety: a process backs up, forgets and collects garbage in a loop and is killed with SIGKILL
  * at a random moment, again and again (DBP_CRASH_KILLS times, default 12). After every kill the
- * repository must verify clean, and every backup in it must restore byte-exact.
+ * repository must verify clean, and every backup in it must restore byte-exact. On each store: on S3
+ * the kills land during uploads (packs, index, manifests), and a last gc removes what they left,
+ * incomplete multipart uploads included. Fewer kills on S3 (DBP_CRASH_KILLS_S3, default 6), each later.
  */
 const KILLS = Number(process.env.DBP_CRASH_KILLS ?? 12);
+const KILLS_S3 = Number(process.env.DBP_CRASH_KILLS_S3 ?? 6);
 const FIXTURE = fileURLToPath(new URL('./fixtures/crash-worker.ts', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'dbp-crash-test-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -33,15 +40,18 @@ async function runAndKill(repositoryPath: string, imagesPath: string, afterMs: n
   return output;
 }
 
-test(`the repository stays whole through ${KILLS} kill -9 during backup, forget and garbage collection`, async () => {
-  const repositoryPath = join(root, 'repository');
-  const imagesPath = join(root, 'images');
+for (const store of TEST_STORES) describe(`on ${store.name}`, { skip: store.skip }, () => {
+  const kills = store.name === 's3' ? KILLS_S3 : KILLS;
+  const reach = store.name === 's3' ? 2500 : 700;
+test(`the repository stays whole through ${kills} kill -9 during backup, forget and garbage collection`, async () => {
+  const location = await store.location('crash');
+  const imagesPath = join(root, `images-${store.name}`);
   mkdirSync(imagesPath);
   let backupsSeen = 0;
-  for (let kill = 0; kill < KILLS; kill++) {
-    const output = await runAndKill(repositoryPath, imagesPath, Math.floor(Math.random() * 700));
+  for (let kill = 0; kill < kills; kill++) {
+    const output = await runAndKill(formatRepositoryLocation(location), imagesPath, Math.floor(Math.random() * reach));
     assert.doesNotMatch(output, /Error/, output);
-    const repository = await openRepository({ location: { type: 'local', path: repositoryPath }, password: 'crash test' });
+    const repository = await openRepository({ location, password: 'crash test' });
     try {
       const report = await repository.verify();
       assert.equal(report.ok, true, `after kill ${kill + 1}: ${JSON.stringify(report)}`);
@@ -59,4 +69,22 @@ test(`the repository stays whole through ${KILLS} kill -9 during backup, forget 
     }
   }
   assert.ok(backupsSeen > 0, 'some backups were completed between the kills');
+  // A last gc removes what the kills left behind: on S3 no incomplete multipart upload remains.
+  const repository = await openRepository({ location, password: 'crash test' });
+  try {
+    await repository.gc();
+    assert.equal((await repository.verify()).ok, true);
+  } finally {
+    await repository.close();
+  }
+  if (location.type === 's3') {
+    const client = s3TestClient();
+    try {
+      const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: location.bucket, Prefix: location.prefix }));
+      assert.deepEqual(uploads.Uploads ?? [], []);
+    } finally {
+      client.destroy();
+    }
+  }
+});
 });

@@ -23,7 +23,7 @@ import { RetainingStore } from '../../src/engine/storage/retaining-store.js';
 import { S3KeyLayout } from '../../src/engine/storage/s3-keys.js';
 import { S3ObjectStore } from '../../src/engine/storage/s3-store.js';
 import { dbp } from '../support/dbp-cli.js';
-import { s3SkipReason, s3TestSettings, uniqueBucketName } from '../support/s3-store-env.js';
+import { s3Settings as s3TestSettings, s3Skip as s3SkipReason, s3TestClient, uniqueBucketName } from '../support/s3.js';
 
 const DAY_SECONDS = 5;
 const DAYS = 2;
@@ -73,13 +73,7 @@ describe('immutable repository on radosgw', { skip: s3SkipReason }, () => {
     await locked.createBucket({ objectLock: true });
     plain = await S3ObjectStore.open({ type: 's3', endpoint, bucket: plainBucket, prefix: 'repo' });
     await plain.createBucket();
-    direct = new S3Client({
-      endpoint,
-      forcePathStyle: true,
-      region: process.env.AWS_REGION ?? 'us-east-1',
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    direct = s3TestClient();
   });
 
   after(async () => {

@@ -6,6 +6,7 @@ import { after, test } from 'node:test';
 import { LocalDirectoryStore } from '../../src/engine/storage/local-store.js';
 import { StoreError, type ObjectKind } from '../../src/engine/storage/object-store.js';
 import { openStore } from '../../src/engine/storage/open-store.js';
+import { CachedObjectStore } from '../../src/engine/storage/cached-store.js';
 
 /** The local directory store through the ObjectStore interface, and the files it leaves (docs/REPOSITORY.md). */
 const root = mkdtempSync(join(tmpdir(), 'dbp-local-store-test-'));
@@ -99,10 +100,19 @@ test('object names cannot leave their directory', async () => {
   await store.close();
 });
 
-test('openStore opens a local location', async () => {
+test('openStore opens a local location as a directory store, an S3 one as an S3 store, behind the cache when given one', async () => {
   const store = await openStore({ type: 'local', path: join(root, 'opened') });
   assert.ok(store instanceof LocalDirectoryStore);
   assert.equal(store.description, join(root, 'opened'));
+  const s3 = { type: 's3', endpoint: 'http://127.0.0.1:7480', bucket: 'bucket', prefix: '' } as const;
+  // Opening contacts nothing: no endpoint needs to answer.
+  const plain = await openStore(s3);
+  assert.equal(plain.constructor.name, 'S3ObjectStore');
+  await plain.close();
+  const cached = await openStore(s3, { cache: { directory: join(root, 'cache') } });
+  assert.ok(cached instanceof CachedObjectStore);
+  assert.deepEqual(cached.location, s3);
+  await cached.close();
 });
 
 test("a put into a repository whose directory is gone fails, and does not make an empty one in its place", async () => {

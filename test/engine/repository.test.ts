@@ -6,10 +6,12 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { openRepository, RepositoryError, type Repository } from '../../src/engine/repository/index.js';
-import { packFile } from '../support/repository-damage.js';
+import type { StoreLocation } from '../../src/engine/storage/object-store.js';
+import { deleteObjects, flipObjectByte, getObject, objectNames, putObject, truncateObject } from '../support/repository-damage.js';
+import { TEST_STORES, type TestStore } from '../support/test-stores.js';
 import { SEGMENT_CHUNKS } from '../../src/engine/repository/manifest.js';
 
-/** The repository through its public contract: round trips, deduplication, keys, damage, locks, gc. */
+/** The repository through its public contract, on each store: round trips, deduplication, keys, damage, locks, gc. */
 const CHUNK = 4096;
 const root = mkdtempSync(join(tmpdir(), 'dbp-repository-test-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -23,29 +25,26 @@ function image(bytes: Buffer): string {
   return path;
 }
 
-async function withRepository<T>(options: { password?: string | null; path?: string }, use: (repository: Repository, path: string) => Promise<T>): Promise<T> {
-  const path = options.path ?? fresh('repository');
-  const repository = await openRepository({ location: { type: 'local', path }, password: options.password === undefined ? 'secret' : options.password, create: true, chunkSize: CHUNK, workers: 2 });
-  try {
-    return await use(repository, path);
-  } finally {
-    await repository.close();
-  }
-}
-
 /** Every stored chunk, as the packs' own tables list it. */
 async function storedChunks(repository: Repository) {
-  return (await repository.packs()).flatMap((pack) => pack.blobs.map((blob) => ({ ...blob, packPath: packFile(repository, pack) })));
-}
-
-function flipByteAt(path: string, position: number): void {
-  const bytes = readFileSync(path);
-  bytes[position]! ^= 0x40;
-  writeFileSync(path, bytes);
+  return (await repository.packs()).flatMap((pack) => pack.blobs.map((blob) => ({ ...blob, packId: pack.id })));
 }
 
 async function assertCode(promise: Promise<unknown>, code: string): Promise<void> {
   await assert.rejects(promise, (error: unknown) => error instanceof RepositoryError && error.code === code);
+}
+
+for (const store of TEST_STORES) describe(`on ${store.name}`, { skip: store.skip }, () => suite(store));
+
+function suite(store: TestStore): void {
+async function withRepository<T>(options: { password?: string | null; location?: StoreLocation }, use: (repository: Repository, location: StoreLocation) => Promise<T>): Promise<T> {
+  const location = options.location ?? (await store.location('repository'));
+  const repository = await openRepository({ location, password: options.password === undefined ? 'secret' : options.password, create: true, chunkSize: CHUNK, workers: 2 });
+  try {
+    return await use(repository, location);
+  } finally {
+    await repository.close();
+  }
 }
 
 describe('round trips', () => {
@@ -69,7 +68,8 @@ describe('round trips', () => {
             await repository.restore(backup.id, { toPath: target, directWrites });
             assert.equal(sha256(readFileSync(target)), sha256(bytes));
           }),
-          { numRuns: 25 },
+          // Fewer on S3, where each backup is a few dozen requests.
+          { numRuns: store.name === 's3' ? 8 : 25 },
         );
         assert.equal(repository.encrypted, password !== null);
       });
@@ -86,7 +86,7 @@ describe('round trips', () => {
       assert.equal(sha256(readFileSync(first)), sha256(bytes));
       const chunks = await storedChunks(repository);
       assert.equal(chunks.length, 1);
-      flipByteAt(chunks[0]!.packPath, chunks[0]!.offset + chunks[0]!.length - 5);
+      await flipObjectByte(repository.location, 'pack', chunks[0]!.packId, chunks[0]!.offset + chunks[0]!.length - 5);
       await assertCode(repository.restore(backup.id, { toPath: fresh('restored') }), 'corrupt_chunk');
     });
   });
@@ -110,7 +110,7 @@ describe('round trips', () => {
 
 describe('long images', () => {
   test('an image longer than one segment of the chunk list (16 384 chunks) restores byte-exact; a damaged segment is named', async () => {
-    await withRepository({}, async (repository, path) => {
+    await withRepository({}, async (repository, location) => {
       // Sparse: zeros but for random chunks at the start, on both sides of the segment boundary and at the end.
       const chunks = SEGMENT_CHUNKS + 10;
       const source = fresh('long');
@@ -126,8 +126,7 @@ describe('long images', () => {
       await repository.restore(backup.id, { toPath: target });
       assert.equal(sha256(readFileSync(target)), sha256(readFileSync(source)));
 
-      const manifest = join(path, 'backups', backup.id);
-      flipByteAt(manifest, 40);
+      await flipObjectByte(location, 'manifest', backup.id, 40);
       const report = await repository.verify();
       assert.deepEqual(report.badManifests.map((bad) => bad.backupId), [backup.id]);
       await assertCode(repository.restore(backup.id, { toPath: fresh('long-damaged') }), 'corrupt_manifest');
@@ -137,15 +136,19 @@ describe('long images', () => {
 
 describe('keys', () => {
   test('a wrong passphrase is refused; an encrypted repository needs one; nothing is changed', async () => {
-    const path = fresh('repository');
-    await withRepository({ path }, async () => {});
-    const config = readFileSync(join(path, 'config'));
-    await assertCode(openRepository({ location: { type: 'local', path }, password: 'wrong' }), 'wrong_password');
-    await assertCode(openRepository({ location: { type: 'local', path }, password: null }), 'password_required');
-    assert.deepEqual(readFileSync(join(path, 'config')), config);
+    const location = await store.location('keys');
+    await withRepository({ location }, async () => {});
+    const config = await getObject(location, 'config', 'config');
+    await assertCode(openRepository({ location, password: 'wrong' }), 'wrong_password');
+    await assertCode(openRepository({ location, password: null }), 'password_required');
+    assert.deepEqual(await getObject(location, 'config', 'config'), config);
   });
 
-  test('a directory that is not a repository is refused, and a non-empty one is never made one', async () => {
+  test('a location that holds no repository is refused without create', async () => {
+    await assertCode(openRepository({ location: await store.location('not-a-repository'), password: 'x' }), 'not_a_repository');
+  });
+
+  test('a directory that is not a repository is refused, and a non-empty one is never made one (local directory only)', { skip: store.name !== 'local' && 'a directory store only' }, async () => {
     const path = fresh('not-a-repository');
     await assertCode(openRepository({ location: { type: 'local', path }, password: 'x' }), 'not_a_repository');
     writeFileSync(join(root, 'some-file'), 'x');
@@ -155,11 +158,11 @@ describe('keys', () => {
 
 describe('damage', () => {
   let repository: Repository;
-  let path: string;
+  let location: StoreLocation;
   let backupIds: string[];
   before(async () => {
-    path = fresh('damaged');
-    repository = await openRepository({ location: { type: 'local', path }, password: 'secret', create: true, chunkSize: CHUNK, workers: 2 });
+    location = await store.location('damaged');
+    repository = await openRepository({ location, password: 'secret', create: true, chunkSize: CHUNK, workers: 2 });
     const shared = randomBytes(CHUNK);
     backupIds = [];
     for (let i = 0; i < 3; i++) backupIds.push((await repository.backup({ sourcePath: image(Buffer.concat([shared, randomBytes(CHUNK)])) })).id);
@@ -173,7 +176,7 @@ describe('damage', () => {
 
   test('a flipped byte: verify names the chunk and the backups using it; restore fails and leaves nothing', async () => {
     const [damaged] = await storedChunks(repository);
-    flipByteAt(damaged!.packPath, damaged!.offset + damaged!.length - 5);
+    await flipObjectByte(location, 'pack', damaged!.packId, damaged!.offset + damaged!.length - 5);
     const report = await repository.verify();
     assert.equal(report.ok, false);
     assert.equal(report.badChunks.length, 1);
@@ -192,8 +195,8 @@ describe('damage', () => {
   test('a truncated pack and a missing pack are reported as such, chunk by chunk', async () => {
     const packs = await repository.packs();
     assert.equal(packs.length, 3, 'one pack per backup');
-    writeFileSync(packFile(repository, packs[0]!), readFileSync(packFile(repository, packs[0]!)).subarray(0, 10));
-    rmSync(packFile(repository, packs[1]!));
+    await truncateObject(location, 'pack', packs[0]!.id, 10);
+    await deleteObjects(location, 'pack', [packs[1]!.id]);
     const bad = (await repository.verify()).badChunks;
     const problemOf = (chunkId: string) => bad.find((chunk) => chunk.chunkId === chunkId)?.problem;
     for (const blob of packs[0]!.blobs) assert.equal(problemOf(blob.chunkId), 'corrupt', JSON.stringify(bad));
@@ -201,7 +204,7 @@ describe('damage', () => {
   });
 
   test('a missing manifest: backup_not_found for it; verify reports it', async () => {
-    rmSync(join(path, 'backups', backupIds[2]!));
+    await deleteObjects(location, 'manifest', [backupIds[2]!]);
     await assertCode(repository.getBackup(backupIds[2]!), 'backup_not_found');
     await assertCode(repository.restore(backupIds[2]!, { toPath: fresh('target') }), 'backup_not_found');
     const report = await repository.verify({ backupIds: [backupIds[2]!] });
@@ -237,11 +240,11 @@ describe('forget and garbage collection', () => {
   });
 
   test('two backups at once may store a chunk twice; gc keeps one copy and both backups restore', async () => {
-    const path = fresh('concurrent');
+    const location = await store.location('concurrent');
     const bytes = randomBytes(8 * CHUNK);
     const source = image(bytes);
-    await withRepository({ path }, async (first) => {
-      const second = await openRepository({ location: { type: 'local', path }, password: 'secret', workers: 1 });
+    await withRepository({ location }, async (first) => {
+      const second = await openRepository({ location, password: 'secret', workers: 1 });
       try {
         const [a, b] = await Promise.all([first.backup({ sourcePath: source }), second.backup({ sourcePath: source })]);
         assert.ok((await storedChunks(first)).length >= 8);
@@ -260,13 +263,13 @@ describe('forget and garbage collection', () => {
   });
 
   test('gc removes a pack no index names (a backup that died before writing its index)', async () => {
-    await withRepository({}, async (repository, path) => {
+    await withRepository({}, async (repository, location) => {
       const kept = await repository.backup({ sourcePath: image(randomBytes(2 * CHUNK)) });
-      const indexesBefore = readdirSync(join(path, 'index'));
+      const indexesBefore = await objectNames(location, 'index');
       await repository.backup({ sourcePath: image(randomBytes(3 * CHUNK)) });
       // Undo the second backup's index and manifest: its pack is left as a crash would leave it.
-      for (const name of readdirSync(join(path, 'index'))) if (!indexesBefore.includes(name)) rmSync(join(path, 'index', name));
-      for (const name of readdirSync(join(path, 'backups'))) if (name !== kept.id) rmSync(join(path, 'backups', name));
+      await deleteObjects(location, 'index', (await objectNames(location, 'index')).filter((name) => !indexesBefore.includes(name)));
+      await deleteObjects(location, 'manifest', (await objectNames(location, 'manifest')).filter((name) => name !== kept.id));
       assert.equal((await repository.packs()).length, 2);
       const report = await repository.gc();
       assert.equal(report.chunksKept, 2);
@@ -276,32 +279,33 @@ describe('forget and garbage collection', () => {
   });
 
   test('gc refuses while a live process holds a backup lock, and ignores the lock of a dead one', async () => {
-    await withRepository({}, async (repository, path) => {
+    await withRepository({}, async (repository, location) => {
       const host = Buffer.from((await import('node:os')).hostname()).toString('hex');
       // A lock object's name: kind, pid, host, holder, taken at, written at (docs/REPOSITORY.md, "Locks").
-      const lock = (pid: number, writtenAt = Date.now()) => join(path, 'locks', `backup-${pid}-${host}-${'ab'.repeat(8)}-${writtenAt}-${writtenAt}`);
+      const lock = (pid: number, writtenAt = Date.now()) => `backup-${pid}-${host}-${'ab'.repeat(8)}-${writtenAt}-${writtenAt}`;
       const live = lock(process.pid);
-      writeFileSync(live, '');
+      await putObject(location, 'lock', live, Buffer.alloc(0));
       await assertCode(repository.gc(), 'repository_locked');
-      rmSync(live);
+      await deleteObjects(location, 'lock', [live]);
       const dead = lock(2 ** 22 + 12345); // above Linux's default pid_max: no such process
-      writeFileSync(dead, '');
+      await putObject(location, 'lock', dead, Buffer.alloc(0));
       await repository.gc();
-      assert.equal(existsSync(dead), false, 'the stale lock was removed');
+      assert.equal((await objectNames(location, 'lock')).includes(dead), false, 'the stale lock was removed');
     });
   });
 
   test('a lock not refreshed for ten minutes is stale even when its process lives (no file time counts)', async () => {
-    await withRepository({}, async (repository, path) => {
+    await withRepository({}, async (repository, location) => {
       const host = Buffer.from('another-host').toString('hex');
       const old = Date.now() - 10 * 60_000 - 1000;
-      const stale = join(path, 'locks', `backup-1-${host}-${'cd'.repeat(8)}-${old}-${old}`);
-      writeFileSync(stale, ''); // its mtime is now: only the time in its name counts
+      const stale = `backup-1-${host}-${'cd'.repeat(8)}-${old}-${old}`;
+      await putObject(location, 'lock', stale, Buffer.alloc(0)); // stored just now: only the time in its name counts
       await repository.gc();
-      assert.equal(existsSync(stale), false, 'the stale lock was removed');
-      const fresh = join(path, 'locks', `backup-1-${host}-${'cd'.repeat(8)}-${old}-${Date.now()}`);
-      writeFileSync(fresh, '');
+      assert.equal((await objectNames(location, 'lock')).includes(stale), false, 'the stale lock was removed');
+      const fresh = `backup-1-${host}-${'cd'.repeat(8)}-${old}-${Date.now()}`;
+      await putObject(location, 'lock', fresh, Buffer.alloc(0));
       await assertCode(repository.gc(), 'repository_locked');
     });
   });
 });
+}

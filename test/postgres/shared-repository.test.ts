@@ -5,8 +5,8 @@
  * either process — run, list, restore, verify, retention — and a `dbp gc` from a third data directory
  * keeps every backup restorable. A process given another repository refuses to start and says which.
  *
- * The repository's location is the suite's one parameter (a local directory here), so that the same
- * suite runs on any store `--repository` takes.
+ * The repository's location is the suite's one parameter: the suite runs on a local directory and on
+ * S3 (prefixes of one bucket of the test radosgw; skipped without one, see test/support/s3.ts).
  *
  * Runs only with TEST_DATABASE_URL (a PostgreSQL URL whose user may CREATE DATABASE); it creates and
  * drops its own database.
@@ -15,9 +15,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { s3RepositoryUrl, s3Settings, s3Skip, s3TestClient, uniqueBucketName } from '../support/s3.js';
 import { openRuntime } from '../../src/runtime.js';
 import { dbp } from '../support/dbp-cli.js';
 import { call, createDatabase, dropDatabase, freePort, queryDatabase, spawnServe, waitReady, type Child, type Observed } from '../support/serve-process.js';
@@ -266,4 +268,25 @@ function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
+/** Prefixes of one bucket of the test radosgw (made before the suite runs). */
+const S3_BUCKET = s3Settings ? uniqueBucketName('shared') : '';
+const S3_PREFIXES: RepositoryLocations = {
+  name: 'S3',
+  shared: (root) => s3RepositoryUrl(S3_BUCKET, `shared-${basename(root)}`),
+  other: (root, label) => s3RepositoryUrl(S3_BUCKET, `other-${basename(root)}-${label}`),
+};
+
 sharedRepositorySuite(LOCAL_DIRECTORIES);
+if (s3Settings && !SKIP) {
+  before(async () => {
+    const client = s3TestClient();
+    try {
+      await client.send(new CreateBucketCommand({ Bucket: S3_BUCKET }));
+    } finally {
+      client.destroy();
+    }
+  });
+  sharedRepositorySuite(S3_PREFIXES);
+} else {
+  test('two dbp processes, one PostgreSQL catalogue, one repository (S3)', { skip: SKIP || s3Skip }, () => {});
+}

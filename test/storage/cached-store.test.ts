@@ -14,11 +14,11 @@ import { CachedObjectStore } from '../../src/engine/storage/cached-store.js';
 import { StoreError } from '../../src/engine/storage/object-store.js';
 import { S3ObjectStore } from '../../src/engine/storage/s3-store.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
-import { s3SkipReason, s3TestSettings, uniqueBucketName } from '../support/s3-store-env.js';
+import { s3Settings, s3Skip, uniqueBucketName } from '../support/s3.js';
 
-describe('cached store over S3', { skip: s3SkipReason }, () => {
+describe('cached store over S3', { skip: s3Skip }, () => {
   const bucket = uniqueBucketName('cache');
-  const rgw = new URL(s3TestSettings?.endpoint ?? 'http://127.0.0.1:7480');
+  const rgw = new URL(s3Settings?.endpoint ?? 'http://127.0.0.1:7480');
   let proxy: TcpProxy;
   let scratch: string;
   let serial = 0;

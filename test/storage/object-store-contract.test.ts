@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalDirectoryStore } from '../../src/engine/storage/local-store.js';
 import { S3ObjectStore } from '../../src/engine/storage/s3-store.js';
-import { s3SkipReason, s3TestSettings, uniqueBucketName } from '../support/s3-store-env.js';
+import { s3Settings, s3Skip, uniqueBucketName } from '../support/s3.js';
 
 interface StoreFactory {
   readonly name: string;
@@ -28,10 +28,10 @@ interface StoreFactory {
 
 const s3Factory = (): StoreFactory => {
   const bucket = uniqueBucketName('contract');
-  const location = (prefix: string) => ({ type: 's3' as const, endpoint: s3TestSettings?.endpoint ?? '', bucket, prefix });
+  const location = (prefix: string) => ({ type: 's3' as const, endpoint: s3Settings?.endpoint ?? '', bucket, prefix });
   return {
     name: 'S3 (radosgw)',
-    skip: s3SkipReason,
+    skip: s3Skip,
     async setUp() {
       const admin = await S3ObjectStore.open(location(''));
       await admin.createBucket();

@@ -12,13 +12,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { StoreError } from '../../src/engine/storage/object-store.js';
 import { S3ObjectStore, type S3StoreOptions } from '../../src/engine/storage/s3-store.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
-import { s3SkipReason, s3TestSettings, uniqueBucketName } from '../support/s3-store-env.js';
+import { s3Settings, s3Skip, uniqueBucketName } from '../support/s3.js';
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
-describe('S3 store faults', { skip: s3SkipReason }, () => {
+describe('S3 store faults', { skip: s3Skip }, () => {
   const bucket = uniqueBucketName('faults');
-  const rgw = new URL(s3TestSettings?.endpoint ?? 'http://127.0.0.1:7480');
+  const rgw = new URL(s3Settings?.endpoint ?? 'http://127.0.0.1:7480');
   let direct: S3ObjectStore;
   let proxy: TcpProxy;
   const opened: S3ObjectStore[] = [];

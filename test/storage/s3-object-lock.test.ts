@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { StoreError } from '../../src/engine/storage/object-store.js';
 import { S3ObjectStore } from '../../src/engine/storage/s3-store.js';
-import { s3SkipReason, s3TestSettings, uniqueBucketName } from '../support/s3-store-env.js';
+import { s3Settings, s3Skip, s3TestClient, uniqueBucketName } from '../support/s3.js';
 
 async function rejectsWith(promise: Promise<unknown>, code: StoreError['code']): Promise<StoreError> {
   const error = await promise.then(
@@ -22,8 +22,8 @@ async function rejectsWith(promise: Promise<unknown>, code: StoreError['code']):
   return error;
 }
 
-describe('S3 Object Lock', { skip: s3SkipReason }, () => {
-  const endpoint = s3TestSettings?.endpoint ?? '';
+describe('S3 Object Lock', { skip: s3Skip }, () => {
+  const endpoint = s3Settings?.endpoint ?? '';
   const lockedBucket = uniqueBucketName('locked');
   const plainBucket = uniqueBucketName('plain');
   let locked: S3ObjectStore;
@@ -37,13 +37,7 @@ describe('S3 Object Lock', { skip: s3SkipReason }, () => {
     await locked.createBucket({ objectLock: true });
     plain = await S3ObjectStore.open({ type: 's3', endpoint, bucket: plainBucket, prefix: 'repo' });
     await plain.createBucket();
-    direct = new S3Client({
-      endpoint,
-      forcePathStyle: true,
-      region: process.env.AWS_REGION ?? 'us-east-1',
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    direct = s3TestClient();
   });
 
   after(async () => {

@@ -9,10 +9,10 @@ import { after, before, describe, test } from 'node:test';
 import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { StoreError } from '../../src/engine/storage/object-store.js';
 import { S3ObjectStore } from '../../src/engine/storage/s3-store.js';
-import { s3SkipReason, s3TestSettings, uniqueBucketName } from '../support/s3-store-env.js';
+import { s3Settings, s3Skip, uniqueBucketName } from '../support/s3.js';
 
-describe('S3 store specifics', { skip: s3SkipReason }, () => {
-  const endpoint = s3TestSettings?.endpoint ?? '';
+describe('S3 store specifics', { skip: s3Skip }, () => {
+  const endpoint = s3Settings?.endpoint ?? '';
   const bucket = uniqueBucketName('specifics');
   let store: S3ObjectStore;
   let direct: S3Client;

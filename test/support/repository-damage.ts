@@ -1,7 +1,57 @@
-/** Damage done to a repository's pack files on purpose, chunk by chunk (through the packs' own tables). */
+/**
+ * Damage done to a repository on purpose, through its store (so the same on a local directory and on
+ * S3): objects overwritten with altered bytes, truncated, deleted or put beside the engine's own.
+ */
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openRepository, type PackContents, type Repository } from '../../src/engine/repository/index.js';
+import type { ObjectKind, ObjectStore, StoreLocation } from '../../src/engine/storage/object-store.js';
+import { openStore } from '../../src/engine/storage/open-store.js';
+
+/** Runs `use` with a store of its own on `location` (not the repository's: no cache of it sees the damage). */
+export async function withStore<T>(location: StoreLocation, use: (store: ObjectStore) => Promise<T>): Promise<T> {
+  const store = await openStore(location);
+  try {
+    return await use(store);
+  } finally {
+    await store.close();
+  }
+}
+
+/** Flips one byte of an object (a negative position counts from its end). */
+export function flipObjectByte(location: StoreLocation, kind: ObjectKind, name: string, position: number): Promise<void> {
+  return withStore(location, async (store) => {
+    const bytes = await store.get(kind, name);
+    bytes[position < 0 ? bytes.length + position : position]! ^= 0x40;
+    await store.put(kind, name, [bytes]);
+  });
+}
+
+/** Cuts an object down to its first `length` bytes. */
+export function truncateObject(location: StoreLocation, kind: ObjectKind, name: string, length: number): Promise<void> {
+  return withStore(location, async (store) => store.put(kind, name, [(await store.get(kind, name)).subarray(0, length)]));
+}
+
+export function deleteObjects(location: StoreLocation, kind: ObjectKind, names: readonly string[]): Promise<void> {
+  return withStore(location, (store) => store.remove(kind, names));
+}
+
+export function putObject(location: StoreLocation, kind: ObjectKind, name: string, bytes: Uint8Array): Promise<void> {
+  return withStore(location, (store) => store.put(kind, name, [bytes]));
+}
+
+export function getObject(location: StoreLocation, kind: ObjectKind, name: string): Promise<Buffer> {
+  return withStore(location, (store) => store.get(kind, name));
+}
+
+/** The names of every object of a kind, sorted. */
+export function objectNames(location: StoreLocation, kind: ObjectKind): Promise<string[]> {
+  return withStore(location, async (store) => {
+    const names: string[] = [];
+    for await (const info of store.list(kind)) names.push(info.name);
+    return names.sort();
+  });
+}
 
 /** The directory of a repository in a local directory store. */
 export function localPath(repository: Repository): string {

@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 
+// The SDK warns on stderr on every Node.js below 22; this project supports Node.js 20.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const RGW_SCRIPT = `${REPO_ROOT}scripts/ceph/rgw.sh`;
 const HOW_TO_START = 'bash scripts/ceph/start.sh && source /tmp/dbp-ceph/env';
@@ -134,3 +136,10 @@ export function stopRadosgw(options: { kill?: boolean } = {}): Promise<void> {
 export function startRadosgw(): Promise<void> {
   return runRgwScript('start');
 }
+
+/** This test run's S3 target, read once when the module loads. */
+export const s3Target: S3TestTarget = s3TestTarget();
+/** This run's S3 settings, or undefined when S3 tests skip. */
+export const s3Settings: S3TestSettings | undefined = 'skip' in s3Target ? undefined : s3Target;
+/** For node:test's `skip` option: false when S3 tests run, else the reason they skip. */
+export const s3Skip: string | false = s3SkipReason(s3Target);

@@ -8,7 +8,7 @@ import { collectGarbageOnAnyDisk } from '../../engine/maintenance.js';
 import { diskFromRestoredImage, type PolicyRunResult } from '../../services/backups.js';
 import { openRuntime, type Runtime } from '../../runtime.js';
 import { commonOptions, groupCommand, isoTime, leafCommand, printJson, printObject, printTable, snakeKeys, UsageError, type CommonOptions } from '../options.js';
-import { addCopyToOption, addEngineOptions, openEngine, type EngineValues } from '../engine-options.js';
+import { addCopyToOption, addEngineOptions, engineSettingsOf, openEngine, type EngineValues } from '../engine-options.js';
 import { progressReporter } from '../progress.js';
 async function withEngine<T>(options: CommonOptions, values: EngineValues, work: (engine: BackupEngine, runtime: Runtime) => Promise<T>): Promise<T> {
   const runtime = await openRuntime(options);
@@ -70,7 +70,7 @@ export function registerBackupCommands(program: Command): void {
   addEngineOptions(leafCommand(program, 'gc', 'mend the catalogue after a crash, delete the chunks no backup uses', ['dbp gc --json'])).action(
     async (flags: EngineValues, command: Command) => {
       const options = commonOptions(command);
-      const settings = { dataDir: options.dataDir, repositoryPath: flags.repository, unencrypted: flags.unencryptedRepository === true };
+      const settings = engineSettingsOf(options, flags);
       const report = await collectGarbageOnAnyDisk(settings, () => withEngine(options, flags, (engine) => engine.collectGarbage()));
       printObject(options.json, 'Garbage collection', snakeKeys(report) as Record<string, unknown>);
     },
