@@ -158,10 +158,16 @@ function sharedRepositorySuite(locations: RepositoryLocations): void {
         await sleep(200);
       }
       assert.equal(listed.length, 2, `the scheduled run was not taken: ${JSON.stringify(listed)}`);
-      const [runRow] = await queryDatabase<{ status: string; error: string | null }>(
-        databaseUrl,
-        `select r.status, r.error from backup_runs r join backups b on b.run_id = r.id where b.id = '${listed[0]}'`,
-      );
+      // The backup is recorded before its run finishes (retention, sizes): wait for the run's outcome.
+      let runRow: { status: string; error: string | null } | undefined;
+      while (Date.now() < deadline) {
+        [runRow] = await queryDatabase<{ status: string; error: string | null }>(
+          databaseUrl,
+          `select r.status, r.error from backup_runs r join backups b on b.run_id = r.id where b.id = '${listed[0]}'`,
+        );
+        if (runRow?.status !== 'claimed') break;
+        await sleep(200);
+      }
       assert.equal(runRow?.status, 'succeeded', JSON.stringify(runRow));
       backupIds.unshift(listed[0]!);
       imageOf.set(listed[0]!, changed);
