@@ -61,12 +61,50 @@ function sealPieces(task: Extract<ChunkTask, { kind: 'seal' }>): ChunkReply {
   return { kind: 'sealed', output: task.output, lengths, buffer: task.buffer };
 }
 
-/** Reads a chunk's sealed bytes from its pack, authenticates and checks it: its plain bytes, or what is wrong. */
-async function loadPiece(piece: LoadPiece): Promise<Buffer | Omit<PieceProblem, 'slot' | 'id'>> {
-  let stored: Buffer;
-  try {
-    stored = await (await store).get('pack', piece.pack, { offset: piece.offset, length: piece.length });
-  } catch (error) {
+/** Pieces of one pack this close together (bytes between them) are read in one request. */
+const MAX_GAP_BYTES = 256 * 1024;
+/** A merged read is at most this long (a task's pieces span a unit of the image, about 1 MiB). */
+const MAX_RANGE_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The sealed bytes of a task's pieces, read with few requests — pieces of one pack that lie close
+ * together as one range, the ranges at once — since a request to an object store costs far more than
+ * the bytes between two chunks. A range that fails is read again piece by piece, so that each piece
+ * gets its own answer (a truncated pack spoils only the chunks past its end).
+ */
+async function fetchSealed(pieces: readonly LoadPiece[]): Promise<Map<LoadPiece, Buffer | unknown>> {
+  const ranges: { pack: string; offset: number; end: number; pieces: LoadPiece[] }[] = [];
+  const sorted = [...pieces].sort((a, b) => a.pack.localeCompare(b.pack) || a.offset - b.offset);
+  for (const piece of sorted) {
+    const last = ranges.at(-1);
+    const end = piece.offset + piece.length;
+    if (last && last.pack === piece.pack && piece.offset - last.end <= MAX_GAP_BYTES && end - last.offset <= MAX_RANGE_BYTES) {
+      last.end = Math.max(last.end, end);
+      last.pieces.push(piece);
+    } else {
+      ranges.push({ pack: piece.pack, offset: piece.offset, end, pieces: [piece] });
+    }
+  }
+  const sealed = new Map<LoadPiece, Buffer | unknown>();
+  const read = async (pack: string, offset: number, length: number) => (await store).get('pack', pack, { offset, length });
+  await Promise.all(
+    ranges.map(async (range) => {
+      try {
+        const bytes = await read(range.pack, range.offset, range.end - range.offset);
+        for (const piece of range.pieces) sealed.set(piece, bytes.subarray(piece.offset - range.offset, piece.offset - range.offset + piece.length));
+      } catch (error) {
+        if (range.pieces.length === 1) return void sealed.set(range.pieces[0]!, error);
+        await Promise.all(range.pieces.map((piece) => read(piece.pack, piece.offset, piece.length).then((bytes) => sealed.set(piece, bytes), (failure: unknown) => sealed.set(piece, failure))));
+      }
+    }),
+  );
+  return sealed;
+}
+
+/** Authenticates and checks a chunk's sealed bytes (or the error reading them): its plain bytes, or what is wrong. */
+function openPiece(piece: LoadPiece, stored: Buffer | unknown): Buffer | Omit<PieceProblem, 'slot' | 'id'> {
+  if (!Buffer.isBuffer(stored)) {
+    const error = stored;
     if (error instanceof StoreError && error.code === 'not_found') return { problem: 'missing', detail: `its pack ${piece.pack} is missing` };
     if (error instanceof StoreError && error.code === 'out_of_range') return { problem: 'corrupt', detail: `its pack ${piece.pack} is truncated` };
     return { problem: 'unreadable', detail: (error as Error).message };
@@ -106,6 +144,10 @@ class RecurringChunks {
     return this;
   }
 
+  has(id: string): boolean {
+    return this.chunks.has(id);
+  }
+
   get(id: string): Buffer | undefined {
     const plain = this.chunks.get(id);
     if (plain !== undefined) {
@@ -132,8 +174,9 @@ const recurringChunks = new RecurringChunks(16 * 1024 * 1024);
 /** Verify: every piece read and checked; only the problems are answered. */
 async function check(pieces: readonly LoadPiece[]): Promise<PieceProblem[]> {
   const problems: PieceProblem[] = [];
+  const sealed = await fetchSealed(pieces);
   for (const piece of pieces) {
-    const result = await loadPiece(piece);
+    const result = openPiece(piece, sealed.get(piece));
     if (!Buffer.isBuffer(result)) problems.push({ slot: piece.slot, id: piece.id, ...result });
   }
   return problems;
@@ -145,9 +188,10 @@ async function restore(pieces: readonly LoadPiece[], chunkSize: number, target: 
   const kept = recurringChunks.forRestore(target.restore);
   const unit = takeUnit((pieces[pieces.length - 1]!.slot + 1) * chunkSize);
   try {
+    const sealed = await fetchSealed(pieces.filter((piece) => !(piece.recurs && kept.has(piece.id))));
     for (const piece of pieces) {
       const keptPlain = piece.recurs ? kept.get(piece.id) : undefined;
-      const plain = keptPlain ?? (await loadPiece(piece));
+      const plain = keptPlain ?? openPiece(piece, sealed.get(piece) ?? (await fetchSealed([piece])).get(piece));
       if (!Buffer.isBuffer(plain)) {
         problems.push({ slot: piece.slot, id: piece.id, ...plain });
         continue;
@@ -176,8 +220,9 @@ async function read({ pieces, chunkSize, start, length, buffer }: Extract<ChunkT
   const unit = new Uint8Array(buffer, 0, length);
   unit.fill(0); // zero chunks are not stored: their bytes stay zero
   const problems: PieceProblem[] = [];
+  const sealed = await fetchSealed(pieces);
   for (const piece of pieces) {
-    const plain = await loadPiece(piece);
+    const plain = openPiece(piece, sealed.get(piece));
     if (!Buffer.isBuffer(plain)) {
       problems.push({ slot: piece.slot, id: piece.id, ...plain });
       continue;
