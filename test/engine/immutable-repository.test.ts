@@ -23,7 +23,7 @@ import { RetainingStore } from '../../src/engine/storage/retaining-store.js';
 import { S3KeyLayout } from '../../src/engine/storage/s3-keys.js';
 import { S3ObjectStore } from '../../src/engine/storage/s3-store.js';
 import { dbp } from '../support/dbp-cli.js';
-import { s3Settings as s3TestSettings, s3Skip as s3SkipReason, s3TestClient, uniqueBucketName } from '../support/s3.js';
+import { openLockAndPlainBuckets, s3Settings as s3TestSettings, s3Skip as s3SkipReason, uniqueBucketName, type LockAndPlainBuckets } from '../support/s3.js';
 
 const DAY_SECONDS = 5;
 const DAYS = 2;
@@ -68,19 +68,13 @@ describe('immutable repository on radosgw', { skip: s3SkipReason }, () => {
   /** The service's own credentials, talking to S3 directly. */
   let direct: S3Client;
 
+  let buckets: LockAndPlainBuckets | undefined;
   before(async () => {
-    locked = await S3ObjectStore.open({ type: 's3', endpoint, bucket: lockedBucket, prefix: 'repo' });
-    await locked.createBucket({ objectLock: true });
-    plain = await S3ObjectStore.open({ type: 's3', endpoint, bucket: plainBucket, prefix: 'repo' });
-    await plain.createBucket();
-    direct = s3TestClient();
+    buckets = await openLockAndPlainBuckets(lockedBucket, plainBucket);
+    ({ locked, plain, direct } = buckets);
   });
 
-  after(async () => {
-    await locked?.close();
-    await plain?.close();
-    direct?.destroy();
-  });
+  after(() => buckets?.close());
 
   async function names(store: S3ObjectStore, kind: ObjectKind): Promise<string[]> {
     const found: string[] = [];

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { StoreError } from '../../src/engine/storage/object-store.js';
 import { S3ObjectStore } from '../../src/engine/storage/s3-store.js';
-import { s3Settings, s3Skip, s3TestClient, uniqueBucketName } from '../support/s3.js';
+import { openLockAndPlainBuckets, s3Settings, s3Skip, uniqueBucketName, type LockAndPlainBuckets } from '../support/s3.js';
 
 async function rejectsWith(promise: Promise<unknown>, code: StoreError['code']): Promise<StoreError> {
   const error = await promise.then(
@@ -32,19 +32,13 @@ describe('S3 Object Lock', { skip: s3Skip }, () => {
   let direct: S3Client;
   const inADay = () => new Date(Date.now() + 24 * 3600_000);
 
+  let buckets: LockAndPlainBuckets | undefined;
   before(async () => {
-    locked = await S3ObjectStore.open({ type: 's3', endpoint, bucket: lockedBucket, prefix: 'repo' });
-    await locked.createBucket({ objectLock: true });
-    plain = await S3ObjectStore.open({ type: 's3', endpoint, bucket: plainBucket, prefix: 'repo' });
-    await plain.createBucket();
-    direct = s3TestClient();
+    buckets = await openLockAndPlainBuckets(lockedBucket, plainBucket);
+    ({ locked, plain, direct } = buckets);
   });
 
-  after(async () => {
-    await locked.close();
-    await plain.close();
-    direct.destroy();
-  });
+  after(() => buckets?.close());
 
   test('checkObjectLock tells a bucket with Object Lock from one without', async () => {
     assert.equal(await locked.checkObjectLock(), true);

@@ -10,6 +10,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { S3Client } from '@aws-sdk/client-s3';
+import { S3ObjectStore } from '../../src/engine/storage/s3-store.js';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 
 // The SDK warns on stderr on every Node.js below 22; this project supports Node.js 20.
@@ -143,3 +144,31 @@ export const s3Target: S3TestTarget = s3TestTarget();
 export const s3Settings: S3TestSettings | undefined = 'skip' in s3Target ? undefined : s3Target;
 /** For node:test's `skip` option: false when S3 tests run, else the reason they skip. */
 export const s3Skip: string | false = s3SkipReason(s3Target);
+
+/** Two new buckets of the test endpoint, named by the caller — one with Object Lock, one without — a store on each (prefix `repo`), and a raw client. */
+export interface LockAndPlainBuckets {
+  readonly locked: S3ObjectStore;
+  readonly plain: S3ObjectStore;
+  /** Someone holding the service's own credentials, talking to S3 directly. */
+  readonly direct: S3Client;
+  close(): Promise<void>;
+}
+
+export async function openLockAndPlainBuckets(lockedBucket: string, plainBucket: string, settings: S3TestSettings = requireS3Settings()): Promise<LockAndPlainBuckets> {
+  const open = (bucket: string) => S3ObjectStore.open({ type: 's3', endpoint: settings.endpoint, bucket, prefix: 'repo' });
+  const locked = await open(lockedBucket);
+  await locked.createBucket({ objectLock: true });
+  const plain = await open(plainBucket);
+  await plain.createBucket();
+  const direct = s3TestClient(settings);
+  return {
+    locked,
+    plain,
+    direct,
+    async close() {
+      await locked.close();
+      await plain.close();
+      direct.destroy();
+    },
+  };
+}
