@@ -7,12 +7,9 @@ import { availableParallelism } from 'node:os';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { StoreLocation } from '../storage/object-store.js';
 import type { RepositoryKeys } from './keys.js';
 
 export interface ChunkWorkerData {
-  /** The repository's store: each worker opens its own (openStore) to read packs. */
-  readonly location: StoreLocation;
   readonly encryptionKey: Uint8Array | null;
   readonly idKey: Uint8Array;
 }
@@ -31,9 +28,16 @@ export interface LoadPiece {
   readonly offset: number;
   readonly length: number;
   readonly plainLength: number;
-  /** Restore: the chunk occurs more than once in this part of the image, so the worker keeps its plain bytes a while. */
-  readonly recurs?: boolean;
 }
+
+/** Why a piece's sealed bytes could not be read: the message, and the store's error code (StoreError). */
+export interface PieceReadFailure {
+  readonly failure: string;
+  readonly code?: string;
+}
+
+/** A piece's sealed bytes as read from its pack, or why they could not be read. */
+export type SealedPiece = Uint8Array | PieceReadFailure;
 
 export interface PieceProblem {
   readonly slot: number;
@@ -45,8 +49,8 @@ export interface PieceProblem {
 /**
  * Work is handed out a unit at a time (several chunks of the image: fewer messages between threads):
  * `hash` answers the unit's chunk ids (null: all zero); `seal` compresses and encrypts the chunks
- * named into `output`, back to back (it has room for every chunk of the unit, sealed); `load` reads,
- * authenticates and decompresses chunks and, for a restore, writes them at their places in the target
+ * named into `output`, back to back (it has room for every chunk of the unit, sealed); `load` authenticates
+ * and decompresses chunks (their sealed bytes read by the main thread: piece-reads.ts) and, for a restore, writes them at their places in the target
  * file itself (zero chunks are left as holes), so that the bytes never cross between threads.
  * Buffers go back and forth, so that a fixed set is reused.
  */
@@ -63,6 +67,9 @@ export type ChunkTask =
   | {
       readonly kind: 'load';
       readonly pieces: readonly LoadPiece[];
+      /** Each piece's sealed bytes (or why they could not be read), and the buffers that move with them. */
+      readonly sealed: readonly SealedPiece[];
+      readonly movable: readonly ArrayBuffer[];
       readonly chunkSize: number;
       /** Restore: write the unit's stored chunks into this open file (the unit starts at `unitStart`); verify: null. */
       readonly writeTo: RestoreTarget | null;
@@ -71,6 +78,8 @@ export type ChunkTask =
       /** Copy: the image bytes [start, start + length) assembled in `buffer` from the chunks that cover them (zeros elsewhere). */
       readonly kind: 'read';
       readonly pieces: readonly ReadPiece[];
+      readonly sealed: readonly SealedPiece[];
+      readonly movable: readonly ArrayBuffer[];
       readonly chunkSize: number;
       readonly start: number;
       readonly length: number;
@@ -85,8 +94,6 @@ export type ReadPiece = LoadPiece;
  * system allows it) with O_DIRECT, which the block-aligned runs of chunks take straight to the disk.
  */
 export interface RestoreTarget {
-  /** Which restore of this pool's (a new number each): chunks kept for one restore serve no other. */
-  readonly restore: number;
   readonly fd: number;
   readonly directFd: number | null;
   readonly unitStart: number;
@@ -145,8 +152,8 @@ export class ChunkPool {
   private nextSequence = 0;
   private closed = false;
 
-  constructor(location: StoreLocation, keys: RepositoryKeys, readonly size = availableParallelism()) {
-    const workerData: ChunkWorkerData = { location, encryptionKey: keys.encryption, idKey: keys.id };
+  constructor(keys: RepositoryKeys, readonly size = availableParallelism()) {
+    const workerData: ChunkWorkerData = { encryptionKey: keys.encryption, idKey: keys.id };
     for (let i = 0; i < size; i++) {
       const worker: PoolWorker = { thread: startWorker(workerData), jobs: new Map() };
       worker.thread.on('message', (reply: SequencedReply) => this.finished(worker, reply));
@@ -205,5 +212,6 @@ export function transferables(message: ChunkTask | ChunkReply): ArrayBuffer[] {
   const buffers: ArrayBuffer[] = [];
   if ('buffer' in message && message.buffer) buffers.push(message.buffer);
   if ('output' in message) buffers.push(message.output);
+  if ('movable' in message) buffers.push(...message.movable);
   return buffers;
 }

@@ -1,23 +1,17 @@
 /**
  * A worker thread of the chunk pool (chunk-pool.ts): the CPU-heavy part of every chunk — the zero
- * test, the keyed hash, compression and encryption — or, to read chunks back, reading them from their
- * packs, decryption, decompression and the check against their ids. A backup's chunks go back to the
+ * test, the keyed hash, compression and encryption — or, to read chunks back, decryption,
+ * decompression and the check against their ids (the main thread reads their sealed bytes). A backup's chunks go back to the
  * main thread, which gathers them into packs; a restore's are written into the target image here
  * (restore-writes.ts), so that no image bytes cross between threads.
  */
 import { createHmac } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
-import { StoreError } from '../storage/object-store.js';
-import { openStore } from '../storage/open-store.js';
 import { releaseUnit, takeUnit, writeUnit } from './restore-writes.js';
 import { seal, unseal, UnsealError } from './sealing.js';
-import { transferables, type ChunkReply, type ChunkTask, type ChunkWorkerData, type LoadPiece, type PieceProblem, type RestoreTarget, type SequencedTask } from './chunk-pool.js';
+import { transferables, type ChunkReply, type ChunkTask, type ChunkWorkerData, type LoadPiece, type PieceProblem, type RestoreTarget, type SealedPiece, type SequencedTask } from './chunk-pool.js';
 
-const { location, encryptionKey, idKey } = workerData as ChunkWorkerData;
-/** This thread's own store of the repository, opened when the thread starts (packs are read through it). */
-const store = openStore(location);
-// Read failures are answered per chunk; an open that failed is not to be reported as unhandled.
-store.catch(() => {});
+const { encryptionKey, idKey } = workerData as ChunkWorkerData;
 const encryption = encryptionKey ? Buffer.from(encryptionKey) : null;
 const hmacKey = Buffer.from(idKey);
 let zeros = Buffer.alloc(0);
@@ -61,57 +55,16 @@ function sealPieces(task: Extract<ChunkTask, { kind: 'seal' }>): ChunkReply {
   return { kind: 'sealed', output: task.output, lengths, buffer: task.buffer };
 }
 
-/** Pieces of one pack this close together (bytes between them) are read in one request. */
-const MAX_GAP_BYTES = 256 * 1024;
-/** A merged read is at most this long (a task's pieces span a unit of the image, about 1 MiB). */
-const MAX_RANGE_BYTES = 8 * 1024 * 1024;
-
-/**
- * The sealed bytes of a task's pieces, read with few requests — pieces of one pack that lie close
- * together as one range, the ranges at once — since a request to an object store costs far more than
- * the bytes between two chunks. A range that fails is read again piece by piece, so that each piece
- * gets its own answer (a truncated pack spoils only the chunks past its end).
- */
-async function fetchSealed(pieces: readonly LoadPiece[]): Promise<Map<LoadPiece, Buffer | unknown>> {
-  const ranges: { pack: string; offset: number; end: number; pieces: LoadPiece[] }[] = [];
-  const sorted = [...pieces].sort((a, b) => a.pack.localeCompare(b.pack) || a.offset - b.offset);
-  for (const piece of sorted) {
-    const last = ranges.at(-1);
-    const end = piece.offset + piece.length;
-    if (last && last.pack === piece.pack && piece.offset - last.end <= MAX_GAP_BYTES && end - last.offset <= MAX_RANGE_BYTES) {
-      last.end = Math.max(last.end, end);
-      last.pieces.push(piece);
-    } else {
-      ranges.push({ pack: piece.pack, offset: piece.offset, end, pieces: [piece] });
-    }
-  }
-  const sealed = new Map<LoadPiece, Buffer | unknown>();
-  const read = async (pack: string, offset: number, length: number) => (await store).get('pack', pack, { offset, length });
-  await Promise.all(
-    ranges.map(async (range) => {
-      try {
-        const bytes = await read(range.pack, range.offset, range.end - range.offset);
-        for (const piece of range.pieces) sealed.set(piece, bytes.subarray(piece.offset - range.offset, piece.offset - range.offset + piece.length));
-      } catch (error) {
-        if (range.pieces.length === 1) return void sealed.set(range.pieces[0]!, error);
-        await Promise.all(range.pieces.map((piece) => read(piece.pack, piece.offset, piece.length).then((bytes) => sealed.set(piece, bytes), (failure: unknown) => sealed.set(piece, failure))));
-      }
-    }),
-  );
-  return sealed;
-}
-
-/** Authenticates and checks a chunk's sealed bytes (or the error reading them): its plain bytes, or what is wrong. */
-function openPiece(piece: LoadPiece, stored: Buffer | unknown): Buffer | Omit<PieceProblem, 'slot' | 'id'> {
-  if (!Buffer.isBuffer(stored)) {
-    const error = stored;
-    if (error instanceof StoreError && error.code === 'not_found') return { problem: 'missing', detail: `its pack ${piece.pack} is missing` };
-    if (error instanceof StoreError && error.code === 'out_of_range') return { problem: 'corrupt', detail: `its pack ${piece.pack} is truncated` };
-    return { problem: 'unreadable', detail: (error as Error).message };
+/** Authenticates and checks a chunk's sealed bytes (or why they could not be read): its plain bytes, or what is wrong. */
+function openPiece(piece: LoadPiece, stored: SealedPiece): Buffer | Omit<PieceProblem, 'slot' | 'id'> {
+  if (!(stored instanceof Uint8Array)) {
+    if (stored.code === 'not_found') return { problem: 'missing', detail: `its pack ${piece.pack} is missing` };
+    if (stored.code === 'out_of_range') return { problem: 'corrupt', detail: `its pack ${piece.pack} is truncated` };
+    return { problem: 'unreadable', detail: stored.failure };
   }
   let plain: Buffer;
   try {
-    plain = unseal(stored, piece.id, encryption);
+    plain = unseal(Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength), piece.id, encryption);
   } catch (error) {
     if (error instanceof UnsealError) return { problem: 'corrupt', detail: error.message };
     throw error;
@@ -122,83 +75,26 @@ function openPiece(piece: LoadPiece, stored: Buffer | unknown): Buffer | Omit<Pi
   return plain;
 }
 
-/**
- * Restore: the plain bytes of chunks that occur more than once in the image (`LoadPiece.recurs`), so
- * that a repeated chunk is read and decrypted once rather than at every place it occurs. Kept for one
- * restore (each reads its chunks from the packs afresh), within a budget; the oldest use goes first.
- */
-class RecurringChunks {
-  private readonly chunks = new Map<string, Buffer>();
-  private bytes = 0;
-  private restore = -1;
-
-  constructor(private readonly budget: number) {}
-
-  /** The chunks kept so far, if they were kept for this restore; else none. */
-  forRestore(restore: number): this {
-    if (restore !== this.restore) {
-      this.chunks.clear();
-      this.bytes = 0;
-      this.restore = restore;
-    }
-    return this;
-  }
-
-  has(id: string): boolean {
-    return this.chunks.has(id);
-  }
-
-  get(id: string): Buffer | undefined {
-    const plain = this.chunks.get(id);
-    if (plain !== undefined) {
-      this.chunks.delete(id); // to the end of the map's order: the newest use
-      this.chunks.set(id, plain);
-    }
-    return plain;
-  }
-
-  keep(id: string, plain: Buffer): void {
-    if (plain.length > this.budget) return;
-    for (const [oldest, bytes] of this.chunks) {
-      if (this.bytes + plain.length <= this.budget) break;
-      this.chunks.delete(oldest);
-      this.bytes -= bytes.length;
-    }
-    this.chunks.set(id, Buffer.from(plain)); // a copy: `plain` may be a reused buffer
-    this.bytes += plain.length;
-  }
-}
-
-const recurringChunks = new RecurringChunks(16 * 1024 * 1024);
-
-/** Verify: every piece read and checked; only the problems are answered. */
-async function check(pieces: readonly LoadPiece[]): Promise<PieceProblem[]> {
+/** Verify: every piece checked; only the problems are answered. */
+function check(pieces: readonly LoadPiece[], sealed: readonly SealedPiece[]): PieceProblem[] {
   const problems: PieceProblem[] = [];
-  const sealed = await fetchSealed(pieces);
-  for (const piece of pieces) {
-    const result = openPiece(piece, sealed.get(piece));
+  pieces.forEach((piece, index) => {
+    const result = openPiece(piece, sealed[index]!);
     if (!Buffer.isBuffer(result)) problems.push({ slot: piece.slot, id: piece.id, ...result });
-  }
+  });
   return problems;
 }
 
 /** Restore: the unit's pieces assembled in a unit buffer, then written (unless a piece has a problem). */
-async function restore(pieces: readonly LoadPiece[], chunkSize: number, target: RestoreTarget): Promise<ChunkReply> {
+async function restore(pieces: readonly LoadPiece[], sealed: readonly SealedPiece[], chunkSize: number, target: RestoreTarget): Promise<ChunkReply> {
   const problems: PieceProblem[] = [];
-  const kept = recurringChunks.forRestore(target.restore);
   const unit = takeUnit((pieces[pieces.length - 1]!.slot + 1) * chunkSize);
   try {
-    const sealed = await fetchSealed(pieces.filter((piece) => !(piece.recurs && kept.has(piece.id))));
-    for (const piece of pieces) {
-      const keptPlain = piece.recurs ? kept.get(piece.id) : undefined;
-      const plain = keptPlain ?? openPiece(piece, sealed.get(piece) ?? (await fetchSealed([piece])).get(piece));
-      if (!Buffer.isBuffer(plain)) {
-        problems.push({ slot: piece.slot, id: piece.id, ...plain });
-        continue;
-      }
-      if (piece.recurs && keptPlain === undefined) kept.keep(piece.id, plain);
-      unit.set(plain, piece.slot * chunkSize);
-    }
+    pieces.forEach((piece, index) => {
+      const plain = openPiece(piece, sealed[index]!);
+      if (Buffer.isBuffer(plain)) unit.set(plain, piece.slot * chunkSize);
+      else problems.push({ slot: piece.slot, id: piece.id, ...plain });
+    });
   } catch (error) {
     releaseUnit(unit);
     throw error;
@@ -210,29 +106,28 @@ async function restore(pieces: readonly LoadPiece[], chunkSize: number, target: 
   return { kind: 'loaded', problems, buffered: await writeUnit(target, unit, pieces, chunkSize) };
 }
 
-async function load({ pieces, chunkSize, writeTo }: Extract<ChunkTask, { kind: 'load' }>): Promise<ChunkReply> {
-  if (writeTo === null || pieces.length === 0) return { kind: 'loaded', problems: await check(pieces), buffered: 0 };
-  return restore(pieces, chunkSize, writeTo);
+async function load({ pieces, sealed, chunkSize, writeTo }: Extract<ChunkTask, { kind: 'load' }>): Promise<ChunkReply> {
+  if (writeTo === null || pieces.length === 0) return { kind: 'loaded', problems: check(pieces, sealed), buffered: 0 };
+  return restore(pieces, sealed, chunkSize, writeTo);
 }
 
 /** Copy: the stored chunks covering part of the image, placed in the buffer (which starts at image byte `start`). */
-async function read({ pieces, chunkSize, start, length, buffer }: Extract<ChunkTask, { kind: 'read' }>): Promise<ChunkReply> {
+function read({ pieces, sealed, chunkSize, start, length, buffer }: Extract<ChunkTask, { kind: 'read' }>): ChunkReply {
   const unit = new Uint8Array(buffer, 0, length);
   unit.fill(0); // zero chunks are not stored: their bytes stay zero
   const problems: PieceProblem[] = [];
-  const sealed = await fetchSealed(pieces);
-  for (const piece of pieces) {
-    const plain = openPiece(piece, sealed.get(piece));
+  pieces.forEach((piece, index) => {
+    const plain = openPiece(piece, sealed[index]!);
     if (!Buffer.isBuffer(plain)) {
       problems.push({ slot: piece.slot, id: piece.id, ...plain });
-      continue;
+      return;
     }
     // The part of the chunk inside [start, start + length): a chunk may be larger than the buffer.
     const chunkStart = piece.slot * chunkSize;
     const from = Math.max(start, chunkStart);
     const to = Math.min(start + length, chunkStart + plain.length);
     if (to > from) unit.set(plain.subarray(from - chunkStart, to - chunkStart), from - start);
-  }
+  });
   return { kind: 'read', problems, buffer };
 }
 

@@ -13,6 +13,7 @@ import type { BackupSummary, CopyOptions, CopyReport, CopiedBackup } from './con
 import { RepositoryError } from './errors.js';
 import { acquireSharedLock } from './locks.js';
 import { ManifestReader, readManifestHeader, SEGMENT_CHUNKS, summaryOf } from './manifest.js';
+import { readSealedPieces } from './piece-reads.js';
 import { expectReply, plainLengthOf, problemError, type RepositoryContext } from './unit-work.js';
 
 /** Copies the source's backups (those `options` selects) that the target lacks; see Repository.copyTo. */
@@ -104,7 +105,8 @@ class BackupImage implements ImageSource {
       if (!location) throw new RepositoryError('missing_chunk', `Backup ${header.id}: chunk ${id} is in no pack of the source (no index names it)`);
       pieces.push({ slot: position, id, ...location, plainLength: plainLengthOf(header, position) });
     }
-    const reply = expectReply(await this.source.pool.run({ kind: 'read', pieces, chunkSize: header.chunkSize, start, length, buffer }), 'read');
+    const { sealed, movable } = await readSealedPieces(this.source.store, pieces);
+    const reply = expectReply(await this.source.pool.run({ kind: 'read', pieces, sealed, movable, chunkSize: header.chunkSize, start, length, buffer }), 'read');
     if (reply.problems.length > 0) {
       const problem = problemError(reply.problems[0]!);
       throw new RepositoryError(problem.code, `Backup ${header.id} cannot be copied: ${problem.message} (in the source)`);

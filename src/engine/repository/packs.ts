@@ -12,10 +12,19 @@ import type { RepositoryKeys } from './keys.js';
 import { CHUNK_ID, PACK_ID, packTableName } from './layout.js';
 import { seal, unseal, UnsealError } from './sealing.js';
 
-/** A pack is closed once its blobs reach this size. */
+/** A pack is closed once its blobs reach this size, unless its store prefers another (ObjectStore.packBytes). */
 const PACK_TARGET_BYTES = 8 * 1024 * 1024;
-/** Packs being written and synced at once while the next fills (each holds one pack buffer). */
-const PACK_WRITES_AT_ONCE = 2;
+/**
+ * Memory for pack buffers (the pack filling and those being written): three default packs' worth,
+ * and never fewer than two buffers, so that one pack is written while the next fills.
+ */
+const PACK_BUFFERS_BYTES = 3 * PACK_TARGET_BYTES;
+/**
+ * Room at the end of a pack buffer for the pack's sealed table, so that a pack is one contiguous
+ * buffer: a store that needs the object in one piece (S3: one body with its MD5) then copies nothing.
+ * A table larger than this (a pack of very many tiny blobs) is passed as a second part instead.
+ */
+const TABLE_ROOM_BYTES = 256 * 1024;
 
 /** One blob of a pack: [chunk id, offset in the pack, length]. */
 export type BlobEntry = readonly [chunkId: string, offset: number, length: number];
@@ -48,27 +57,44 @@ export class PackWriter {
   private readonly writes = new Set<Promise<void>>();
   private readonly written: PackRecord[] = [];
   private failure: unknown;
+  /**
+   * A full pack waiting for a write to finish before its own starts. Callers wait for it before
+   * adding: otherwise, with several adding at once, packs would pile up behind a slow store, each
+   * holding a buffer, and memory would grow with the store's slowness.
+   */
+  private closing: Promise<void> | undefined;
+  private readonly targetBytes: number;
+  private readonly writesAtOnce: number;
 
   constructor(
     private readonly store: ObjectStore,
     private readonly keys: RepositoryKeys,
     /** The largest blob that will be added (a sealed chunk). */
     private readonly maxBlobBytes: number,
-  ) {}
+  ) {
+    this.targetBytes = store.packBytes ?? PACK_TARGET_BYTES;
+    this.writesAtOnce = Math.max(1, Math.floor(PACK_BUFFERS_BYTES / this.targetBytes) - 1);
+  }
 
   /** Copies a sealed chunk into the current pack; may wait while the previous pack is being written. */
   async add(chunkId: string, blob: Uint8Array): Promise<void> {
     if (this.failure !== undefined) throw this.failure;
     if (blob.length > this.maxBlobBytes) throw new RangeError(`A blob of ${blob.length} bytes is larger than the ${this.maxBlobBytes} expected`);
-    this.current ??= this.spare.pop() ?? Buffer.allocUnsafe(PACK_TARGET_BYTES + this.maxBlobBytes);
+    while (this.closing) await this.closing;
+    if (this.failure !== undefined) throw this.failure;
+    this.current ??= this.spare.pop() ?? Buffer.allocUnsafe(this.targetBytes + this.maxBlobBytes + TABLE_ROOM_BYTES);
     this.current.set(blob, this.size);
     this.entries.push([chunkId, this.size, blob.length]);
     this.size += blob.length;
-    if (this.size >= PACK_TARGET_BYTES) await this.closePack();
+    if (this.size >= this.targetBytes) {
+      this.closing = this.closePack().finally(() => (this.closing = undefined));
+      await this.closing;
+    }
   }
 
   /** Closes the last pack, waits for every write and makes them durable: answers the packs written. */
   async finish(): Promise<PackRecord[]> {
+    while (this.closing) await this.closing.catch(() => {});
     await this.closePack();
     await this.settle();
     if (this.failure !== undefined) throw this.failure;
@@ -111,27 +137,39 @@ export class PackWriter {
     if (this.entries.length === 0) return;
     const id = this.packId;
     const buffer = this.current!;
-    const blobs = buffer.subarray(0, this.size);
-    const table = seal(Buffer.from(JSON.stringify(this.entries)), packTableName(id), this.keys.encryption);
-    const tableLength = Buffer.alloc(4);
-    tableLength.writeUInt32BE(table.reduce((sum, part) => sum + part.length, 0));
+    const parts = this.withTable(id, buffer);
     this.written.push({ id, blobs: this.entries });
-    // The next pack starts at once (before any wait), so that concurrent callers add to it.
+    // The next pack starts once this one's write has (callers wait for `closing`).
     this.packId = newObjectId();
     this.entries = [];
     this.size = 0;
     this.current = undefined;
     // The check and the start of the write happen with no wait between them, so the limit holds.
-    while (this.writes.size >= PACK_WRITES_AT_ONCE) await Promise.race(this.writes);
+    while (this.writes.size >= this.writesAtOnce) await Promise.race(this.writes);
     if (this.failure !== undefined) throw this.failure;
     const write: Promise<void> = this.store
-      .put('pack', id, [blobs, ...table, tableLength])
+      .put('pack', id, parts)
       .then(
         () => void this.spare.push(buffer),
         (error: unknown) => void (this.failure ??= error),
       )
       .finally(() => this.writes.delete(write));
     this.writes.add(write);
+  }
+
+  /** The pack's bytes: its blobs, sealed table and table length, in the pack buffer itself when the table fits. */
+  private withTable(id: string, buffer: Buffer): Uint8Array[] {
+    const table = seal(Buffer.from(JSON.stringify(this.entries)), packTableName(id), this.keys.encryption);
+    const tableBytes = table.reduce((sum, part) => sum + part.length, 0);
+    const tableLength = Buffer.alloc(4);
+    tableLength.writeUInt32BE(tableBytes);
+    if (this.size + tableBytes + 4 > buffer.length) return [buffer.subarray(0, this.size), ...table, tableLength];
+    let end = this.size;
+    for (const part of [...table, tableLength]) {
+      buffer.set(part, end);
+      end += part.length;
+    }
+    return [buffer.subarray(0, end)];
   }
 }
 

@@ -67,7 +67,7 @@ async function openWith(options: OpenRepositoryOptions, configOf: (store: Object
     // An immutable repository writes every object (but locks) retained for its period.
     const period = RetentionPeriod.of(config.immutableDays);
     const writing = period ? new RetainingStore(store, period.ms) : store;
-    return new StoreRepository(writing, config, keys, new ChunkPool(store.location, keys, options.workers), warn, period);
+    return new StoreRepository(writing, config, keys, new ChunkPool(keys, options.workers), warn, period);
   } catch (error) {
     // The caller's own store stays open; one opened here is closed.
     if (!('store' in options)) await store.close();
@@ -83,8 +83,6 @@ class StoreRepository implements Repository {
   /** Days each object is retained for; undefined when the repository is not immutable. */
   readonly immutableDays: number | undefined;
   private readonly chunkSize: number;
-  /** Numbers the restores (see RestoreTarget.restore). */
-  private restoresStarted = 0;
   /** What the backup, restore and verification modules work with. */
   private readonly context: RepositoryContext;
 
@@ -135,7 +133,7 @@ class StoreRepository implements Repository {
   }
 
   restore(backupId: string, options: RestoreOptions): Promise<void> {
-    return restore(this.context, this.restoresStarted++, backupId, options);
+    return restore(this.context, backupId, options);
   }
 
   verify(options: VerifyOptions = {}): Promise<VerifyReport> {

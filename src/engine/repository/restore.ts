@@ -6,6 +6,7 @@
 import { closeSync, constants as fsConstants, existsSync, openSync, renameSync, rmSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { LRUCache } from 'lru-cache';
 import type { ChunkIndex } from './chunk-index.js';
 import type { LoadPiece } from './chunk-pool.js';
 import type { RestoreOptions } from './contract.js';
@@ -13,23 +14,27 @@ import { RepositoryError } from './errors.js';
 import { syncDirectory, temporaryPathFor } from './files.js';
 import { acquireSharedLock } from './locks.js';
 import { ManifestReader, SEGMENT_CHUNKS, type ManifestHeader } from './manifest.js';
+import { readSealedPieces } from './piece-reads.js';
 import { expectReply, inLanes, plainLengthOf, problemError, type RepositoryContext } from './unit-work.js';
 
-/** Restores a backup into `options.toPath`; `restoreNumber` tells this restore's kept chunks from another's. */
-export async function restore(context: RepositoryContext, restoreNumber: number, backupId: string, options: RestoreOptions): Promise<void> {
+/** Sealed bytes of chunks that recur in the image kept at most this long, so that each is read once (see restoreInto). */
+const RECURRING_BUDGET_BYTES = 16 * 1024 * 1024;
+
+/** Restores a backup into `options.toPath`. */
+export async function restore(context: RepositoryContext, backupId: string, options: RestoreOptions): Promise<void> {
   const lock = await acquireSharedLock(context.store, 'read', options.signal);
   try {
     const manifest = await ManifestReader.open(context.store, backupId, context.keys);
     if (!options.overwrite && existsSync(options.toPath)) {
       throw new RepositoryError('target_exists', `${options.toPath} exists; restore to a new path (or allow overwriting)`);
     }
-    await restoreInto(context, restoreNumber, manifest, await context.loadIndex(), options);
+    await restoreInto(context, manifest, await context.loadIndex(), options);
   } finally {
     await lock.release();
   }
 }
 
-async function restoreInto(context: RepositoryContext, restoreNumber: number, manifest: ManifestReader, index: ChunkIndex, options: RestoreOptions): Promise<void> {
+async function restoreInto(context: RepositoryContext, manifest: ManifestReader, index: ChunkIndex, options: RestoreOptions): Promise<void> {
   const { header } = manifest;
   if (options.toPath.trim() === '') throw new RangeError('The restore target path is empty');
   const temporary = temporaryPathFor(options.toPath);
@@ -41,6 +46,9 @@ async function restoreInto(context: RepositoryContext, restoreNumber: number, ma
   };
   // The disk writes back what went through the page cache while later chunks are decrypted, rather than all at the end.
   const flusher = new BackgroundFlusher(target);
+  // The sealed bytes of chunks that occur more than once in a segment, kept (copies) once read, so that
+  // a repeated chunk is not fetched again from its pack at every place it occurs; the oldest use goes first.
+  const kept = new LRUCache<string, Buffer>({ maxSize: RECURRING_BUDGET_BYTES, sizeCalculation: (bytes) => bytes.length });
   try {
     // The whole length at once (zero chunks stay holes), so no write extends the file.
     await target.truncate(header.diskSize);
@@ -55,10 +63,16 @@ async function restoreInto(context: RepositoryContext, restoreNumber: number, ma
         const unitIndex = firstUnit + unitOfSegment;
         const unitLength = Math.min(context.unitBytes, header.diskSize - unitIndex * context.unitBytes);
         const firstId = unitOfSegment * context.chunksPerUnit;
-        const pieces = await piecesOfUnit(header, index, ids.slice(firstId, firstId + context.chunksPerUnit), unitIndex * context.chunksPerUnit, recurring);
+        const pieces = await piecesOfUnit(header, index, ids.slice(firstId, firstId + context.chunksPerUnit), unitIndex * context.chunksPerUnit);
         if (pieces.length > 0) {
-          const writeTo = { restore: restoreNumber, fd: target.fd, directFd, unitStart: unitIndex * context.unitBytes };
-          const reply = expectReply(await context.pool.run({ kind: 'load', pieces, chunkSize: header.chunkSize, writeTo }), 'loaded');
+          const { sealed, movable } = await readSealedPieces(context.store, pieces, (piece) => (recurring.has(piece.id) ? kept.get(piece.id) : undefined));
+          pieces.forEach((piece, at) => {
+            const bytes = sealed[at]!;
+            // A copy: the bytes read move to the worker (and a kept chunk's are sent as a copy).
+            if (recurring.has(piece.id) && bytes instanceof Uint8Array && !kept.has(piece.id)) kept.set(piece.id, Buffer.from(bytes));
+          });
+          const writeTo = { fd: target.fd, directFd, unitStart: unitIndex * context.unitBytes };
+          const reply = expectReply(await context.pool.run({ kind: 'load', pieces, sealed, movable, chunkSize: header.chunkSize, writeTo }), 'loaded');
           if (reply.problems.length > 0) throw problemError(reply.problems[0]!);
           flusher.wrote(reply.buffered);
         }
@@ -81,23 +95,14 @@ async function restoreInto(context: RepositoryContext, restoreNumber: number, ma
 }
 
 
-/**
- * The stored chunks among `ids` (a unit's, the first at image position `firstPosition`), with their
- * places in packs; those in `recurring` are marked so that the worker keeps their plain bytes.
- */
-async function piecesOfUnit(
-  header: ManifestHeader,
-  index: ChunkIndex,
-  ids: readonly (string | null)[],
-  firstPosition: number,
-  recurring: ReadonlySet<string>,
-): Promise<LoadPiece[]> {
+/** The stored chunks among `ids` (a unit's, the first at image position `firstPosition`), with their places in packs. */
+async function piecesOfUnit(header: ManifestHeader, index: ChunkIndex, ids: readonly (string | null)[], firstPosition: number): Promise<LoadPiece[]> {
   const pieces: LoadPiece[] = [];
   for (const [slot, id] of ids.entries()) {
     if (id === null) continue;
     const location = await index.locateNeeded(id);
     if (!location) throw new RepositoryError('missing_chunk', `Chunk ${id}: no pack holds it (it is in no index)`);
-    pieces.push({ slot, id, ...location, plainLength: plainLengthOf(header, firstPosition + slot), recurs: recurring.has(id) });
+    pieces.push({ slot, id, ...location, plainLength: plainLengthOf(header, firstPosition + slot) });
   }
   return pieces;
 }

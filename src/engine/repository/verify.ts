@@ -8,6 +8,7 @@ import type { BadChunk, VerifyOptions, VerifyReport } from './contract.js';
 import { RepositoryError } from './errors.js';
 import { acquireSharedLock } from './locks.js';
 import { ManifestReader } from './manifest.js';
+import { readSealedPieces } from './piece-reads.js';
 import { expectReply, inLanes, plainLengthOf, type RepositoryContext } from './unit-work.js';
 
 /** Reads and checks every chunk the chosen backups name (see Repository.verify). */
@@ -47,7 +48,8 @@ export async function verify(context: RepositoryContext, options: VerifyOptions 
     let checkedBytes = 0;
     await inLanes(context, Math.ceil(pieces.length / context.chunksPerUnit), options.signal, async (batchIndex) => {
       const batch = pieces.slice(batchIndex * context.chunksPerUnit, (batchIndex + 1) * context.chunksPerUnit);
-      const reply = expectReply(await context.pool.run({ kind: 'load', pieces: batch, chunkSize: context.chunkSize, writeTo: null }), 'loaded');
+      const { sealed, movable } = await readSealedPieces(context.store, batch);
+      const reply = expectReply(await context.pool.run({ kind: 'load', pieces: batch, sealed, movable, chunkSize: context.chunkSize, writeTo: null }), 'loaded');
       for (const problem of reply.problems) {
         badChunks.push({ chunkId: problem.id, problem: problem.problem, detail: problem.detail, backupIds: backupsOfChunk.get(problem.id)! });
       }

@@ -77,6 +77,7 @@ function sliceRange(bytes: Buffer, range: ByteRange | undefined, what: string): 
 export class CachedObjectStore implements ObjectStore {
   readonly description: string;
   readonly location: StoreLocation;
+  readonly packBytes?: number;
   private readonly entries: LRUCache<string, Entry>;
   private counts = { hits: 0, misses: 0, damaged: 0 };
 
@@ -87,6 +88,7 @@ export class CachedObjectStore implements ObjectStore {
   ) {
     this.description = inner.description;
     this.location = inner.location;
+    if (inner.packBytes !== undefined) this.packBytes = inner.packBytes;
     this.entries = new LRUCache<string, Entry>({
       maxSize: maxBytes,
       sizeCalculation: (entry) => Math.max(1, entry.size),
