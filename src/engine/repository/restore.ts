@@ -8,7 +8,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import type { ChunkIndex } from './chunk-index.js';
-import type { LoadPiece } from './chunk-pool.js';
+import type { LoadPiece, SealedPiece } from './chunk-pool.js';
 import type { RestoreOptions } from './contract.js';
 import { RepositoryError } from './errors.js';
 import { syncDirectory, temporaryPathFor } from './files.js';
@@ -18,7 +18,14 @@ import { readSealedPieces } from './piece-reads.js';
 import { expectReply, inLanes, plainLengthOf, problemError, type RepositoryContext } from './unit-work.js';
 
 /** Sealed bytes of chunks that recur in the image kept at most this long, so that each is read once (see restoreInto). */
-const RECURRING_BUDGET_BYTES = 16 * 1024 * 1024;
+const RECURRING_BUDGET_BYTES = 8 * 1024 * 1024;
+/**
+ * From a remote store (ObjectStore.remote), the chunks of this many units are read together, so that
+ * neighbouring chunks of a pack come in one request rather than one per unit; such reads in flight per
+ * worker (each holds its sealed bytes until its units are written).
+ */
+const REMOTE_UNITS_PER_READ = 8;
+const REMOTE_READS_PER_WORKER = 1;
 
 /** Restores a backup into `options.toPath`. */
 export async function restore(context: RepositoryContext, backupId: string, options: RestoreOptions): Promise<void> {
@@ -59,26 +66,42 @@ async function restoreInto(context: RepositoryContext, manifest: ManifestReader,
       const ids = await manifest.segmentIds(segment);
       const recurring = recurringIds(ids);
       const firstUnit = (segment * SEGMENT_CHUNKS) / context.chunksPerUnit;
-      await inLanes(context, Math.ceil(ids.length / context.chunksPerUnit), options.signal, async (unitOfSegment) => {
-        const unitIndex = firstUnit + unitOfSegment;
-        const unitLength = Math.min(context.unitBytes, header.diskSize - unitIndex * context.unitBytes);
-        const firstId = unitOfSegment * context.chunksPerUnit;
-        const pieces = await piecesOfUnit(header, index, ids.slice(firstId, firstId + context.chunksPerUnit), unitIndex * context.chunksPerUnit);
-        if (pieces.length > 0) {
-          const { sealed, movable } = await readSealedPieces(context.store, pieces, (piece) => (recurring.has(piece.id) ? kept.get(piece.id) : undefined));
-          pieces.forEach((piece, at) => {
-            const bytes = sealed[at]!;
-            // A copy: the bytes read move to the worker (and a kept chunk's are sent as a copy).
-            if (recurring.has(piece.id) && bytes instanceof Uint8Array && !kept.has(piece.id)) kept.set(piece.id, Buffer.from(bytes));
-          });
-          const writeTo = { fd: target.fd, directFd, unitStart: unitIndex * context.unitBytes };
-          const reply = expectReply(await context.pool.run({ kind: 'load', pieces, sealed, movable, chunkSize: header.chunkSize, writeTo }), 'loaded');
-          if (reply.problems.length > 0) throw problemError(reply.problems[0]!);
-          flusher.wrote(reply.buffered);
-        }
-        done += unitLength;
-        options.onProgress?.({ bytesDone: done, bytesTotal: header.diskSize });
-      });
+      const units = Math.ceil(ids.length / context.chunksPerUnit);
+      const unitsPerRead = context.store.remote ? REMOTE_UNITS_PER_READ : 1;
+      const lanes = context.store.remote ? context.pool.size * REMOTE_READS_PER_WORKER : undefined;
+      await inLanes(context, Math.ceil(units / unitsPerRead), options.signal, async (read) => {
+        const unitsOfRead = Array.from({ length: Math.min(unitsPerRead, units - read * unitsPerRead) }, (_, i) => firstUnit + read * unitsPerRead + i);
+        const piecesByUnit = await Promise.all(
+          unitsOfRead.map((unitIndex) => {
+            const firstId = (unitIndex - firstUnit) * context.chunksPerUnit;
+            return piecesOfUnit(header, index, ids.slice(firstId, firstId + context.chunksPerUnit), unitIndex * context.chunksPerUnit);
+          }),
+        );
+        const { sealed, movable } = await readSealedPieces(context.store, piecesByUnit.flat(), (piece) => (recurring.has(piece.id) ? kept.get(piece.id) : undefined));
+        piecesByUnit.flat().forEach((piece, at) => {
+          const bytes = sealed[at]!;
+          // A copy: the bytes read move to a worker (and a kept chunk's are sent as a copy).
+          if (recurring.has(piece.id) && bytes instanceof Uint8Array && !kept.has(piece.id)) kept.set(piece.id, Buffer.from(bytes));
+        });
+        let first = 0;
+        const restores = unitsOfRead.map(async (unitIndex, i) => {
+          const pieces = piecesByUnit[i]!;
+          const ofUnit = sealed.slice(first, (first += pieces.length));
+          if (pieces.length > 0) {
+            // One unit's bytes move alone when the read was its own; else each unit gets a copy of its pieces.
+            const moving = unitsOfRead.length === 1 ? { sealed: ofUnit, movable } : ownCopy(ofUnit);
+            const writeTo = { fd: target.fd, directFd, unitStart: unitIndex * context.unitBytes };
+            const reply = expectReply(await context.pool.run({ kind: 'load', pieces, ...moving, chunkSize: header.chunkSize, writeTo }), 'loaded');
+            if (reply.problems.length > 0) throw problemError(reply.problems[0]!);
+            flusher.wrote(reply.buffered);
+          }
+          done += Math.min(context.unitBytes, header.diskSize - unitIndex * context.unitBytes);
+          options.onProgress?.({ bytesDone: done, bytesTotal: header.diskSize });
+        });
+        // Every unit's writes are done before a failure is passed on (the target is closed after it).
+        const failure = (await Promise.allSettled(restores)).find((result) => result.status === 'rejected');
+        if (failure) throw failure.reason;
+      }, lanes);
     }
     await flusher.idle();
     await target.sync();
@@ -107,6 +130,19 @@ async function piecesOfUnit(header: ManifestHeader, index: ChunkIndex, ids: read
   return pieces;
 }
 
+
+/** Sealed pieces copied into one buffer of their own, which can move to a worker without taking others' bytes along. */
+function ownCopy(sealed: readonly SealedPiece[]): { sealed: SealedPiece[]; movable: ArrayBuffer[] } {
+  const bytes = sealed.reduce((sum, piece) => sum + (piece instanceof Uint8Array ? piece.length : 0), 0);
+  const buffer = Buffer.allocUnsafeSlow(bytes); // never a slab of the shared pool
+  let at = 0;
+  const copies = sealed.map((piece) => {
+    if (!(piece instanceof Uint8Array)) return piece;
+    buffer.set(piece, at);
+    return buffer.subarray(at, (at += piece.length));
+  });
+  return { sealed: copies, movable: [buffer.buffer] };
+}
 
 /** The chunk ids that occur more than once among `ids`. */
 function recurringIds(ids: readonly (string | null)[]): Set<string> {

@@ -29,12 +29,18 @@ export interface RepositoryContext {
 }
 
 /**
- * Runs `work(0 … count − 1)`, a pool's worth at a time. After a failure no new item starts, and
+ * Runs `work(0 … count − 1)`, `lanes` at a time (by default enough to keep every worker busy). After a failure no new item starts, and
  * the first error is thrown only once every item under way has finished: a restore's writes into
  * its target are then all done before the target is closed (a write after the close could land in
  * whatever file is opened next under the same descriptor number).
  */
-export async function inLanes(context: RepositoryContext, count: number, signal: AbortSignal | undefined, work: (item: number) => Promise<void>): Promise<void> {
+export async function inLanes(
+  context: RepositoryContext,
+  count: number,
+  signal: AbortSignal | undefined,
+  work: (item: number) => Promise<void>,
+  lanes = context.pool.size * UNITS_IN_FLIGHT_PER_WORKER,
+): Promise<void> {
   let next = 0;
   let failed = false;
   const lane = async () => {
@@ -48,8 +54,8 @@ export async function inLanes(context: RepositoryContext, count: number, signal:
       }
     }
   };
-  const lanes = await Promise.allSettled(Array.from({ length: context.pool.size * UNITS_IN_FLIGHT_PER_WORKER }, lane));
-  const failure = lanes.find((result) => result.status === 'rejected');
+  const settled = await Promise.allSettled(Array.from({ length: lanes }, lane));
+  const failure = settled.find((result) => result.status === 'rejected');
   if (failure) throw failure.reason;
 }
 

@@ -77,7 +77,7 @@ function sliceRange(bytes: Buffer, range: ByteRange | undefined, what: string): 
 export class CachedObjectStore implements ObjectStore {
   readonly description: string;
   readonly location: StoreLocation;
-  readonly packBytes?: number;
+  readonly remote?: boolean;
   private readonly entries: LRUCache<string, Entry>;
   private counts = { hits: 0, misses: 0, damaged: 0 };
 
@@ -88,7 +88,7 @@ export class CachedObjectStore implements ObjectStore {
   ) {
     this.description = inner.description;
     this.location = inner.location;
-    if (inner.packBytes !== undefined) this.packBytes = inner.packBytes;
+    if (inner.remote !== undefined) this.remote = inner.remote;
     this.entries = new LRUCache<string, Entry>({
       maxSize: maxBytes,
       sizeCalculation: (entry) => Math.max(1, entry.size),

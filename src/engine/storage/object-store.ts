@@ -70,10 +70,10 @@ export interface ObjectStore {
   /** Releases connections and handles. */
   close(): Promise<void>;
   /**
-   * The pack size this store works best with, when it differs from the repository's default: every
-   * request to an object store costs, so larger packs there mean fewer requests per GiB stored.
+   * Every request goes over a network and costs a round trip (S3), so the repository writes larger
+   * packs and reads more per request than it does from a local directory. Absent: false.
    */
-  readonly packBytes?: number;
+  readonly remote?: boolean;
   /**
    * Bytes the store can still take, for a store that can fill up (a local file system): garbage
    * collection rewrites packs only when there is room. Absent: no such limit worth checking.

@@ -10,7 +10,7 @@ export class RetainingStore implements ObjectStore {
   readonly description: string;
   readonly location: StoreLocation;
   readonly freeBytes?: () => Promise<number>;
-  readonly packBytes?: number;
+  readonly remote?: boolean;
   readonly removeIncomplete?: (kind: ObjectKind) => Promise<number>;
   readonly checkObjectLock?: () => Promise<boolean>;
 
@@ -23,7 +23,7 @@ export class RetainingStore implements ObjectStore {
     this.location = inner.location;
     // Optional abilities stay optional: present only when the inner store has them.
     if (inner.freeBytes) this.freeBytes = () => inner.freeBytes!();
-    if (inner.packBytes !== undefined) this.packBytes = inner.packBytes;
+    if (inner.remote !== undefined) this.remote = inner.remote;
     if (inner.removeIncomplete) this.removeIncomplete = (kind) => inner.removeIncomplete!(kind);
     if (inner.checkObjectLock) this.checkObjectLock = () => inner.checkObjectLock!();
   }

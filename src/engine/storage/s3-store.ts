@@ -169,11 +169,7 @@ export class S3ObjectStore implements ObjectStore {
   private readonly partSize: number;
   private readonly maxAttempts: number;
   private versioned: Promise<boolean> | undefined;
-  /**
-   * Packs of 24 MiB rather than the repository's default 8: a request costs far more here than on a
-   * local disk, and a backup then makes about a third of the requests (docs/S3.md).
-   */
-  readonly packBytes = 24 * 1024 * 1024;
+  readonly remote = true;
 
   /** Use `S3ObjectStore.open`, which finds the region; this takes a ready client (tests, tools). */
   constructor(
