@@ -462,8 +462,8 @@ export class Scheduler {
         result = { status: answer.status, error: answer.error ?? null, liveRead: answer.liveRead === true };
       }
     } catch (thrown) {
-      if (isTransientDatabaseError(thrown)) transient = thrown;
-      else if (isStoreUnavailable(thrown)) storeOutage = thrown;
+      if (isStoreUnavailable(thrown)) storeOutage = thrown;
+      else if (isTransientDatabaseError(thrown)) transient = thrown;
       result = { status: 'failed', error: (thrown as Error)?.message ?? String(thrown) };
     }
     const durationMs = millisecondsOf(this.clock) - startedMs;
