@@ -17,6 +17,9 @@
  * unfinished looks again at its instant, and is recorded as skipped (`previous run still running`)
  * without calling the runner if that earlier run has still not finished. The instant is not run
  * later: like the instants missed during downtime, the series carries on with the next one.
+ *
+ * A run cut short by a transient database error is given back at once (`retryLater`); one whose
+ * repository store is unreachable is set aside and tried again after a backoff (`retryAfterStoreOutage`).
  */
 import { hostname } from 'node:os';
 import type { Kysely } from 'kysely';

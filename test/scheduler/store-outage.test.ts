@@ -76,7 +76,7 @@ async function waitFor<T>(runtime: Runtime, what: string, probe: () => Promise<T
 const runOf = (runtime: Runtime, id: string) => runtime.store.db.selectFrom('backup_runs').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
 
 forEachEngine('scheduled runs through a store outage', (engineName) => {
-  describe('', { skip: s3Skip }, () => {
+  describe('S3 repository through the private radosgw', { skip: s3Skip }, () => {
     let db: TestDatabase;
     let runtime: Runtime;
     let engine: BackupEngine;
