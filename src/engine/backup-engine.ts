@@ -110,8 +110,8 @@ export class BackupEngine implements BackupRunner, BackupOperations {
       result = await this.backupPolicy(policy.id, diskIds, run.id, false, controller.signal, options.onProgress);
     } catch (error) {
       // A manual run is never retried (a person is waiting): an unreachable store fails it at once, saying so.
-      const message = isStoreUnavailable(error) ? storeUnreachableError(error) : (error as Error)?.message ?? String(error);
-      result = { status: 'failed', error: message, liveRead: false, backups: [] };
+      if (isStoreUnavailable(error)) result = { status: 'failed', error: storeUnreachableError(error), liveRead: false, backups: [], storeUnreachable: true };
+      else result = { status: 'failed', error: (error as Error)?.message ?? String(error), liveRead: false, backups: [] };
     } finally {
       clearInterval(renewal);
       options.signal?.removeEventListener('abort', abort);

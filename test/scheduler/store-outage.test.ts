@@ -26,6 +26,7 @@ import { BackupEngine } from '../../src/engine/index.js';
 import { openRepository } from '../../src/engine/repository/index.js';
 import type { StoreLocation } from '../../src/engine/storage/object-store.js';
 import { S3ObjectStore } from '../../src/engine/storage/s3-store.js';
+import { startServer } from '../../src/http/server.js';
 import type { Runtime } from '../../src/runtime.js';
 import { schedulerFor, type Scheduler } from '../../src/scheduler/index.js';
 import { forEachEngine } from '../support/harness.js';
@@ -126,9 +127,9 @@ forEachEngine('scheduled runs through a store outage', (engineName) => {
       scheduler.start();
     }
 
-    /** Makes the policy due a moment from now; answers that instant. */
+    /** Makes the policy due a moment from now (after the second of any manual run just made); answers that instant. */
     async function dueSoon(policyId: string): Promise<number> {
-      const instant = Math.floor(Date.now() / 1000) + 1;
+      const instant = Math.floor(Date.now() / 1000) + 2;
       await runtime.store.db.updateTable('disk_backup_policies').set({ next_invocation_at: instant }).where('id', '=', policyId).execute();
       return instant;
     }
@@ -212,6 +213,19 @@ forEachEngine('scheduled runs through a store outage', (engineName) => {
         assert.match(String(manual.result.error), /^repository store unreachable: .*(ECONNREFUSED|refused)/);
         assert.equal(String(manual.result.error).split('\n').length, 1);
         assert.equal((await runOf(runtime, manual.runId)).status, 'failed', 'recorded failed at once');
+        // Through the extension API: 503 repository_unavailable, naming the run recorded as failed.
+        const server = await startServer(runtime, { host: '127.0.0.1', port: 0, logger: false, backups: engine });
+        try {
+          const { secret } = await runtime.services.tokens.create({ organizationId: policy.organization_id, name: 'outage' });
+          const response = await fetch(`${server.url}/ext/v1/disk_backup_policies/${policy.id}/run`, { method: 'POST', headers: { authorization: `Bearer ${secret}` } });
+          const body = (await response.json()) as { error: { code: string; detail: { repository_error: string; details: string } } };
+          assert.equal(response.status, 503, JSON.stringify(body));
+          assert.equal(body.error.code, 'repository_unavailable');
+          assert.equal(body.error.detail.repository_error, 'store_unavailable');
+          assert.match(body.error.detail.details, /^repository store unreachable: .*; run run_\w+ is recorded as failed$/);
+        } finally {
+          await server.stop();
+        }
 
         const instant = await dueSoon(policy.id);
         startScheduler({ storeRetryFirstSeconds: 1, storeRetryMaxSeconds: 1, storeRetryTries: 3 });
