@@ -16,6 +16,11 @@ MON_NAME=mon.a
 MGR_NAME=mgr.x
 OSD_NAME=osd.0
 RGW_NAME=client.rgw.dbp
+# The main radosgw's name; further instances (rgw.sh --instance) are client.rgw.<instance>.
+MAIN_RGW_NAME=$RGW_NAME
+# Extra radosgw arguments of the selected instance (select_rgw_instance); none for the main one, whose
+# settings are its section of ceph.conf.
+RGW_ARGS=()
 
 # One script at a time per cluster (two starts at once would wipe each other's daemons). The lock is fd 9,
 # which every daemon is started without (9>&-), or it would hold the lock for its whole life.
@@ -102,6 +107,57 @@ cceph() { timeout -k 5 30 ceph -c "$CONF" --connect-timeout 15 "$@"; }
 # True when radosgw answers HTTP on its port (any status: an anonymous GET / answers 200 with a bucket list).
 rgw_answers() { curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$RGW_PORT/"; }
 
+# Selects a further radosgw instance of this cluster (rgw.sh --instance NAME [--port PORT]): its own daemon
+# name client.rgw.NAME, cephx key, pid file, log, admin socket and port, on the same pools, zone and S3 user,
+# so the same credentials work. Its settings are given on the command line (ceph.conf has a section only for
+# the main instance); its port is remembered in $RUN_DIR/client.rgw.NAME.port for stop and status.
+select_rgw_instance() {
+  local instance="$1" port="${2:-}"
+  [[ "$instance" =~ ^[a-z0-9]+$ ]] || fail "an instance name is lower-case letters and digits, not '$instance'"
+  if [ "client.rgw.$instance" = "$MAIN_RGW_NAME" ]; then
+    [ -z "$port" ] || [ "$port" = "$RGW_PORT" ] || fail "the main radosgw listens on $RGW_PORT, not $port"
+    return 0
+  fi
+  RGW_NAME="client.rgw.$instance"
+  local port_file="$RUN_DIR/$RGW_NAME.port"
+  if [ -z "$port" ] && [ -s "$port_file" ]; then port=$(tr -dc '0-9' <"$port_file"); fi
+  [ -n "$port" ] || fail "radosgw instance '$instance' has no port yet: start it with --port PORT"
+  [[ "$port" =~ ^[0-9]+$ ]] && ((port > 0 && port < 65536)) || fail "not a port: '$port'"
+  [ "$port" != "$(main_rgw_port)" ] || fail "port $port is the main radosgw's"
+  RGW_PORT=$port
+  local data="$CEPH_DIR/rgw-$instance"
+  RGW_ARGS=(
+    --keyring="$data/keyring" --rgw_data="$data"
+    --pid_file="$(pid_file "$RGW_NAME")" --log_file="$(log_file "$RGW_NAME")" --admin_socket="$RUN_DIR/$RGW_NAME.asok"
+    "--rgw_frontends=beast endpoint=127.0.0.1:$RGW_PORT" --rgw_thread_pool_size=32 --rgw_enable_lc_threads=false
+  )
+}
+
+# The main radosgw's port (from the environment, like RGW_PORT before an instance is selected).
+main_rgw_port() { echo "${DBP_CEPH_RGW_PORT:-7480}"; }
+
+# Makes the selected instance's cephx key (once) and remembers its port; nothing for the main instance.
+prepare_rgw_instance() {
+  [ "$RGW_NAME" != "$MAIN_RGW_NAME" ] || return 0
+  local data="$CEPH_DIR/rgw-${RGW_NAME#client.rgw.}"
+  mkdir -p "$data"
+  if [ ! -s "$data/keyring" ]; then
+    cceph auth get-or-create "$RGW_NAME" mon 'allow rw' osd 'allow rwx' mgr 'allow rw' -o "$data/keyring" >/dev/null ||
+      fail "could not make a cephx key for $RGW_NAME"
+  fi
+  echo "$RGW_PORT" >"$RUN_DIR/$RGW_NAME.port"
+}
+
+# The names of the further radosgw instances that have a pid file (running or not).
+other_rgw_names() {
+  local file name
+  for file in "$RUN_DIR"/client.rgw.*.pid; do
+    [ -e "$file" ] || continue
+    name=$(basename "$file" .pid)
+    [ "$name" = "$MAIN_RGW_NAME" ] || echo "$name"
+  done
+}
+
 # Starts radosgw (the pools and its keyring exist) and waits until it answers HTTP, at most $1 seconds.
 start_rgw() {
   local limit="${1:-60}" deadline
@@ -110,7 +166,8 @@ start_rgw() {
   if rgw_answers; then
     fail "something else answers on 127.0.0.1:$RGW_PORT; set DBP_CEPH_RGW_PORT to a free port"
   fi
-  radosgw -c "$CONF" -n "$RGW_NAME" 9>&- </dev/null >>"$LOG_DIR/$RGW_NAME.out" 2>&1 ||
+  prepare_rgw_instance
+  radosgw -c "$CONF" -n "$RGW_NAME" "${RGW_ARGS[@]}" 9>&- </dev/null >>"$LOG_DIR/$RGW_NAME.out" 2>&1 ||
     fail "radosgw did not start" "$(log_file "$RGW_NAME")"
   # radosgw daemonizes: its pid file appears only once the child runs, so "exited" is judged after 2 s.
   local grace=$((SECONDS + 2))

@@ -5,11 +5,30 @@
 #   start          starts radosgw; returns when it answers HTTP (at most 60 s)
 #   restart        stop, then start
 #   status         exit 0 when radosgw answers, 1 otherwise
+# Options (after the action):
+#   --instance NAME   act on a further radosgw of the same cluster, client.rgw.NAME (own pid file, log,
+#                     cephx key and port; same pools and S3 user, so the same credentials work), never on
+#                     the main one. Fault tests stop their own instance so that other tests keep theirs.
+#   --port PORT       the instance's port (needed on its first start; remembered for later calls)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-[ "${1:-}" = status ] || take_lock 180
+usage() { echo "usage: $0 stop|kill|start|restart|status [--instance NAME [--port PORT]]" >&2; exit 2; }
+action="${1:-}"
+[ $# -gt 0 ] && shift
+instance='' port=''
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --instance) [ $# -ge 2 ] || usage; instance="$2"; shift 2 ;;
+    --port) [ $# -ge 2 ] || usage; port="$2"; shift 2 ;;
+    *) usage ;;
+  esac
+done
+[ -z "$port" ] || [ -n "$instance" ] || fail "--port is for --instance; the main radosgw's port is DBP_CEPH_RGW_PORT"
+
+[ "$action" = status ] || take_lock 180
 [ -f "$CEPH_DIR/ready" ] || fail "no running dbp test cluster in $CEPH_DIR (run scripts/ceph/start.sh)"
+[ -z "$instance" ] || select_rgw_instance "$instance" "$port"
 
 wait_port_closed() {
   local i
@@ -20,11 +39,11 @@ wait_port_closed() {
   fail "127.0.0.1:$RGW_PORT still answers after radosgw stopped"
 }
 
-case "${1:-}" in
+case "$action" in
   stop) stop_daemon "$RGW_NAME" 5; wait_port_closed ;;
   kill) stop_daemon "$RGW_NAME" 0; wait_port_closed ;;
   start) start_rgw 60 ;;
   restart) stop_daemon "$RGW_NAME" 5; wait_port_closed; start_rgw 60 ;;
-  status) rgw_answers ;;
-  *) echo "usage: $0 stop|kill|start|restart|status" >&2; exit 2 ;;
+  status) daemon_running "$RGW_NAME" && rgw_answers ;;
+  *) usage ;;
 esac

@@ -112,7 +112,7 @@ if [ -d "$CEPH_DIR" ] && [ -n "$(ls -A "$CEPH_DIR")" ] && [ ! -f "$MARKER" ]; th
 fi
 if [ -f "$MARKER" ]; then
   say "a stopped or unhealthy cluster is in $CEPH_DIR: stopping its daemons and starting again from nothing"
-  for name in "$RGW_NAME" "$OSD_NAME" "$MGR_NAME" "$MON_NAME"; do stop_daemon "$name" 10; done
+  for name in $(other_rgw_names) "$RGW_NAME" "$OSD_NAME" "$MGR_NAME" "$MON_NAME"; do stop_daemon "$name" 10; done
   rm -rf "$CEPH_DIR"
 fi
 for port in "$MON_V2_PORT" "$MON_V1_PORT" "$RGW_PORT"; do

@@ -16,8 +16,9 @@ if [ ! -f "$MARKER" ]; then
   say "no dbp test cluster in $CEPH_DIR: nothing to stop"
   exit 0
 fi
-# radosgw and the OSD first, while the mon can still take their goodbyes; the mon last.
-for name in "$RGW_NAME" "$OSD_NAME" "$MGR_NAME" "$MON_NAME"; do
+# radosgw (every instance, rgw.sh --instance) and the OSD first, while the mon can still take their
+# goodbyes; the mon last.
+for name in $(other_rgw_names) "$RGW_NAME" "$OSD_NAME" "$MGR_NAME" "$MON_NAME"; do
   if pid=$(daemon_pid "$name"); then
     stop_daemon "$name" 15
     say "stopped $name (pid $pid)"

@@ -24,6 +24,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { diskImage, managedImagePath, pointInTimeView } from './disk-sources.js';
 import { DEFAULT_MANUAL_LEASE_SECONDS, finishManualRun, renewManualRun, startManualRun } from '../scheduler/manual-runs.js';
+import { isStoreUnavailable, storeUnreachableError } from '../scheduler/store-outage.js';
 import { isTransientDatabaseError } from '../scheduler/transient-errors.js';
 import type { Engine } from '../store/database.js';
 import type { BackupSummary, GcReport, ProgressListener, Repository, VerifyReport } from './repository/index.js';
@@ -108,7 +109,9 @@ export class BackupEngine implements BackupRunner, BackupOperations {
     try {
       result = await this.backupPolicy(policy.id, diskIds, run.id, false, controller.signal, options.onProgress);
     } catch (error) {
-      result = { status: 'failed', error: (error as Error)?.message ?? String(error), liveRead: false, backups: [] };
+      // A manual run is never retried (a person is waiting): an unreachable store fails it at once, saying so.
+      if (isStoreUnavailable(error)) result = { status: 'failed', error: storeUnreachableError(error), liveRead: false, backups: [], storeUnreachable: true };
+      else result = { status: 'failed', error: (error as Error)?.message ?? String(error), liveRead: false, backups: [] };
     } finally {
       clearInterval(renewal);
       options.signal?.removeEventListener('abort', abort);
@@ -146,8 +149,9 @@ export class BackupEngine implements BackupRunner, BackupOperations {
       try {
         backups.push(await this.backupDisk(policyId, diskId, runId, signal, onProgress));
       } catch (error) {
-        // Not the disk's fault: the run is given back and tried again (see the scheduler).
-        if (isTransientDatabaseError(error)) throw error;
+        // Not the disk's fault: the run is given back and tried again (see the scheduler), at once after
+        // a database error, after a backoff when the repository's store is unreachable.
+        if (isTransientDatabaseError(error) || isStoreUnavailable(error)) throw error;
         failures.push(`${diskId}: ${(error as Error).message}`);
         this.log('warn', { policyId, diskId, runId, err: error }, 'disk backup failed');
       }

@@ -138,3 +138,40 @@ export async function releaseForRetry(
 
 /** The start of the `error` of an unfinished run given back after a transient database error. */
 export const RETRY_AFTER_TRANSIENT_ERROR = 'to be retried after a database error';
+
+/**
+ * Puts a run aside to be tried again not before `notBefore`, after the repository's store was
+ * unreachable (store-outage.ts): its lease ends then (`lease_expires_at` is the "not before"; the
+ * expired-lease claim takes it again, on any worker), it belongs to no worker meanwhile (so that no
+ * worker takes it in hand before then), its attempt is given back (an outage does not use up the
+ * attempts kept for workers that die) and `error` says what happened and when it is tried next.
+ * Answers false when this worker no longer held it.
+ */
+export async function setAsideUntil(
+  db: Kysely<Database>,
+  run: { id: string; attempt: number },
+  workerId: string,
+  notBefore: number,
+  error: string,
+): Promise<boolean> {
+  const result = await db
+    .updateTable('backup_runs')
+    .set((eb) => ({ lease_expires_at: notBefore, attempts: eb('attempts', '-', 1), status: 'claimed', worker_id: null, error }))
+    .where('id', '=', run.id)
+    .where('attempts', '=', run.attempt)
+    .where('worker_id', '=', workerId)
+    .where('lease_expires_at', 'is not', null)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+/** The run's `error` so far and its policy's next instant (null when the policy is gone). */
+export async function outageFacts(db: Kysely<Database>, runId: string): Promise<{ error: string | null; nextInvocationAt: number | null } | undefined> {
+  const row = await db
+    .selectFrom('backup_runs as run')
+    .leftJoin('disk_backup_policies as policy', 'policy.id', 'run.policy_id')
+    .select(['run.error as error', 'policy.next_invocation_at as next_invocation_at'])
+    .where('run.id', '=', runId)
+    .executeTakeFirst();
+  return row && { error: row.error, nextInvocationAt: row.next_invocation_at === null ? null : Number(row.next_invocation_at) };
+}

@@ -18,8 +18,9 @@ export interface ClaimedRun {
   /** 1 for the first worker to claim it; one more for each worker that stopped before finishing it. */
   readonly attempt: number;
   /**
-   * True when an earlier attempt of this run was cut short (its worker died, lost its lease or met
-   * a transient database error): some of its backups may already exist, and are not taken again.
+   * True when an earlier attempt of this run was cut short (its worker died, lost its lease, met
+   * a transient database error or an unreachable store): some of its backups may already exist, and
+   * are not taken again.
    */
   readonly resumed: boolean;
 }

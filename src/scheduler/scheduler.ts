@@ -17,6 +17,9 @@
  * unfinished looks again at its instant, and is recorded as skipped (`previous run still running`)
  * without calling the runner if that earlier run has still not finished. The instant is not run
  * later: like the instants missed during downtime, the series carries on with the next one.
+ *
+ * A run cut short by a transient database error is given back at once (`retryLater`); one whose
+ * repository store is unreachable is set aside and tried again after a backoff (`retryAfterStoreOutage`).
  */
 import { hostname } from 'node:os';
 import type { Kysely } from 'kysely';
@@ -33,12 +36,15 @@ import {
   finishRuns,
   followsUnfinished,
   markRunning,
+  outageFacts,
   PREVIOUS_RUN_UNFINISHED,
   releaseForRetry,
   releaseRuns,
   renewLeases,
+  setAsideUntil,
   type RunEnding,
 } from './run-records.js';
+import { gaveUpOnStoreError, isStoreUnavailable, storeRetryDelaySeconds, storeTriesOf, waitingForStoreError } from './store-outage.js';
 import { isTransientDatabaseError } from './transient-errors.js';
 import type { BackupRunner, ClaimedRun, RunResult, RunStatus } from './runner.js';
 
@@ -79,6 +85,14 @@ export interface SchedulerSettings {
   readonly leaseCheckIntervalMs: number;
   /** On stop, how long running runs get to finish after their signal aborts. */
   readonly stopGraceMs: number;
+  /**
+   * A run that fails because the repository's store is unreachable is tried again this many seconds
+   * later, then twice that, … at most `storeRetryMaxSeconds` (never sooner; on any worker), …
+   */
+  readonly storeRetryFirstSeconds: number;
+  readonly storeRetryMaxSeconds: number;
+  /** …up to this many tries in all (the first included), or until its policy's next instant is due; then it is failed. */
+  readonly storeRetryTries: number;
 }
 
 export const DEFAULT_SCHEDULER_SETTINGS: SchedulerSettings = {
@@ -94,6 +108,10 @@ export const DEFAULT_SCHEDULER_SETTINGS: SchedulerSettings = {
   markRunningAfterMs: 1_000,
   leaseCheckIntervalMs: 1_000,
   stopGraceMs: 10_000,
+  // 30 s, 1, 2, 4, 8 min, then 15 min: eight tries span about 45 minutes of outage.
+  storeRetryFirstSeconds: 30,
+  storeRetryMaxSeconds: 900,
+  storeRetryTries: 8,
 };
 
 export interface SchedulerDependencies {
@@ -438,6 +456,7 @@ export class Scheduler {
 
     let result: RunResult;
     let transient: unknown;
+    let storeOutage: unknown;
     try {
       if (held.followsUnfinished && (await followsUnfinished(this.db, run.id))) {
         result = { status: 'skipped', error: PREVIOUS_RUN_UNFINISHED };
@@ -446,7 +465,8 @@ export class Scheduler {
         result = { status: answer.status, error: answer.error ?? null, liveRead: answer.liveRead === true };
       }
     } catch (thrown) {
-      if (isTransientDatabaseError(thrown)) transient = thrown;
+      if (isStoreUnavailable(thrown)) storeOutage = thrown;
+      else if (isTransientDatabaseError(thrown)) transient = thrown;
       result = { status: 'failed', error: (thrown as Error)?.message ?? String(thrown) };
     }
     const durationMs = millisecondsOf(this.clock) - startedMs;
@@ -466,7 +486,40 @@ export class Scheduler {
       return;
     }
     held.state = 'finishing';
+    if (storeOutage !== undefined) {
+      const failed = await this.retryAfterStoreOutage(held, storeOutage);
+      if (failed === undefined) return;
+      result = failed;
+    }
     await this.record(held, result, startedAt, startedMs, durationMs);
+  }
+
+  /**
+   * The repository's store was unreachable (store-outage.ts): the run is set aside to be tried again
+   * after a backoff, by whichever worker claims it then, while tries are left and its policy's next
+   * instant is not due before then; answers undefined. Otherwise answers the failed result to record
+   * (one line: how many tries, why no more, the store's error). If the run cannot be set aside (a
+   * database error), its lease expires and it is retried then, like any run whose worker stopped.
+   */
+  private async retryAfterStoreOutage(held: HeldRun, error: unknown): Promise<RunResult | undefined> {
+    const { run } = held;
+    const { storeRetryFirstSeconds, storeRetryMaxSeconds, storeRetryTries } = this.settings;
+    try {
+      const facts = await withTransientRetries(() => outageFacts(this.db, run.id));
+      const tries = storeTriesOf(facts?.error) + 1;
+      if (tries >= storeRetryTries) return { status: 'failed', error: gaveUpOnStoreError(tries, 'tries', error) };
+      const nextTryAt = this.clock.now() + storeRetryDelaySeconds(tries, storeRetryFirstSeconds, storeRetryMaxSeconds);
+      const nextInstant = facts?.nextInvocationAt ?? null;
+      // Waiting past the next instant would make that instant's run a skipped one (runs never overlap).
+      if (nextInstant !== null && nextTryAt >= nextInstant) return { status: 'failed', error: gaveUpOnStoreError(tries, { nextInstant }, error) };
+      const note = waitingForStoreError(tries, storeRetryTries, nextTryAt, error);
+      await withTransientRetries(() => setAsideUntil(this.db, run, this.workerId, nextTryAt, note));
+      this.log('warn', { run: run.id, policy: run.policyId, attempt: run.attempt, tries, next_try_at: nextTryAt, err: note, worker: this.workerId }, 'backup run: the repository store is unreachable; it is tried again later');
+    } catch (failed) {
+      this.log('warn', { err: failed, run: run.id }, 'scheduler: could not set a run aside after a store outage; it is retried when its lease expires');
+    }
+    this.letGo(held);
+    return undefined;
   }
 
   /**

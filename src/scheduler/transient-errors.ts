@@ -14,7 +14,10 @@ const TRANSIENT_MESSAGES = [/^Connection terminated/, /^Client has encountered a
 
 export function isTransientDatabaseError(error: unknown): boolean {
   for (let cause = error, depth = 0; cause !== undefined && cause !== null && depth < 5; depth++) {
-    const { code, message } = cause as { code?: unknown; message?: unknown };
+    const { name, code, message } = cause as { name?: unknown; code?: unknown; message?: unknown };
+    // An object store's failure (its refused connection has the same socket codes) is no database's:
+    // see store-outage.ts.
+    if (name === 'StoreError') return false;
     if (typeof code === 'string' && (TRANSIENT_SQLSTATES.has(code) || code.startsWith('08') || TRANSIENT_SOCKET_CODES.has(code))) return true;
     if (code === 'SQLITE_BUSY') return true;
     if (typeof message === 'string' && TRANSIENT_MESSAGES.some((pattern) => pattern.test(message))) return true;

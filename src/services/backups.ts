@@ -37,6 +37,8 @@ export interface PolicyRunResult {
   readonly liveRead: boolean;
   /** The backups it took, in the order of its disks (a disk that failed has none). */
   readonly backups: TakenBackup[];
+  /** True when it failed because the repository's store could not be reached (it is not retried). */
+  readonly storeUnreachable?: boolean;
 }
 
 export interface BackupOperations {

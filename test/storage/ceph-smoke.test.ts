@@ -26,6 +26,7 @@ import {
   s3SkipReason,
   s3TestClient,
   s3TestTarget,
+  faultS3Settings,
   startRadosgw,
   stopRadosgw,
   uniqueBucketName,
@@ -105,7 +106,9 @@ describe('Ceph radosgw through the AWS SDK', { skip: s3SkipReason(TARGET) }, () 
   });
 
   test('radosgw stopped: a request fails; started again: it works', async () => {
-    const client = s3TestClient(requireS3Settings(TARGET));
+    // The private radosgw (instance "fault"): the main one is shared with the other tests.
+    await startRadosgw();
+    const client = s3TestClient(faultS3Settings(requireS3Settings(TARGET)));
     const Bucket = uniqueBucketName('rgw-restart');
     let stopped = false;
     try {

@@ -5,7 +5,8 @@
  * Without an endpoint S3 tests skip, unless DBP_REQUIRE_S3=1 (CI), where a missing endpoint is an error.
  *
  * Also here: bucket names unique per test run, the `s3:` repository URL of a bucket, a client set up for
- * radosgw, and stopping/starting radosgw of that cluster (scripts/ceph/rgw.sh) for fault tests.
+ * radosgw, and a private radosgw of that cluster (scripts/ceph/rgw.sh --instance fault) that fault tests stop
+ * and start.
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -115,25 +116,42 @@ export function s3TestClient(settings: S3TestSettings = requireS3Settings()): S3
   });
 }
 
+/**
+ * Fault tests stop and start a radosgw of their own, never the main one (DBP_TEST_S3_ENDPOINT) that the
+ * other tests share: instance "fault" of the same cluster (scripts/ceph/rgw.sh --instance), on its own port,
+ * serving the same pools and S3 user, so the same buckets and credentials work through either.
+ */
+export const FAULT_RGW_INSTANCE = 'fault';
+export const FAULT_RGW_PORT = Number(process.env.DBP_TEST_FAULT_RGW_PORT || 7481);
+
+/** The S3 settings of the private radosgw: the test settings with its endpoint. */
+export function faultS3Settings(settings: S3TestSettings = requireS3Settings()): S3TestSettings {
+  const url = new URL(settings.endpoint);
+  url.port = String(FAULT_RGW_PORT);
+  return { ...settings, endpoint: url.origin };
+}
+
 function runRgwScript(action: 'stop' | 'kill' | 'start'): Promise<void> {
+  const args = [RGW_SCRIPT, action, '--instance', FAULT_RGW_INSTANCE, ...(action === 'start' ? ['--port', String(FAULT_RGW_PORT)] : [])];
   return new Promise((resolve, reject) => {
-    execFile('bash', [RGW_SCRIPT, action], { timeout: 90_000 }, (error, stdout, stderr) => {
+    execFile('bash', args, { timeout: 90_000 }, (error, stdout, stderr) => {
       if (!error) return resolve();
       const output = `${stdout}${stderr}`.trim();
-      reject(new Error(`scripts/ceph/rgw.sh ${action} failed (${error.message.split('\n')[0]})${output ? `:\n${output}` : ''}`));
+      reject(new Error(`scripts/ceph/rgw.sh ${args.slice(1).join(' ')} failed (${error.message.split('\n')[0]})${output ? `:\n${output}` : ''}`));
     });
   });
 }
 
 /**
- * Stops radosgw of the project's Ceph cluster (the one under DBP_CEPH_DIR, default /tmp/dbp-ceph) and
- * returns once its port refuses connections. `kill: true` sends SIGKILL at once, like a crash.
+ * Stops the private radosgw (instance "fault" of the cluster under DBP_CEPH_DIR, default /tmp/dbp-ceph)
+ * and returns once its port refuses connections. `kill: true` sends SIGKILL at once, like a crash.
+ * The main radosgw is never touched.
  */
 export function stopRadosgw(options: { kill?: boolean } = {}): Promise<void> {
   return runRgwScript(options.kill ? 'kill' : 'stop');
 }
 
-/** Starts radosgw again and returns once it answers HTTP (at most about a minute). */
+/** Starts the private radosgw (at once if it runs already) and returns once it answers HTTP (at most about a minute). */
 export function startRadosgw(): Promise<void> {
   return runRgwScript('start');
 }

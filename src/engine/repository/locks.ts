@@ -14,6 +14,12 @@
  * new "written at" and then removing the previous one (a reader in between sees both: never none).
  * A lock whose newest object was written more than STALE_AFTER_MS ago is stale, whatever the store's
  * own times say; on the same host, one whose process is gone is stale at once.
+ *
+ * A lock object that could not be removed (the store was unreachable when its holder released it, or
+ * in the middle of a refresh) is not left to go stale: this process remembers it as released (it
+ * counts as no lock here, so its own gc is not blocked by it), removes it in the background with
+ * backoff, and again before it puts any new lock on that store (the retry of a failed backup removes
+ * the lock of the failed attempt first). Other processes see it live until it is removed or stale.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -65,6 +71,7 @@ function parseLock(name: string): LockContent | undefined {
 
 /** Puts a lock object and keeps it fresh until released (`refreshEveryMs`: tests shorten it). */
 export async function acquireLock(store: ObjectStore, kind: LockKind, refreshEveryMs = REFRESH_EVERY_MS): Promise<HeldLock> {
+  await unremoved.flush(store);
   const holder = randomBytes(8).toString('hex');
   const now = Date.now();
   const base = { kind, pid: process.pid, host: hostname(), takenAt: now };
@@ -80,12 +87,15 @@ export async function acquireLock(store: ObjectStore, kind: LockKind, refreshEve
       const next = lockName({ ...base, writtenAt: Math.max(Date.now(), parseLock(current)!.writtenAt + 1) }, holder);
       try {
         await store.put('lock', next, []);
-        const previous = current;
-        current = next;
-        await store.remove('lock', [previous]);
       } catch {
         // The store is unreachable for now: the next refresh tries again (STALE_AFTER_MS leaves room for many).
+        // The put may have landed all the same (its answer lost): that object is removed when it can be.
+        unremoved.add(store, next);
+        return;
       }
+      const previous = current;
+      current = next;
+      await store.remove('lock', [previous]).catch(() => unremoved.add(store, previous));
     });
   }, refreshEveryMs);
   refresh.unref();
@@ -94,8 +104,14 @@ export async function acquireLock(store: ObjectStore, kind: LockKind, refreshEve
       clearInterval(refresh);
       released = true;
       await refreshing;
-      await store.remove('lock', [current]);
-      await store.barrier('lock');
+      // A lock that cannot be removed now is no reason to fail what held it (a backup whose manifest is
+      // durable stands): it is removed later (see the module comment).
+      try {
+        await store.remove('lock', [current]);
+        await store.barrier('lock');
+      } catch {
+        unremoved.add(store, current);
+      }
     },
   };
 }
@@ -130,11 +146,12 @@ export async function removeStaleLocks(store: ObjectStore): Promise<number> {
   const stale: string[] = [];
   for await (const { name } of store.list('lock')) {
     const lock = parseLock(name);
-    if (lock === undefined || !isLive(lock)) stale.push(name);
+    if (lock === undefined || !isLive(lock) || unremoved.has(store, name)) stale.push(name);
   }
   if (stale.length === 0) return 0;
   await store.remove('lock', stale);
   await store.barrier('lock');
+  unremoved.forget(store, stale);
   return stale.length;
 }
 
@@ -149,7 +166,7 @@ async function liveLocks(store: ObjectStore): Promise<LockContent[]> {
   const live: LockContent[] = [];
   for await (const { name } of store.list('lock')) {
     const lock = parseLock(name);
-    if (lock !== undefined && isLive(lock)) live.push(lock);
+    if (lock !== undefined && isLive(lock) && !unremoved.has(store, name)) live.push(lock);
   }
   return live;
 }
@@ -168,3 +185,78 @@ function processExists(pid: number): boolean {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/** Retries of the removal of a lock object this process released but could not remove: 1 s, 2 s, … 30 s. */
+const REMOVAL_RETRY_FIRST_MS = 1_000;
+const REMOVAL_RETRY_MAX_MS = 30_000;
+
+/**
+ * The lock objects this process released but could not remove, by repository (a store's description:
+ * the same repository opened again is the same one). Removed in the background, with backoff, until
+ * they are gone or stale for everyone (then the next gc deletes them), and before any new lock is put
+ * on the repository. The timers never keep the process alive.
+ */
+class UnremovedLocks {
+  private readonly byStore = new Map<string, { store: ObjectStore; names: Set<string>; timer?: NodeJS.Timeout; delayMs: number; since: number }>();
+
+  add(store: ObjectStore, name: string): void {
+    let entry = this.byStore.get(store.description);
+    if (!entry) {
+      entry = { store, names: new Set(), delayMs: REMOVAL_RETRY_FIRST_MS, since: Date.now() };
+      this.byStore.set(store.description, entry);
+    }
+    entry.store = store; // the newest handle: an older one may have been closed
+    entry.names.add(name);
+    this.schedule(store.description);
+  }
+
+  has(store: ObjectStore, name: string): boolean {
+    return this.byStore.get(store.description)?.names.has(name) === true;
+  }
+
+  forget(store: ObjectStore, names: readonly string[]): void {
+    const entry = this.byStore.get(store.description);
+    if (!entry) return;
+    for (const name of names) entry.names.delete(name);
+    if (entry.names.size === 0) this.drop(store.description);
+  }
+
+  /** Tries once to remove the repository's unremoved locks (through `store`); a failure leaves them to the retries. */
+  async flush(store: ObjectStore): Promise<void> {
+    const entry = this.byStore.get(store.description);
+    if (!entry) return;
+    entry.store = store;
+    const names = [...entry.names];
+    try {
+      await store.remove('lock', names);
+      await store.barrier('lock');
+      this.forget(store, names);
+    } catch {
+      // Still unreachable: the background retries go on.
+    }
+  }
+
+  private schedule(key: string): void {
+    const entry = this.byStore.get(key);
+    if (!entry || entry.timer) return;
+    entry.timer = setTimeout(() => {
+      entry.timer = undefined;
+      void this.flush(entry.store).then(() => {
+        if (this.byStore.get(key) !== entry) return;
+        // Stale for everyone by now: the next gc deletes them; no need to keep trying.
+        if (Date.now() - entry.since > STALE_AFTER_MS) return this.drop(key);
+        entry.delayMs = Math.min(entry.delayMs * 2, REMOVAL_RETRY_MAX_MS);
+        this.schedule(key);
+      });
+    }, entry.delayMs);
+    entry.timer.unref();
+  }
+
+  private drop(key: string): void {
+    const entry = this.byStore.get(key);
+    if (entry?.timer) clearTimeout(entry.timer);
+    this.byStore.delete(key);
+  }
+}
+
+const unremoved = new UnremovedLocks();

@@ -1,6 +1,7 @@
 import { DiskBackupPolicyLookup } from '../../../core/v1/lookups.js';
 import { RunInProgress } from '../../../../scheduler/manual-runs.js';
 import { ApiError } from '../../../framework/errors.js';
+import { RepositoryUnavailable } from '../repository-errors.js';
 import { BACKUP_TAG, BackupEngineUnavailable, defineExtensionEndpoint, engineOf, MANAGE_SCOPES, RunInProgressError, RunObject } from '../shared.js';
 
 export default defineExtensionEndpoint({
@@ -24,6 +25,11 @@ export default defineExtensionEndpoint({
       .catch((error: unknown) => {
         throw error instanceof RunInProgress ? new ApiError(RunInProgressError, { run_id: error.runId }) : error;
       });
+    // The store could not be reached: the repository is unavailable (503, as for every extension
+    // endpoint); the run is recorded as failed, and the answer names it.
+    if (result.status === 'failed' && result.storeUnreachable) {
+      throw new ApiError(RepositoryUnavailable, { repository_error: 'store_unavailable', details: `${result.error}; run ${runId} is recorded as failed` });
+    }
     const run = await services.runs.find(runId);
     if (!run) throw new Error(`The run ${runId} was not recorded`);
     return { run: { run, backups: result.backups } };
