@@ -42,6 +42,8 @@ export async function readQueue(db: Kysely<Database>, now: number): Promise<Queu
 /** One policy as /metrics shows it. */
 export interface PolicyReading {
   readonly id: string;
+  /** Unix seconds the policy was made (an alert on a policy that never succeeded counts from here). */
+  readonly createdAt: number;
   /** Unix seconds the newest succeeded run finished; null when none is on record. */
   readonly lastSuccessAt: number | null;
   /** Unix seconds the newest run started (whatever its outcome, finished or not); null when none. */
@@ -57,7 +59,7 @@ export interface PolicyReading {
  */
 export async function readPolicies(db: Kysely<Database>, now: number, limit: number): Promise<PolicyReading[]> {
   const rows = await schedulablePolicies(db, now)
-    .select(['p.id', 'p.total_size_bytes', 'p.schedule_interval', 'p.schedule_frequency'])
+    .select(['p.id', 'p.created_at', 'p.total_size_bytes', 'p.schedule_interval', 'p.schedule_frequency'])
     // Both use the (policy_id, scheduled_at) unique index; runs are pruned to a few per policy.
     .select((eb) =>
       eb
@@ -75,6 +77,7 @@ export async function readPolicies(db: Kysely<Database>, now: number, limit: num
     .execute();
   return rows.map((row) => ({
     id: row.id,
+    createdAt: Number(row.created_at),
     lastSuccessAt: row.last_success === null ? null : Number(row.last_success),
     lastAttemptAt: row.last_attempt === null ? null : Number(row.last_attempt),
     storedBytes: Number(row.total_size_bytes),

@@ -54,6 +54,8 @@ const VERIFY_OUTCOMES: readonly VerifyOutcome[] = ['ok', 'failed'];
 
 export class ProcessMetrics implements SchedulerMetrics {
   readonly registry = new Registry();
+  /** The families read from the catalogue: served only when this scrape could read it (never stale, never a false 0). */
+  private readonly catalogueRegistry = new Registry();
   readonly contentType = METRICS_CONTENT_TYPE;
   private readonly settings: MetricsSettings;
   private readonly repository = new RepositoryProbe();
@@ -117,18 +119,19 @@ export class ProcessMetrics implements SchedulerMetrics {
 
   // Read from the catalogue at each scrape.
   private readonly catalogueUp = gauge(this.registry, 'dbp_catalogue_up', 'Whether this scrape could read the catalogue database (1) or not (0); the catalogue families are left out when not.');
-  private readonly due = gauge(this.registry, 'dbp_backup_policies_due', 'Policies due now that no worker has claimed yet.');
-  private readonly oldestDue = gauge(this.registry, 'dbp_backup_oldest_due_seconds', 'Seconds since the longest-waiting due, unclaimed policy became due (0 when none).');
-  private readonly claimed = gauge(this.registry, 'dbp_backup_runs_claimed', 'Runs claimed by a worker that have not started yet.');
-  private readonly lastSuccess = gauge(this.registry, 'dbp_policy_last_success_timestamp_seconds', 'When the policy\'s newest succeeded run finished (Unix seconds); absent when none is on record.', ['policy']);
-  private readonly lastAttempt = gauge(this.registry, 'dbp_policy_last_attempt_timestamp_seconds', 'When the policy\'s newest run started, whatever its outcome (Unix seconds); absent when none.', ['policy']);
-  private readonly policyStored = gauge(this.registry, 'dbp_policy_stored_bytes', 'Stored bytes of the policy\'s remaining backups (its total_size).', ['policy']);
-  private readonly policyInterval = gauge(this.registry, 'dbp_policy_interval_seconds', 'The longest time between two runs of the policy\'s schedule.', ['policy']);
-  private readonly policiesOmitted = gauge(this.registry, 'dbp_policies_omitted', 'Live policies left out of the dbp_policy_* families by the policy limit.');
-  private readonly policies = gauge(this.registry, 'dbp_policies', 'Live policies (not in the trash).');
-  private readonly backups = gauge(this.registry, 'dbp_repository_backups', 'Backups recorded in the catalogue.');
-  private readonly sourceBytes = gauge(this.registry, 'dbp_repository_source_bytes', 'Bytes of the disks the catalogued backups hold (what restoring each would write).');
-  private readonly storedBytes = gauge(this.registry, 'dbp_repository_stored_bytes', 'Sum of the policies\' stored bytes (chunks shared between policies are counted once per policy).');
+  private readonly due = gauge(this.catalogueRegistry, 'dbp_backup_policies_due', 'Policies due now that no worker has claimed yet.');
+  private readonly oldestDue = gauge(this.catalogueRegistry, 'dbp_backup_oldest_due_seconds', 'Seconds since the longest-waiting due, unclaimed policy became due (0 when none).');
+  private readonly claimed = gauge(this.catalogueRegistry, 'dbp_backup_runs_claimed', 'Runs claimed by a worker that have not started yet.');
+  private readonly created = gauge(this.catalogueRegistry, 'dbp_policy_created_timestamp_seconds', 'When the policy was made (Unix seconds).', ['policy']);
+  private readonly lastSuccess = gauge(this.catalogueRegistry, 'dbp_policy_last_success_timestamp_seconds', 'When the policy\'s newest succeeded run finished (Unix seconds); absent when none is on record.', ['policy']);
+  private readonly lastAttempt = gauge(this.catalogueRegistry, 'dbp_policy_last_attempt_timestamp_seconds', 'When the policy\'s newest run started, whatever its outcome (Unix seconds); absent when none.', ['policy']);
+  private readonly policyStored = gauge(this.catalogueRegistry, 'dbp_policy_stored_bytes', 'Stored bytes of the policy\'s remaining backups (its total_size).', ['policy']);
+  private readonly policyInterval = gauge(this.catalogueRegistry, 'dbp_policy_interval_seconds', 'The longest time between two runs of the policy\'s schedule.', ['policy']);
+  private readonly policiesOmitted = gauge(this.catalogueRegistry, 'dbp_policies_omitted', 'Live policies left out of the dbp_policy_* families by the policy limit.');
+  private readonly policies = gauge(this.catalogueRegistry, 'dbp_policies', 'Live policies (not in the trash).');
+  private readonly backups = gauge(this.catalogueRegistry, 'dbp_repository_backups', 'Backups recorded in the catalogue.');
+  private readonly sourceBytes = gauge(this.catalogueRegistry, 'dbp_repository_source_bytes', 'Bytes of the disks the catalogued backups hold (what restoring each would write).');
+  private readonly storedBytes = gauge(this.catalogueRegistry, 'dbp_repository_stored_bytes', 'Sum of the policies\' stored bytes (chunks shared between policies are counted once per policy).');
   private readonly repositoryUp = gauge(this.registry, 'dbp_repository_up', 'Whether the repository answered the last probe (1) or not (0); absent in a process without a backup engine.');
 
   constructor(
@@ -184,19 +187,20 @@ export class ProcessMetrics implements SchedulerMetrics {
 
   /** The exposition text: the counters as they are, the gauges read now. Never throws for a database outage. */
   async render(): Promise<string> {
-    await Promise.all([this.readCatalogue(), this.readRepository()]);
-    return this.registry.metrics();
+    const [catalogueRead] = await Promise.all([this.readCatalogue(), this.readRepository()]);
+    const own = await this.registry.metrics();
+    return catalogueRead ? `${own}\n${await this.catalogueRegistry.metrics()}` : own;
   }
 
-  private async readCatalogue(): Promise<void> {
+  /** Sets the catalogue's gauges; answers whether it could (dbp_catalogue_up). */
+  private async readCatalogue(): Promise<boolean> {
     const now = this.clock.now();
-    const catalogueGauges = [this.due, this.oldestDue, this.claimed, this.lastSuccess, this.lastAttempt, this.policyStored, this.policyInterval, this.policiesOmitted, this.policies, this.backups, this.sourceBytes, this.storedBytes];
     try {
       const [queue, policies, totals] = await withTimeout(
         Promise.all([readQueue(this.db, now), readPolicies(this.db, now, this.settings.policyLimit), this.readTotals(now)]),
         this.settings.catalogueTimeoutMs,
       );
-      for (const family of catalogueGauges) family.reset();
+      this.catalogueRegistry.resetMetrics();
       this.due.set(queue.due);
       this.oldestDue.set(queue.oldestDueSeconds);
       this.claimed.set(queue.claimed);
@@ -206,10 +210,11 @@ export class ProcessMetrics implements SchedulerMetrics {
       this.sourceBytes.set(totals.sourceBytes);
       this.storedBytes.set(totals.storedBytes);
       this.catalogueUp.set(1);
+      return true;
     } catch {
       // Serve what this process knows; the catalogue's families are left out rather than stale.
-      for (const family of catalogueGauges) family.reset();
       this.catalogueUp.set(0);
+      return false;
     }
   }
 
@@ -217,6 +222,7 @@ export class ProcessMetrics implements SchedulerMetrics {
     const shown = policies.slice(0, this.settings.policyLimit);
     for (const policy of shown) {
       const labels = { policy: policy.id };
+      this.created.set(labels, policy.createdAt);
       if (policy.lastSuccessAt !== null) this.lastSuccess.set(labels, policy.lastSuccessAt);
       if (policy.lastAttemptAt !== null) this.lastAttempt.set(labels, policy.lastAttemptAt);
       this.policyStored.set(labels, policy.storedBytes);
