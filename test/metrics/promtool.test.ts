@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
@@ -44,6 +45,31 @@ test('docs/monitoring/alerts.yml passes promtool check rules and its unit tests'
   assert.match(checked.output, /SUCCESS: \d+ rules found/);
   const tested = await promtool(['test', 'rules', 'alerts.test.yml'], undefined, MONITORING);
   assert.equal(tested.code, 0, tested.output);
+});
+
+/** Every PromQL expression of the Grafana dashboard. */
+function dashboardQueries(): string[] {
+  const dashboard = JSON.parse(readFileSync(join(MONITORING, 'grafana-dashboard.json'), 'utf8')) as { panels: { targets?: { expr: string }[] }[] };
+  return dashboard.panels.flatMap((panel) => (panel.targets ?? []).map((target) => target.expr));
+}
+
+/** The dbp_ families an expression names (a histogram's _bucket/_sum/_count named as its family). */
+function familiesIn(text: string): string[] {
+  return [...text.matchAll(/\bdbp_[a-z_]+/g)].map(([name]) => name.replace(/_(bucket|sum|count)$/, ''));
+}
+
+test('every query of the Grafana dashboard is valid PromQL (checked as recording rules)', { skip }, async () => {
+  const queries = dashboardQueries();
+  assert.ok(queries.length >= 20);
+  const rules = { groups: [{ name: 'dashboard', rules: queries.map((expr, i) => ({ record: `dashboard:query_${i}`, expr })) }] };
+  const dir = mkdtempSync(join(tmpdir(), 'dbp-dashboard-'));
+  try {
+    writeFileSync(join(dir, 'queries.yml'), JSON.stringify(rules)); // JSON is YAML
+    const checked = await promtool(['check', 'rules', join(dir, 'queries.yml')]);
+    assert.equal(checked.code, 0, checked.output);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 forEachEngine('metrics: promtool check metrics on real processes', (engine) => {
@@ -100,6 +126,11 @@ forEachEngine('metrics: promtool check metrics on real processes', (engine) => {
     const apiText = (await call(apiBase, 'GET', '/metrics')).text;
     assert.match(apiText, /^dbp_http_requests_total\{route="\/core\/v1\/disks\/:disk",method="GET",status_code="200"\} 1$/m);
     assert.match(apiText, /^dbp_policy_last_attempt_timestamp_seconds\{policy="dbp_\w+"\} \d+$/m);
+
+    // The alert rules and the dashboard name only families a process serves.
+    const served = new Set([...`${apiText}\n${workerText}`.matchAll(/^# TYPE (\w+) /gm)].map(([, name]) => name!));
+    const named = new Set([...familiesIn(readFileSync(join(MONITORING, 'alerts.yml'), 'utf8')), ...dashboardQueries().flatMap(familiesIn)]);
+    assert.deepEqual([...named].filter((family) => !served.has(family)), []);
 
     for (const [name, text] of [['API', apiText], ['worker', workerText]] as const) {
       assert.match(text, /^process_resident_memory_bytes \d/m, `${name}: default process metrics`);
