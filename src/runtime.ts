@@ -12,7 +12,7 @@ export interface RuntimeOptions {
   readonly databaseUrl?: string | undefined;
   readonly clock?: Clock;
   readonly postgresSchema?: string | undefined;
-  /** Settings of the process's metrics (`dbp serve --metrics-policy-limit`). */
+  /** Settings of the process's metrics (`dbp serve --metrics-policies`). */
   readonly metrics?: Partial<MetricsSettings>;
 }
 

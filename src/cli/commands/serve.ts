@@ -49,10 +49,10 @@ export function registerServeCommand(program: Command): void {
         .argParser(wholeNumber('metrics-port', 0, 65535)),
     )
     .addOption(
-      new Option('--metrics-policy-limit <n>', 'per-policy /metrics series for at most this many policies (the oldest; dbp_policies_omitted counts the rest)')
-        .env('DBP_METRICS_POLICY_LIMIT')
+      new Option('--metrics-policies <n>', 'per-policy /metrics series for at most this many policies (the oldest; dbp_policies_omitted counts the rest)')
+        .env('DBP_METRICS_POLICIES')
         .default(DEFAULT_METRICS_SETTINGS.policyLimit)
-        .argParser(wholeNumber('metrics-policy-limit', 0, 10_000_000)),
+        .argParser(wholeNumber('metrics-policies', 0, 10_000_000)),
     )
     .option(
       '--trusted-proxy <cidr>',
