@@ -3,6 +3,7 @@
  * the server all start here, so administration and the service always share one database.
  */
 import { systemClock, type Clock } from './domain/clock.js';
+import { ProcessMetrics, type MetricsSettings } from './metrics/process-metrics.js';
 import { createServices, type Services } from './services/index.js';
 import { openStore, type Store } from './store/database.js';
 
@@ -11,6 +12,8 @@ export interface RuntimeOptions {
   readonly databaseUrl?: string | undefined;
   readonly clock?: Clock;
   readonly postgresSchema?: string | undefined;
+  /** Settings of the process's metrics (`dbp serve --metrics-policies`). */
+  readonly metrics?: Partial<MetricsSettings>;
 }
 
 /** Whether this process can take backups, and if not, why and what to do about it. */
@@ -32,6 +35,11 @@ export interface Runtime {
   readonly store: Store;
   readonly services: Services;
   readonly status: ProcessStatus;
+  /**
+   * The metrics every part of the process reports to and /metrics serves (one registry per runtime).
+   * Made on first use: a CLI command that never touches them starts no event-loop monitor.
+   */
+  readonly metrics: ProcessMetrics;
   close(): Promise<void>;
 }
 
@@ -42,7 +50,16 @@ export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
   try {
     const services = await createServices(store, options.clock ?? systemClock);
     const status: ProcessStatus = { servesApi: false, schedules: false, backups: { enabled: false, detail: NO_ENGINE_OPENED } };
-    return { store, services, status, close: () => store.close() };
+    let metrics: ProcessMetrics | undefined;
+    return {
+      store,
+      services,
+      status,
+      get metrics() {
+        return (metrics ??= new ProcessMetrics(store.db, services.clock, options.metrics));
+      },
+      close: () => store.close(),
+    };
   } catch (error) {
     await store.close();
     throw error;

@@ -40,6 +40,16 @@ export interface BackupEngineOptions {
   readonly engine?: Engine;
   /** A second repository (`--copy-to`): a succeeded run's backups are copied there, and the run records how that went. */
   readonly copyTo?: Repository;
+  /** Where runs and verifications are reported (the process's metrics); nowhere when absent. */
+  readonly metrics?: EngineMetrics;
+}
+
+/** What the engine reports to the process's metrics (src/metrics implements it). */
+export interface EngineMetrics {
+  /** A run the engine finished (scheduled or manual): how long it took, bytes read from its disks and newly stored. */
+  observeRun(run: { status: RunResult['status']; durationSeconds: number; bytesRead: number; bytesStored: number }): void;
+  /** A verification that completed: `ok`, or `failed` when it found damage. */
+  countVerify(outcome: 'ok' | 'failed'): void;
 }
 
 /** A catalogue row, as the CLI and the API show it. */
@@ -124,7 +134,28 @@ export class BackupEngine implements BackupRunner, BackupOperations {
     return { runId: run.id, result };
   }
 
+  /** Backs up the policy's disks (see backupDisks) and reports the run to the metrics. */
   private async backupPolicy(
+    policyId: string,
+    diskIds: readonly string[],
+    runId: string,
+    resumed: boolean,
+    signal: AbortSignal,
+    onProgress?: ProgressListener,
+  ): Promise<PolicyRunResult> {
+    const started = performance.now();
+    const result = await this.backupDisks(policyId, diskIds, runId, resumed, signal, onProgress);
+    // A run that throws (a transient database error) is given back and tried again: not reported.
+    this.options.metrics?.observeRun({
+      status: result.status,
+      durationSeconds: (performance.now() - started) / 1000,
+      bytesRead: result.backups.reduce((sum, backup) => sum + backup.bytesRead, 0),
+      bytesStored: result.backups.reduce((sum, backup) => sum + backup.bytesStored, 0),
+    });
+    return result;
+  }
+
+  private async backupDisks(
     policyId: string,
     diskIds: readonly string[],
     runId: string,
@@ -317,6 +348,7 @@ export class BackupEngine implements BackupRunner, BackupOperations {
     const affected = new Set<string>();
     for (const chunk of report.badChunks) for (const id of chunk.backupIds) affected.add(catalogueId.get(id) ?? id);
     for (const manifest of report.badManifests) affected.add(catalogueId.get(manifest.backupId) ?? manifest.backupId);
+    this.options.metrics?.countVerify(report.ok ? 'ok' : 'failed');
     return { ...report, affectedBackups: [...affected].sort() };
   }
 

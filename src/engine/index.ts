@@ -147,6 +147,7 @@ export async function openBackupEngine(runtime: Runtime, settings: EngineSetting
     throw error;
   }
   runtime.status.backups = { enabled: true };
+  runtime.metrics.watchRepository(() => repository.probe());
   return new BackupEngine({
     db: runtime.store.db,
     engine: runtime.store.engine,
@@ -154,6 +155,7 @@ export async function openBackupEngine(runtime: Runtime, settings: EngineSetting
     clock: runtime.services.clock,
     dataDir: resolve(settings.dataDir),
     logger,
+    metrics: runtime.metrics,
     ...(copyTo ? { copyTo } : {}),
   });
 }

@@ -51,8 +51,8 @@ export interface AppOptions extends PipelineDependencies {
   readonly version: string;
   /** The answer to /healthz (see health.ts). */
   readonly health: () => Promise<Health>;
-  /** The Prometheus text for /metrics (no route when absent). */
-  readonly metrics?: () => Promise<string>;
+  /** Serves /metrics and counts every request (no route and no counting when absent). */
+  readonly metrics?: AppMetrics;
   /**
    * Addresses and CIDR ranges of proxies whose X-Forwarded-For is believed (validated by the caller);
    * `request.ip` is then the right-most address not in this list. Empty: the socket's address.
@@ -61,6 +61,16 @@ export interface AppOptions extends PipelineDependencies {
   /** Time bounds of requests and connections per client address (DEFAULT_CONNECTION_LIMITS when absent). */
   readonly connectionLimits?: ConnectionLimits;
 }
+
+/** What the app needs of the process's metrics (src/metrics/process-metrics.ts). */
+export interface AppMetrics {
+  readonly contentType: string;
+  render(): Promise<string>;
+  observeRequest(route: string, method: string, statusCode: number, seconds: number): void;
+}
+
+/** The route label of a request no route matched (its raw path would make a series per path). */
+export const UNMATCHED_ROUTE = 'unmatched';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -117,6 +127,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     done();
   });
 
+  const metrics = options.metrics;
+  if (metrics) {
+    // By the route's template (`/core/v1/disks/:disk`), never the raw URL: the series stay bounded.
+    app.addHook('onResponse', (request, reply, done) => {
+      metrics.observeRequest(request.routeOptions.url ?? UNMATCHED_ROUTE, request.method, reply.statusCode, reply.elapsedTime / 1000);
+      done();
+    });
+  }
+
   for (const api of options.apis) {
     for (const definition of api.endpoints) {
       const endpoint = compileEndpoint(definition);
@@ -150,10 +169,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     reply.code(httpStatus).type('application/json').send(Buffer.from(JSON.stringify(body)));
   });
 
-  const metrics = options.metrics;
   if (metrics) {
     app.get('/metrics', async (_request, reply) => {
-      reply.header('content-type', 'text/plain; version=0.0.4; charset=utf-8').send(await metrics());
+      reply.header('content-type', metrics.contentType).send(await metrics.render());
     });
   }
 

@@ -5,7 +5,6 @@
  */
 import { createServer, type ServerResponse } from 'node:http';
 import type { Runtime } from '../runtime.js';
-import { METRICS_CONTENT_TYPE, renderMetrics } from '../scheduler/index.js';
 import { DEFAULT_CONNECTION_LIMITS, limitConnectionsPerAddress, timeoutServerOptions, type ConnectionLimits } from './connection-limits.js';
 import { healthOf } from './health.js';
 import { listenFailure } from './listen-error.js';
@@ -32,13 +31,14 @@ export async function startMetricsServer(
     if (path === '/healthz') {
       healthOf(runtime).then(
         ({ httpStatus, body }) => response.writeHead(httpStatus, { 'content-type': 'application/json' }).end(JSON.stringify(body)),
-        () => unavailable(response),
+        () => unavailable(response, 'database unavailable'),
       );
       return;
     }
-    renderMetrics(runtime.store.db, runtime.services.clock).then(
-      (text) => response.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE }).end(text),
-      () => unavailable(response),
+    // A database outage does not fail the scrape (dbp_catalogue_up says so); anything else is a 503.
+    runtime.metrics.render().then(
+      (text) => response.writeHead(200, { 'content-type': runtime.metrics.contentType }).end(text),
+      () => unavailable(response, 'metrics unavailable'),
     );
   });
   limitConnectionsPerAddress(server, limits.maxConnectionsPerAddress);
@@ -54,6 +54,6 @@ export async function startMetricsServer(
   };
 }
 
-function unavailable(response: ServerResponse): void {
-  response.writeHead(503, { 'content-type': 'text/plain' }).end('database unavailable\n');
+function unavailable(response: ServerResponse, why: string): void {
+  response.writeHead(503, { 'content-type': 'text/plain' }).end(`${why}\n`);
 }

@@ -5,7 +5,6 @@ import { coreEndpoints } from '../api/core/v1/index.js';
 import { extensionEndpoints } from '../api/ext/v1/index.js';
 import type { BackupOperations } from '../services/backups.js';
 import type { Runtime } from '../runtime.js';
-import { renderMetrics } from '../scheduler/index.js';
 import { VERSION } from '../version.js';
 import { API_PREFIX, buildApp, EXTENSION_PREFIX } from './app.js';
 import type { ConnectionLimits } from './connection-limits.js';
@@ -49,7 +48,7 @@ export async function startServer(runtime: Runtime, options: ServerOptions): Pro
     trustedProxies: options.trustedProxies,
     ...(options.connectionLimits ? { connectionLimits: options.connectionLimits } : {}),
     version: VERSION,
-    metrics: () => renderMetrics(runtime.store.db, runtime.services.clock),
+    metrics: runtime.metrics,
     health: () => healthOf(runtime),
   });
   try {

@@ -6,8 +6,8 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.js';
 
-/** Live policies (no trash object) that may still run at `now` (no scheduled deletion at or before it). */
-function schedulablePolicies(db: Kysely<Database>, now: number) {
+/** Live policies (no trash object) that may still run at `now` (no scheduled deletion at or before it); alias `p`. */
+export function schedulablePolicies(db: Kysely<Database>, now: number) {
   return db
     .selectFrom('disk_backup_policies as p')
     .where((eb) => eb.not(eb.exists(eb.selectFrom('trash_objects as t').select('t.id').whereRef('t.object_id', '=', 'p.id'))))

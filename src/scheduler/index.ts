@@ -7,12 +7,13 @@ import { Scheduler, type SchedulerSettings } from './scheduler.js';
 
 export { Scheduler, DEFAULT_SCHEDULER_SETTINGS, type FinishedRun, type SchedulerSettings } from './scheduler.js';
 export { NO_BACKUP_ENGINE, noBackupEngineRunner, type BackupRunner, type ClaimedRun, type RunResult, type RunStatus } from './runner.js';
-export { processMetrics, renderMetrics, SchedulerMetrics, METRICS_CONTENT_TYPE } from './metrics.js';
+export { NO_SCHEDULER_METRICS, type SchedulerMetrics } from './metrics.js';
 
 export interface SchedulerOptions {
   readonly logger: Logger | false;
   /** Defaults to the runner that records every run as skipped (a process without a backup engine). */
   readonly runner?: BackupRunner;
+  /** Defaults to the runtime's (what its /metrics serves). */
   readonly metrics?: SchedulerMetrics;
   readonly workerId?: string;
   readonly settings?: Partial<SchedulerSettings>;
@@ -33,7 +34,7 @@ export function schedulerFor(runtime: Runtime, options: SchedulerOptions): Sched
     clock: runtime.services.clock,
     runner: options.runner ?? noBackupEngineRunner,
     logger: options.logger,
-    ...(options.metrics ? { metrics: options.metrics } : {}),
+    metrics: options.metrics ?? runtime.metrics,
     ...(options.workerId ? { workerId: options.workerId } : {}),
     ...(options.settings ? { settings: options.settings } : {}),
   });

@@ -30,7 +30,7 @@ import type { Engine } from '../store/database.js';
 import type { BackupRunRow, Database } from '../store/schema.js';
 import { adoptLostClaims, claimDueRuns, reclaimExpiredRuns } from './claims.js';
 import { earliestInvocation } from './due-policies.js';
-import { processMetrics, type SchedulerMetrics } from './metrics.js';
+import { NO_SCHEDULER_METRICS, type SchedulerMetrics } from './metrics.js';
 import { BatchWriter } from './batch-writer.js';
 import {
   finishRuns,
@@ -200,7 +200,7 @@ export class Scheduler {
     this.clock = dependencies.clock;
     this.runner = dependencies.runner;
     this.logger = dependencies.logger;
-    this.metrics = dependencies.metrics ?? processMetrics;
+    this.metrics = dependencies.metrics ?? NO_SCHEDULER_METRICS;
     this.workerId = dependencies.workerId ?? defaultWorkerId();
     this.settings = { ...DEFAULT_SCHEDULER_SETTINGS, ...dependencies.settings };
     this.starts = new BatchWriter(async (starts) => {

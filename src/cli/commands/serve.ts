@@ -4,6 +4,7 @@ import { startSweeper } from '../../background/sweeper.js';
 import { startMetricsServer, type MetricsServer } from '../../http/metrics-server.js';
 import { startServer, type RunningServer } from '../../http/server.js';
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../../http/connection-limits.js';
+import { DEFAULT_METRICS_SETTINGS } from '../../metrics/process-metrics.js';
 import { openRuntime } from '../../runtime.js';
 import { schedulerFor } from '../../scheduler/index.js';
 import { networkListErrors } from '../../domain/networks.js';
@@ -20,6 +21,7 @@ interface ServeFlags extends EngineValues {
   role: Role;
   logLevel: string;
   metricsPort?: number;
+  metricsPolicyLimit: number;
   trustedProxy?: string[];
   keepRuns?: number;
   headersTimeout: number;
@@ -45,6 +47,12 @@ export function registerServeCommand(program: Command): void {
       new Option('--metrics-port <port>', 'also serve /metrics alone on this port (for a worker without the API)')
         .env('DBP_METRICS_PORT')
         .argParser(wholeNumber('metrics-port', 0, 65535)),
+    )
+    .addOption(
+      new Option('--metrics-policies <n>', 'per-policy /metrics series for at most this many policies (the oldest; dbp_policies_omitted counts the rest)')
+        .env('DBP_METRICS_POLICIES')
+        .default(DEFAULT_METRICS_SETTINGS.policyLimit)
+        .argParser(wholeNumber('metrics-policies', 0, 10_000_000)),
     )
     .option(
       '--trusted-proxy <cidr>',
@@ -89,7 +97,7 @@ async function serve(options: CommonOptions, flags: ServeFlags): Promise<void> {
   const trustedProxies = trustedProxiesOption(flags.trustedProxy);
   const connectionLimits = connectionLimitsOption(flags);
   const logger = pino({ level: flags.logLevel });
-  const runtime = await openRuntime(options);
+  const runtime = await openRuntime({ ...options, metrics: { policyLimit: flags.metricsPolicyLimit } });
   runtime.store.checkpointInBackground?.();
   const engine = await engineIfConfigured(runtime, options, flags, logger).catch(async (error: unknown) => {
     await runtime.close();

@@ -190,6 +190,11 @@ export interface Repository {
    * repository opened by openRepository.
    */
   copyTo(target: Repository, options?: CopyOptions): Promise<CopyReport>;
+  /**
+   * Asks the store for the config object's size (one small request, nothing listed): throws when the
+   * store cannot be reached or no longer holds the repository. For monitoring.
+   */
+  probe(): Promise<void>;
   /** Stored bytes of the distinct chunks these backups reference (each chunk counted once). */
   storedBytes(backupIds: readonly string[]): Promise<number>;
   /** Every pack and the chunks it holds, read from the packs themselves (inspection, tests). */

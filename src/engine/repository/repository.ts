@@ -33,7 +33,7 @@ import { collectGarbage } from './gc.js';
 import { forgottenBackupOf, forgottenMarkerName, RetentionPeriod } from './immutability.js';
 import { rebuildIndex } from './index-repair.js';
 import { unlock, type RepositoryConfig, type RepositoryKeys } from './keys.js';
-import { BACKUP_ID } from './layout.js';
+import { BACKUP_ID, CONFIG_NAME } from './layout.js';
 import { acquireGcLock, removeStaleLocks } from './locks.js';
 import { ManifestReader, readManifestHeader, summaryOf } from './manifest.js';
 import { createConfig, openOrCreateConfig } from './open.js';
@@ -208,6 +208,10 @@ class StoreRepository implements Repository {
     if (!(target instanceof StoreRepository)) throw new TypeError('The copy target must be a repository opened by openRepository');
     if (target.description === this.description) throw new RangeError(`The source and the target are the same repository (${this.description})`);
     return copyBackups(this.context, target.context, options);
+  }
+
+  async probe(): Promise<void> {
+    if (!(await this.store.stat('config', CONFIG_NAME))) throw new Error(`${this.description} holds no repository config`);
   }
 
   async storedBytes(backupIds: readonly string[]): Promise<number> {
