@@ -18,6 +18,7 @@ import { newId } from '../domain/ids.js';
 import { backupsToPrune } from '../domain/retention.js';
 import type { BackupRunner, ClaimedRun, RunResult } from '../scheduler/runner.js';
 import { BackupCatalogue, type BackupOperations, type PolicyRunResult, type TakenBackup } from '../services/backups.js';
+import { recordVerifications, type VerificationResult } from '../services/verifications.js';
 import type { Backup, Database, RunCopy } from '../store/schema.js';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -55,7 +56,7 @@ export interface EngineMetrics {
 /** A catalogue row, as the CLI and the API show it. */
 export type BackupRecord = Backup;
 
-export interface CatalogueVerifyReport extends VerifyReport {
+export interface CatalogueVerifyReport extends Omit<VerifyReport, 'bytesByBackup'> {
   /** Catalogue ids of the backups a bad chunk or manifest affects. */
   readonly affectedBackups: readonly string[];
 }
@@ -337,17 +338,25 @@ export class BackupEngine implements BackupRunner, BackupOperations {
     return imagePath;
   }
 
-  async verify(backupId?: string, onProgress?: ProgressListener): Promise<CatalogueVerifyReport> {
+  /**
+   * Re-reads and authenticates the backups (one, or every backup in the catalogue), records each
+   * one's result as its last verification (services/verifications.ts) and counts it in the metrics.
+   * Every verification goes through here: `dbp verify`, the API's verify endpoint and the worker's
+   * verification scheduler (src/verification/). `signal` stops it; nothing is recorded then.
+   */
+  async verify(backupId?: string, onProgress?: ProgressListener, signal?: AbortSignal): Promise<CatalogueVerifyReport> {
     const { repository } = this.options;
     const rows = backupId === undefined ? await this.catalogue.list() : [await this.findBackup(backupId)];
-    const report = await repository.verify({
+    const { bytesByBackup, ...report } = await repository.verify({
       backupIds: rows.map((row) => row.repository_backup_id),
       ...(onProgress ? { onProgress } : {}),
+      ...(signal ? { signal } : {}),
     });
     const catalogueId = new Map(rows.map((row) => [row.repository_backup_id, row.id]));
     const affected = new Set<string>();
     for (const chunk of report.badChunks) for (const id of chunk.backupIds) affected.add(catalogueId.get(id) ?? id);
     for (const manifest of report.badManifests) affected.add(catalogueId.get(manifest.backupId) ?? manifest.backupId);
+    await recordVerifications(this.options.db, rows.map((row) => verificationOf(row, affected.has(row.id), report, bytesByBackup)), this.options.clock.now());
     this.options.metrics?.countVerify(report.ok ? 'ok' : 'failed');
     return { ...report, affectedBackups: [...affected].sort() };
   }
@@ -399,6 +408,22 @@ export class BackupEngine implements BackupRunner, BackupOperations {
   private log(level: 'info' | 'warn', fields: Record<string, unknown>, message: string): void {
     if (this.options.logger) this.options.logger[level](fields, message);
   }
+}
+
+/** One backup's share of a verification report, as its last verification. */
+function verificationOf(row: BackupRecord, damaged: boolean, report: Omit<VerifyReport, 'bytesByBackup'>, bytesByBackup: VerifyReport['bytesByBackup']): VerificationResult {
+  const id = row.repository_backup_id;
+  const bytesChecked = bytesByBackup[id] ?? 0;
+  if (!damaged) return { backupId: row.id, outcome: 'ok', detail: 'every chunk read and authenticated', bytesChecked };
+  const manifest = report.badManifests.find((bad) => bad.backupId === id);
+  const chunks = report.badChunks.filter((chunk) => chunk.backupIds.includes(id));
+  const parts: string[] = [];
+  if (manifest) parts.push(`manifest unreadable: ${manifest.detail}`);
+  if (chunks.length > 0) {
+    const first = chunks[0]!;
+    parts.push(`${chunks.length} bad chunk${chunks.length === 1 ? '' : 's'} (first ${first.chunkId} ${first.problem}: ${first.detail})`);
+  }
+  return { backupId: row.id, outcome: 'failed', detail: parts.join('; '), bytesChecked };
 }
 
 export class BackupNotInCatalogue extends Error {

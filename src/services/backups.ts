@@ -65,8 +65,8 @@ export async function diskFromRestoredImage(inventory: InventoryService, backup:
   }
 }
 
-/** A catalogue row as the services answer it: `live_read` a boolean. */
-export function backupRecord({ live_read, ...row }: BackupRow): Backup {
+/** A catalogue row as the services answer it: `live_read` a boolean; the verification scheduler's lease left out. */
+export function backupRecord({ live_read, verify_claimed_until: _lease, ...row }: BackupRow): Backup {
   return { ...row, live_read: Number(live_read) === 1 };
 }
 

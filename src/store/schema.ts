@@ -162,7 +162,20 @@ export interface BackupsTable {
   consistency: 'snapshot' | 'live';
   /** 1 when `consistency` is `live`: the disk was read in place, not from a point-in-time clone. */
   live_read: Flag;
+  /** When its last verification ended (Unix seconds); null while it was never verified (migration 0013). */
+  verified_at: ColumnType<number | null, number | null | undefined, number | null>;
+  /** What its last verification found: `ok`, or `failed` (a damaged or missing chunk or manifest). */
+  verify_outcome: ColumnType<VerifyOutcome | null, VerifyOutcome | null | undefined, VerifyOutcome | null>;
+  /** A short sentence on what its last verification found. */
+  verify_detail: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Plain bytes of the backup's distinct chunks its last verification read and authenticated. */
+  verify_bytes: ColumnType<number | null, number | null | undefined, number | null>;
+  /** Until when (Unix seconds) a worker's verification scheduler holds it to verify it; null when none. */
+  verify_claimed_until: ColumnType<number | null, number | null | undefined, number | null>;
 }
+
+/** A backup's last verification outcome. */
+export type VerifyOutcome = 'ok' | 'failed';
 
 export interface ApiTokensTable {
   pk: Pk;
@@ -273,8 +286,8 @@ export type BackupRunRow = Selectable<BackupRunsTable>;
 export type BackupRow = Selectable<BackupsTable>;
 /** A run as the services answer it: `live_read` a boolean (services/runs.ts `runRecord`). */
 export type BackupRun = Omit<BackupRunRow, 'live_read' | 'copy'> & { live_read: boolean; copy: RunCopy | null };
-/** A backup as the services answer it: `live_read` a boolean (services/backups.ts `backupRecord`). */
-export type Backup = Omit<BackupRow, 'live_read'> & { live_read: boolean };
+/** A backup as the services answer it: `live_read` a boolean, no verification lease (services/backups.ts `backupRecord`). */
+export type Backup = Omit<BackupRow, 'live_read' | 'verify_claimed_until'> & { live_read: boolean };
 export type Country = Selectable<CountriesTable>;
 export type Currency = Selectable<CurrenciesTable>;
 export type DataCenter = Selectable<DataCentersTable>;

@@ -48,6 +48,10 @@ export interface BadChunk {
 export interface VerifyReport {
   readonly backupsChecked: number;
   readonly chunksChecked: number;
+  /** Plain bytes of the chunks read and authenticated (each chunk once). */
+  readonly bytesChecked: number;
+  /** Per backup checked (repository id): plain bytes of its distinct chunks. */
+  readonly bytesByBackup: Readonly<Record<string, number>>;
   readonly badChunks: readonly BadChunk[];
   /** Manifests that could not be read or authenticated. */
   readonly badManifests: readonly { readonly backupId: string; readonly detail: string }[];

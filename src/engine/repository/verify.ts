@@ -19,15 +19,21 @@ export async function verify(context: RepositoryContext, options: VerifyOptions 
     const backupsOfChunk = new Map<string, string[]>();
     const lengthOfChunk = new Map<string, number>();
     const badManifests: { backupId: string; detail: string }[] = [];
+    // Per backup, the plain bytes of its distinct chunks: what checking it alone would read.
+    const bytesByBackup: Record<string, number> = {};
     for (const backupId of ids) {
       try {
         const manifest = await ManifestReader.open(context.store, backupId, context.keys);
         await manifest.forEachChunk((id, position) => {
           if (id === null) return;
           const owners = backupsOfChunk.get(id) ?? [];
-          if (!owners.includes(backupId)) owners.push(backupId);
+          const length = plainLengthOf(manifest.header, position);
+          if (!owners.includes(backupId)) {
+            owners.push(backupId);
+            bytesByBackup[backupId] = (bytesByBackup[backupId] ?? 0) + length;
+          }
           backupsOfChunk.set(id, owners);
-          lengthOfChunk.set(id, plainLengthOf(manifest.header, position));
+          lengthOfChunk.set(id, length);
         });
       } catch (error) {
         if (!(error instanceof RepositoryError)) throw error;
@@ -60,6 +66,8 @@ export async function verify(context: RepositoryContext, options: VerifyOptions 
     return {
       backupsChecked: ids.length,
       chunksChecked: backupsOfChunk.size,
+      bytesChecked: checkedBytes,
+      bytesByBackup,
       badChunks,
       badManifests,
       indexProblems: index.problems,
