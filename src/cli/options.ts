@@ -77,6 +77,16 @@ export function wholeNumber(flag: string, min: number, max: number): (value: str
   };
 }
 
+/** An option parser for a decimal number from `min` to `max` (`1`, `0.5`, `.25`). */
+export function decimalNumber(flag: string, min: number, max: number): (value: string) => number {
+  return (value) => {
+    if (!/^(\d+(\.\d*)?|\.\d+)$/.test(value) || Number(value) < min || Number(value) > max) {
+      throw new InvalidArgumentError(`--${flag} must be a number from ${min} to ${max} (got "${value}")`);
+    }
+    return Number(value);
+  };
+}
+
 /** An option parser for a count or size that must be at least 1. */
 export function positiveWholeNumber(flag: string, max: number): (value: string) => number {
   return (value) => {

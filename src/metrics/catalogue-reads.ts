@@ -122,3 +122,21 @@ export async function readTotals(db: Kysely<Database>, now: number): Promise<Tot
     storedBytes: Number(row.stored_bytes ?? 0),
   };
 }
+
+/** The backups' last verifications (migration 0013): read at every scrape, both through an index. */
+export interface VerificationReading {
+  /** Backups whose last verification found damage. */
+  readonly failed: number;
+  /** When the newest verification of any backup ended (Unix seconds); null when none was ever verified. */
+  readonly lastAt: number | null;
+}
+
+export async function readVerifications(db: Kysely<Database>): Promise<VerificationReading> {
+  const row = await db
+    .selectNoFrom((eb) => [
+      eb.selectFrom('backups').where('verify_outcome', '=', 'failed').select((q) => q.fn.countAll<number | string>().as('n')).as('failed'),
+      eb.selectFrom('backups').select((q) => q.fn.max('verified_at').as('t')).as('last_at'),
+    ])
+    .executeTakeFirstOrThrow();
+  return { failed: Number(row.failed ?? 0), lastAt: row.last_at === null || row.last_at === undefined ? null : Number(row.last_at) };
+}

@@ -5,7 +5,8 @@
  * - what this process counts as it works: HTTP requests, finished runs, scheduling lag, lost leases,
  *   run durations and bytes, verifications (counters and histograms: Prometheus sums them across processes);
  * - what it reads from the catalogue at each scrape (gauges: the same in every process): the backlog,
- *   each policy's last success, last attempt, stored size and interval, and catalogue totals;
+ *   each policy's last success, last attempt, stored size and interval, catalogue totals, and the
+ *   backups' last verifications (how many failed, when the newest ended);
  * - whether the repository answers (when this process has a backup engine), probed at most once a minute;
  * - Node's default process and event-loop metrics.
  *
@@ -17,7 +18,7 @@ import type { Clock } from '../domain/clock.js';
 import type { RunStatus } from '../scheduler/runner.js';
 import type { SchedulerMetrics } from '../scheduler/metrics.js';
 import type { Database } from '../store/schema.js';
-import { readPolicies, readQueue, readTotals, type PolicyReading, type TotalsReading } from './catalogue-reads.js';
+import { readPolicies, readQueue, readTotals, readVerifications, type PolicyReading, type TotalsReading } from './catalogue-reads.js';
 import { RepositoryProbe } from './repository-probe.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -132,6 +133,8 @@ export class ProcessMetrics implements SchedulerMetrics {
   private readonly backups = gauge(this.catalogueRegistry, 'dbp_repository_backups', 'Backups recorded in the catalogue.');
   private readonly sourceBytes = gauge(this.catalogueRegistry, 'dbp_repository_source_bytes', 'Bytes of the disks the catalogued backups hold (what restoring each would write).');
   private readonly storedBytes = gauge(this.catalogueRegistry, 'dbp_repository_stored_bytes', 'Sum of the policies\' stored bytes (chunks shared between policies are counted once per policy).');
+  private readonly verifyFailed = gauge(this.catalogueRegistry, 'dbp_backups_verify_failed', 'Backups whose last verification (scheduled, dbp verify or the API) found a damaged or missing chunk or manifest.');
+  private readonly lastVerification = gauge(this.catalogueRegistry, 'dbp_backup_last_verification_timestamp_seconds', 'When the newest verification of any backup ended (Unix seconds); absent while none was ever verified.');
   private readonly repositoryUp = gauge(this.registry, 'dbp_repository_up', 'Whether the repository answered the last probe (1) or not (0); absent in a process without a backup engine.');
 
   constructor(
@@ -168,7 +171,7 @@ export class ProcessMetrics implements SchedulerMetrics {
     this.runStoredBytes.observe(run.bytesStored);
   }
 
-  /** One verification this process completed: `dbp verify`, the API's verify endpoint and (to come) scheduled verification. */
+  /** One verification this process completed: `dbp verify`, the API's verify endpoint and scheduled verification (all through BackupEngine.verify). */
   countVerify(outcome: VerifyOutcome): void {
     this.verifications.inc({ outcome });
   }
@@ -196,8 +199,8 @@ export class ProcessMetrics implements SchedulerMetrics {
   private async readCatalogue(): Promise<boolean> {
     const now = this.clock.now();
     try {
-      const [queue, policies, totals] = await withTimeout(
-        Promise.all([readQueue(this.db, now), readPolicies(this.db, now, this.settings.policyLimit), this.readTotals(now)]),
+      const [queue, policies, totals, verifications] = await withTimeout(
+        Promise.all([readQueue(this.db, now), readPolicies(this.db, now, this.settings.policyLimit), this.readTotals(now), readVerifications(this.db)]),
         this.settings.catalogueTimeoutMs,
       );
       this.catalogueRegistry.resetMetrics();
@@ -209,6 +212,8 @@ export class ProcessMetrics implements SchedulerMetrics {
       this.backups.set(totals.backups);
       this.sourceBytes.set(totals.sourceBytes);
       this.storedBytes.set(totals.storedBytes);
+      this.verifyFailed.set(verifications.failed);
+      if (verifications.lastAt !== null) this.lastVerification.set(verifications.lastAt);
       this.catalogueUp.set(1);
       return true;
     } catch {

@@ -228,6 +228,10 @@ function printBackups(json: boolean, backups: BackupRecord[]): void {
     printJson(backups.map(({ pk: _pk, ...backup }) => backup));
     return;
   }
-  const rows = backups.map((b) => [b.id, b.policy_id, b.disk_id, isoTime(b.created_at), String(b.disk_size_bytes), String(b.new_stored_bytes), b.consistency]);
-  printTable(['id', 'policy', 'disk', 'created_at', 'disk_bytes', 'new_stored_bytes', 'consistency'], rows, 'No backups.');
+  const rows = backups.map((b) => [
+    b.id, b.policy_id, b.disk_id, isoTime(b.created_at), String(b.disk_size_bytes), String(b.new_stored_bytes), b.consistency,
+    // The last verification: "ok 2026-12-07T04:00:00Z", "FAILED …", or "never".
+    b.verified_at === null ? 'never' : `${b.verify_outcome === 'failed' ? 'FAILED' : 'ok'} ${isoTime(b.verified_at)}`,
+  ]);
+  printTable(['id', 'policy', 'disk', 'created_at', 'disk_bytes', 'new_stored_bytes', 'consistency', 'last_verified'], rows, 'No backups.');
 }

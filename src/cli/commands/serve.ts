@@ -10,7 +10,8 @@ import { schedulerFor } from '../../scheduler/index.js';
 import { networkListErrors } from '../../domain/networks.js';
 import { startGarbageCollection } from '../../engine/maintenance.js';
 import { addCopyToOption, addEngineOptions, engineIfConfigured, LOG_LEVELS, type EngineValues } from '../engine-options.js';
-import { collect, commonOptions, leafCommand, UsageError, wholeNumber, type CommonOptions } from '../options.js';
+import { DEFAULT_VERIFICATION_SETTINGS, SECONDS_PER_DAY, verificationSchedulerFor } from '../../verification/index.js';
+import { collect, commonOptions, decimalNumber, leafCommand, UsageError, wholeNumber, type CommonOptions } from '../options.js';
 
 const ROLES = ['all', 'api', 'worker'];
 type Role = 'all' | 'api' | 'worker';
@@ -28,6 +29,8 @@ interface ServeFlags extends EngineValues {
   requestTimeout: number;
   keepAliveTimeout: number;
   connectionsPerIp: number;
+  verifyEveryDays: number;
+  verifyMaxShare: number;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -88,6 +91,18 @@ export function registerServeCommand(program: Command): void {
         .default(DEFAULT_CONNECTION_LIMITS.maxConnectionsPerAddress)
         .argParser(wholeNumber('connections-per-ip', 1, 1_000_000)),
     )
+    .addOption(
+      new Option('--verify-every-days <days>', 'worker: re-read and authenticate each backup at most this often, oldest-verified first (0: never; decimals allowed)')
+        .env('DBP_VERIFY_EVERY_DAYS')
+        .default(DEFAULT_VERIFICATION_SETTINGS.everySeconds / SECONDS_PER_DAY)
+        .argParser(decimalNumber('verify-every-days', 0, 3650)),
+    )
+    .addOption(
+      new Option('--verify-max-share <share>', "worker: the share of the worker's time scheduled verification may take (after t seconds of it, rest t·(1−share)/share)")
+        .env('DBP_VERIFY_MAX_SHARE')
+        .default(DEFAULT_VERIFICATION_SETTINGS.maxShare)
+        .argParser(decimalNumber('verify-max-share', 0.001, 1)),
+    )
     .action(async (flags: ServeFlags, command: Command) => serve(commonOptions(command), flags));
 }
 
@@ -122,8 +137,17 @@ async function serve(options: CommonOptions, flags: ServeFlags): Promise<void> {
   const scheduler = role === 'api' ? undefined : schedulerFor(runtime, { logger, ...(engine ? { runner: engine } : {}) });
   scheduler?.start();
   const garbageCollection = engine && role !== 'api' ? startGarbageCollection(engine, logger) : undefined;
+  // Scheduled verification goes through the engine's verify, as `dbp verify` and the API's endpoint do.
+  const verification =
+    engine && role !== 'api'
+      ? verificationSchedulerFor(runtime, engine, { logger, settings: { everySeconds: verifyEverySeconds(flags.verifyEveryDays), maxShare: flags.verifyMaxShare } })
+      : undefined;
+  verification?.start();
   logger.info(
-    { role, url: server?.url, metrics: metricsServer?.url, worker: scheduler?.workerId, database: runtime.store.location, engine: runtime.store.engine },
+    {
+      role, url: server?.url, metrics: metricsServer?.url, worker: scheduler?.workerId, database: runtime.store.location, engine: runtime.store.engine,
+      verifyEveryDays: verification?.enabled ? flags.verifyEveryDays : 0,
+    },
     'dbp started',
   );
   if (server) process.stderr.write(`dbp: serving ${server.url}/core/v1/ (database: ${runtime.store.location})\n`);
@@ -135,11 +159,16 @@ async function serve(options: CommonOptions, flags: ServeFlags): Promise<void> {
   logger.info('shutting down');
   sweeper?.stop();
   garbageCollection?.stop();
-  await scheduler?.stop();
+  await Promise.all([scheduler?.stop(), verification?.stop()]);
   await server?.stop();
   await metricsServer?.stop();
   await engine?.close();
   await runtime.close();
+}
+
+/** Whole seconds, at least 1 unless off (a tiny period in days is a test's or a demo's, not off). */
+function verifyEverySeconds(days: number): number {
+  return days === 0 ? 0 : Math.max(1, Math.round(days * SECONDS_PER_DAY));
 }
 
 /** `--trusted-proxy` (repeatable), else DBP_TRUSTED_PROXIES (comma-separated): addresses or CIDR ranges. */

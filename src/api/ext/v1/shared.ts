@@ -84,6 +84,22 @@ export function engineOf(backups: BackupOperations | undefined): BackupOperation
 
 const LIVE_READ_DESCRIPTION = 'True when the disk was read in place while it could change, not from a point-in-time clone';
 
+/** A backup's last verification (migration 0013), by whatever asked for it: scheduled, `dbp verify` or the API. */
+export const BackupVerificationObject = objectType({
+  id: 'ExtAPI/Objects/BackupLastVerification',
+  name: 'BackupLastVerification',
+  fields: {
+    verified_at: { type: UnixTimeScalar, description: 'When it ended', value: (b: Backup) => b.verified_at },
+    outcome: {
+      type: enumType('ExtAPI/Objects/BackupVerificationOutcomeEnum', 'BackupVerificationOutcomeEnum', ['ok', 'failed']),
+      description: '`ok`: every chunk read and authenticated; `failed`: a chunk or the manifest is damaged or missing',
+      value: (b: Backup) => b.verify_outcome,
+    },
+    detail: { type: StringScalar, description: 'What it found, in a sentence', value: (b: Backup) => b.verify_detail },
+    bytes_checked: { type: IntegerScalar, description: "Plain bytes of the backup's chunks it read and authenticated", value: (b: Backup) => b.verify_bytes },
+  },
+});
+
 export const BackupObject = objectType({
   id: 'ExtAPI/Objects/Backup',
   name: 'Backup',
@@ -100,6 +116,12 @@ export const BackupObject = objectType({
       description: '`snapshot`: read from a point-in-time clone of the image; `live`: read while the disk could change',
     },
     live_read: { type: BooleanScalar, description: LIVE_READ_DESCRIPTION },
+    last_verification: {
+      type: BackupVerificationObject,
+      nullable: true,
+      description: 'Its last verification (scheduled, `dbp verify` or the verify endpoint); null while it was never verified',
+      value: (b: Backup) => (b.verified_at === null ? null : b),
+    },
   },
 });
 
