@@ -134,7 +134,7 @@ export class ProcessMetrics implements SchedulerMetrics {
   private readonly sourceBytes = gauge(this.catalogueRegistry, 'dbp_repository_source_bytes', 'Bytes of the disks the catalogued backups hold (what restoring each would write).');
   private readonly storedBytes = gauge(this.catalogueRegistry, 'dbp_repository_stored_bytes', 'Sum of the policies\' stored bytes (chunks shared between policies are counted once per policy).');
   private readonly verifyFailed = gauge(this.catalogueRegistry, 'dbp_backups_verify_failed', 'Backups whose last verification (scheduled, dbp verify or the API) found a damaged or missing chunk or manifest.');
-  private readonly lastVerification = gauge(this.catalogueRegistry, 'dbp_backup_last_verification_timestamp_seconds', 'When the newest verification of any backup ended (Unix seconds); absent while none was ever verified.');
+  private readonly lastVerification = gauge(this.catalogueRegistry, 'dbp_backup_last_verification_timestamp_seconds', 'When the newest verification of any backup ended (Unix seconds); 0 while none was ever verified.');
   private readonly repositoryUp = gauge(this.registry, 'dbp_repository_up', 'Whether the repository answered the last probe (1) or not (0); absent in a process without a backup engine.');
 
   constructor(
