@@ -53,7 +53,8 @@ forEachEngine('extension API: backups', (engine) => {
     assert.equal(result.status, 200, result.text);
     assert.equal(result.body.backups.length, 1);
     const [backup] = result.body.backups;
-    assert.deepEqual(Object.keys(backup), ['id', 'disk_backup_policy_id', 'disk_id', 'run_id', 'created_at', 'size', 'new_stored_size', 'consistency', 'live_read']);
+    assert.deepEqual(Object.keys(backup), ['id', 'disk_backup_policy_id', 'disk_id', 'run_id', 'created_at', 'size', 'new_stored_size', 'consistency', 'live_read', 'last_verification']);
+    assert.equal(backup.last_verification, null, 'never verified yet');
     assert.equal(backup.live_read, backup.consistency === 'live');
     assert.equal(backup.disk_backup_policy_id, policyId);
     assert.equal(backup.size, 1.5 * 1024 * 1024);
@@ -74,6 +75,8 @@ forEachEngine('extension API: backups', (engine) => {
     const result = await service.call('POST', ext(`backups/${backupId}/verify`), { token: org.token });
     assert.equal(result.status, 200, result.text);
     assert.deepEqual(result.body.verification, { ok: true, chunks_checked: (1024 * 1024) / DEFAULT_CHUNK_SIZE, bad_chunks: [] });
+    const [listed] = (await service.call('GET', ext(`disk_backup_policies/${policyId}/backups`), { token: org.token })).body.backups;
+    assert.deepEqual(listed.last_verification, { verified_at: TEST_NOW, outcome: 'ok', detail: 'every chunk read and authenticated', bytes_checked: 1024 * 1024 });
   });
 
   describe('errors', () => {
@@ -105,6 +108,9 @@ forEachEngine('extension API: backups', (engine) => {
       assert.equal(verified.status, 200, verified.text);
       assert.equal(verified.body.verification.ok, false);
       assert.equal(verified.body.verification.bad_chunks[0].problem, 'corrupt');
+      const [listed] = (await service.call('GET', ext(`disk_backup_policies/${policyId}/backups`), { token: org.token })).body.backups;
+      assert.equal(listed.last_verification.outcome, 'failed');
+      assert.match(listed.last_verification.detail, /bad chunk.*corrupt/);
       const disksBefore = await service.snapshot();
       assertError(await service.call('POST', ext(`backups/${backupId}/restore`), { token: org.token, json: { name: 'nope' } }), 422, 'backup_unreadable');
       assert.equal(await service.snapshot(), disksBefore);

@@ -56,8 +56,16 @@ test('policy run backs up now; backups list shows it; restore --to is byte-exact
   const restored = await dbpJson(['restore', '--backup', backups[0].id, '--new-disk', 'restored archive', '--data-dir', dataDir]);
   assert.match(restored.disk, /^disk_/);
   const verify = await dbpJson(['verify', '--data-dir', dataDir]);
-  assert.deepEqual(verify, { backups_checked: 1, chunks_checked: verify.chunks_checked, bad_chunks: [], bad_manifests: [], index_problems: [], ok: true, affected_backups: [] });
-  assert.ok(verify.chunks_checked > 0);
+  assert.deepEqual(verify, {
+    backups_checked: 1, chunks_checked: verify.chunks_checked, bytes_checked: verify.bytes_checked, bad_chunks: [], bad_manifests: [], index_problems: [], ok: true, affected_backups: [],
+  });
+  assert.ok(verify.chunks_checked > 0 && verify.bytes_checked > 0);
+  // The verification is the backup's last one, in the listing.
+  const [verified] = await dbpJson(['backups', 'list', '--data-dir', dataDir]);
+  assert.equal(verified.verify_outcome, 'ok');
+  assert.equal(verified.verify_bytes, verify.bytes_checked);
+  assert.equal(typeof verified.verified_at, 'number');
+  assert.ok(!('verify_claimed_until' in verified), 'the scheduler lease is not shown');
   const gc = await dbpJson(['gc', '--data-dir', dataDir]);
   assert.deepEqual(Object.keys(gc), ['chunks_removed', 'bytes_removed', 'chunks_kept']);
   assert.equal(gc.chunks_removed, 0);
@@ -77,6 +85,9 @@ test('verify names the backup a damaged chunk affects and exits 1', async () => 
   assert.deepEqual(report.affected_backups, [backups[0].id]);
   assert.ok(report.bad_chunks.length > 0);
   assert.deepEqual(Object.keys(report.bad_chunks[0]), ['chunk_id', 'problem', 'detail', 'backup_ids']);
+  const listed = await dbp(['backups', 'list', '--data-dir', dataDir]);
+  assert.match(listed.stdout, /last_verified/);
+  assert.match(listed.stdout, new RegExp(`${backups[0].id}.*FAILED \\d{4}-`));
 });
 
 test('disk create --image records the image and takes its size; a missing image is refused', async () => {

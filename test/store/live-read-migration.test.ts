@@ -24,6 +24,11 @@ forEachEngine('migration 0009: live_read', (engine) => {
     await sql`alter table backup_runs drop column live_read`.execute(db);
     await sql`drop table repository_binding`.execute(db);
     await sql`alter table backup_runs drop column copy`.execute(db);
+    await sql`drop index backups_by_verification`.execute(db);
+    await sql`drop index backups_by_verify_outcome`.execute(db);
+    for (const column of ['verified_at', 'verify_outcome', 'verify_detail', 'verify_bytes', 'verify_claimed_until']) {
+      await sql`alter table backups drop column ${sql.ref(column)}`.execute(db);
+    }
     await sql`delete from kysely_migration where name >= '0009_live_read'`.execute(db);
 
     const run = (id: string, scheduledAt: number, status: string, error: string | null) =>
