@@ -22,7 +22,8 @@ interface ServeFlags extends EngineValues {
   role: Role;
   logLevel: string;
   metricsPort?: number;
-  metricsPolicyLimit: number;
+  /** `--metrics-policies` (commander names it after the flag). */
+  metricsPolicies: number;
   trustedProxy?: string[];
   keepRuns?: number;
   headersTimeout: number;
@@ -112,7 +113,7 @@ async function serve(options: CommonOptions, flags: ServeFlags): Promise<void> {
   const trustedProxies = trustedProxiesOption(flags.trustedProxy);
   const connectionLimits = connectionLimitsOption(flags);
   const logger = pino({ level: flags.logLevel });
-  const runtime = await openRuntime({ ...options, metrics: { policyLimit: flags.metricsPolicyLimit } });
+  const runtime = await openRuntime({ ...options, metrics: { policyLimit: flags.metricsPolicies } });
   runtime.store.checkpointInBackground?.();
   const engine = await engineIfConfigured(runtime, options, flags, logger).catch(async (error: unknown) => {
     await runtime.close();
