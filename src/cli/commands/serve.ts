@@ -93,13 +93,13 @@ export function registerServeCommand(program: Command): void {
         .argParser(wholeNumber('connections-per-ip', 1, 1_000_000)),
     )
     .addOption(
-      new Option('--verify-every-days <days>', 'worker: re-read and authenticate each backup at most this often, oldest-verified first (0: never; decimals allowed)')
+      new Option('--verify-every-days <n>', 'worker: re-read and authenticate each backup at most this often, oldest-verified first (0: never; decimals allowed)')
         .env('DBP_VERIFY_EVERY_DAYS')
         .default(DEFAULT_VERIFICATION_SETTINGS.everySeconds / SECONDS_PER_DAY)
         .argParser(decimalNumber('verify-every-days', 0, 3650)),
     )
     .addOption(
-      new Option('--verify-max-share <share>', "worker: the share of the worker's time scheduled verification may take (after t seconds of it, rest t·(1−share)/share)")
+      new Option('--verify-max-share <f>', "worker: the share of the worker's time scheduled verification may take (after t seconds of it, rest t·(1−share)/share)")
         .env('DBP_VERIFY_MAX_SHARE')
         .default(DEFAULT_VERIFICATION_SETTINGS.maxShare)
         .argParser(decimalNumber('verify-max-share', 0.001, 1)),
