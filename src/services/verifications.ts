@@ -19,7 +19,7 @@ export interface VerificationResult {
 /** Details are for people reading a listing, not a full report (that is `dbp verify --backup …`). */
 export const DETAIL_LIMIT = 300;
 
-/** Records each backup's verification as its last one, ended at `now`, and lets go of any claim on it. */
+/** Records each backup's verification as its last one, ended at `now` (a scheduler's claim on it is the scheduler's to give back). */
 export async function recordVerifications(db: Kysely<Database>, results: readonly VerificationResult[], now: number): Promise<void> {
   for (const result of results) {
     await db
@@ -29,7 +29,6 @@ export async function recordVerifications(db: Kysely<Database>, results: readonl
         verify_outcome: result.outcome,
         verify_detail: result.detail.length > DETAIL_LIMIT ? `${result.detail.slice(0, DETAIL_LIMIT - 1)}…` : result.detail,
         verify_bytes: result.bytesChecked,
-        verify_claimed_until: null,
       })
       .where('id', '=', result.backupId)
       .execute();

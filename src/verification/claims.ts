@@ -13,6 +13,12 @@ import { writeTransaction } from '../store/write-transaction.js';
 
 export interface VerificationClaim {
   readonly backupId: string;
+  /**
+   * The lease's end as this claim wrote it. It doubles as the claim's token: renewing and giving
+   * back only act while the row still holds this value, so a worker whose lease ran out (and was
+   * taken over) cannot extend or clear the new holder's.
+   */
+  readonly claimedUntil: number;
   /** Its last verification's end, null when it was never verified. */
   readonly verifiedAt: number | null;
 }
@@ -40,25 +46,31 @@ export async function claimNextVerification(
       .$if(engine === 'postgres', (query) => query.forUpdate().skipLocked())
       .executeTakeFirst();
     if (!row) return null;
-    await trx.updateTable('backups').set({ verify_claimed_until: now + leaseSeconds }).where('pk', '=', row.pk).execute();
-    return { backupId: row.id, verifiedAt: row.verified_at };
+    const claimedUntil = now + leaseSeconds;
+    await trx.updateTable('backups').set({ verify_claimed_until: claimedUntil }).where('pk', '=', row.pk).execute();
+    return { backupId: row.id, claimedUntil, verifiedAt: row.verified_at };
   });
 }
 
-/** Extends a held claim; false when it is no longer held (the backup is gone or its lease was given up). */
-export async function renewVerificationClaim(db: Kysely<Database>, backupId: string, until: number): Promise<boolean> {
+/** Extends a held claim to `until`; false when it is no longer held (the backup is gone, or another worker took it over). */
+export async function renewVerificationClaim(db: Kysely<Database>, claim: { backupId: string; claimedUntil: number }, until: number): Promise<boolean> {
   const result = await db
     .updateTable('backups')
     .set({ verify_claimed_until: until })
-    .where('id', '=', backupId)
-    .where('verify_claimed_until', 'is not', null)
+    .where('id', '=', claim.backupId)
+    .where('verify_claimed_until', '=', claim.claimedUntil)
     .executeTakeFirst();
   return Number(result.numUpdatedRows) > 0;
 }
 
-/** Gives a claim up; kept until `until` when given (a failed attempt is not retried at once), else at once. */
-export async function releaseVerificationClaim(db: Kysely<Database>, backupId: string, until: number | null = null): Promise<void> {
-  await db.updateTable('backups').set({ verify_claimed_until: until }).where('id', '=', backupId).execute();
+/** Gives a held claim up: at once (`until` null), or kept until `until` (a failed attempt is not retried at once). */
+export async function releaseVerificationClaim(db: Kysely<Database>, claim: { backupId: string; claimedUntil: number }, until: number | null = null): Promise<void> {
+  await db
+    .updateTable('backups')
+    .set({ verify_claimed_until: until })
+    .where('id', '=', claim.backupId)
+    .where('verify_claimed_until', '=', claim.claimedUntil)
+    .execute();
 }
 
 /** Seconds from `now` until the next backup becomes due (0 when one is due now), or null when there are no backups. */

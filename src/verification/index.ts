@@ -1,7 +1,7 @@
 /** The worker's scheduled verification: see scheduler.ts (the loop) and claims.ts (the claim). */
 import type { Logger } from 'pino';
 import type { Runtime } from '../runtime.js';
-import { VerificationScheduler, type BackupVerifier, type VerificationSettings } from './scheduler.js';
+import { VerificationScheduler, type BackupVerifier, type ScheduledVerification, type VerificationSettings } from './scheduler.js';
 
 export { VerificationScheduler, DEFAULT_VERIFICATION_SETTINGS, SECONDS_PER_DAY, type BackupVerifier, type ScheduledVerification, type VerificationSettings } from './scheduler.js';
 
@@ -9,7 +9,7 @@ export { VerificationScheduler, DEFAULT_VERIFICATION_SETTINGS, SECONDS_PER_DAY, 
 export function verificationSchedulerFor(
   runtime: Runtime,
   verifier: BackupVerifier,
-  options: { logger: Logger | false; settings?: Partial<VerificationSettings> },
+  options: { logger: Logger | false; settings?: Partial<VerificationSettings>; onVerified?: (verification: ScheduledVerification) => void },
 ): VerificationScheduler {
   return new VerificationScheduler({
     db: runtime.store.db,
@@ -18,5 +18,6 @@ export function verificationSchedulerFor(
     verifier,
     logger: options.logger,
     ...(options.settings ? { settings: options.settings } : {}),
+    ...(options.onVerified ? { onVerified: options.onVerified } : {}),
   });
 }

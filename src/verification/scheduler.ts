@@ -16,7 +16,7 @@ import type { Kysely } from 'kysely';
 import type { Clock } from '../domain/clock.js';
 import type { Engine } from '../store/database.js';
 import type { Database } from '../store/schema.js';
-import { claimNextVerification, releaseVerificationClaim, renewVerificationClaim, secondsUntilNextVerification } from './claims.js';
+import { claimNextVerification, releaseVerificationClaim, renewVerificationClaim, secondsUntilNextVerification, type VerificationClaim } from './claims.js';
 
 export const SECONDS_PER_DAY = 86_400;
 
@@ -122,21 +122,25 @@ export class VerificationScheduler {
       const seconds = await secondsUntilNextVerification(db, clock.now(), everySeconds);
       return clamp(seconds === null ? maxPollMs : seconds * 1000, minPollMs, maxPollMs);
     }
-    const verification = await this.verifyClaimed(claim.backupId, claim.verifiedAt);
+    const verification = await this.verifyClaimed(claim);
     this.options.onVerified?.(verification);
     // The share: t of work is followed by at least t·(1 − share)/share of rest.
     return Math.max(minPollMs, ((verification.endedMs - verification.startedMs) * (1 - maxShare)) / maxShare);
   }
 
-  private async verifyClaimed(backupId: string, previouslyAt: number | null): Promise<ScheduledVerification> {
+  private async verifyClaimed(claim: VerificationClaim): Promise<ScheduledVerification> {
     const { db, clock, verifier } = this.options;
     const { leaseSeconds } = this.settings;
+    const { backupId, verifiedAt: previouslyAt } = claim;
+    let held = { backupId, claimedUntil: claim.claimedUntil };
     const lost = new AbortController();
     const signal = AbortSignal.any([this.stopping.signal, lost.signal]);
     const renewal = setInterval(() => {
-      renewVerificationClaim(db, backupId, clock.now() + leaseSeconds).then(
-        (held) => {
-          if (!held) lost.abort(new Error('the claim on the backup was lost'));
+      const until = clock.now() + leaseSeconds;
+      renewVerificationClaim(db, held, until).then(
+        (renewed) => {
+          if (renewed) held = { backupId, claimedUntil: until };
+          else lost.abort(new Error('the claim on the backup was lost (its lease ran out and another worker took it)'));
         },
         (error: unknown) => this.log('warn', { backupId, err: error }, 'scheduled verification: could not renew the claim; trying again'),
       );
@@ -145,6 +149,8 @@ export class VerificationScheduler {
     try {
       const report = await verifier.verify(backupId, undefined, signal);
       const endedMs = performance.now();
+      clearInterval(renewal);
+      await releaseVerificationClaim(db, held).catch(() => {}); // else it ends with its lease
       const failed = report.affectedBackups.includes(backupId);
       const result: ScheduledVerification = { backupId, outcome: failed ? 'failed' : 'ok', seconds: (endedMs - startedMs) / 1000, startedMs, endedMs };
       if (failed) this.log('error', { backupId, seconds: result.seconds, bytesChecked: report.bytesChecked, previouslyAt }, 'scheduled verification: backup DAMAGED');
@@ -152,11 +158,11 @@ export class VerificationScheduler {
       return result;
     } catch (error) {
       const endedMs = performance.now();
+      clearInterval(renewal);
       const message = (error as Error)?.message ?? String(error);
-      // Aborted (shutdown): given back at once. Any other failure (the repository unreachable or
-      // locked, the backup pruned meanwhile): held a lease longer, so that the others go first.
-      const retryAt = signal.aborted ? null : clock.now() + leaseSeconds;
-      await releaseVerificationClaim(db, backupId, retryAt).catch(() => {});
+      // Stopped: given back at once. Lost: no longer ours to touch. Any other failure (the repository
+      // unreachable or locked, the backup pruned meanwhile): held a lease longer, so that others go first.
+      if (!lost.signal.aborted) await releaseVerificationClaim(db, held, signal.aborted ? null : clock.now() + leaseSeconds).catch(() => {});
       if (!signal.aborted) this.log('warn', { backupId, err: error }, 'scheduled verification could not be done; tried again later');
       return { backupId, outcome: 'error', seconds: (endedMs - startedMs) / 1000, startedMs, endedMs, error: message };
     } finally {

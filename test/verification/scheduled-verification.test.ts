@@ -4,7 +4,7 @@
  * its period — failed in the catalogue, in /ext/v1 and in /metrics — while a healthy one is verified
  * ok; a backup is not verified again before its period has passed (the clock is the test's, so no
  * long sleeps); verifications never run back to back beyond the share; two workers never verify one
- * backup at once; stop() is prompt.
+ * backup at once, and a lease taken over stays the new holder's; stop() is prompt.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { openBackupEngine, type BackupEngine } from '../../src/engine/index.js';
 import type { Runtime } from '../../src/runtime.js';
-import { claimNextVerification } from '../../src/verification/claims.js';
+import { claimNextVerification, releaseVerificationClaim, renewVerificationClaim } from '../../src/verification/claims.js';
 import { verificationSchedulerFor, type ScheduledVerification, type VerificationScheduler, type VerificationSettings } from '../../src/verification/index.js';
 import { forEachEngine, TEST_NOW, TEST_REPOSITORY_PASSWORD, TestService, type TestOrganization } from '../support/harness.js';
 import { corruptChunks } from '../support/repository-damage.js';
@@ -45,8 +45,7 @@ forEachEngine('scheduled verification', (engine) => {
   const running: VerificationScheduler[] = [];
 
   const startScheduler = (runtime: Runtime, verifier: BackupEngine, seen: ScheduledVerification[], settings = FAST) => {
-    const scheduler = verificationSchedulerFor(runtime, verifier, { logger: false, settings: { ...settings } });
-    (scheduler as unknown as { options: { onVerified?: (v: ScheduledVerification) => void } }).options.onVerified = (v) => seen.push(v);
+    const scheduler = verificationSchedulerFor(runtime, verifier, { logger: false, settings, onVerified: (v) => seen.push(v) });
     running.push(scheduler);
     scheduler.start();
     return scheduler;
@@ -141,6 +140,13 @@ forEachEngine('scheduled verification', (engine) => {
       const second = await claimNextVerification(other.store.db, engine, { now: service.clock.now(), everySeconds: PERIOD_SECONDS, leaseSeconds: 60 });
       const third = await claimNextVerification(other.store.db, engine, { now: service.clock.now(), everySeconds: PERIOD_SECONDS, leaseSeconds: 60 });
       assert.deepEqual([first?.backupId, second?.backupId, third], [damagedId, healthyId, null]);
+      // A lease that ran out is taken over; the old holder can then neither extend nor give back the new one's.
+      service.clock.advance(61);
+      const takeover = await claimNextVerification(other.store.db, engine, { now: service.clock.now(), everySeconds: PERIOD_SECONDS, leaseSeconds: 60 });
+      assert.equal(takeover?.backupId, damagedId);
+      assert.equal(await renewVerificationClaim(service.runtime.store.db, first!, service.clock.now() + 60), false);
+      await releaseVerificationClaim(service.runtime.store.db, first!);
+      assert.equal((await backupRow(damagedId)).verify_claimed_until, takeover!.claimedUntil, "the new holder's claim stands");
       await service.runtime.store.db.updateTable('backups').set({ verify_claimed_until: null }).execute();
 
       // Both workers loop at once, each verifying slowly enough to overlap the other.
