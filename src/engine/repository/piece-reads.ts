@@ -34,12 +34,12 @@ export interface SealedPieces {
 /**
  * The sealed bytes of each of `pieces`, read with few requests. A range that fails is read again
  * piece by piece, so that each piece gets its own answer (a truncated pack spoils only the chunks
- * past its end). `known` supplies pieces already at hand (not read again, and never movable).
+ * past its end).
  */
-export async function readSealedPieces(store: ObjectStore, pieces: readonly LoadPiece[], known?: (piece: LoadPiece) => Uint8Array | undefined): Promise<SealedPieces> {
+export async function readSealedPieces(store: ObjectStore, pieces: readonly LoadPiece[]): Promise<SealedPieces> {
   const sealed = new Array<SealedPiece | undefined>(pieces.length);
   const movable = new Set<ArrayBuffer>();
-  const order = pieces.map((_, index) => index).filter((index) => (sealed[index] = known?.(pieces[index]!)) === undefined);
+  const order = pieces.map((_, index) => index);
   order.sort((a, b) => pieces[a]!.pack.localeCompare(pieces[b]!.pack) || pieces[a]!.offset - pieces[b]!.offset);
   const ranges: Range[] = [];
   for (const index of order) {
