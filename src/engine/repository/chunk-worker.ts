@@ -9,6 +9,7 @@ import { createHmac } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { StoreError } from '../storage/object-store.js';
 import { openStore } from '../storage/open-store.js';
+import { closeRanges, pieceOf } from './pack-ranges.js';
 import { releaseUnit, takeUnit, writeUnit } from './restore-writes.js';
 import { seal, unseal, UnsealError } from './sealing.js';
 import { transferables, type ChunkReply, type ChunkTask, type ChunkWorkerData, type LoadPiece, type PieceProblem, type RestoreTarget, type SequencedTask } from './chunk-pool.js';
@@ -61,11 +62,6 @@ function sealPieces(task: Extract<ChunkTask, { kind: 'seal' }>): ChunkReply {
   return { kind: 'sealed', output: task.output, lengths, buffer: task.buffer };
 }
 
-/** Pieces of one pack this close together (bytes between them) are read in one request. */
-const MAX_GAP_BYTES = 256 * 1024;
-/** A merged read is at most this long (a task's pieces span a unit of the image, about 1 MiB). */
-const MAX_RANGE_BYTES = 8 * 1024 * 1024;
-
 /**
  * The sealed bytes of a task's pieces, read with few requests — pieces of one pack that lie close
  * together as one range, the ranges at once — since a request to an object store costs far more than
@@ -73,25 +69,14 @@ const MAX_RANGE_BYTES = 8 * 1024 * 1024;
  * gets its own answer (a truncated pack spoils only the chunks past its end).
  */
 async function fetchSealed(pieces: readonly LoadPiece[]): Promise<Map<LoadPiece, Buffer | unknown>> {
-  const ranges: { pack: string; offset: number; end: number; pieces: LoadPiece[] }[] = [];
-  const sorted = [...pieces].sort((a, b) => a.pack.localeCompare(b.pack) || a.offset - b.offset);
-  for (const piece of sorted) {
-    const last = ranges.at(-1);
-    const end = piece.offset + piece.length;
-    if (last && last.pack === piece.pack && piece.offset - last.end <= MAX_GAP_BYTES && end - last.offset <= MAX_RANGE_BYTES) {
-      last.end = Math.max(last.end, end);
-      last.pieces.push(piece);
-    } else {
-      ranges.push({ pack: piece.pack, offset: piece.offset, end, pieces: [piece] });
-    }
-  }
+  const ranges = closeRanges(pieces);
   const sealed = new Map<LoadPiece, Buffer | unknown>();
   const read = async (pack: string, offset: number, length: number) => (await store).get('pack', pack, { offset, length });
   await Promise.all(
     ranges.map(async (range) => {
       try {
         const bytes = await read(range.pack, range.offset, range.end - range.offset);
-        for (const piece of range.pieces) sealed.set(piece, bytes.subarray(piece.offset - range.offset, piece.offset - range.offset + piece.length));
+        for (const piece of range.pieces) sealed.set(piece, pieceOf(range, bytes, piece));
       } catch (error) {
         if (range.pieces.length === 1) return void sealed.set(range.pieces[0]!, error);
         await Promise.all(range.pieces.map((piece) => read(piece.pack, piece.offset, piece.length).then((bytes) => sealed.set(piece, bytes), (failure: unknown) => sealed.set(piece, failure))));
