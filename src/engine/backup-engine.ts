@@ -117,7 +117,7 @@ export class BackupEngine implements BackupRunner, BackupOperations {
       const reason = (controller.signal.reason as Error | undefined)?.message ?? 'aborted';
       result = { ...result, status: 'failed', error: `cancelled: ${reason}${result.error ? ` (${result.error})` : ''}` };
     }
-    await finishManualRun(db, run, { status: result.status, error: result.error ?? null, liveRead: result.liveRead === true, finishedAt: clock.now() });
+    await finishManualRun(db, engine, run, { status: result.status, error: result.error ?? null, liveRead: result.liveRead === true, finishedAt: clock.now() });
     return { runId: run.id, result };
   }
 

@@ -23,6 +23,7 @@ import { duePolicies } from './due-policies.js';
 import type { ClaimedRun } from './runner.js';
 import { isManualWorker, MANUAL_RUN_ABANDONED } from './manual-runs.js';
 import { isOneOf, jsonRows } from './sql-lists.js';
+import { recordEvents, runFactsOf, runFailedEvent } from '../webhooks/events.js';
 
 export interface ClaimOptions {
   readonly now: number;
@@ -197,6 +198,8 @@ export async function reclaimExpiredRuns(
             .returningAll()
             .execute();
     const abandoned = [...(await fail(exhausted, `${LEASE_EXPIRED_ERROR} (${maxAttempts} attempts)`)), ...(await fail(manual, MANUAL_RUN_ABANDONED))];
+    // Failed here, so announced here: in the transaction that fails them.
+    await recordEvents(trx, engine, abandoned.map((row) => runFailedEvent(runFactsOf(row, isManualWorker(row.worker_id)))));
     const runs =
       retried.length === 0
         ? []
