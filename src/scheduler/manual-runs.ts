@@ -73,7 +73,7 @@ export async function startManualRun(
           .where('lease_expires_at', 'is not', null)
           .returningAll()
           .execute();
-        await recordEvents(trx, engine, failed.map((row) => runFailedEvent(runFactsOf(row, true))));
+        await recordEvents(trx, failed.map((row) => runFailedEvent(runFactsOf(row, true))));
         continue;
       }
       throw new RunInProgress(policy.id, run.id);
@@ -140,7 +140,7 @@ export async function finishManualRun(
   if (ending.status !== 'failed') return (await write(db)).length > 0;
   return writeTransaction(db, engine, async (trx) => {
     const finished = await write(trx);
-    await recordEvents(trx, engine, finished.map((row) => runFailedEvent(runFactsOf(row, true))));
+    await recordEvents(trx, finished.map((row) => runFailedEvent(runFactsOf(row, true))));
     return finished.length > 0;
   });
 }

@@ -64,7 +64,7 @@ export async function finishRuns(db: Kysely<Database>, engine: Engine, endings: 
   if (endings.every((ending) => ending.result.status === 'succeeded')) return writeEndings(db, engine, endings, workerId);
   return writeTransaction(db, engine, async (trx) => {
     const recorded = await writeEndings(trx, engine, endings, workerId);
-    await recordEvents(trx, engine, endings.filter((ending) => recorded.has(ending.run.id)).flatMap(endingEvents));
+    await recordEvents(trx, endings.filter((ending) => recorded.has(ending.run.id)).flatMap(endingEvents));
     return recorded;
   });
 }

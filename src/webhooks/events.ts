@@ -11,9 +11,7 @@
  */
 import type { Kysely } from 'kysely';
 import { newId, newTimeOrderedId } from '../domain/ids.js';
-import type { Engine } from '../store/database.js';
 import type { BackupRunRow, Database } from '../store/schema.js';
-import { isOneOf } from '../scheduler/sql-lists.js';
 
 export const EVENT_SCHEMA = 'dbp.event.v1';
 
@@ -40,6 +38,25 @@ export function eventBody(id: string, event: NewEvent): string {
   });
 }
 
+/**
+ * The enabled webhooks of the organizations, in creation order. The `in` list is padded (with its
+ * last id) to a power of two, so that few statement texts exist (SQLite caches prepared statements
+ * by their text) without needing to know the engine.
+ */
+async function enabledWebhooksOf(db: Kysely<Database>, organizations: readonly string[]): Promise<{ id: string; organization_id: string }[]> {
+  const found: { id: string; organization_id: string }[] = [];
+  for (let start = 0; start < organizations.length; start += MAX_IN_LIST) {
+    const part = organizations.slice(start, start + MAX_IN_LIST);
+    let size = 1;
+    while (size < part.length) size *= 2;
+    const padded = [...part, ...Array<string>(size - part.length).fill(part[part.length - 1]!)];
+    found.push(...(await db.selectFrom('webhooks').select(['pk', 'id', 'organization_id']).where('organization_id', 'in', padded).where('enabled', '=', 1).orderBy('pk').execute()));
+  }
+  return found;
+}
+
+const MAX_IN_LIST = 512;
+
 /** Rows per insert statement (SQLite binds at most 32 766 values; 10 a row). */
 const INSERT_CHUNK = 500;
 
@@ -47,16 +64,10 @@ const INSERT_CHUNK = 500;
  * Writes each event's outbox rows, one per enabled webhook of its organization, through `db` (the
  * caller's transaction). Answers how many rows were written: 0 when no organization has a webhook.
  */
-export async function recordEvents(db: Kysely<Database>, engine: Engine, events: readonly NewEvent[]): Promise<number> {
+export async function recordEvents(db: Kysely<Database>, events: readonly NewEvent[]): Promise<number> {
   if (events.length === 0) return 0;
   const organizations = [...new Set(events.map((event) => event.organizationId))];
-  const webhooks = await db
-    .selectFrom('webhooks')
-    .select(['id', 'organization_id'])
-    .where(isOneOf(engine, 'organization_id', organizations))
-    .where('enabled', '=', 1)
-    .orderBy('pk')
-    .execute();
+  const webhooks = await enabledWebhooksOf(db, organizations);
   if (webhooks.length === 0) return 0;
   const byOrganization = new Map<string, string[]>();
   for (const webhook of webhooks) byOrganization.set(webhook.organization_id, [...(byOrganization.get(webhook.organization_id) ?? []), webhook.id]);
@@ -144,22 +155,74 @@ export function runSkippedEvent(run: RunFacts): NewEvent {
     type: 'backup_run.missed',
     organizationId: run.organizationId,
     occurredAt: run.finishedAt,
-    data: { disk_backup_policy_id: run.policyId, reason: 'skipped', missed_at: [run.scheduledAt], run: runData(run) },
+    data: { disk_backup_policy_id: run.policyId, reason: 'skipped', missed_at: [run.scheduledAt], more_missed: false, run: runData(run) },
   };
 }
 
 /**
  * `backup_run.missed` for instants no run was made for: the workers were down (or behind) past
  * them, and a claim after the outage runs only the oldest overdue instant, the series resuming after
- * now (scheduler/claims.ts). `missedAt` lists them (at most MAX_MISSED_LISTED; `missed_count` is all).
+ * now (scheduler/claims.ts). `missed_at` lists them, the first MAX_MISSED_LISTED (`more_missed` when
+ * there were more); `late_run_id` is the run of the overdue instant that does run, late.
  */
-export function instantsMissedEvent(policy: { id: string; organizationId: string }, missedAt: readonly number[], count: number, now: number, runId: string | null): NewEvent {
+export function instantsMissedEvent(policy: { id: string; organizationId: string }, missedAt: readonly number[], more: boolean, now: number, lateRunId: string | null): NewEvent {
   return {
     type: 'backup_run.missed',
     organizationId: policy.organizationId,
     occurredAt: now,
-    data: { disk_backup_policy_id: policy.id, reason: 'not_run', missed_at: missedAt, missed_count: count, late_run_id: runId },
+    data: { disk_backup_policy_id: policy.id, reason: 'not_run', missed_at: missedAt, more_missed: more, late_run_id: lateRunId },
   };
 }
 
 export const MAX_MISSED_LISTED = 100;
+
+/** What an event says of a backup. */
+export interface BackupFacts {
+  readonly id: string;
+  readonly policy_id: string;
+  readonly disk_id: string;
+  readonly created_at: number;
+}
+
+function backupData(backup: BackupFacts) {
+  return { id: backup.id, disk_backup_policy_id: backup.policy_id, disk_id: backup.disk_id, created_at: backup.created_at };
+}
+
+/**
+ * `verify.failed`: a verification found backups of the organization unreadable or not authentic
+ * (bad chunks or manifests). One event per organization, naming its affected backups.
+ */
+export function verifyFailedEvent(
+  organizationId: string,
+  backups: readonly BackupFacts[],
+  findings: { chunksChecked: number; badChunks: number; badManifests: number },
+  now: number,
+): NewEvent {
+  return {
+    type: 'verify.failed',
+    organizationId,
+    occurredAt: now,
+    data: {
+      backups: backups.map(backupData),
+      chunks_checked: findings.chunksChecked,
+      bad_chunks: findings.badChunks,
+      bad_manifests: findings.badManifests,
+    },
+  };
+}
+
+/** Where a restore wrote the backup's image. */
+export type RestoreTarget = { readonly type: 'file'; readonly path: string } | { readonly type: 'disk'; readonly diskId: string };
+
+/** `backup.restored`: a backup's image was restored, to a file or to a new disk. */
+export function backupRestoredEvent(organizationId: string, backup: BackupFacts, target: RestoreTarget, now: number): NewEvent {
+  return {
+    type: 'backup.restored',
+    organizationId,
+    occurredAt: now,
+    data: {
+      backup: backupData(backup),
+      target: target.type === 'file' ? { type: 'file', path: target.path } : { type: 'disk', disk_id: target.diskId },
+    },
+  };
+}
