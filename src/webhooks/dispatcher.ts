@@ -92,6 +92,9 @@ export class WebhookDispatcher {
   private async claim(): Promise<Claimed[]> {
     const { db, engine, clock } = this.dependencies;
     const now = clock.now();
+    // A plain read first: an idle worker looks every `pollMs`, and should not take the write lock (SQLite) to find nothing.
+    const anyDue = await db.selectFrom('webhook_deliveries').select('id').where('next_attempt_at', '<=', now).limit(1).executeTakeFirst();
+    if (!anyDue) return [];
     return writeTransaction(db, engine, async (trx) => {
       const due = await trx
         .selectFrom('webhook_deliveries')
