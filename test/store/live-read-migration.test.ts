@@ -24,6 +24,7 @@ forEachEngine('migration 0009: live_read', (engine) => {
     await sql`alter table backup_runs drop column live_read`.execute(db);
     await sql`drop table repository_binding`.execute(db);
     await sql`alter table backup_runs drop column copy`.execute(db);
+    for (const table of ['webhooks', 'webhook_deliveries', 'webhook_delivery_attempts']) await sql`drop table ${sql.table(table)}`.execute(db);
     await sql`delete from kysely_migration where name >= '0009_live_read'`.execute(db);
 
     const run = (id: string, scheduledAt: number, status: string, error: string | null) =>

@@ -15,6 +15,7 @@ import * as generationTriggersWithoutInLists from './0008_generation_triggers_wi
 import * as liveRead from './0009_live_read.js';
 import * as repositoryBinding from './0010_repository_binding.js';
 import * as runCopies from './0011_run_copies.js';
+import * as webhooks from './0012_webhooks.js';
 
 /** Declared beside the migrations (which take it from there), offered here too. */
 export type { MigrationContext };
@@ -35,6 +36,7 @@ const migrations: Record<string, EngineMigration> = {
   '0009_live_read': liveRead,
   '0010_repository_binding': repositoryBinding,
   '0011_run_copies': runCopies,
+  '0012_webhooks': webhooks,
 };
 
 export function migrationProvider(context: MigrationContext): MigrationProvider {
