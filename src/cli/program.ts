@@ -14,6 +14,7 @@ import { registerRunDueCommand } from './commands/run-due.js';
 import { registerRunsCommand } from './commands/runs.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerTokenCommands } from './commands/tokens.js';
+import { registerWebhookCommands } from './commands/webhooks.js';
 import { addGlobalOptions } from './options.js';
 
 const NOTES = `
@@ -46,6 +47,7 @@ export function buildProgram(): Command {
   registerDemoCommand(program);
   registerInventoryCommands(program);
   registerTokenCommands(program);
+  registerWebhookCommands(program);
   return program;
 }
 

@@ -17,6 +17,9 @@ export const ID_PREFIXES = {
   apiToken: 'apitoken',
   backupRun: 'run',
   backup: 'bkp',
+  webhook: 'whk',
+  webhookEvent: 'evt',
+  webhookDelivery: 'whd',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

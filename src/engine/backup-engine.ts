@@ -28,6 +28,7 @@ import { DEFAULT_MANUAL_LEASE_SECONDS, finishManualRun, renewManualRun, startMan
 import { isStoreUnavailable, storeUnreachableError } from '../scheduler/store-outage.js';
 import { isTransientDatabaseError } from '../scheduler/transient-errors.js';
 import type { Engine } from '../store/database.js';
+import { backupRestoredEvent, recordEvents, verifyFailedEvent } from '../webhooks/events.js';
 import type { BackupSummary, GcReport, ProgressListener, Repository, VerifyReport } from './repository/index.js';
 
 export interface BackupEngineOptions {
@@ -131,7 +132,7 @@ export class BackupEngine implements BackupRunner, BackupOperations {
       const reason = (controller.signal.reason as Error | undefined)?.message ?? 'aborted';
       result = { ...result, status: 'failed', error: `cancelled: ${reason}${result.error ? ` (${result.error})` : ''}` };
     }
-    await finishManualRun(db, run, { status: result.status, error: result.error ?? null, liveRead: result.liveRead === true, finishedAt: clock.now() });
+    await finishManualRun(db, engine, run, { status: result.status, error: result.error ?? null, liveRead: result.liveRead === true, finishedAt: clock.now() });
     return { runId: run.id, result };
   }
 
@@ -324,9 +325,25 @@ export class BackupEngine implements BackupRunner, BackupOperations {
     return row;
   }
 
-  async restoreToPath(backupId: string, toPath: string, onProgress?: ProgressListener): Promise<BackupRecord> {
+  /**
+   * Restores the backup's image to `toPath`; a restore that completes is announced to the
+   * organization's webhooks (`backup.restored`, target the file) unless `announce` is false (a
+   * restore into a new disk is announced with the disk, in the transaction that makes it).
+   */
+  async restoreToPath(
+    backupId: string,
+    toPath: string,
+    options: { onProgress?: ProgressListener; signal?: AbortSignal; announce?: boolean } = {},
+  ): Promise<BackupRecord> {
     const backup = await this.findBackup(backupId);
-    await this.options.repository.restore(backup.repository_backup_id, { toPath, ...(onProgress ? { onProgress } : {}) });
+    await this.options.repository.restore(backup.repository_backup_id, {
+      toPath,
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    if (options.announce !== false) {
+      await recordEvents(this.options.db, [backupRestoredEvent(backup.organization_id, backup, { type: 'file', path: toPath }, this.options.clock.now())]);
+    }
     return backup;
   }
 
@@ -334,15 +351,17 @@ export class BackupEngine implements BackupRunner, BackupOperations {
   async restoreToNewImage(backupId: string, onProgress?: ProgressListener): Promise<string> {
     const imagePath = managedImagePath(this.options.dataDir, `restored-${backupId}-${randomBytes(4).toString('hex')}`);
     mkdirSync(dirname(imagePath), { recursive: true });
-    await this.restoreToPath(backupId, imagePath, onProgress);
+    await this.restoreToPath(backupId, imagePath, { announce: false, ...(onProgress ? { onProgress } : {}) });
     return imagePath;
   }
 
   /**
    * Re-reads and authenticates the backups (one, or every backup in the catalogue), records each
    * one's result as its last verification (services/verifications.ts) and counts it in the metrics.
-   * Every verification goes through here: `dbp verify`, the API's verify endpoint and the worker's
-   * verification scheduler (src/verification/). `signal` stops it; nothing is recorded then.
+   * Backups found damaged are announced to their organizations' webhooks (`verify.failed`, one event
+   * per organization naming its affected backups). Every verification goes through here, whoever
+   * asked for it: `dbp verify`, the API's verify endpoint and the worker's verification scheduler
+   * (src/verification/). `signal` stops it; nothing is recorded or announced then.
    */
   async verify(backupId?: string, onProgress?: ProgressListener, signal?: AbortSignal): Promise<CatalogueVerifyReport> {
     const { repository } = this.options;
@@ -358,7 +377,17 @@ export class BackupEngine implements BackupRunner, BackupOperations {
     for (const manifest of report.badManifests) affected.add(catalogueId.get(manifest.backupId) ?? manifest.backupId);
     await recordVerifications(this.options.db, rows.map((row) => verificationOf(row, affected.has(row.id), report, bytesByBackup)), this.options.clock.now());
     this.options.metrics?.countVerify(report.ok ? 'ok' : 'failed');
+    if (affected.size > 0) await this.announceVerifyFailure(rows.filter((row) => affected.has(row.id)), report);
     return { ...report, affectedBackups: [...affected].sort() };
+  }
+
+  private async announceVerifyFailure(affected: readonly BackupRecord[], report: Omit<VerifyReport, 'bytesByBackup'>): Promise<void> {
+    const byOrganization = new Map<string, BackupRecord[]>();
+    for (const row of affected) byOrganization.set(row.organization_id, [...(byOrganization.get(row.organization_id) ?? []), row]);
+    const findings = { chunksChecked: report.chunksChecked, badChunks: report.badChunks.length, badManifests: report.badManifests.length };
+    const now = this.options.clock.now();
+    const events = [...byOrganization].map(([organizationId, backups]) => verifyFailedEvent(organizationId, backups, findings, now));
+    await recordEvents(this.options.db, events);
   }
 
   /** Mends the catalogue after a crash (see the module comment). Answers what it changed. */

@@ -23,6 +23,7 @@ import { duePolicies } from './due-policies.js';
 import type { ClaimedRun } from './runner.js';
 import { isManualWorker, MANUAL_RUN_ABANDONED } from './manual-runs.js';
 import { isOneOf, jsonRows } from './sql-lists.js';
+import { instantsMissedEvent, MAX_MISSED_LISTED, recordEvents, runFactsOf, runFailedEvent, type NewEvent } from '../webhooks/events.js';
 
 export interface ClaimOptions {
   readonly now: number;
@@ -100,6 +101,7 @@ export async function claimDueRuns(db: Kysely<Database>, engine: Engine, options
       }
     });
     const inserted = await writeClaim(trx, engine, runs, advances, { claimedAt: now, leaseExpiresAt: until + leaseSeconds, workerId });
+    await recordEvents(trx, missedInstantEvents(policies, runs, inserted, now, nextInstant));
     return {
       runs: inserted.map(claimedRunOf),
       policies: policies.length,
@@ -107,6 +109,43 @@ export async function claimDueRuns(db: Kysely<Database>, engine: Engine, options
       followingUnfinished: new Set(inserted.filter((row) => isTrue(row.follows_unfinished)).map((row) => row.id)),
     };
   });
+}
+
+/**
+ * `backup_run.missed` events of the policies a claim finds overdue: after an outage (or a backlog)
+ * the oldest overdue instant is run late, the series resumes after now, and the instants between
+ * are never run. One event per such policy, listing them. A policy merely a little late (its next
+ * instant after the overdue one is still ahead) has none; only overdue policies cost a look.
+ */
+function missedInstantEvents(
+  policies: readonly (SchedulePolicyRow & { id: string; organization_id: string; next_invocation_at: number; country_id: string | null })[],
+  runs: readonly NewRun[],
+  inserted: readonly { id: string }[],
+  now: number,
+  nextInstant: (policy: SchedulePolicyRow, timeZone: string, after: number) => number,
+): NewEvent[] {
+  const events: NewEvent[] = [];
+  const insertedIds = new Set(inserted.map((row) => row.id));
+  policies.forEach((policy, index) => {
+    if (policy.next_invocation_at >= now) return;
+    const missed: number[] = [];
+    let more = false;
+    try {
+      for (let at = nextInstant(policy, timeZoneOf(policy.country_id), policy.next_invocation_at); at <= now; at = nextInstant(policy, timeZoneOf(policy.country_id), at)) {
+        if (missed.length === MAX_MISSED_LISTED) {
+          more = true;
+          break;
+        }
+        missed.push(at);
+      }
+    } catch {
+      return; // unschedulable: reported by the claim itself
+    }
+    if (missed.length === 0) return;
+    const runId = runs[index]!.id;
+    events.push(instantsMissedEvent({ id: policy.id, organizationId: policy.organization_id }, missed, more, now, insertedIds.has(runId) ? runId : null));
+  });
+  return events;
 }
 
 type SchedulePolicyRow = Pick<
@@ -197,6 +236,8 @@ export async function reclaimExpiredRuns(
             .returningAll()
             .execute();
     const abandoned = [...(await fail(exhausted, `${LEASE_EXPIRED_ERROR} (${maxAttempts} attempts)`)), ...(await fail(manual, MANUAL_RUN_ABANDONED))];
+    // Failed here, so announced here: in the transaction that fails them.
+    await recordEvents(trx, abandoned.map((row) => runFailedEvent(runFactsOf(row, isManualWorker(row.worker_id)))));
     const runs =
       retried.length === 0
         ? []

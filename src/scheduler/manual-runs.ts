@@ -15,6 +15,7 @@ import { newId, randomToken } from '../domain/ids.js';
 import type { Engine } from '../store/database.js';
 import type { Database } from '../store/schema.js';
 import { writeTransaction } from '../store/write-transaction.js';
+import { recordEvents, runFactsOf, runFailedEvent } from '../webhooks/events.js';
 
 /** Every manual run's `worker_id` is this, or starts with it and a slash. */
 export const MANUAL_WORKER = 'run-now';
@@ -65,12 +66,14 @@ export async function startManualRun(
       .execute();
     for (const run of unfinished) {
       if (isManualWorker(run.worker_id) && Number(run.lease_expires_at) <= now) {
-        await trx
+        const failed = await trx
           .updateTable('backup_runs')
           .set({ status: 'failed', error: MANUAL_RUN_ABANDONED, finished_at: now, lease_expires_at: null })
           .where('id', '=', run.id)
           .where('lease_expires_at', 'is not', null)
+          .returningAll()
           .execute();
+        await recordEvents(trx, failed.map((row) => runFailedEvent(runFactsOf(row, true))));
         continue;
       }
       throw new RunInProgress(policy.id, run.id);
@@ -115,18 +118,29 @@ export async function renewManualRun(db: Kysely<Database>, run: ManualRun, until
   return Number(result.numUpdatedRows) > 0;
 }
 
-/** Records how the manual run ended (once; a run finished meanwhile by another process is left alone). */
+/**
+ * Records how the manual run ended (once; a run finished meanwhile by another process is left
+ * alone). A failed run is recorded in one transaction with its run-failed webhook events.
+ */
 export async function finishManualRun(
   db: Kysely<Database>,
+  engine: Engine,
   run: ManualRun,
   ending: { status: 'succeeded' | 'failed' | 'skipped'; error: string | null; liveRead: boolean; finishedAt: number },
 ): Promise<boolean> {
-  const result = await db
-    .updateTable('backup_runs')
-    .set({ status: ending.status, error: ending.error, live_read: ending.liveRead ? 1 : 0, finished_at: ending.finishedAt, lease_expires_at: null })
-    .where('id', '=', run.id)
-    .where('worker_id', '=', run.workerId)
-    .where('lease_expires_at', 'is not', null)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) > 0;
+  const write = async (trx: Kysely<Database>) =>
+    trx
+      .updateTable('backup_runs')
+      .set({ status: ending.status, error: ending.error, live_read: ending.liveRead ? 1 : 0, finished_at: ending.finishedAt, lease_expires_at: null })
+      .where('id', '=', run.id)
+      .where('worker_id', '=', run.workerId)
+      .where('lease_expires_at', 'is not', null)
+      .returningAll()
+      .execute();
+  if (ending.status !== 'failed') return (await write(db)).length > 0;
+  return writeTransaction(db, engine, async (trx) => {
+    const finished = await write(trx);
+    await recordEvents(trx, finished.map((row) => runFailedEvent(runFactsOf(row, true))));
+    return finished.length > 0;
+  });
 }

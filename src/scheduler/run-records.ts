@@ -10,6 +10,8 @@ import type { Database } from '../store/schema.js';
 import { followsUnfinishedRun, isTrue } from './claims.js';
 import type { ClaimedRun, RunResult } from './runner.js';
 import { isOneOf, jsonRows } from './sql-lists.js';
+import { writeTransaction } from '../store/write-transaction.js';
+import { recordEvents, runFailedEvent, runSkippedEvent, type NewEvent, type RunFacts } from '../webhooks/events.js';
 
 /** The error of a run skipped because the previous run of its policy had not finished by its instant. */
 export const PREVIOUS_RUN_UNFINISHED = 'previous run still running';
@@ -53,10 +55,21 @@ export interface RunEnding {
 
 /**
  * Records how runs ended, in one statement; answers the ids recorded. A run this worker no longer
- * held (in that attempt) is left as it is.
+ * held (in that attempt) is left as it is. A batch with a failed or skipped run writes it in one
+ * transaction with the webhook events of the runs recorded (run failed, run missed), so an ending is
+ * recorded exactly when its events are; a batch of successes stays one statement.
  */
 export async function finishRuns(db: Kysely<Database>, engine: Engine, endings: readonly RunEnding[], workerId: string): Promise<Set<string>> {
   if (endings.length === 0) return new Set();
+  if (endings.every((ending) => ending.result.status === 'succeeded')) return writeEndings(db, engine, endings, workerId);
+  return writeTransaction(db, engine, async (trx) => {
+    const recorded = await writeEndings(trx, engine, endings, workerId);
+    await recordEvents(trx, endings.filter((ending) => recorded.has(ending.run.id)).flatMap(endingEvents));
+    return recorded;
+  });
+}
+
+async function writeEndings(db: Kysely<Database>, engine: Engine, endings: readonly RunEnding[], workerId: string): Promise<Set<string>> {
   const { rows } = await sql<{ id: string }>`
     update backup_runs
     set status = f.value ->> 1, error = f.value ->> 2, started_at = coalesce(backup_runs.started_at, cast(f.value ->> 4 as bigint)),
@@ -66,6 +79,25 @@ export async function finishRuns(db: Kysely<Database>, engine: Engine, endings: 
       and backup_runs.worker_id = ${workerId} and backup_runs.lease_expires_at is not null
     returning backup_runs.id`.execute(db);
   return new Set(rows.map((row) => row.id));
+}
+
+/** The webhook events of a scheduled run's ending: failed → run failed; skipped → run missed. */
+function endingEvents({ run, result, startedAt, finishedAt }: RunEnding): NewEvent[] {
+  const facts: RunFacts = {
+    id: run.id,
+    policyId: run.policyId,
+    organizationId: run.organizationId,
+    diskIds: run.targetDiskIds,
+    scheduledAt: run.scheduledAt,
+    startedAt: result.status === 'skipped' ? null : startedAt,
+    finishedAt,
+    attempts: run.attempt,
+    manual: false,
+    error: result.error ?? null,
+  };
+  if (result.status === 'failed') return [runFailedEvent(facts)];
+  if (result.status === 'skipped') return [runSkippedEvent(facts)];
+  return [];
 }
 
 /** Records how one run ended; answers false when this worker no longer held it (nothing written). */

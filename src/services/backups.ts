@@ -7,6 +7,7 @@ import { rmSync } from 'node:fs';
 import type { Kysely } from 'kysely';
 import type { Backup, BackupRow, Database } from '../store/schema.js';
 import type { DiskRecord, InventoryService } from './inventory.js';
+import { backupRestoredEvent, recordEvents } from '../webhooks/events.js';
 
 export interface BackupVerification {
   readonly ok: boolean;
@@ -50,14 +51,19 @@ export interface BackupOperations {
   verify(backupId: string): Promise<BackupVerification>;
 }
 
-/** A new disk of the backup's organization whose data is the restored image (removed again if the disk cannot be made). */
-export async function diskFromRestoredImage(inventory: InventoryService, backup: Backup, name: string, imagePath: string): Promise<DiskRecord> {
+/**
+ * A new disk of the backup's organization whose data is the restored image (removed again if the
+ * disk cannot be made). The disk is announced to the organization's webhooks (`backup.restored`) in
+ * the transaction that makes it.
+ */
+export async function diskFromRestoredImage(inventory: InventoryService, backup: Backup, name: string, imagePath: string, now: number): Promise<DiskRecord> {
   try {
     return await inventory.createDisk({
       organizationId: backup.organization_id,
       name,
       sizeInGb: Math.max(1, Math.ceil(backup.disk_size_bytes / 1_000_000_000)),
       imagePath,
+      alsoWrite: (trx, disk) => recordEvents(trx, [backupRestoredEvent(backup.organization_id, backup, { type: 'disk', diskId: disk.id }, now)]),
     });
   } catch (error) {
     rmSync(imagePath, { force: true });

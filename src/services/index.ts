@@ -11,6 +11,7 @@ import { insertMissingReferenceData } from './reference-data.js';
 import { RunService } from './runs.js';
 import { TokenService } from './tokens.js';
 import { TrashService } from './trash.js';
+import { WebhookService } from './webhooks.js';
 
 export interface Services {
   readonly clock: Clock;
@@ -20,6 +21,7 @@ export interface Services {
   readonly tokens: TokenService;
   readonly runs: RunService;
   readonly backups: BackupCatalogue;
+  readonly webhooks: WebhookService;
 }
 
 export async function createServices(store: Store, clock: Clock): Promise<Services> {
@@ -34,5 +36,5 @@ export async function createServices(store: Store, clock: Clock): Promise<Servic
     await trx.deleteFrom('disk_backup_policies').where('id', '=', id).execute();
   });
   const runs = new RunService(store.db);
-  return { clock, inventory, policies, trash, tokens, runs, backups: new BackupCatalogue(store.db) };
+  return { clock, inventory, policies, trash, tokens, runs, backups: new BackupCatalogue(store.db), webhooks: new WebhookService(store.db, clock) };
 }

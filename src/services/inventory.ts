@@ -50,6 +50,8 @@ export interface NewDisk {
   virtualMachineId?: string | undefined;
   imagePath?: string | null | undefined;
   dataCenterPermalink?: string | undefined;
+  /** More writes to commit with the disk, in its transaction (a restore's webhook event). */
+  alsoWrite?: ((trx: Kysely<Database>, disk: Disk) => Promise<unknown>) | undefined;
 }
 
 export class InventoryService {
@@ -331,6 +333,7 @@ export class InventoryService {
           .execute();
         attachment = { virtual_machine: vm, disk, attach_on_boot: 1, boot, state: 'attached' };
       }
+      await input.alsoWrite?.(trx, disk);
       return { ...disk, data_center: dataCenter!, attachment };
     });
   }

@@ -254,6 +254,54 @@ export interface RepositoryBindingTable {
   bound_at: number;
 }
 
+/** An organization's webhook (migration 0012). */
+export interface WebhooksTable {
+  pk: Pk;
+  id: string;
+  organization_id: string;
+  url: string;
+  /** The shared secret bodies are signed with; kept as given (it must sign), never answered back. */
+  secret: string;
+  description: string | null;
+  enabled: ColumnType<Flag, Flag | undefined, Flag>;
+  created_at: number;
+}
+
+export type WebhookDeliveryStatus = 'pending' | 'delivered' | 'failed';
+
+/** The outbox: one row per event per webhook (migration 0012). */
+export interface WebhookDeliveriesTable {
+  pk: Pk;
+  id: string;
+  event_id: string;
+  webhook_id: string;
+  organization_id: string;
+  event_type: string;
+  /** The exact body sent (and signed), JSON text. */
+  body: string;
+  created_at: number;
+  status: WebhookDeliveryStatus;
+  /** When it is due (again): the retry time, or the end of a claim's lease; null once delivered or failed. */
+  next_attempt_at: number | null;
+  attempts: ColumnType<number, number | undefined, number>;
+  delivered_at: ColumnType<number | null, number | null | undefined, number | null>;
+  last_error: ColumnType<string | null, string | null | undefined, string | null>;
+  last_http_status: ColumnType<number | null, number | null | undefined, number | null>;
+}
+
+/** The delivery log: one row per attempt (migration 0012). */
+export interface WebhookDeliveryAttemptsTable {
+  pk: Pk;
+  delivery_id: string;
+  attempt: number;
+  attempted_at: number;
+  duration_ms: number;
+  /** The receiver's HTTP status; null when no answer came (connection refused, timeout). */
+  http_status: number | null;
+  /** Why the attempt failed; null when it was delivered. */
+  error: string | null;
+}
+
 export interface Database {
   countries: CountriesTable;
   currencies: CurrenciesTable;
@@ -271,6 +319,9 @@ export interface Database {
   backup_runs: BackupRunsTable;
   backups: BackupsTable;
   repository_binding: RepositoryBindingTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_delivery_attempts: WebhookDeliveryAttemptsTable;
 }
 
 export type Organization = Selectable<OrganizationsTable>;
@@ -288,6 +339,9 @@ export type BackupRow = Selectable<BackupsTable>;
 export type BackupRun = Omit<BackupRunRow, 'live_read' | 'copy'> & { live_read: boolean; copy: RunCopy | null };
 /** A backup as the services answer it: `live_read` a boolean, no verification lease (services/backups.ts `backupRecord`). */
 export type Backup = Omit<BackupRow, 'live_read' | 'verify_claimed_until'> & { live_read: boolean };
+export type WebhookRow = Selectable<WebhooksTable>;
+export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;
+export type WebhookDeliveryAttemptRow = Selectable<WebhookDeliveryAttemptsTable>;
 export type Country = Selectable<CountriesTable>;
 export type Currency = Selectable<CurrenciesTable>;
 export type DataCenter = Selectable<DataCentersTable>;

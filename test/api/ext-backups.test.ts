@@ -143,6 +143,9 @@ describe('extension API without a backup engine', () => {
       '/backups/backup/verify',
       '/disk_backup_policies/disk_backup_policy/backups',
       '/disk_backup_policies/disk_backup_policy/run',
+      '/organizations/organization/webhooks',
+      '/webhooks/webhook',
+      '/webhooks/webhook/deliveries',
     ]);
     const core = await service.call('GET', '/core/v1/openapi.json');
     assert.ok(!Object.keys(core.body.paths).some((path) => path.endsWith('/backups') || path.endsWith('/run') || path.endsWith('/verify')));

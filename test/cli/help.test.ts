@@ -138,7 +138,7 @@ describe('dbp usage errors', () => {
     assertUsageError(await dbp(['org', 'list', '--colour', 'blue', ...where]), 'dbp org list', /unknown option "--colour"/);
     assertUsageError(await dbp(['runs', 'show', ...where]), 'dbp runs', /unknown command "show"/);
     assertUsageError(await dbp(['policy', 'show', ...where]), 'dbp policy show', /ID is required/);
-    assertUsageError(await dbp(where), 'dbp', /missing command \(one of serve, run-due, .*, token\)/);
+    assertUsageError(await dbp(where), 'dbp', /missing command \(one of serve, run-due, .*, token, webhook\)/);
     assertUsageError(await dbp(['org', ...where]), 'dbp org', /missing command \(one of create, list, suspend, unsuspend\)/);
     assertUsageError(
       await dbp([...where, 'disk', 'create', '--org', 'demo', '--name', 'minus', '--size-gb', '-1']),

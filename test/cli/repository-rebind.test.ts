@@ -5,13 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { openBackupEngine } from '../../src/engine/index.js';
 import { openRuntime } from '../../src/runtime.js';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { dbp } from '../support/dbp-cli.js';
+import { s3RepositoryUrl, s3Skip, s3TestClient, uniqueBucketName } from '../support/s3.js';
 
 const ENV = { DBP_REPOSITORY_PASSWORD: 'rebind test' };
 
@@ -73,6 +75,34 @@ describe('dbp repository rebind', () => {
     const gc = await dbp(inData('gc', '--repository', second), { env: ENV });
     assert.equal(gc.code, 0, gc.stderr);
     const listed = await dbp(inData('backups', 'list', '--repository', second, '--json'), { env: ENV });
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.deepEqual(JSON.parse(listed.stdout), []);
+  });
+});
+
+describe('dbp repository rebind to an S3 repository', { skip: s3Skip }, () => {
+  const root = mkdtempSync(join(tmpdir(), 'dbp-rebind-s3-'));
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  test('keeps the cache of the index and manifests in --cache-dir, as every other command does', async () => {
+    const bucket = uniqueBucketName('rebind');
+    const client = s3TestClient();
+    try {
+      await client.send(new CreateBucketCommand({ Bucket: bucket }));
+    } finally {
+      client.destroy();
+    }
+    const dataDir = join(root, 'data');
+    const cacheDir = join(root, 'elsewhere');
+    const repository = s3RepositoryUrl(bucket, 'rebound');
+    const rebound = await dbp(['repository', 'rebind', '--repository', repository, '--cache-dir', cacheDir, '--yes', '--json', '--data-dir', dataDir], { env: ENV });
+    assert.equal(rebound.code, 0, rebound.stderr);
+    assert.equal(JSON.parse(rebound.stdout).location, repository);
+    // The repository's config, read (or written) by the rebind, is cached there and nowhere else.
+    assert.ok(readdirSync(cacheDir).length > 0, 'the cache is in --cache-dir');
+    assert.equal(existsSync(join(dataDir, 'cache')), false, 'no cache under the data directory');
+    // Another command with the same --cache-dir finds it and the binding the rebind recorded.
+    const listed = await dbp(['backups', 'list', '--repository', repository, '--cache-dir', cacheDir, '--json', '--data-dir', dataDir], { env: ENV });
     assert.equal(listed.code, 0, listed.stderr);
     assert.deepEqual(JSON.parse(listed.stdout), []);
   });

@@ -78,7 +78,9 @@ describe('the CLI on an S3 repository', { skip: s3Skip }, () => {
       const missing = await dbp(['verify', '--data-dir', fresh, '--repository', s3RepositoryUrl(uniqueBucketName('absent'))], { env });
       assert.equal(missing.code, 1);
       assertOneLine(missing.stderr, /^dbp verify: .*the bucket does not exist/);
-      const unreachable = await dbp(['verify', '--data-dir', fresh, '--repository', 's3:http://127.0.0.1:1/bucket'], { env });
+      // One attempt: a refused connection is reported at once, not after the default 8 attempts' backoff
+      // (that these are retried is test/storage/s3-faults.test.ts's to prove).
+      const unreachable = await dbp(['verify', '--data-dir', fresh, '--repository', 's3:http://127.0.0.1:1/bucket'], { env: { ...env, DBP_S3_MAX_ATTEMPTS: '1' } });
       assert.equal(unreachable.code, 1);
       assertOneLine(unreachable.stderr, /^dbp verify: .*refused the connection/);
       const refused = await dbp(['verify', '--data-dir', fresh, '--repository', repository], { env: { ...env, AWS_SECRET_ACCESS_KEY: 'not-the-secret' } });

@@ -12,23 +12,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, test } from 'node:test';
 import { openRepository } from '../../src/engine/repository/index.js';
-import { StoreError, type StoreLocation } from '../../src/engine/storage/object-store.js';
-import { S3ObjectStore } from '../../src/engine/storage/s3-store.js';
-import { FAULT_RGW_PORT, startRadosgw, stopRadosgw } from '../support/s3.js';
+import { StoreError } from '../../src/engine/storage/object-store.js';
+import { FAULT_RGW_PORT, s3LockObjects, startRadosgw, stopRadosgw } from '../support/s3.js';
 import { S3_STORE } from '../support/test-stores.js';
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
-/** The names of the lock objects of the repository at `location`. */
-async function lockObjects(location: StoreLocation & { type: 's3' }): Promise<string[]> {
-  const store = await S3ObjectStore.open(location);
-  try {
-    const names: string[] = [];
-    for await (const { name } of store.list('lock')) names.push(name);
-    return names;
-  } finally {
-    await store.close();
-  }
-}
 
 const root = mkdtempSync(join(tmpdir(), 'dbp-s3-outage-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -79,7 +67,7 @@ describe('radosgw stopped during a backup', { skip: S3_STORE.skip }, () => {
       assert.equal(sha256(readFileSync(target)), sha256(earlierBytes));
       // The failed backup's lock object could not be removed while radosgw was down; this process
       // removed it once it could (before the verification's lock), so gc is not kept waiting for it.
-      assert.deepEqual(await lockObjects(location), []);
+      assert.deepEqual(await s3LockObjects(location), []);
       await reopened.gc();
     } finally {
       await reopened.close();

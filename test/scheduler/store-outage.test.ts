@@ -30,7 +30,7 @@ import { startServer } from '../../src/http/server.js';
 import type { Runtime } from '../../src/runtime.js';
 import { schedulerFor, type Scheduler } from '../../src/scheduler/index.js';
 import { forEachEngine } from '../support/harness.js';
-import { faultS3Settings, s3Settings, s3Skip, s3TestClient, startRadosgw, stopRadosgw, uniqueBucketName } from '../support/s3.js';
+import { faultS3Settings, s3LockObjects, s3Settings, s3Skip, s3TestClient, startRadosgw, stopRadosgw, uniqueBucketName } from '../support/s3.js';
 import { createDiskPolicy, createOrganizationWithDisk, TestDatabase } from './support.js';
 
 const MiB = 1024 * 1024;
@@ -49,16 +49,6 @@ async function faultLocation(label: string): Promise<StoreLocation & { type: 's3
   return { type: 's3', endpoint: faultS3Settings(s3Settings!).endpoint, bucket, prefix: 'repo' };
 }
 
-async function lockObjects(location: StoreLocation & { type: 's3' }): Promise<string[]> {
-  const store = await S3ObjectStore.open(location);
-  try {
-    const names: string[] = [];
-    for await (const { name } of store.list('lock')) names.push(name);
-    return names;
-  } finally {
-    await store.close();
-  }
-}
 
 /** Probes until it answers something; the timeout's message shows the run rows of the moment. */
 async function waitFor<T>(runtime: Runtime, what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
@@ -198,7 +188,7 @@ forEachEngine('scheduled runs through a store outage', (engineName) => {
       const target = join(dataDir, 'restored');
       await engine.restoreToPath(earlierBackup, target);
       assert.equal(sha256(readFileSync(target)), sha256(earlierBytes));
-      assert.deepEqual(await lockObjects(location), [], 'no lock object is left');
+      assert.deepEqual(await s3LockObjects(location), [], 'no lock object is left');
       await scheduler!.stop();
       scheduler = undefined;
     });

@@ -24,6 +24,7 @@ forEachEngine('migration 0009: live_read', (engine) => {
     await sql`alter table backup_runs drop column live_read`.execute(db);
     await sql`drop table repository_binding`.execute(db);
     await sql`alter table backup_runs drop column copy`.execute(db);
+    for (const table of ['webhooks', 'webhook_deliveries', 'webhook_delivery_attempts']) await sql`drop table ${sql.table(table)}`.execute(db);
     await sql`drop index backups_by_verification`.execute(db);
     await sql`drop index backups_by_verify_outcome`.execute(db);
     for (const column of ['verified_at', 'verify_outcome', 'verify_detail', 'verify_bytes', 'verify_claimed_until']) {

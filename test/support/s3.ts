@@ -11,6 +11,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { S3Client } from '@aws-sdk/client-s3';
+import type { StoreLocation } from '../../src/engine/storage/object-store.js';
 import { S3ObjectStore } from '../../src/engine/storage/s3-store.js';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 
@@ -189,4 +190,16 @@ export async function openLockAndPlainBuckets(lockedBucket: string, plainBucket:
       direct.destroy();
     },
   };
+}
+
+/** The names of the lock objects of the S3 repository at `location`. */
+export async function s3LockObjects(location: StoreLocation & { type: 's3' }): Promise<string[]> {
+  const store = await S3ObjectStore.open(location);
+  try {
+    const names: string[] = [];
+    for await (const { name } of store.list('lock')) names.push(name);
+    return names;
+  } finally {
+    await store.close();
+  }
 }

@@ -182,13 +182,13 @@ async function restore(options: CommonOptions, flags: EngineValues & { backup: s
   await withEngine(options, flags, async (engine, runtime) => {
     const progress = progressReporter('restore');
     if (to !== undefined) {
-      const backup = await engine.findBackup(backupId);
       // Ctrl-C or SIGTERM stops the restore the way a failure does: writes finished, temporary file removed, exit 1.
       const stop = new AbortController();
       const onSignal = () => stop.abort();
       process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+      let backup: BackupRecord;
       try {
-        await engine.repository.restore(backup.repository_backup_id, { toPath: to, signal: stop.signal, onProgress: (p) => progress.update(p) });
+        backup = await engine.restoreToPath(backupId, to, { signal: stop.signal, onProgress: (p) => progress.update(p) });
       } finally {
         process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
       }
@@ -199,7 +199,7 @@ async function restore(options: CommonOptions, flags: EngineValues & { backup: s
     const backup = await engine.findBackup(backupId);
     const imagePath = await engine.restoreToNewImage(backupId, (p) => progress.update(p));
     progress.done();
-    const disk = await diskFromRestoredImage(runtime.services.inventory, backup, newDisk!, imagePath);
+    const disk = await diskFromRestoredImage(runtime.services.inventory, backup, newDisk!, imagePath, runtime.services.clock.now());
     printObject(options.json, `Restored ${backup.id} to a new disk`, { backup: backup.id, disk: disk.id, name: disk.name, image: imagePath });
   });
 }

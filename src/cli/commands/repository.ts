@@ -11,7 +11,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { passphrase, rebindRepository, repositoryLocationOf } from '../../engine/index.js';
 import { DEFAULT_CHUNK_SIZE, initRepository, MAX_IMMUTABLE_DAYS } from '../../engine/repository/index.js';
 import { openRuntime } from '../../runtime.js';
-import { addEngineOptions, type EngineValues } from '../engine-options.js';
+import { addEngineOptions, engineSettingsOf, type EngineValues } from '../engine-options.js';
 import { commonOptions, groupCommand, leafCommand, printObject, UsageError, wholeNumber } from '../options.js';
 
 const MAX_CHUNK_SIZE = 16 * 1024 * 1024;
@@ -91,11 +91,8 @@ export function registerRepositoryCommands(program: Command): void {
       }
       const runtime = await openRuntime(options);
       try {
-        const report = await rebindRepository(runtime, {
-          dataDir: options.dataDir,
-          repositoryPath: flags.repository,
-          unencrypted: flags.unencryptedRepository === true,
-        });
+        // The same settings as every other command, `--cache-dir` included (an S3 repository's cache).
+        const report = await rebindRepository(runtime, engineSettingsOf(options, flags));
         printObject(options.json, 'Catalogue bound to this repository', {
           repository_id: report.repositoryId,
           location: report.location,

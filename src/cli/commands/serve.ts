@@ -7,6 +7,8 @@ import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../../http/con
 import { DEFAULT_METRICS_SETTINGS } from '../../metrics/process-metrics.js';
 import { openRuntime } from '../../runtime.js';
 import { schedulerFor } from '../../scheduler/index.js';
+import { WebhookDispatcher } from '../../webhooks/dispatcher.js';
+import { dispatcherSettingsFromEnv, type DispatcherSettings } from '../../webhooks/settings.js';
 import { networkListErrors } from '../../domain/networks.js';
 import { startGarbageCollection } from '../../engine/maintenance.js';
 import { addCopyToOption, addEngineOptions, engineIfConfigured, LOG_LEVELS, type EngineValues } from '../engine-options.js';
@@ -39,7 +41,7 @@ export function registerServeCommand(program: Command): void {
     leafCommand(
       program,
       'serve',
-      'migrate the database; serve the API and /metrics (role api), run due policies and sweep the trash (role worker), or both (all)',
+      'migrate the database; serve the API and /metrics (role api), run due policies, deliver webhooks and sweep the trash (role worker), or both (all)',
       ['dbp serve --port 8080', 'dbp serve --role worker --metrics-port 9100 --database-url postgres://dbp@db/dbp'],
     ),
   ))
@@ -113,6 +115,7 @@ async function serve(options: CommonOptions, flags: ServeFlags): Promise<void> {
   const trustedProxies = trustedProxiesOption(flags.trustedProxy);
   const connectionLimits = connectionLimitsOption(flags);
   const logger = pino({ level: flags.logLevel });
+  const webhookSettings = role === 'api' ? undefined : webhookSettingsOption();
   const runtime = await openRuntime({ ...options, metrics: { policyLimit: flags.metricsPolicies } });
   runtime.store.checkpointInBackground?.();
   const engine = await engineIfConfigured(runtime, options, flags, logger).catch(async (error: unknown) => {
@@ -137,6 +140,11 @@ async function serve(options: CommonOptions, flags: ServeFlags): Promise<void> {
   const sweeper = role === 'api' ? undefined : startSweeper(runtime.services, logger, keepRunsPerPolicy === undefined ? {} : { keepRunsPerPolicy });
   const scheduler = role === 'api' ? undefined : schedulerFor(runtime, { logger, ...(engine ? { runner: engine } : {}) });
   scheduler?.start();
+  // Workers deliver the webhook outbox (any number of them: each claims its own rows).
+  const webhooks = webhookSettings
+    ? new WebhookDispatcher({ db: runtime.store.db, engine: runtime.store.engine, clock: runtime.services.clock, logger, settings: webhookSettings, ...(scheduler ? { workerId: scheduler.workerId } : {}) })
+    : undefined;
+  webhooks?.start();
   const garbageCollection = engine && role !== 'api' ? startGarbageCollection(engine, logger) : undefined;
   // Scheduled verification goes through the engine's verify, as `dbp verify` and the API's endpoint do.
   const verification =
@@ -161,6 +169,7 @@ async function serve(options: CommonOptions, flags: ServeFlags): Promise<void> {
   sweeper?.stop();
   garbageCollection?.stop();
   await Promise.all([scheduler?.stop(), verification?.stop()]);
+  await webhooks?.stop();
   await server?.stop();
   await metricsServer?.stop();
   await engine?.close();
@@ -170,6 +179,15 @@ async function serve(options: CommonOptions, flags: ServeFlags): Promise<void> {
 /** Whole seconds, at least 1 unless off (a tiny period in days is a test's or a demo's, not off). */
 function verifyEverySeconds(days: number): number {
   return days === 0 ? 0 : Math.max(1, Math.round(days * SECONDS_PER_DAY));
+}
+
+/** The webhook dispatcher's pacing from DBP_WEBHOOK_* (docs/WEBHOOKS.md); a bad value is a usage error. */
+function webhookSettingsOption(): DispatcherSettings {
+  try {
+    return dispatcherSettingsFromEnv(process.env);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 }
 
 /** `--trusted-proxy` (repeatable), else DBP_TRUSTED_PROXIES (comma-separated): addresses or CIDR ranges. */

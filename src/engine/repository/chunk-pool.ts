@@ -71,7 +71,7 @@ export type ChunkTask =
       readonly sealed: readonly SealedPiece[];
       readonly movable: readonly ArrayBuffer[];
       readonly chunkSize: number;
-      /** Restore: write the unit's stored chunks into this open file (the unit starts at `unitStart`); verify: null. */
+      /** Restore: write the chunks into this open file, each at its positions; verify: null. */
       readonly writeTo: RestoreTarget | null;
     }
   | {
@@ -96,7 +96,8 @@ export type ReadPiece = LoadPiece;
 export interface RestoreTarget {
   readonly fd: number;
   readonly directFd: number | null;
-  readonly unitStart: number;
+  /** For each piece of the task, the positions (chunk numbers) in the image it is written at. */
+  readonly positions: readonly (readonly number[])[];
 }
 
 export type ChunkReply =

@@ -7,7 +7,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
-import { releaseUnit, takeUnit, writeUnit } from './restore-writes.js';
+import { writePlacements, type Placement } from './restore-writes.js';
 import { seal, unseal, UnsealError } from './sealing.js';
 import { transferables, type ChunkReply, type ChunkTask, type ChunkWorkerData, type LoadPiece, type PieceProblem, type RestoreTarget, type SealedPiece, type SequencedTask } from './chunk-pool.js';
 
@@ -85,25 +85,17 @@ function check(pieces: readonly LoadPiece[], sealed: readonly SealedPiece[]): Pi
   return problems;
 }
 
-/** Restore: the unit's pieces assembled in a unit buffer, then written (unless a piece has a problem). */
+/** Restore: every piece authenticated, then written at each of its positions (nothing is written once a piece has a problem). */
 async function restore(pieces: readonly LoadPiece[], sealed: readonly SealedPiece[], chunkSize: number, target: RestoreTarget): Promise<ChunkReply> {
   const problems: PieceProblem[] = [];
-  const unit = takeUnit((pieces[pieces.length - 1]!.slot + 1) * chunkSize);
-  try {
-    pieces.forEach((piece, index) => {
-      const plain = openPiece(piece, sealed[index]!);
-      if (Buffer.isBuffer(plain)) unit.set(plain, piece.slot * chunkSize);
-      else problems.push({ slot: piece.slot, id: piece.id, ...plain });
-    });
-  } catch (error) {
-    releaseUnit(unit);
-    throw error;
-  }
-  if (problems.length > 0) {
-    releaseUnit(unit);
-    return { kind: 'loaded', problems, buffered: 0 };
-  }
-  return { kind: 'loaded', problems, buffered: await writeUnit(target, unit, pieces, chunkSize) };
+  const placements: Placement[] = [];
+  pieces.forEach((piece, index) => {
+    const plain = openPiece(piece, sealed[index]!);
+    if (!Buffer.isBuffer(plain)) problems.push({ slot: piece.slot, id: piece.id, ...plain });
+    else for (const position of target.positions[index]!) placements.push({ position, plain });
+  });
+  if (problems.length > 0) return { kind: 'loaded', problems, buffered: 0 };
+  return { kind: 'loaded', problems, buffered: await writePlacements(target, placements, chunkSize) };
 }
 
 async function load({ pieces, sealed, chunkSize, writeTo }: Extract<ChunkTask, { kind: 'load' }>): Promise<ChunkReply> {

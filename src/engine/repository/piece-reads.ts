@@ -1,24 +1,12 @@
 /**
  * Reading the sealed bytes of chunks from their packs, on the main thread, for the chunk workers to
- * open (restore, verify, copy). A request to an object store costs far more than the bytes between
- * two chunks, so pieces of one pack that lie close together are read as one range, and the ranges
- * of a task at once. Workers only decrypt and write: they hold no store, and no store client library
- * is loaded once per thread.
+ * open (restore, verify, copy): pieces of one pack that lie close together as one range
+ * (pack-ranges.ts), the ranges of a task at once. Workers only decrypt and write: they hold no
+ * store, and no store client library is loaded once per thread.
  */
 import { StoreError, type ObjectStore } from '../storage/object-store.js';
 import type { LoadPiece, PieceReadFailure, SealedPiece } from './chunk-pool.js';
-
-/** Pieces of one pack this close together (bytes between them) are read in one request. */
-const MAX_GAP_BYTES = 256 * 1024;
-/** A merged read is at most this long. */
-const MAX_RANGE_BYTES = 8 * 1024 * 1024;
-
-interface Range {
-  readonly pack: string;
-  readonly offset: number;
-  end: number;
-  readonly pieces: number[];
-}
+import { closeRanges, pieceOf } from './pack-ranges.js';
 
 /** The sealed bytes of a task's pieces, and the buffers read for them (see `movable`). */
 export interface SealedPieces {
@@ -34,25 +22,12 @@ export interface SealedPieces {
 /**
  * The sealed bytes of each of `pieces`, read with few requests. A range that fails is read again
  * piece by piece, so that each piece gets its own answer (a truncated pack spoils only the chunks
- * past its end). `known` supplies pieces already at hand (not read again, and never movable).
+ * past its end).
  */
-export async function readSealedPieces(store: ObjectStore, pieces: readonly LoadPiece[], known?: (piece: LoadPiece) => Uint8Array | undefined): Promise<SealedPieces> {
+export async function readSealedPieces(store: ObjectStore, pieces: readonly LoadPiece[]): Promise<SealedPieces> {
   const sealed = new Array<SealedPiece | undefined>(pieces.length);
   const movable = new Set<ArrayBuffer>();
-  const order = pieces.map((_, index) => index).filter((index) => (sealed[index] = known?.(pieces[index]!)) === undefined);
-  order.sort((a, b) => pieces[a]!.pack.localeCompare(pieces[b]!.pack) || pieces[a]!.offset - pieces[b]!.offset);
-  const ranges: Range[] = [];
-  for (const index of order) {
-    const piece = pieces[index]!;
-    const last = ranges.at(-1);
-    const end = piece.offset + piece.length;
-    if (last && last.pack === piece.pack && piece.offset - last.end <= MAX_GAP_BYTES && end - last.offset <= MAX_RANGE_BYTES) {
-      last.end = Math.max(last.end, end);
-      last.pieces.push(index);
-    } else {
-      ranges.push({ pack: piece.pack, offset: piece.offset, end, pieces: [index] });
-    }
-  }
+  const ranges = closeRanges(pieces.map((piece, index) => ({ pack: piece.pack, offset: piece.offset, length: piece.length, index })));
   const read = async (pack: string, offset: number, length: number) => {
     const bytes = await store.get('pack', pack, { offset, length });
     if (bytes.buffer instanceof ArrayBuffer && bytes.buffer.byteLength !== Buffer.poolSize) movable.add(bytes.buffer);
@@ -69,13 +44,10 @@ export async function readSealedPieces(store: ObjectStore, pieces: readonly Load
       try {
         bytes = await read(range.pack, range.offset, range.end - range.offset);
       } catch (error) {
-        if (range.pieces.length === 1) return void (sealed[range.pieces[0]!] = failureOf(error));
-        return void (await Promise.all(range.pieces.map(readOne)));
+        if (range.pieces.length === 1) return void (sealed[range.pieces[0]!.index] = failureOf(error));
+        return void (await Promise.all(range.pieces.map(({ index }) => readOne(index))));
       }
-      for (const index of range.pieces) {
-        const start = pieces[index]!.offset - range.offset;
-        sealed[index] = bytes.subarray(start, start + pieces[index]!.length);
-      }
+      for (const piece of range.pieces) sealed[piece.index] = pieceOf(range, bytes, piece);
     }),
   );
   return { sealed: sealed as SealedPiece[], movable: [...movable] };

@@ -1,14 +1,14 @@
 /**
- * Restoring a backup into an image file: a segment of the manifest at a time, each unit's stored
- * chunks read, authenticated and written into the target by a worker thread; the target is a
- * temporary file beside its name, synced and renamed into place only when complete.
+ * Restoring a backup into an image file: a segment of the manifest at a time, its stored chunks read
+ * in pack order (each once, neighbours in one request), then authenticated and written to every place
+ * they take in the target by a worker thread; the target is a temporary file beside its name, synced
+ * and renamed into place only when complete.
  */
 import { closeSync, constants as fsConstants, existsSync, openSync, renameSync, rmSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { LRUCache } from 'lru-cache';
 import type { ChunkIndex } from './chunk-index.js';
-import type { LoadPiece, SealedPiece } from './chunk-pool.js';
+import type { LoadPiece } from './chunk-pool.js';
 import type { RestoreOptions } from './contract.js';
 import { RepositoryError } from './errors.js';
 import { syncDirectory, temporaryPathFor } from './files.js';
@@ -17,15 +17,13 @@ import { ManifestReader, SEGMENT_CHUNKS, type ManifestHeader } from './manifest.
 import { readSealedPieces } from './piece-reads.js';
 import { expectReply, inLanes, plainLengthOf, problemError, type RepositoryContext } from './unit-work.js';
 
-/** Sealed bytes of chunks that recur in the image kept at most this long, so that each is read once (see restoreInto). */
-const RECURRING_BUDGET_BYTES = 8 * 1024 * 1024;
 /**
- * From a remote store (ObjectStore.remote), the chunks of this many units are read together, so that
- * neighbouring chunks of a pack come in one request rather than one per unit; such reads in flight per
- * worker (each holds its sealed bytes until its units are written).
+ * A restore works through a segment's stored chunks in pack order (as they were written), a task of at
+ * most this many bytes at a time, each chunk read once and written to every place it takes.
  */
-const REMOTE_UNITS_PER_READ = 8;
-const REMOTE_READS_PER_WORKER = 1;
+const TASK_BYTES = 4 * 1024 * 1024;
+/** Tasks in flight per worker: while one is decrypted and written, the next one's chunks are read. */
+const TASKS_IN_FLIGHT_PER_WORKER = 2;
 
 /** Restores a backup into `options.toPath`. */
 export async function restore(context: RepositoryContext, backupId: string, options: RestoreOptions): Promise<void> {
@@ -53,9 +51,6 @@ async function restoreInto(context: RepositoryContext, manifest: ManifestReader,
   };
   // The disk writes back what went through the page cache while later chunks are decrypted, rather than all at the end.
   const flusher = new BackgroundFlusher(target);
-  // The sealed bytes of chunks that occur more than once in a segment, kept (copies) once read, so that
-  // a repeated chunk is not fetched again from its pack at every place it occurs; the oldest use goes first.
-  const kept = new LRUCache<string, Buffer>({ maxSize: RECURRING_BUDGET_BYTES, sizeCalculation: (bytes) => bytes.length });
   try {
     // The whole length at once (zero chunks stay holes), so no write extends the file.
     await target.truncate(header.diskSize);
@@ -64,44 +59,26 @@ async function restoreInto(context: RepositoryContext, manifest: ManifestReader,
     // A segment of the chunk list at a time: memory does not grow with the image.
     for (let segment = 0; segment < header.segments.length; segment++) {
       const ids = await manifest.segmentIds(segment);
-      const recurring = recurringIds(ids);
-      const firstUnit = (segment * SEGMENT_CHUNKS) / context.chunksPerUnit;
-      const units = Math.ceil(ids.length / context.chunksPerUnit);
-      const unitsPerRead = context.store.remote ? REMOTE_UNITS_PER_READ : 1;
-      const lanes = context.store.remote ? context.pool.size * REMOTE_READS_PER_WORKER : undefined;
-      await inLanes(context, Math.ceil(units / unitsPerRead), options.signal, async (read) => {
-        const unitsOfRead = Array.from({ length: Math.min(unitsPerRead, units - read * unitsPerRead) }, (_, i) => firstUnit + read * unitsPerRead + i);
-        const piecesByUnit = await Promise.all(
-          unitsOfRead.map((unitIndex) => {
-            const firstId = (unitIndex - firstUnit) * context.chunksPerUnit;
-            return piecesOfUnit(header, index, ids.slice(firstId, firstId + context.chunksPerUnit), unitIndex * context.chunksPerUnit);
-          }),
-        );
-        const { sealed, movable } = await readSealedPieces(context.store, piecesByUnit.flat(), (piece) => (recurring.has(piece.id) ? kept.get(piece.id) : undefined));
-        piecesByUnit.flat().forEach((piece, at) => {
-          const bytes = sealed[at]!;
-          // A copy: the bytes read move to a worker (and a kept chunk's are sent as a copy).
-          if (recurring.has(piece.id) && bytes instanceof Uint8Array && !kept.has(piece.id)) kept.set(piece.id, Buffer.from(bytes));
-        });
-        let first = 0;
-        const restores = unitsOfRead.map(async (unitIndex, i) => {
-          const pieces = piecesByUnit[i]!;
-          const ofUnit = sealed.slice(first, (first += pieces.length));
-          if (pieces.length > 0) {
-            // One unit's bytes move alone when the read was its own; else each unit gets a copy of its pieces.
-            const moving = unitsOfRead.length === 1 ? { sealed: ofUnit, movable } : ownCopy(ofUnit);
-            const writeTo = { fd: target.fd, directFd, unitStart: unitIndex * context.unitBytes };
-            const reply = expectReply(await context.pool.run({ kind: 'load', pieces, ...moving, chunkSize: header.chunkSize, writeTo }), 'loaded');
-            if (reply.problems.length > 0) throw problemError(reply.problems[0]!);
-            flusher.wrote(reply.buffered);
-          }
-          done += Math.min(context.unitBytes, header.diskSize - unitIndex * context.unitBytes);
+      const firstPosition = segment * SEGMENT_CHUNKS;
+      // Zero chunks are holes of the file, already there.
+      ids.forEach((id, at) => (done += id === null ? plainLengthOf(header, firstPosition + at) : 0));
+      const tasks = restoreTasks(await chunksOfSegment(header, index, ids, firstPosition));
+      await inLanes(
+        context,
+        tasks.length,
+        options.signal,
+        async (task) => {
+          const { pieces, positions } = tasks[task]!;
+          const { sealed, movable } = await readSealedPieces(context.store, pieces);
+          const writeTo = { fd: target.fd, directFd, positions };
+          const reply = expectReply(await context.pool.run({ kind: 'load', pieces, sealed, movable, chunkSize: header.chunkSize, writeTo }), 'loaded');
+          if (reply.problems.length > 0) throw problemError(reply.problems[0]!);
+          flusher.wrote(reply.buffered);
+          pieces.forEach((piece, at) => (done += piece.plainLength * positions[at]!.length));
           options.onProgress?.({ bytesDone: done, bytesTotal: header.diskSize });
-        });
-        // Every unit's writes are done before a failure is passed on (the target is closed after it).
-        const failure = (await Promise.allSettled(restores)).find((result) => result.status === 'rejected');
-        if (failure) throw failure.reason;
-      }, lanes);
+        },
+        context.pool.size * TASKS_IN_FLIGHT_PER_WORKER,
+      );
     }
     await flusher.idle();
     await target.sync();
@@ -118,42 +95,53 @@ async function restoreInto(context: RepositoryContext, manifest: ManifestReader,
 }
 
 
-/** The stored chunks among `ids` (a unit's, the first at image position `firstPosition`), with their places in packs. */
-async function piecesOfUnit(header: ManifestHeader, index: ChunkIndex, ids: readonly (string | null)[], firstPosition: number): Promise<LoadPiece[]> {
-  const pieces: LoadPiece[] = [];
-  for (const [slot, id] of ids.entries()) {
-    if (id === null) continue;
+/** A stored chunk of a segment: where it lies in its pack, and every position (chunk number) it takes in the image. */
+interface SegmentChunk {
+  readonly piece: LoadPiece;
+  readonly positions: number[];
+}
+
+/** Each stored chunk among `ids` (a segment's, the first at image position `firstPosition`) once, in pack order. */
+async function chunksOfSegment(header: ManifestHeader, index: ChunkIndex, ids: readonly (string | null)[], firstPosition: number): Promise<SegmentChunk[]> {
+  const positionsOf = new Map<string, number[]>();
+  ids.forEach((id, at) => {
+    if (id === null) return;
+    const positions = positionsOf.get(id);
+    if (positions) positions.push(firstPosition + at);
+    else positionsOf.set(id, [firstPosition + at]);
+  });
+  const chunks: SegmentChunk[] = [];
+  for (const [id, positions] of positionsOf) {
     const location = await index.locateNeeded(id);
     if (!location) throw new RepositoryError('missing_chunk', `Chunk ${id}: no pack holds it (it is in no index)`);
-    pieces.push({ slot, id, ...location, plainLength: plainLengthOf(header, firstPosition + slot) });
+    // `slot`: the chunk's number in its task (chunk-pool.ts), set by restoreTasks.
+    chunks.push({ piece: { slot: 0, id, ...location, plainLength: plainLengthOf(header, positions[0]!) }, positions });
   }
-  return pieces;
+  return chunks.sort((a, b) => a.piece.pack.localeCompare(b.piece.pack) || a.piece.offset - b.piece.offset);
 }
 
-
-/** Sealed pieces copied into one buffer of their own, which can move to a worker without taking others' bytes along. */
-function ownCopy(sealed: readonly SealedPiece[]): { sealed: SealedPiece[]; movable: ArrayBuffer[] } {
-  const bytes = sealed.reduce((sum, piece) => sum + (piece instanceof Uint8Array ? piece.length : 0), 0);
-  const buffer = Buffer.allocUnsafeSlow(bytes); // never a slab of the shared pool
-  let at = 0;
-  const copies = sealed.map((piece) => {
-    if (!(piece instanceof Uint8Array)) return piece;
-    buffer.set(piece, at);
-    return buffer.subarray(at, (at += piece.length));
-  });
-  return { sealed: copies, movable: [buffer.buffer] };
-}
-
-/** The chunk ids that occur more than once among `ids`. */
-function recurringIds(ids: readonly (string | null)[]): Set<string> {
-  const seen = new Set<string>();
-  const recurring = new Set<string>();
-  for (const id of ids) {
-    if (id === null) continue;
-    if (seen.has(id)) recurring.add(id);
-    else seen.add(id);
+/**
+ * The chunks cut into tasks of at most TASK_BYTES, sealed and plain alike (a chunk larger than that is
+ * a task of its own): neighbouring chunks of a pack are read in one request, and each chunk once,
+ * however many places of the image it fills.
+ */
+function restoreTasks(chunks: readonly SegmentChunk[]): { pieces: LoadPiece[]; positions: number[][] }[] {
+  const tasks: { pieces: LoadPiece[]; positions: number[][] }[] = [];
+  let sealedBytes = 0;
+  let plainBytes = 0;
+  for (const { piece, positions } of chunks) {
+    let task = tasks.at(-1);
+    if (!task || sealedBytes + piece.length > TASK_BYTES || plainBytes + piece.plainLength > TASK_BYTES) {
+      task = { pieces: [], positions: [] };
+      tasks.push(task);
+      sealedBytes = plainBytes = 0;
+    }
+    task.pieces.push({ ...piece, slot: task.pieces.length });
+    task.positions.push(positions);
+    sealedBytes += piece.length;
+    plainBytes += piece.plainLength;
   }
-  return recurring;
+  return tasks;
 }
 
 /**

@@ -47,7 +47,7 @@ import {
 import { RequestLimiter } from './request-limiter.js';
 import { httpStatusOf, s3ErrorCode, storeErrorFromS3 } from './s3-errors.js';
 import { S3KeyLayout } from './s3-keys.js';
-import { backoffDelay, S3RetryStrategy } from './s3-retry.js';
+import { backoffDelay, retryPolicyFromEnvironment, S3RetryStrategy, type RetryPolicy } from './s3-retry.js';
 
 export type S3Location = Extract<StoreLocation, { type: 's3' }>;
 
@@ -75,8 +75,10 @@ export interface S3StoreOptions {
   readonly maxInFlight?: number;
   /** Objects larger than this are written in parts of this size; default 16 MiB, at least 5 MiB (S3's minimum). */
   readonly partSize?: number;
-  /** Attempts per request, the first included, with backoff (s3-retry.ts); default 8. */
+  /** Attempts per request, the first included, with backoff (s3-retry.ts); default DBP_S3_MAX_ATTEMPTS, else 8. */
   readonly maxAttempts?: number;
+  /** The ceiling of the first wait before a retry, doubled at each; default DBP_S3_RETRY_BASE_MS, else 200 ms. */
+  readonly retryBaseDelayMs?: number;
   /** Giving up on a TCP connection that does not open; default 5 s. */
   readonly connectionTimeoutMs?: number;
   /** Giving up on a connection silent for this long (a stalled server), then retrying; default 30 s. */
@@ -105,7 +107,7 @@ async function configuredRegion(endpoint: string): Promise<string | undefined> {
   }
 }
 
-function s3Client(location: S3Location, region: string, options: S3StoreOptions, maxInFlight: number): S3Client {
+function s3Client(location: S3Location, region: string, options: S3StoreOptions, maxInFlight: number, retry: Required<RetryPolicy>): S3Client {
   return new S3Client({
     endpoint: location.endpoint,
     region,
@@ -114,7 +116,7 @@ function s3Client(location: S3Location, region: string, options: S3StoreOptions,
     // Content-MD5 ourselves instead.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-    retryStrategy: new S3RetryStrategy({ maxAttempts: options.maxAttempts ?? 8 }),
+    retryStrategy: new S3RetryStrategy(retry),
     ...(options.credentials ? { credentials: options.credentials } : {}),
     requestHandler: new NodeHttpHandler({
       connectionTimeout: options.connectionTimeoutMs ?? 5_000,
@@ -123,6 +125,16 @@ function s3Client(location: S3Location, region: string, options: S3StoreOptions,
       httpsAgent: { keepAlive: true, maxSockets: maxInFlight },
     }),
   });
+}
+
+/** The options' retry settings, else the environment's (DBP_S3_MAX_ATTEMPTS, DBP_S3_RETRY_BASE_MS), else the defaults. */
+function retryPolicyOf(options: S3StoreOptions): Required<RetryPolicy> {
+  const fromEnvironment = retryPolicyFromEnvironment();
+  return {
+    maxAttempts: options.maxAttempts ?? fromEnvironment.maxAttempts,
+    baseDelayMs: options.retryBaseDelayMs ?? fromEnvironment.baseDelayMs,
+    maxDelayMs: fromEnvironment.maxDelayMs,
+  };
 }
 
 function md5Hex(body: Uint8Array): string {
@@ -167,7 +179,7 @@ export class S3ObjectStore implements ObjectStore {
   private readonly keys: S3KeyLayout;
   private readonly limiter: RequestLimiter;
   private readonly partSize: number;
-  private readonly maxAttempts: number;
+  private readonly retry: Required<RetryPolicy>;
   private versioned: Promise<boolean> | undefined;
   readonly remote = true;
 
@@ -184,7 +196,7 @@ export class S3ObjectStore implements ObjectStore {
     if (!Number.isSafeInteger(this.partSize) || this.partSize < MIN_PART_SIZE) {
       throw new RangeError(`the S3 part size must be at least 5 MiB (S3's smallest part), not ${this.partSize} bytes`);
     }
-    this.maxAttempts = options.maxAttempts ?? 8;
+    this.retry = retryPolicyOf(options);
   }
 
   static async open(location: S3Location, options: S3StoreOptions = {}): Promise<S3ObjectStore> {
@@ -192,7 +204,7 @@ export class S3ObjectStore implements ObjectStore {
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     const region = options.region ?? (await configuredRegion(location.endpoint)) ?? 'us-east-1';
     const maxInFlight = options.maxInFlight ?? 8;
-    return new S3ObjectStore(location, s3Client(location, region, options, maxInFlight), options);
+    return new S3ObjectStore(location, s3Client(location, region, options, maxInFlight, retryPolicyOf(options)), options);
   }
 
   /** Requests running now (tests prove the bound with it). */
@@ -296,8 +308,8 @@ export class S3ObjectStore implements ObjectStore {
         if (error instanceof StoreError && error.code === 'out_of_range' && httpStatusOf(cause) === 416) {
           throw this.pastTheEnd(key, range!, undefined);
         }
-        if (cause instanceof BodyReadError && attempt < this.maxAttempts) {
-          await sleep(backoffDelay(attempt, 200, 10_000));
+        if (cause instanceof BodyReadError && attempt < this.retry.maxAttempts) {
+          await sleep(backoffDelay(attempt, this.retry.baseDelayMs, this.retry.maxDelayMs));
           continue;
         }
         throw error;

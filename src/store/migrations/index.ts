@@ -15,6 +15,7 @@ import * as generationTriggersWithoutInLists from './0008_generation_triggers_wi
 import * as liveRead from './0009_live_read.js';
 import * as repositoryBinding from './0010_repository_binding.js';
 import * as runCopies from './0011_run_copies.js';
+import * as webhooks from './0012_webhooks.js';
 import * as backupVerifications from './0013_backup_verifications.js';
 
 /** Declared beside the migrations (which take it from there), offered here too. */
@@ -36,7 +37,7 @@ const migrations: Record<string, EngineMigration> = {
   '0009_live_read': liveRead,
   '0010_repository_binding': repositoryBinding,
   '0011_run_copies': runCopies,
-  // 0012 is the webhooks' (another branch).
+  '0012_webhooks': webhooks,
   '0013_backup_verifications': backupVerifications,
 };
 

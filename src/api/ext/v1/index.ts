@@ -1,8 +1,21 @@
-/** The extension endpoints (backups), served under /ext/v1/ with their own OpenAPI document. */
+/** The extension endpoints (backups, webhooks), served under /ext/v1/ with their own OpenAPI document. */
 import type { EndpointDefinition } from '../../framework/endpoint.js';
 import listBackups from './backups/list.js';
 import restoreBackup from './backups/restore.js';
 import verifyBackup from './backups/verify.js';
 import runPolicy from './policies/run.js';
+import createWebhook from './webhooks/create.js';
+import deleteWebhook from './webhooks/delete.js';
+import listWebhookDeliveries from './webhooks/deliveries.js';
+import listWebhooks from './webhooks/list.js';
 
-export const extensionEndpoints: readonly EndpointDefinition[] = [listBackups, runPolicy, restoreBackup, verifyBackup];
+export const extensionEndpoints: readonly EndpointDefinition[] = [
+  listBackups,
+  runPolicy,
+  restoreBackup,
+  verifyBackup,
+  createWebhook,
+  listWebhooks,
+  deleteWebhook,
+  listWebhookDeliveries,
+];

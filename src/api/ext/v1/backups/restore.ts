@@ -23,7 +23,7 @@ export default defineExtensionEndpoint({
   async action({ args, services, backups }) {
     if (args.name.trim() === '') throw new ValidationFailed(['Name must not be blank']);
     const imagePath = await engineOf(backups).restoreToNewImage(args.backup.id);
-    const disk = await diskFromRestoredImage(services.inventory, args.backup, args.name, imagePath);
+    const disk = await diskFromRestoredImage(services.inventory, args.backup, args.name, imagePath, services.clock.now());
     return { disk: await services.inventory.findDisk({ id: disk.id }) };
   },
 });
