@@ -1,7 +1,8 @@
 /**
  * Scheduled verification (issue 19, part 3) on a real repository and a real catalogue (SQLite, and
  * PostgreSQL when TEST_DATABASE_URL is set): a backup whose pack is damaged on disk is found within
- * its period — failed in the catalogue, in /ext/v1 and in /metrics — while a healthy one is verified
+ * its period — failed in the catalogue, in /ext/v1 and in /metrics, with the verify-failed webhook
+ * event — while a healthy one is verified
  * ok; a backup is not verified again before its period has passed (the clock is the test's, so no
  * long sleeps); verifications never run back to back beyond the share; two workers never verify one
  * backup at once, and a lease taken over stays the new holder's; stop() is prompt.
@@ -73,6 +74,8 @@ forEachEngine('scheduled verification', (engine) => {
     ({ policyId: damagedPolicy, backupId: damagedId } = await backUp('damaged'));
     assert.ok((await corruptChunks(service.backupEngine!.repository)) > 0);
     ({ backupId: healthyId } = await backUp('healthy'));
+    // A webhook (never delivered here: no dispatcher runs) so that verify.failed events are written to its outbox.
+    await service.services.webhooks.create({ organizationId: org.id, url: 'http://127.0.0.1:9/hook', secret: 'a shared secret of the test' });
   });
   after(async () => {
     for (const scheduler of running) await scheduler.stop();
@@ -104,6 +107,11 @@ forEachEngine('scheduled verification', (engine) => {
     assert.equal(listed!.last_verification?.outcome, 'failed');
     assert.equal(listed!.last_verification?.verified_at, TEST_NOW);
     assert.match(listed!.last_verification?.detail ?? '', /bad chunk/);
+
+    // The scheduled verification raised the verify-failed notification (the engine's, as for dbp verify), naming the damaged backup only.
+    const events = await service.runtime.store.db.selectFrom('webhook_deliveries').select(['event_type', 'body']).execute();
+    assert.deepEqual(events.map((e) => e.event_type), ['verify.failed']);
+    assert.deepEqual(JSON.parse(events[0]!.body).data.backups.map((b: { id: string }) => b.id), [damagedId]);
 
     const metrics = (await service.call('GET', '/metrics')).text;
     assert.equal(sample(metrics, 'dbp_backups_verify_failed'), 1);
