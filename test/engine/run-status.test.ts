@@ -14,7 +14,7 @@ import { after, before, test } from 'node:test';
 import { openBackupEngine, type BackupEngine } from '../../src/engine/index.js';
 import { forEachEngine, TestService, type TestOrganization } from '../support/harness.js';
 import { dbp } from '../support/dbp-cli.js';
-import { createDiskPolicy, TestDatabase } from '../scheduler/support.js';
+import { createDiskPolicy, databaseUrlArgs, TestDatabase } from '../scheduler/support.js';
 
 const MiB = 1024 * 1024;
 
@@ -118,7 +118,7 @@ forEachEngine('run-due --now stamps backups with the time they were taken', (eng
 
   test("a run-due --now T backup has created_at = the real time; its run's scheduled_at is T", async () => {
     const runtime = await database.open();
-    const { dataDir, databaseUrl, postgresSchema } = database.location;
+    const { dataDir } = database.location;
     const organization = await runtime.services.inventory.createOrganization({ name: 'Run due', subDomain: `run-due-${process.pid}` });
     const imagePath = join(dataDir, 'run-due.img');
     writeFileSync(imagePath, randomBytes(MiB));
@@ -127,10 +127,7 @@ forEachEngine('run-due --now stamps backups with the time they were taken', (eng
     const at = policy.next_invocation_at;
     assert.ok(Math.abs(at - Date.now() / 1000) > 3600, 'the simulated instant is far from the real time');
 
-    const where = databaseUrl
-      ? ['--database-url', `${databaseUrl}${databaseUrl.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${postgresSchema}`)}`]
-      : [];
-    const result = await dbp(['run-due', '--now', String(at), '--data-dir', dataDir, ...where, '--json'], {
+    const result = await dbp(['run-due', '--now', String(at), '--data-dir', dataDir, ...databaseUrlArgs(database.location), '--json'], {
       env: { DBP_REPOSITORY_PASSWORD: 'run-due passphrase', DBP_LOG_LEVEL: 'warn' },
     });
     assert.equal(result.code, 0, result.stderr);

@@ -15,7 +15,7 @@ import { after, before, test } from 'node:test';
 import { fixedClock } from '../../src/domain/clock.js';
 import { forEachEngine, TEST_REPOSITORY_PASSWORD } from '../support/harness.js';
 import { call, freePort, spawnServe, waitReady, type Child } from '../support/serve-process.js';
-import { createDiskPolicy, createOrganizationWithDisk, REPO_ROOT, TestDatabase } from '../scheduler/support.js';
+import { createDiskPolicy, createOrganizationWithDisk, databaseUrlArgs, REPO_ROOT, TestDatabase } from '../scheduler/support.js';
 
 const MONITORING = join(REPO_ROOT, 'docs', 'monitoring');
 const installed = spawnSync('promtool', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -80,10 +80,7 @@ forEachEngine('metrics: promtool check metrics on real processes', (engine) => {
   before(async () => {
     if (skip) return;
     database = TestDatabase.create(engine);
-    const { databaseUrl, postgresSchema, dataDir } = database.location;
-    where = databaseUrl
-      ? ['--database-url', `${databaseUrl}${databaseUrl.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${postgresSchema}`)}`, '--data-dir', dataDir]
-      : ['--data-dir', dataDir];
+    where = [...databaseUrlArgs(database.location), '--data-dir', database.location.dataDir];
   });
   after(async () => {
     for (const child of children) await child.stop();

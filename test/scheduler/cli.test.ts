@@ -8,7 +8,7 @@ import { afterEach, beforeEach, test } from 'node:test';
 import { fixedClock } from '../../src/domain/clock.js';
 import type { Runtime } from '../../src/runtime.js';
 import { forEachEngine } from '../support/harness.js';
-import { allRuns, createDiskPolicy, createOrganizationWithDisk, nextInvocationOf, REPO_ROOT, startNode, TestDatabase } from './support.js';
+import { allRuns, createDiskPolicy, createOrganizationWithDisk, databaseUrlArgs, nextInvocationOf, REPO_ROOT, startNode, TestDatabase } from './support.js';
 
 interface CliResult {
   code: number;
@@ -45,10 +45,8 @@ forEachEngine('scheduler: dbp run-due and dbp runs list', (engine) => {
   beforeEach(async () => {
     database = TestDatabase.create(engine);
     runtime = await database.open();
-    const { databaseUrl, postgresSchema, dataDir } = database.location;
-    where = databaseUrl
-      ? ['--database-url', `${databaseUrl}${databaseUrl.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${postgresSchema}`)}`]
-      : ['--data-dir', dataDir];
+    // PostgreSQL: the database alone; SQLite: its directory.
+    where = database.location.databaseUrl ? databaseUrlArgs(database.location) : ['--data-dir', database.location.dataDir];
   });
   afterEach(() => database.close());
 

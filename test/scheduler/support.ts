@@ -26,6 +26,13 @@ export interface DatabaseLocation {
   readonly postgresSchema?: string | undefined;
 }
 
+/** The `dbp` flags that point a CLI process at this database: `--database-url` with the schema for PostgreSQL, none for SQLite. */
+export function databaseUrlArgs(location: DatabaseLocation): string[] {
+  const { databaseUrl, postgresSchema } = location;
+  if (!databaseUrl) return [];
+  return ['--database-url', `${databaseUrl}${databaseUrl.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${postgresSchema}`)}`];
+}
+
 export class TestDatabase {
   private readonly runtimes: Runtime[] = [];
 

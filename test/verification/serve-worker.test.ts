@@ -15,7 +15,7 @@ import { dbp } from '../support/dbp-cli.js';
 import { forEachEngine, TEST_REPOSITORY_PASSWORD } from '../support/harness.js';
 import { corruptChunks } from '../support/repository-damage.js';
 import { call, freePort, spawnServe, waitReady, type Child } from '../support/serve-process.js';
-import { createDiskPolicy, createOrganizationWithDisk, TestDatabase } from '../scheduler/support.js';
+import { createDiskPolicy, createOrganizationWithDisk, databaseUrlArgs, TestDatabase } from '../scheduler/support.js';
 
 forEachEngine('scheduled verification in dbp serve', (engine) => {
   let database: TestDatabase;
@@ -24,10 +24,7 @@ forEachEngine('scheduled verification in dbp serve', (engine) => {
 
   before(() => {
     database = TestDatabase.create(engine);
-    const { databaseUrl, postgresSchema, dataDir } = database.location;
-    where = databaseUrl
-      ? ['--database-url', `${databaseUrl}${databaseUrl.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${postgresSchema}`)}`, '--data-dir', dataDir]
-      : ['--data-dir', dataDir];
+    where = [...databaseUrlArgs(database.location), '--data-dir', database.location.dataDir];
   });
   after(async () => {
     for (const child of children) await child.stop();
