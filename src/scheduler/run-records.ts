@@ -150,22 +150,14 @@ export async function releaseRuns(
  * a run's attempts), and the error is noted so that the next attempt knows it resumes a run that
  * may already have taken some of its backups. Answers false when this worker no longer held it.
  */
-export async function releaseForRetry(
+export function releaseForRetry(
   db: Kysely<Database>,
   run: { id: string; attempt: number },
   workerId: string,
   now: number,
   error: string,
 ): Promise<boolean> {
-  const result = await db
-    .updateTable('backup_runs')
-    .set((eb) => ({ lease_expires_at: now, attempts: eb('attempts', '-', 1), status: 'claimed', error: `${RETRY_AFTER_TRANSIENT_ERROR}: ${error}` }))
-    .where('id', '=', run.id)
-    .where('attempts', '=', run.attempt)
-    .where('worker_id', '=', workerId)
-    .where('lease_expires_at', 'is not', null)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) > 0;
+  return giveBack(db, run, workerId, { lease_expires_at: now, error: `${RETRY_AFTER_TRANSIENT_ERROR}: ${error}` });
 }
 
 /** The start of the `error` of an unfinished run given back after a transient database error. */
@@ -179,16 +171,30 @@ export const RETRY_AFTER_TRANSIENT_ERROR = 'to be retried after a database error
  * attempts kept for workers that die) and `error` says what happened and when it is tried next.
  * Answers false when this worker no longer held it.
  */
-export async function setAsideUntil(
+export function setAsideUntil(
   db: Kysely<Database>,
   run: { id: string; attempt: number },
   workerId: string,
   notBefore: number,
   error: string,
 ): Promise<boolean> {
+  return giveBack(db, run, workerId, { lease_expires_at: notBefore, worker_id: null, error });
+}
+
+/**
+ * Ends this worker's hold on an unfinished run (in the attempt it holds) so that the expired-lease
+ * claim takes it again from `lease_expires_at`, giving its attempt back and noting `error`. Answers
+ * false when this worker no longer held it.
+ */
+async function giveBack(
+  db: Kysely<Database>,
+  run: { id: string; attempt: number },
+  workerId: string,
+  changes: { lease_expires_at: number; error: string; worker_id?: null },
+): Promise<boolean> {
   const result = await db
     .updateTable('backup_runs')
-    .set((eb) => ({ lease_expires_at: notBefore, attempts: eb('attempts', '-', 1), status: 'claimed', worker_id: null, error }))
+    .set((eb) => ({ ...changes, attempts: eb('attempts', '-', 1), status: 'claimed' }))
     .where('id', '=', run.id)
     .where('attempts', '=', run.attempt)
     .where('worker_id', '=', workerId)
