@@ -53,6 +53,34 @@ export async function readSealedPieces(store: ObjectStore, pieces: readonly Load
   return { sealed: sealed as SealedPiece[], movable: [...movable] };
 }
 
+/** A task's pieces (restore, verify) hold at most this many bytes, sealed and plain alike. */
+const BATCH_BYTES = 4 * 1024 * 1024;
+/** Batches in flight per worker: while one is opened (and written), the next one's pieces are read. */
+export const BATCHES_IN_FLIGHT_PER_WORKER = 2;
+
+/**
+ * `items` (in pack order) cut into batches of at most BATCH_BYTES of their pieces, sealed and plain
+ * alike (a piece larger than that is a batch of its own): each batch is one task for a worker, and
+ * its neighbouring pieces of a pack are read in one request.
+ */
+export function inBatches<T>(items: readonly T[], pieceOf: (item: T) => LoadPiece): T[][] {
+  const batches: T[][] = [];
+  let sealedBytes = 0;
+  let plainBytes = 0;
+  for (const item of items) {
+    const { length, plainLength } = pieceOf(item);
+    let batch = batches.at(-1);
+    if (!batch || sealedBytes + length > BATCH_BYTES || plainBytes + plainLength > BATCH_BYTES) {
+      batches.push((batch = []));
+      sealedBytes = plainBytes = 0;
+    }
+    batch.push(item);
+    sealedBytes += length;
+    plainBytes += plainLength;
+  }
+  return batches;
+}
+
 function failureOf(error: unknown): PieceReadFailure {
   return { failure: error instanceof Error ? error.message : String(error), ...(error instanceof StoreError ? { code: error.code } : {}) };
 }

@@ -14,16 +14,8 @@ import { RepositoryError } from './errors.js';
 import { syncDirectory, temporaryPathFor } from './files.js';
 import { acquireSharedLock } from './locks.js';
 import { ManifestReader, SEGMENT_CHUNKS, type ManifestHeader } from './manifest.js';
-import { readSealedPieces } from './piece-reads.js';
+import { BATCHES_IN_FLIGHT_PER_WORKER, inBatches, readSealedPieces } from './piece-reads.js';
 import { expectReply, inLanes, plainLengthOf, problemError, type RepositoryContext } from './unit-work.js';
-
-/**
- * A restore works through a segment's stored chunks in pack order (as they were written), a task of at
- * most this many bytes at a time, each chunk read once and written to every place it takes.
- */
-const TASK_BYTES = 4 * 1024 * 1024;
-/** Tasks in flight per worker: while one is decrypted and written, the next one's chunks are read. */
-const TASKS_IN_FLIGHT_PER_WORKER = 2;
 
 /** Restores a backup into `options.toPath`. */
 export async function restore(context: RepositoryContext, backupId: string, options: RestoreOptions): Promise<void> {
@@ -77,7 +69,7 @@ async function restoreInto(context: RepositoryContext, manifest: ManifestReader,
           pieces.forEach((piece, at) => (done += piece.plainLength * positions[at]!.length));
           options.onProgress?.({ bytesDone: done, bytesTotal: header.diskSize });
         },
-        context.pool.size * TASKS_IN_FLIGHT_PER_WORKER,
+        context.pool.size * BATCHES_IN_FLIGHT_PER_WORKER,
       );
     }
     await flusher.idle();
@@ -120,28 +112,12 @@ async function chunksOfSegment(header: ManifestHeader, index: ChunkIndex, ids: r
   return chunks.sort((a, b) => a.piece.pack.localeCompare(b.piece.pack) || a.piece.offset - b.piece.offset);
 }
 
-/**
- * The chunks cut into tasks of at most TASK_BYTES, sealed and plain alike (a chunk larger than that is
- * a task of its own): neighbouring chunks of a pack are read in one request, and each chunk once,
- * however many places of the image it fills.
- */
+/** The chunks in batches (piece-reads.ts), each a worker's task: its pieces numbered within it, and each piece's positions. */
 function restoreTasks(chunks: readonly SegmentChunk[]): { pieces: LoadPiece[]; positions: number[][] }[] {
-  const tasks: { pieces: LoadPiece[]; positions: number[][] }[] = [];
-  let sealedBytes = 0;
-  let plainBytes = 0;
-  for (const { piece, positions } of chunks) {
-    let task = tasks.at(-1);
-    if (!task || sealedBytes + piece.length > TASK_BYTES || plainBytes + piece.plainLength > TASK_BYTES) {
-      task = { pieces: [], positions: [] };
-      tasks.push(task);
-      sealedBytes = plainBytes = 0;
-    }
-    task.pieces.push({ ...piece, slot: task.pieces.length });
-    task.positions.push(positions);
-    sealedBytes += piece.length;
-    plainBytes += piece.plainLength;
-  }
-  return tasks;
+  return inBatches(chunks, (chunk) => chunk.piece).map((batch) => ({
+    pieces: batch.map(({ piece }, slot) => ({ ...piece, slot })),
+    positions: batch.map(({ positions }) => positions),
+  }));
 }
 
 /**

@@ -8,7 +8,7 @@ import type { BadChunk, VerifyOptions, VerifyReport } from './contract.js';
 import { RepositoryError } from './errors.js';
 import { acquireSharedLock } from './locks.js';
 import { ManifestReader } from './manifest.js';
-import { readSealedPieces } from './piece-reads.js';
+import { BATCHES_IN_FLIGHT_PER_WORKER, inBatches, readSealedPieces } from './piece-reads.js';
 import { expectReply, inLanes, plainLengthOf, type RepositoryContext } from './unit-work.js';
 
 /** Reads and checks every chunk the chosen backups name (see Repository.verify). */
@@ -52,8 +52,9 @@ export async function verify(context: RepositoryContext, options: VerifyOptions 
     pieces.sort((a, b) => a.pack.localeCompare(b.pack) || a.offset - b.offset);
     const totalBytes = pieces.reduce((sum, piece) => sum + piece.plainLength, 0);
     let checkedBytes = 0;
-    await inLanes(context, Math.ceil(pieces.length / context.chunksPerUnit), options.signal, async (batchIndex) => {
-      const batch = pieces.slice(batchIndex * context.chunksPerUnit, (batchIndex + 1) * context.chunksPerUnit);
+    const batches = inBatches(pieces, (piece) => piece);
+    await inLanes(context, batches.length, options.signal, async (batchIndex) => {
+      const batch = batches[batchIndex]!;
       const { sealed, movable } = await readSealedPieces(context.store, batch);
       const reply = expectReply(await context.pool.run({ kind: 'load', pieces: batch, sealed, movable, chunkSize: context.chunkSize, writeTo: null }), 'loaded');
       for (const problem of reply.problems) {
@@ -61,7 +62,7 @@ export async function verify(context: RepositoryContext, options: VerifyOptions 
       }
       checkedBytes += batch.reduce((sum, piece) => sum + piece.plainLength, 0);
       options.onProgress?.({ bytesDone: checkedBytes, bytesTotal: totalBytes });
-    });
+    }, context.pool.size * BATCHES_IN_FLIGHT_PER_WORKER);
     badChunks.sort((a, b) => a.chunkId.localeCompare(b.chunkId));
     return {
       backupsChecked: ids.length,
