@@ -137,16 +137,9 @@ export class BackupEngine implements BackupRunner, BackupOperations {
   }
 
   /** Backs up the policy's disks (see backupDisks) and reports the run to the metrics. */
-  private async backupPolicy(
-    policyId: string,
-    diskIds: readonly string[],
-    runId: string,
-    resumed: boolean,
-    signal: AbortSignal,
-    onProgress?: ProgressListener,
-  ): Promise<PolicyRunResult> {
+  private async backupPolicy(...args: Parameters<typeof this.backupDisks>): Promise<PolicyRunResult> {
     const started = performance.now();
-    const result = await this.backupDisks(policyId, diskIds, runId, resumed, signal, onProgress);
+    const result = await this.backupDisks(...args);
     // A run that throws (a transient database error) is given back and tried again: not reported.
     this.options.metrics?.observeRun({
       status: result.status,
