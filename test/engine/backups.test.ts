@@ -3,18 +3,24 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { openBackupEngine, type BackupEngine } from '../../src/engine/index.js';
+import { formatRepositoryLocation } from '../../src/engine/storage/location.js';
 import { DEFAULT_CHUNK_SIZE } from '../../src/engine/repository/index.js';
 import { schedulerFor } from '../../src/scheduler/index.js';
-import { forEachEngine, TestService, type TestOrganization } from '../support/harness.js';
-import { corruptChunks, packsNewerThan, storedChunkBytes } from '../support/repository-damage.js';
+import { forEachEngine, TestService, type Engine, type TestOrganization } from '../support/harness.js';
+import { corruptChunks, packIds, packsNotIn, storedChunkBytes } from '../support/repository-damage.js';
+import { TEST_STORES, type TestStore } from '../support/test-stores.js';
 
 const MiB = 1024 * 1024;
 const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
-
+// The engine and the catalogue together, on each catalogue engine and each store.
 forEachEngine('backup engine', (engineName) => {
+  for (const store of TEST_STORES) describe(`on ${store.name}`, { skip: store.skip }, () => suite(engineName, store));
+});
+
+function suite(engineName: Engine, store: TestStore) {
   let service: TestService;
   let org: TestOrganization;
   let backupEngine: BackupEngine;
@@ -23,7 +29,8 @@ forEachEngine('backup engine', (engineName) => {
     service = await TestService.start(engineName);
     org = await service.createOrganization('Backups');
     dataDir = mkdtempSync(join(tmpdir(), 'dbp-engine-test-'));
-    backupEngine = await openBackupEngine(service.runtime, { dataDir, password: 'correct horse', workers: 2 });
+    const repositoryPath = formatRepositoryLocation(await store.location(`backups-${engineName}`));
+    backupEngine = await openBackupEngine(service.runtime, { dataDir, repositoryPath, password: 'correct horse', workers: 2 });
   });
   after(async () => {
     await backupEngine.close();
@@ -128,6 +135,7 @@ forEachEngine('backup engine', (engineName) => {
   test('verify names the backups a damaged chunk affects', async () => {
     const { disk } = await diskWithImage('damaged', randomBytes(MiB));
     const policy = await service.createPolicy(org.token, disk.id);
+    const packsBefore = await packIds(backupEngine.repository);
     await backupEngine.runPolicyNow(policy.id);
     const [backup] = await backupEngine.listBackups(policy.id);
     assert.equal((await backupEngine.verify(backup!.id)).ok, true);
@@ -136,10 +144,10 @@ forEachEngine('backup engine', (engineName) => {
     assert.ok(before > 0);
     const summary = await backupEngine.repository.getBackup(backup!.repository_backup_id);
     assert.equal(summary.chunkCount, MiB / DEFAULT_CHUNK_SIZE);
-    const damaged = await corruptChunks(backupEngine.repository, packsNewerThan(join(dataDir, 'damaged.img')));
+    const damaged = await corruptChunks(backupEngine.repository, packsNotIn(packsBefore));
     assert.ok(damaged >= 1);
     const report = await backupEngine.verify(backup!.id);
     assert.equal(report.ok, false);
     assert.deepEqual(report.affectedBackups, [backup!.id]);
   });
-});
+}

@@ -2,8 +2,6 @@
  * Damage done to a repository on purpose, through its store (so the same on a local directory and on
  * S3): objects overwritten with altered bytes, truncated, deleted or put beside the engine's own.
  */
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { openRepository, type PackContents, type Repository } from '../../src/engine/repository/index.js';
 import type { ObjectKind, ObjectStore, StoreLocation } from '../../src/engine/storage/object-store.js';
 import { openStore } from '../../src/engine/storage/open-store.js';
@@ -59,29 +57,25 @@ export function localPath(repository: Repository): string {
   return repository.location.path;
 }
 
-/** The file that holds a pack of a repository in a local directory (the layout of docs/REPOSITORY.md). */
-export function packFile(repository: Repository, pack: { readonly id: string }): string {
-  return join(localPath(repository), 'packs', pack.id.slice(0, 2), pack.id);
-}
-
-/** Flips one byte in the middle of every chunk of the packs `which` selects; answers how many. */
-export async function corruptChunks(repository: Repository, which: (pack: PackContents, file: string) => boolean = () => true): Promise<number> {
-  let damaged = 0;
-  for (const pack of await repository.packs()) {
-    const file = packFile(repository, pack);
-    if (!which(pack, file)) continue;
-    const bytes = readFileSync(file);
-    for (const blob of pack.blobs) {
-      bytes[blob.offset + Math.floor(blob.length / 2)]! ^= 0x40;
-      damaged += 1;
+/** Flips one byte in the middle of every chunk of the packs `which` selects, through the store; answers how many. */
+export async function corruptChunks(repository: Repository, which: (pack: PackContents) => boolean = () => true): Promise<number> {
+  const packs = (await repository.packs()).filter(which);
+  return withStore(repository.location, async (store) => {
+    let damaged = 0;
+    for (const pack of packs) {
+      const bytes = await store.get('pack', pack.id);
+      for (const blob of pack.blobs) {
+        bytes[blob.offset + Math.floor(blob.length / 2)]! ^= 0x40;
+        damaged += 1;
+      }
+      await store.put('pack', pack.id, [bytes]);
     }
-    writeFileSync(file, bytes);
-  }
-  return damaged;
+    return damaged;
+  });
 }
 
 /** The same, for a repository not open in this process. */
-export async function corruptChunksAt(path: string, password: string | null, which?: (pack: PackContents, file: string) => boolean): Promise<number> {
+export async function corruptChunksAt(path: string, password: string | null, which?: (pack: PackContents) => boolean): Promise<number> {
   const repository = await openRepository({ location: { type: 'local', path }, password, workers: 1 });
   try {
     return await corruptChunks(repository, which);
@@ -90,8 +84,12 @@ export async function corruptChunksAt(path: string, password: string | null, whi
   }
 }
 
-/** Packs written at or after the file at `path` was last changed. */
-export const packsNewerThan = (path: string) => (_pack: PackContents, file: string) => statSync(file).mtimeMs >= statSync(path).mtimeMs;
+/** The ids of a repository's packs now: with `packsNotIn`, selects the packs written after. */
+export async function packIds(repository: Repository): Promise<Set<string>> {
+  return new Set((await repository.packs()).map((pack) => pack.id));
+}
+
+export const packsNotIn = (earlier: ReadonlySet<string>) => (pack: PackContents) => !earlier.has(pack.id);
 
 /** Bytes of every chunk the packs hold (after gc: exactly the chunks some backup uses). */
 export async function storedChunkBytes(repository: Repository): Promise<number> {
