@@ -119,6 +119,8 @@ export type SequencedReply = ChunkReply & { readonly sequence: number };
 
 interface Job {
   readonly task: ChunkTask;
+  /** It runs on one of the first `spread` workers. */
+  readonly spread: number;
   readonly resolve: (reply: ChunkReply) => void;
   readonly reject: (error: Error) => void;
 }
@@ -153,21 +155,22 @@ export class ChunkPool {
   private nextSequence = 0;
   private closed = false;
 
+  private readonly workerData: ChunkWorkerData;
+
+  /** `size` workers at most; each is started when a task first needs it. */
   constructor(keys: RepositoryKeys, readonly size = availableParallelism()) {
-    const workerData: ChunkWorkerData = { encryptionKey: keys.encryption, idKey: keys.id };
-    for (let i = 0; i < size; i++) {
-      const worker: PoolWorker = { thread: startWorker(workerData), jobs: new Map() };
-      worker.thread.on('message', (reply: SequencedReply) => this.finished(worker, reply));
-      worker.thread.on('error', (error) => this.crashed(error));
-      worker.thread.unref();
-      this.workers.push(worker);
-    }
+    this.workerData = { encryptionKey: keys.encryption, idKey: keys.id };
   }
 
-  run(task: ChunkTask): Promise<ChunkReply> {
+  /**
+   * Runs `task` on the least busy of the first `spread` workers (all of them by default): an
+   * operation bound by something else than the CPU keeps to fewer threads, and the others are
+   * never started for it.
+   */
+  run(task: ChunkTask, spread = this.size): Promise<ChunkReply> {
     if (this.closed) return Promise.reject(new Error('the chunk pool is closed'));
     return new Promise((resolve, reject) => {
-      this.waiting.push({ task, resolve, reject });
+      this.waiting.push({ task, spread: Math.max(1, Math.min(spread, this.size)), resolve, reject });
       this.dispatch();
     });
   }
@@ -179,15 +182,28 @@ export class ChunkPool {
 
   private dispatch(): void {
     while (this.waiting.length > 0) {
-      // The least busy worker, if any has room.
-      const worker = this.workers.reduce((best, candidate) => (candidate.jobs.size < best.jobs.size ? candidate : best));
+      const job = this.waiting[0]!;
+      const worker = this.leastBusy(job.spread);
       if (worker.jobs.size >= TASKS_PER_WORKER) return;
-      const job = this.waiting.shift()!;
+      this.waiting.shift();
       const sequence = this.nextSequence++;
       worker.jobs.set(sequence, job);
       worker.thread.ref(); // tasks in hand keep the process alive
       worker.thread.postMessage({ ...job.task, sequence }, transferables(job.task));
     }
+  }
+
+  /** The least busy of the first `spread` workers: an idle one not started yet is started. */
+  private leastBusy(spread: number): PoolWorker {
+    const started = this.workers.slice(0, spread);
+    const best = started.reduce<PoolWorker | undefined>((best, candidate) => (best === undefined || candidate.jobs.size < best.jobs.size ? candidate : best), undefined);
+    if (best !== undefined && (best.jobs.size === 0 || started.length === spread)) return best;
+    const worker: PoolWorker = { thread: startWorker(this.workerData), jobs: new Map() };
+    worker.thread.on('message', (reply: SequencedReply) => this.finished(worker, reply));
+    worker.thread.on('error', (error) => this.crashed(error));
+    worker.thread.unref();
+    this.workers.push(worker);
+    return worker;
   }
 
   private finished(worker: PoolWorker, reply: SequencedReply): void {

@@ -59,6 +59,16 @@ const BATCH_BYTES = 4 * 1024 * 1024;
 export const BATCHES_IN_FLIGHT_PER_WORKER = 2;
 
 /**
+ * The chunk workers that open what a restore or verification reads: all of them from a local store;
+ * one from a remote store, which delivers far slower than a worker decrypts (AES-GCM at over 1 GB/s),
+ * while every further worker with its batches in flight holds about 60 MiB more (a restore of 1 GiB
+ * from radosgw: peak RSS 199 MiB with one worker, 258–270 MiB with two, in the same time).
+ */
+export function readingWorkers(store: ObjectStore, poolSize: number): number {
+  return store.remote ? 1 : poolSize;
+}
+
+/**
  * `items` (in pack order) cut into batches of at most BATCH_BYTES of their pieces, sealed and plain
  * alike (a piece larger than that is a batch of its own): each batch is one task for a worker, and
  * its neighbouring pieces of a pack are read in one request.

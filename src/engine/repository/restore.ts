@@ -14,7 +14,7 @@ import { RepositoryError } from './errors.js';
 import { syncDirectory, temporaryPathFor } from './files.js';
 import { acquireSharedLock } from './locks.js';
 import { ManifestReader, SEGMENT_CHUNKS, type ManifestHeader } from './manifest.js';
-import { BATCHES_IN_FLIGHT_PER_WORKER, inBatches, readSealedPieces } from './piece-reads.js';
+import { BATCHES_IN_FLIGHT_PER_WORKER, inBatches, readingWorkers, readSealedPieces } from './piece-reads.js';
 import { expectReply, inLanes, plainLengthOf, problemError, type RepositoryContext } from './unit-work.js';
 
 /** Restores a backup into `options.toPath`. */
@@ -55,6 +55,7 @@ async function restoreInto(context: RepositoryContext, manifest: ManifestReader,
       // Zero chunks are holes of the file, already there.
       ids.forEach((id, at) => (done += id === null ? plainLengthOf(header, firstPosition + at) : 0));
       const tasks = restoreTasks(await chunksOfSegment(header, index, ids, firstPosition));
+      const workers = readingWorkers(context.store, context.pool.size);
       await inLanes(
         context,
         tasks.length,
@@ -63,13 +64,13 @@ async function restoreInto(context: RepositoryContext, manifest: ManifestReader,
           const { pieces, positions } = tasks[task]!;
           const { sealed, movable } = await readSealedPieces(context.store, pieces);
           const writeTo = { fd: target.fd, directFd, positions };
-          const reply = expectReply(await context.pool.run({ kind: 'load', pieces, sealed, movable, chunkSize: header.chunkSize, writeTo }), 'loaded');
+          const reply = expectReply(await context.pool.run({ kind: 'load', pieces, sealed, movable, chunkSize: header.chunkSize, writeTo }, workers), 'loaded');
           if (reply.problems.length > 0) throw problemError(reply.problems[0]!);
           flusher.wrote(reply.buffered);
           pieces.forEach((piece, at) => (done += piece.plainLength * positions[at]!.length));
           options.onProgress?.({ bytesDone: done, bytesTotal: header.diskSize });
         },
-        context.pool.size * BATCHES_IN_FLIGHT_PER_WORKER,
+        workers * BATCHES_IN_FLIGHT_PER_WORKER,
       );
     }
     await flusher.idle();

@@ -8,7 +8,7 @@ import type { BadChunk, VerifyOptions, VerifyReport } from './contract.js';
 import { RepositoryError } from './errors.js';
 import { acquireSharedLock } from './locks.js';
 import { ManifestReader } from './manifest.js';
-import { BATCHES_IN_FLIGHT_PER_WORKER, inBatches, readSealedPieces } from './piece-reads.js';
+import { BATCHES_IN_FLIGHT_PER_WORKER, inBatches, readingWorkers, readSealedPieces } from './piece-reads.js';
 import { expectReply, inLanes, plainLengthOf, type RepositoryContext } from './unit-work.js';
 
 /** Reads and checks every chunk the chosen backups name (see Repository.verify). */
@@ -53,16 +53,17 @@ export async function verify(context: RepositoryContext, options: VerifyOptions 
     const totalBytes = pieces.reduce((sum, piece) => sum + piece.plainLength, 0);
     let checkedBytes = 0;
     const batches = inBatches(pieces, (piece) => piece);
+    const workers = readingWorkers(context.store, context.pool.size);
     await inLanes(context, batches.length, options.signal, async (batchIndex) => {
       const batch = batches[batchIndex]!;
       const { sealed, movable } = await readSealedPieces(context.store, batch);
-      const reply = expectReply(await context.pool.run({ kind: 'load', pieces: batch, sealed, movable, chunkSize: context.chunkSize, writeTo: null }), 'loaded');
+      const reply = expectReply(await context.pool.run({ kind: 'load', pieces: batch, sealed, movable, chunkSize: context.chunkSize, writeTo: null }, workers), 'loaded');
       for (const problem of reply.problems) {
         badChunks.push({ chunkId: problem.id, problem: problem.problem, detail: problem.detail, backupIds: backupsOfChunk.get(problem.id)! });
       }
       checkedBytes += batch.reduce((sum, piece) => sum + piece.plainLength, 0);
       options.onProgress?.({ bytesDone: checkedBytes, bytesTotal: totalBytes });
-    }, context.pool.size * BATCHES_IN_FLIGHT_PER_WORKER);
+    }, workers * BATCHES_IN_FLIGHT_PER_WORKER);
     badChunks.sort((a, b) => a.chunkId.localeCompare(b.chunkId));
     return {
       backupsChecked: ids.length,

@@ -10,6 +10,7 @@
  * connection is abandoned after `socketTimeoutMs` of silence and retried, never waited on for ever.
  */
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AbortMultipartUploadCommand,
@@ -161,17 +162,37 @@ class BodyReadError extends Error {
   }
 }
 
+/**
+ * A response's body as one Buffer. With its length known, the bytes are copied into one buffer of
+ * that size as they arrive: the SDK's own collector keeps every piece and then joins them, holding
+ * each answer twice until the garbage collector frees the pieces (on a restore, the largest part of
+ * the process's memory). The Buffer owns its ArrayBuffer, so it can move to a worker thread.
+ */
 async function readBody(body: { transformToByteArray(): Promise<Uint8Array> } | undefined, expected: number | undefined): Promise<Buffer> {
-  let bytes: Uint8Array;
+  if (body === undefined) return Buffer.alloc(0);
+  let bytes: Buffer;
+  let received = 0;
   try {
-    bytes = body ? await body.transformToByteArray() : new Uint8Array(0);
+    if (expected !== undefined && body instanceof Readable) {
+      bytes = Buffer.allocUnsafeSlow(expected);
+      for await (const piece of body as AsyncIterable<Buffer>) {
+        if (received + piece.byteLength > expected) throw new BodyReadError(`the answer carried more than its ${expected} bytes`);
+        piece.copy(bytes, received);
+        received += piece.byteLength;
+      }
+    } else {
+      const all = await body.transformToByteArray();
+      bytes = Buffer.from(all.buffer, all.byteOffset, all.byteLength);
+      received = bytes.byteLength;
+    }
   } catch (error) {
+    if (error instanceof BodyReadError) throw error;
     throw new BodyReadError(`the answer broke off: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
-  if (expected !== undefined && bytes.byteLength !== expected) {
-    throw new BodyReadError(`the answer carried ${bytes.byteLength} of its ${expected} bytes`);
+  if (expected !== undefined && received !== expected) {
+    throw new BodyReadError(`the answer carried ${received} of its ${expected} bytes`);
   }
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return bytes;
 }
 
 export class S3ObjectStore implements ObjectStore {
