@@ -1,0 +1,191 @@
+/**
+ * Disks on Ceph RBD (docs/RBD.md), on the project's test cluster: snapshot-based backups, full reads of
+ * only the allocated extents, incrementals that read only the chunks RBD says changed, every backup
+ * of a chain restoring byte-identical to its snapshot (hashed by `rbd export`, not by the engine), a
+ * write during a backup not in it, the fallbacks to a full read, restore to a new RBD image, and a
+ * kill -9 during a backup leaving no snapshot behind once the next run is done.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { rbdImagePath } from '../../src/engine/rbd/names.js';
+import { dbp } from '../support/dbp-cli.js';
+import { TEST_REPOSITORY_PASSWORD, TestService, type TestOrganization } from '../support/harness.js';
+import { createImage, exportHash, randomWrites, rbdSkipReason, removeImage, snapshotNames, uniqueImage, writeImage } from '../support/rbd.js';
+
+const MiB = 1024 * 1024;
+const CHUNK = 65_536;
+const IMAGE_BYTES = 128 * MiB;
+const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+const ours = async (image: Parameters<typeof snapshotNames>[0]) => (await snapshotNames(image)).filter((name) => name.startsWith('dbp.'));
+
+describe('RBD disks', { skip: rbdSkipReason() }, () => {
+  let service: TestService;
+  let org: TestOrganization;
+  const images: ReturnType<typeof uniqueImage>[] = [];
+  before(async () => {
+    service = await TestService.start('sqlite', { backupEngine: true });
+    org = await service.createOrganization('Rbd');
+  });
+  after(async () => {
+    for (const image of images) await removeImage(image);
+    await service.stop();
+  });
+
+  /** A new 128 MiB image holding `dataMiB` MiB of random data from its start; a disk and a policy on it. */
+  async function rbdDisk(label: string, dataMiB: number) {
+    const image = uniqueImage(label);
+    images.push(image);
+    await createImage(image, IMAGE_BYTES);
+    await writeImage(image, [{ offset: 0, bytes: randomBytes(dataMiB * MiB) }]);
+    const disk = await service.services.inventory.createDisk({ organizationId: org.id, name: label, sizeInGb: 1, imagePath: rbdImagePath(image) });
+    const policy = await service.createPolicy(org.token, disk.id, { retention: 10, schedule: { interval: 'daily' } });
+    return { image, disk, policy };
+  }
+
+  const engine = () => service.backupEngine!;
+
+  async function runOnce(policyId: string) {
+    const { result } = await engine().runPolicyNow(policyId);
+    assert.equal(result.status, 'succeeded', result.error ?? '');
+    const [newest] = await engine().listBackups(policyId);
+    return { taken: result.backups[0]!, row: newest! };
+  }
+
+  test('a chain of backups: a full read of the allocated extents, then incrementals reading only the changed chunks; each restores to its snapshot', async () => {
+    const { image, policy } = await rbdDisk('chain', 24);
+    // Data far from the start too: a full read skips the unallocated middle.
+    await writeImage(image, [{ offset: 96 * MiB, bytes: randomBytes(8 * MiB) }]);
+    const snapshotHashes = new Map<string, string>();
+    const first = await runOnce(policy.id);
+    assert.equal(first.row.consistency, 'snapshot');
+    assert.equal(first.row.live_read, false);
+    assert.equal(first.row.read_mode, 'full');
+    assert.equal(first.row.read_note, null);
+    assert.equal(first.taken.bytesRead, 32 * MiB, 'a full read reads the allocated extents only');
+    snapshotHashes.set(first.row.id, await exportHash(image, first.row.source_snapshot!));
+    let previous = first.row;
+    for (let round = 0; round < 4; round++) {
+      const writes = randomWrites(24 * MiB, 20); // inside the written data: RBD's diff is then exact
+      await writeImage(image, writes);
+      const changedChunks = new Set(writes.map((write) => Math.floor(write.offset / CHUNK))).size;
+      const next = await runOnce(policy.id);
+      assert.equal(next.row.read_mode, 'incremental');
+      assert.equal(next.row.base_backup_id, previous.id);
+      assert.equal(next.taken.bytesRead, changedChunks * CHUNK, 'only the chunks the writes touched are read');
+      assert.deepEqual(await ours(image), [next.row.source_snapshot], 'the snapshot before is removed, the newest kept');
+      snapshotHashes.set(next.row.id, await exportHash(image, next.row.source_snapshot!));
+      previous = next.row;
+    }
+    for (const [backupId, expected] of snapshotHashes) {
+      const target = join(service.dataDir, `restored-${backupId}.img`);
+      await engine().restoreToPath(backupId, target);
+      assert.equal(sha256(target), expected, `backup ${backupId} restores byte-identical to its snapshot`);
+      rmSync(target);
+    }
+    // Restore to a new RBD image: the same bytes, and thin (only the non-zero chunks written).
+    const restored = uniqueImage('restored');
+    images.push(restored);
+    await engine().restoreToRbd(previous.id, restored);
+    assert.equal(await exportHash(restored), snapshotHashes.get(previous.id));
+    const usage = JSON.parse(await new Promise<string>((resolve, reject) => {
+      const child = spawn('rbd', ['du', `${restored.pool}/${restored.image}`, '--format', 'json'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (data: Buffer) => (out += data.toString()));
+      child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error('rbd du failed'))));
+    })) as { images: { used_size: number }[] };
+    assert.ok(usage.images[0]!.used_size <= 40 * MiB, `the restored image is thin (${usage.images[0]!.used_size} bytes used)`);
+    // An image that exists is refused and left alone.
+    await assert.rejects(engine().restoreToRbd(previous.id, restored), /exists/);
+    assert.equal(await exportHash(restored), snapshotHashes.get(previous.id));
+  });
+
+  test('a write landing during a backup is not in it', async () => {
+    const { image, policy } = await rbdDisk('during', 64);
+    const before = new Set(await ours(image));
+    const running = engine().runPolicyNow(policy.id);
+    // As soon as the backup's snapshot exists, the live image changes.
+    let snapshot: string | undefined;
+    for (let i = 0; i < 500 && !snapshot; i++) {
+      snapshot = (await ours(image)).find((name) => !before.has(name));
+      if (!snapshot) await sleep(5);
+    }
+    assert.ok(snapshot, 'the backup took a snapshot');
+    await writeImage(image, [{ offset: 8 * MiB, bytes: randomBytes(MiB) }]);
+    const { result } = await running;
+    assert.equal(result.status, 'succeeded', result.error ?? '');
+    const [backup] = await engine().listBackups(policy.id);
+    assert.equal(backup!.source_snapshot, snapshot);
+    const target = join(service.dataDir, 'during.img');
+    await engine().restoreToPath(backup!.id, target);
+    assert.equal(sha256(target), await exportHash(image, snapshot));
+    assert.notEqual(sha256(target), await exportHash(image), 'the live image has the write; the backup has not');
+    rmSync(target);
+  });
+
+  test('a full read, saying why, when the base snapshot is gone or the previous backup failed verification', async () => {
+    const { image, policy } = await rbdDisk('fallback', 8);
+    const first = await runOnce(policy.id);
+    await removeSnapshot(image, first.row.source_snapshot!);
+    await writeImage(image, randomWrites(8 * MiB, 5));
+    const second = await runOnce(policy.id);
+    assert.equal(second.row.read_mode, 'full');
+    assert.match(second.row.read_note ?? '', /snapshot .* is gone/);
+    assert.equal(second.taken.bytesRead, 8 * MiB);
+    // The catalogue records a failed verification of the newest backup: the next one does not build on it.
+    await service.runtime.store.db.updateTable('backups').set({ verify_outcome: 'failed', verified_at: 1 }).where('id', '=', second.row.id).execute();
+    const third = await runOnce(policy.id);
+    assert.equal(third.row.read_mode, 'full');
+    assert.match(third.row.read_note ?? '', /failed its last verification/);
+    const fourth = await runOnce(policy.id);
+    assert.equal(fourth.row.read_mode, 'incremental');
+    assert.equal(fourth.taken.bytesRead, 0, 'nothing changed: nothing read');
+    const target = join(service.dataDir, 'fallback.img');
+    await engine().restoreToPath(fourth.row.id, target);
+    assert.equal(sha256(target), await exportHash(image, fourth.row.source_snapshot!));
+    rmSync(target);
+  });
+
+  test('kill -9 during a backup: the next run removes the snapshot it left, succeeds, and keeps only its own', async () => {
+    const { image, policy } = await rbdDisk('killed', 96);
+    const env = { ...process.env, DBP_REPOSITORY_PASSWORD: TEST_REPOSITORY_PASSWORD, DBP_RUN_LEASE_SECONDS: '2' };
+    delete env.DATABASE_URL;
+    delete env.DBP_DATA_DIR;
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'policy', 'run', policy.id, '--data-dir', service.dataDir, '--json'], { cwd: REPO_ROOT, env, stdio: 'ignore' });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    let leaked: string | undefined;
+    for (let i = 0; i < 3000 && !leaked && child.exitCode === null; i++) {
+      leaked = (await ours(image))[0];
+      if (!leaked) await sleep(5);
+    }
+    assert.ok(leaked, 'the killed run had taken its snapshot');
+    await sleep(Math.floor(Math.random() * 150));
+    child.kill('SIGKILL');
+    await exited;
+    assert.equal((await engine().listBackups(policy.id)).length, 0, 'killed before it recorded its backup');
+    assert.deepEqual(await ours(image), [leaked], 'the killed run left its snapshot');
+    await sleep(2100); // the killed run's lease (2 s) expires
+    const next = await dbp(['policy', 'run', policy.id, '--data-dir', service.dataDir, '--json'], { env: { DBP_REPOSITORY_PASSWORD: TEST_REPOSITORY_PASSWORD } });
+    assert.equal(next.code, 0, next.stderr);
+    const run = JSON.parse(next.stdout);
+    assert.equal(run.status, 'succeeded');
+    const [backup] = await engine().listBackups(policy.id);
+    assert.equal(backup!.run_id, run.run_id);
+    assert.deepEqual(await ours(image), [backup!.source_snapshot], 'no snapshot of the killed run is left');
+    const target = join(service.dataDir, 'killed.img');
+    await engine().restoreToPath(backup!.id, target);
+    assert.equal(sha256(target), await exportHash(image, backup!.source_snapshot!));
+    rmSync(target);
+  });
+});
+
+async function removeSnapshot(image: { pool: string; image: string }, snapshot: string): Promise<void> {
+  const { rbdCommand } = await import('../support/rbd.js');
+  await rbdCommand(['snap', 'rm', `${image.pool}/${image.image}@${snapshot}`, '--no-progress']);
+}
