@@ -154,7 +154,7 @@ describe('RBD disks', { skip: rbdSkipReason() }, () => {
 
   test('kill -9 during a backup: the next run removes the snapshot it left, succeeds, and keeps only its own', async () => {
     const { image, policy } = await rbdDisk('killed', 96);
-    const env = { ...process.env, DBP_REPOSITORY_PASSWORD: TEST_REPOSITORY_PASSWORD, DBP_RUN_LEASE_SECONDS: '2' };
+    const env: NodeJS.ProcessEnv = { ...process.env, DBP_REPOSITORY_PASSWORD: TEST_REPOSITORY_PASSWORD, DBP_RUN_LEASE_SECONDS: "2" };
     delete env.DATABASE_URL;
     delete env.DBP_DATA_DIR;
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'policy', 'run', policy.id, '--data-dir', service.dataDir, '--json'], { cwd: REPO_ROOT, env, stdio: 'ignore' });

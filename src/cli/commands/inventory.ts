@@ -172,11 +172,17 @@ function registerDisk(program: Command): void {
     .option('--image <path>', 'a raw image file or block device holding the disk (otherwise the service makes a sparse image of --size-gb)')
     .option('--rbd <pool/image>', 'a Ceph RBD image holding the disk; with --size-gb a new image of that size is made (docs/RBD.md)')
     .action(async (flags: { org: string; name: string; vm?: string; sizeGb?: number; image?: string; rbd?: string }, command: Command) => {
-      const where = flags.rbd === undefined ? diskData(flags) : await rbdDiskData({ ...flags, rbd: flags.rbd });
+      const { createRbd, ...where } = flags.rbd === undefined ? diskData(flags) : await rbdDiskData({ ...flags, rbd: flags.rbd });
       await withServices(command, async (services, json) => {
         const organization = await findOrganization(services, flags.org);
         const vm = flags.vm === undefined ? undefined : await findVirtualMachine(services, flags.vm);
         if (vm && vm.organization_id !== organization.id) throw new UsageError(`virtual machine ${vm.id} belongs to another organization`);
+        if (flags.rbd !== undefined) {
+          // One disk per image: each disk's backups keep and remove their own snapshots of it.
+          const holder = (await services.inventory.allDisks()).find((disk) => disk.image_path === where.imagePath);
+          if (holder) throw new UsageError(`--rbd ${flags.rbd}: disk ${holder.id} is on that image already`);
+        }
+        if (createRbd) await createRbdImage(flags.rbd!, createRbd);
         const created = await services.inventory.createDisk({ organizationId: organization.id, name: flags.name, ...where, virtualMachineId: vm?.id });
         printObject(json, 'Disk created', {
           id: created.id,
@@ -228,7 +234,7 @@ function diskFields(disk: DiskRecord) {
  * An RBD image (`--rbd POOL/IMAGE`): an existing one (its size is the disk's; `--size-gb` may not
  * contradict it), or, with `--size-gb`, a new thin image of that size when there is none.
  */
-async function rbdDiskData(flags: { sizeGb?: number; image?: string; rbd: string }): Promise<{ sizeInGb: number; imagePath: string }> {
+async function rbdDiskData(flags: { sizeGb?: number; image?: string; rbd: string }): Promise<{ sizeInGb: number; imagePath: string; createRbd?: NewRbdImage }> {
   if (flags.image !== undefined) throw new UsageError('give --image or --rbd, not both');
   let name: RbdImageName;
   try {
@@ -246,14 +252,7 @@ async function rbdDiskData(flags: { sizeGb?: number; image?: string; rbd: string
       const hint = error.code === 'image_not_found' ? ' (give --size-gb to create it)' : '';
       throw new UsageError(`--rbd ${flags.rbd}: ${error.message}${hint}`);
     }
-    bytes = flags.sizeGb * 1_000_000_000;
-    try {
-      await rbdCreateImage(name, bytes);
-    } catch (createError) {
-      if (createError instanceof RbdError) throw new UsageError(`--rbd ${flags.rbd}: ${createError.message}`);
-      throw createError;
-    }
-    return { sizeInGb: flags.sizeGb, imagePath: rbdImagePath(name) };
+    return { sizeInGb: flags.sizeGb, imagePath: rbdImagePath(name), createRbd: { name, bytes: flags.sizeGb * 1_000_000_000 } };
   }
   const imageGb = Math.max(1, Math.ceil(bytes / 1_000_000_000));
   if (flags.sizeGb !== undefined && flags.sizeGb !== imageGb) {
@@ -262,7 +261,22 @@ async function rbdDiskData(flags: { sizeGb?: number; image?: string; rbd: string
   return { sizeInGb: imageGb, imagePath: rbdImagePath(name) };
 }
 
-function diskData(flags: { sizeGb?: number; image?: string }): { sizeInGb: number; imagePath?: string } {
+/** An RBD image `disk create --rbd … --size-gb` makes, once the disk's other checks have passed. */
+interface NewRbdImage {
+  readonly name: RbdImageName;
+  readonly bytes: number;
+}
+
+async function createRbdImage(text: string, image: NewRbdImage): Promise<void> {
+  try {
+    await rbdCreateImage(image.name, image.bytes);
+  } catch (error) {
+    if (error instanceof RbdError) throw new UsageError(`--rbd ${text}: ${error.message}`);
+    throw error;
+  }
+}
+
+function diskData(flags: { sizeGb?: number; image?: string }): { sizeInGb: number; imagePath?: string; createRbd?: undefined } {
   const { sizeGb, image } = flags;
   if (image === undefined) {
     if (sizeGb === undefined) throw new UsageError('--size-gb is required (or --image PATH)');
