@@ -25,7 +25,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { diskImage, managedImagePath, pointInTimeView, type Consistency } from './disk-sources.js';
 import { backUpRbdDisk, reconcileDiskSnapshots, type RbdBackupOutcome } from './rbd/backup.js';
-import { formatRbdImageName, rbdImageOfPath, type RbdImageName } from './rbd/names.js';
+import { formatRbdImageName, rbdImageOfPath, rbdImagePath, type RbdImageName } from './rbd/names.js';
 import { rbdCreateImage, rbdRemoveImage } from './rbd/cli.js';
 import { RbdImageWriter } from './rbd/io.js';
 import { DEFAULT_MANUAL_LEASE_SECONDS, finishManualRun, renewManualRun, startManualRun } from '../scheduler/manual-runs.js';
@@ -412,8 +412,20 @@ export class BackupEngine implements BackupRunner, BackupOperations {
     return backup;
   }
 
-  /** Restores the backup into a new image under the data directory (for a new disk); answers its path. */
+  /**
+   * Restores the backup into a new image for a new disk; answers the disk's `image_path`. The backup
+   * of an RBD disk goes into a new RBD image in the same pool (`dbp-restored-<backup>-<random>`),
+   * any other into an image file under the data directory.
+   */
   async restoreToNewImage(backupId: string, onProgress?: ProgressListener): Promise<string> {
+    const backup = await this.findBackup(backupId);
+    const source = await this.options.db.selectFrom('disks').select('image_path').where('id', '=', backup.disk_id).executeTakeFirst();
+    const sourceImage = source?.image_path ? rbdImageOfPath(source.image_path) : undefined;
+    if (sourceImage) {
+      const image = { pool: sourceImage.pool, image: `dbp-restored-${backupId}-${randomBytes(4).toString('hex')}` };
+      await this.restoreToRbd(backupId, image, { announce: false, ...(onProgress ? { onProgress } : {}) });
+      return rbdImagePath(image);
+    }
     const imagePath = managedImagePath(this.options.dataDir, `restored-${backupId}-${randomBytes(4).toString('hex')}`);
     mkdirSync(dirname(imagePath), { recursive: true });
     await this.restoreToPath(backupId, imagePath, { announce: false, ...(onProgress ? { onProgress } : {}) });

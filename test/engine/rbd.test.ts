@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { rbdImagePath } from '../../src/engine/rbd/names.js';
+import { rbdImageOfPath, rbdImagePath } from '../../src/engine/rbd/names.js';
 import { dbp } from '../support/dbp-cli.js';
 import { TEST_REPOSITORY_PASSWORD, TestService, type TestOrganization } from '../support/harness.js';
 import { createImage, exportHash, randomWrites, rbdSkipReason, removeImage, snapshotNames, uniqueImage, writeImage } from '../support/rbd.js';
@@ -101,6 +101,12 @@ describe('RBD disks', { skip: rbdSkipReason() }, () => {
       child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error('rbd du failed'))));
     })) as { images: { used_size: number }[] };
     assert.ok(usage.images[0]!.used_size <= 40 * MiB, `the restored image is thin (${usage.images[0]!.used_size} bytes used)`);
+    // A new disk from the backup of an RBD disk is a new RBD image in the same pool.
+    const newDiskImage = await engine().restoreToNewImage(previous.id);
+    const onRbd = rbdImageOfPath(newDiskImage);
+    assert.ok(onRbd && onRbd.pool === image.pool, newDiskImage);
+    images.push(onRbd);
+    assert.equal(await exportHash(onRbd), snapshotHashes.get(previous.id));
     // An image that exists is refused and left alone.
     await assert.rejects(engine().restoreToRbd(previous.id, restored), /exists/);
     assert.equal(await exportHash(restored), snapshotHashes.get(previous.id));
