@@ -24,7 +24,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { diskImage, managedImagePath, pointInTimeView, type Consistency } from './disk-sources.js';
-import { backUpRbdDisk, reconcileDiskSnapshots, type RbdBackupOutcome } from './rbd/backup.js';
+import { backUpRbdDisk, prepareGroupSnapshot, reconcileDiskSnapshots, reconcileGroupSnapshots, serviceGroups, type PreparedDisk, type RbdBackupOutcome } from './rbd/backup.js';
 import { formatRbdImageName, rbdImageOfPath, rbdImagePath, type RbdImageName } from './rbd/names.js';
 import { rbdCreateImage, rbdRemoveImage } from './rbd/cli.js';
 import { RbdImageWriter } from './rbd/io.js';
@@ -162,10 +162,48 @@ export class BackupEngine implements BackupRunner, BackupOperations {
     signal: AbortSignal,
     onProgress?: ProgressListener,
   ): Promise<PolicyRunResult> {
-    const failures: string[] = [];
-    const backups: TakenBackup[] = [];
     // A resumed run does not take again what an earlier attempt of it completed.
     const earlier = resumed ? await this.backupsOfRun(policyId, runId) : new Map<string, TakenBackup>();
+    const group = await this.groupSnapshot(policyId, diskIds.filter((diskId) => !earlier.has(diskId)), runId);
+    try {
+      return await this.backupEachDisk(policyId, diskIds, runId, signal, earlier, group?.prepared, onProgress);
+    } finally {
+      await group?.release().catch((error: unknown) => this.log('warn', { policyId, runId, err: error }, 'could not remove the group snapshot of a run; the next reconcile tries again'));
+    }
+  }
+
+  /**
+   * A virtual machine's run whose disks (two or more) are all on RBD: their images snapshotted at one
+   * instant (a group snapshot, rbd/backup.ts prepareGroupSnapshot). Otherwise, or when the group
+   * snapshot cannot be made (said in the log), each disk gets its own snapshot as it is backed up.
+   */
+  private async groupSnapshot(policyId: string, diskIds: readonly string[], runId: string) {
+    const { db, clock } = this.options;
+    if (diskIds.length < 2) return undefined;
+    const policy = await db.selectFrom('disk_backup_policies').select(['target_type', 'target_id']).where('id', '=', policyId).executeTakeFirst();
+    if (policy?.target_type !== 'VirtualMachine') return undefined;
+    const rows = await db.selectFrom('disks').select(['id', 'image_path']).where('id', 'in', [...diskIds]).execute();
+    const disks = rows.map((row) => ({ diskId: row.id, image: row.image_path ? rbdImageOfPath(row.image_path) : undefined, backupId: newId('backup') }));
+    if (disks.length !== diskIds.length || disks.some((disk) => disk.image === undefined)) return undefined;
+    try {
+      return await prepareGroupSnapshot(db, policy.target_id, runId, clock.now(), disks as { diskId: string; image: RbdImageName; backupId: string }[]);
+    } catch (error) {
+      this.log('warn', { policyId, runId, err: error }, "could not snapshot the machine's RBD disks together; each disk gets its own snapshot");
+      return undefined;
+    }
+  }
+
+  private async backupEachDisk(
+    policyId: string,
+    diskIds: readonly string[],
+    runId: string,
+    signal: AbortSignal,
+    earlier: Map<string, TakenBackup>,
+    prepared: Map<string, PreparedDisk> | undefined,
+    onProgress?: ProgressListener,
+  ): Promise<PolicyRunResult> {
+    const failures: string[] = [];
+    const backups: TakenBackup[] = [];
     for (const diskId of diskIds) {
       if (signal.aborted) {
         failures.push(`${diskId}: not backed up (${(signal.reason as Error | undefined)?.message ?? 'aborted'})`);
@@ -177,7 +215,7 @@ export class BackupEngine implements BackupRunner, BackupOperations {
         continue;
       }
       try {
-        backups.push(await this.backupDisk(policyId, diskId, runId, signal, onProgress));
+        backups.push(await this.backupDisk(policyId, diskId, runId, signal, onProgress, prepared?.get(diskId)));
       } catch (error) {
         // Not the disk's fault: the run is given back and tried again (see the scheduler), at once after
         // a database error, after a backoff when the repository's store is unreachable.
@@ -220,16 +258,16 @@ export class BackupEngine implements BackupRunner, BackupOperations {
    * wall-clock second its manifest became durable (the repository's own stamp), never the injected
    * clock: a run for a simulated instant (`run-due --now`) keeps that instant as its `scheduled_at`.
    */
-  private async backupDisk(policyId: string, diskId: string, runId: string, signal: AbortSignal, onProgress?: ProgressListener): Promise<TakenBackup> {
+  private async backupDisk(policyId: string, diskId: string, runId: string, signal: AbortSignal, onProgress?: ProgressListener, prepared?: PreparedDisk): Promise<TakenBackup> {
     const { db, dataDir, repository, clock } = this.options;
     const started = performance.now();
     const image = await diskImage(db, dataDir, diskId);
-    const id = newId('backup');
+    const id = prepared?.backupId ?? newId('backup');
     const tags = { [TAGS.policy]: policyId, [TAGS.disk]: diskId, [TAGS.run]: runId, [TAGS.backup]: id };
     const rbdImage = rbdImageOfPath(image.path);
     let taken: { result: BackupResult; bytesRead: number; consistency: Consistency; rbd?: RbdBackupOutcome };
     if (rbdImage) {
-      const rbd = await backUpRbdDisk(db, repository, { image: rbdImage, diskId, runId, backupId: id, now: clock.now(), tags, signal, onProgress });
+      const rbd = await backUpRbdDisk(db, repository, { image: rbdImage, diskId, runId, backupId: id, now: clock.now(), tags, signal, onProgress, prepared });
       taken = { result: rbd.result, bytesRead: rbd.result.bytesRead, consistency: 'snapshot', rbd };
     } else {
       const view = await pointInTimeView(image.path, `${dataDir}/scratch`);
@@ -258,15 +296,16 @@ export class BackupEngine implements BackupRunner, BackupOperations {
       read_mode: rbd?.readMode ?? null,
       base_backup_id: rbd?.baseBackupId ?? null,
       read_note: rbd?.note ?? null,
+      snapshot_group: rbd?.snapshotGroup ?? null,
     } as const;
     // Reconcile (another process) may have adopted it from its manifest a moment ago: then it gets the RBD facts here.
     await db.insertInto('backups').values(row).onConflict((oc) => oc.doNothing()).execute();
     if (rbd) {
-      await db.updateTable('backups').set({ source_snapshot: row.source_snapshot, read_mode: row.read_mode, base_backup_id: row.base_backup_id, read_note: row.read_note, consistency, live_read: 0 }).where('repository_backup_id', '=', result.id).execute();
+      await db.updateTable('backups').set({ source_snapshot: row.source_snapshot, read_mode: row.read_mode, base_backup_id: row.base_backup_id, read_note: row.read_note, snapshot_group: row.snapshot_group, consistency, live_read: 0 }).where('repository_backup_id', '=', result.id).execute();
     }
     const recorded = await db.selectFrom('backups').select('id').where('repository_backup_id', '=', result.id).executeTakeFirstOrThrow();
     const durationMs = Math.round(performance.now() - started);
-    const rbdFields = rbd ? { snapshot: rbd.snapshot, readMode: rbd.readMode, baseBackupId: rbd.baseBackupId, chunksRead: rbd.result.chunksRead, ...(rbd.note ? { note: rbd.note } : {}) } : {};
+    const rbdFields = rbd ? { snapshot: rbd.snapshot, snapshotGroup: rbd.snapshotGroup, readMode: rbd.readMode, baseBackupId: rbd.baseBackupId, chunksRead: rbd.result.chunksRead, ...(rbd.note ? { note: rbd.note } : {}) } : {};
     this.log('info', { policyId, diskId, runId, backupId: recorded.id, bytes: result.diskSize, bytesRead: taken.bytesRead, newStoredBytes: result.newStoredBytes, consistency, durationMs, ...rbdFields }, 'disk backed up');
     // The new snapshot is now the disk's base: the one before it goes.
     if (rbdImage) await this.removeUnneededSnapshots(diskId, rbdImage, runId);
@@ -289,9 +328,20 @@ export class BackupEngine implements BackupRunner, BackupOperations {
    */
   async reconcileSnapshots(): Promise<void> {
     const disks = await this.options.db.selectFrom('disks').select(['id', 'image_path']).where('image_path', 'like', 'rbd:%').execute();
+    const pools = new Set<string>();
     for (const disk of disks) {
       const image = rbdImageOfPath(disk.image_path!);
-      if (image) await this.removeUnneededSnapshots(disk.id, image);
+      if (!image) continue;
+      pools.add(image.pool);
+      await this.removeUnneededSnapshots(disk.id, image);
+    }
+    // Group snapshots of runs that are over (a run removes its own when done; a killed one cannot).
+    for (const pool of pools) {
+      try {
+        for (const group of await serviceGroups(pool)) await reconcileGroupSnapshots(this.options.db, pool, group, this.options.clock.now());
+      } catch (error) {
+        this.log('warn', { pool, err: error }, 'could not remove group snapshots no run needs; the next reconcile tries again');
+      }
     }
   }
 

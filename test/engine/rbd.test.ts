@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { rbdImageOfPath, rbdImagePath } from '../../src/engine/rbd/names.js';
 import { dbp } from '../support/dbp-cli.js';
 import { TEST_REPOSITORY_PASSWORD, TestService, type TestOrganization } from '../support/harness.js';
-import { createImage, exportHash, randomWrites, rbdSkipReason, removeImage, snapshotNames, uniqueImage, writeImage } from '../support/rbd.js';
+import { counterOf, createImage, exportHash, randomWrites, rbdCommand, rbdSkipReason, removeImage, snapshotNames, startLockStepWriter, uniqueImage, writeImage } from '../support/rbd.js';
 
 const MiB = 1024 * 1024;
 const CHUNK = 65_536;
@@ -33,7 +33,10 @@ describe('RBD disks', { skip: rbdSkipReason() }, () => {
     service = await TestService.start('sqlite', { backupEngine: true });
     org = await service.createOrganization('Rbd');
   });
+  const vmIds: string[] = [];
   after(async () => {
+    // A group's images cannot be removed while they are in it.
+    for (const vmId of vmIds) await rbdCommand(['group', 'rm', `rbd/dbp-${vmId}`]).catch(() => {});
     for (const image of images) await removeImage(image);
     await service.stop();
   });
@@ -158,6 +161,56 @@ describe('RBD disks', { skip: rbdSkipReason() }, () => {
     rmSync(target);
   });
 
+  test("a virtual machine's two disks are snapshotted at one instant (a group snapshot): restored, they are consistent with each other", async () => {
+    const vm = await service.createVirtualMachine(org.id, 'lock-step');
+    vmIds.push(vm.id);
+    const pair = [uniqueImage('vm-a'), uniqueImage('vm-b')] as const;
+    for (const [n, image] of pair.entries()) {
+      images.push(image);
+      await createImage(image, 64 * MiB);
+      await writeImage(image, [{ offset: MiB, bytes: randomBytes(8 * MiB) }]);
+      await service.services.inventory.createDisk({ organizationId: org.id, name: `disk-${n}`, sizeInGb: 1, virtualMachineId: vm.id, imagePath: rbdImagePath(image) });
+    }
+    const created = await service.call('POST', 'virtual_machines/virtual_machine/disk_backup_policies', {
+      token: org.token,
+      json: { virtual_machine: { id: vm.id }, properties: { retention: 5, schedule: { interval: 'daily' } } },
+    });
+    assert.equal(created.status, 200, created.text);
+    const policyId = created.body.disk_backup_policy.id as string;
+    const writer = startLockStepWriter(pair[0], pair[1]);
+    const rounds: string[][] = [];
+    try {
+      for (let round = 0; round < 2; round++) {
+        await sleep(300);
+        const { result } = await engine().runPolicyNow(policyId);
+        assert.equal(result.status, 'succeeded', result.error ?? '');
+        rounds.push(result.backups.map((backup) => backup.id));
+      }
+    } finally {
+      assert.ok((await writer.stop()) > 10, 'the writer kept writing');
+    }
+    const disks = await service.services.inventory.diskIdsOf(vm.id);
+    for (const [round, ids] of rounds.entries()) {
+      const rows = await Promise.all(ids.map((id) => engine().findBackup(id)));
+      assert.equal(rows.length, 2);
+      assert.ok(rows[0]!.snapshot_group, 'the run records the group snapshot its backups were read from');
+      assert.equal(rows[0]!.snapshot_group, rows[1]!.snapshot_group);
+      assert.deepEqual(rows.map((row) => row.read_mode), round === 0 ? ['full', 'full'] : ['incremental', 'incremental']);
+      const counters = new Map<string, number>();
+      for (const row of rows) {
+        const target = join(service.dataDir, `vm-${row.id}.img`);
+        await engine().restoreToPath(row.id, target);
+        counters.set(row.disk_id, counterOf(readFileSync(target)));
+        rmSync(target);
+      }
+      // Disks in creation order: the writer writes disk 0 first, then disk 1.
+      const [first, second] = disks.map((id) => counters.get(id)!) as [number, number];
+      assert.ok(first > 0 && (first === second || first === second + 1), `round ${round}: restored counters ${first} and ${second} are of one instant`);
+    }
+    assert.deepEqual(JSON.parse(await rbdCommand(['group', 'snap', 'ls', `rbd/dbp-${vm.id}`, '--format', 'json'])), [], 'the group snapshots are removed after each run');
+    for (const image of pair) assert.equal((await ours(image)).length, 1, 'each disk keeps its newest backup\'s own snapshot');
+  });
+
   test('kill -9 during a backup: the next run removes the snapshot it left, succeeds, and keeps only its own', async () => {
     const { image, policy } = await rbdDisk('killed', 96);
     const env: NodeJS.ProcessEnv = { ...process.env, DBP_REPOSITORY_PASSWORD: TEST_REPOSITORY_PASSWORD, DBP_RUN_LEASE_SECONDS: "2" };
@@ -190,6 +243,7 @@ describe('RBD disks', { skip: rbdSkipReason() }, () => {
     rmSync(target);
   });
 });
+
 
 async function removeSnapshot(image: { pool: string; image: string }, snapshot: string): Promise<void> {
   const { rbdCommand } = await import('../support/rbd.js');

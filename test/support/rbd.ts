@@ -78,3 +78,51 @@ export function exportHash(name: RbdImageName, snapshot?: string): Promise<strin
     child.on('close', (code) => (code === 0 ? resolve(hash.digest('hex')) : reject(new Error(`rbd export ${spec(name, snapshot)}: ${stderr}`))));
   });
 }
+
+/**
+ * Writes a counter (1, 2, 3 …) into the first 4 KiB of image `a`, then the same into image `b`, again
+ * and again, each write acknowledged before the next (librbd's synchronous writes), until `stop`. At any
+ * instant `a` holds the counter `b` holds, or one more. Answers the last counter written.
+ */
+export function startLockStepWriter(a: RbdImageName, b: RbdImageName): { stop: () => Promise<number> } {
+  const script = String.raw`
+import os, signal, struct, sys, rados, rbd
+stopping = False
+def stop(*_):
+    global stopping
+    stopping = True
+signal.signal(signal.SIGTERM, stop)
+cluster = rados.Rados(conffile=os.environ["CEPH_CONF"]); cluster.connect()
+images = []
+for pool, name in ((sys.argv[1], sys.argv[2]), (sys.argv[3], sys.argv[4])):
+    images.append(rbd.Image(cluster.open_ioctx(pool), name))
+n = 0
+while not stopping:
+    n += 1
+    block = struct.pack(">Q", n) * 512
+    for image in images:
+        image.write(block, 0)
+print(n)
+for image in images:
+    image.close()
+cluster.shutdown()
+`;
+  const child = spawn(existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3', ['-c', script, a.pool, a.image, b.pool, b.image], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (data: Buffer) => (out += data.toString()));
+  child.stderr.on('data', (data: Buffer) => (err += data.toString()));
+  const ended = new Promise<number>((resolve, reject) => child.on('close', (code) => (code === 0 ? resolve(Number(out.trim())) : reject(new Error(`lock-step writer: ${err}`)))));
+  return {
+    stop: () => {
+      child.kill('SIGTERM');
+      return ended;
+    },
+  };
+}
+
+/** The counter startLockStepWriter left in an image's first 8 bytes. */
+export function counterOf(image: Buffer): number {
+  return Number(image.readBigUInt64BE(0));
+}
+

@@ -12,9 +12,23 @@
 import type { Kysely } from 'kysely';
 import type { ChangesBackupResult, Repository, ProgressListener } from '../repository/index.js';
 import type { Database, ReadMode } from '../../store/schema.js';
-import { rbdCreateSnapshot, rbdDiff, rbdImageSize, rbdRemoveSnapshot, rbdSnapshots } from './cli.js';
-import { RbdSnapshotReader } from './io.js';
-import type { RbdImageName } from './names.js';
+import {
+  rbdCreateSnapshot,
+  rbdDiff,
+  rbdEnsureGroup,
+  rbdGroupAddImage,
+  rbdGroupImages,
+  rbdGroups,
+  rbdGroupSnapshotCreate,
+  rbdGroupSnapshotRemove,
+  rbdGroupSnapshots,
+  rbdImageSize,
+  rbdRemoveSnapshot,
+  rbdSnapshots,
+  type RbdExtent,
+} from './cli.js';
+import { rbdDiffAt, RbdSnapshotReader, type SnapshotRef } from './io.js';
+import { formatRbdImageName, type RbdImageName } from './names.js';
 
 const SNAPSHOT_PREFIX = 'dbp.';
 
@@ -22,6 +36,7 @@ export function snapshotName(runId: string, backupId: string): string {
   return `${SNAPSHOT_PREFIX}${runId}.${backupId}`;
 }
 
+/** The run a disk snapshot of this service (`dbp.<run>.<backup>`) was taken for. */
 function runOfSnapshot(name: string): string | undefined {
   if (!name.startsWith(SNAPSHOT_PREFIX)) return undefined;
   const parts = name.slice(SNAPSHOT_PREFIX.length).split('.');
@@ -75,6 +90,22 @@ export interface RbdBackupRequest {
   readonly tags: Readonly<Record<string, string>>;
   readonly signal: AbortSignal;
   readonly onProgress?: ProgressListener | undefined;
+  /** A virtual machine's run: the disk's snapshots are already taken (see prepareGroupSnapshot). */
+  readonly prepared?: PreparedDisk | undefined;
+}
+
+/** A group snapshot of a virtual machine's images: `POOL/GROUP@NAME`. */
+export interface GroupSnapshot {
+  readonly pool: string;
+  readonly group: string;
+  readonly name: string;
+}
+
+/** One disk of a group snapshot: its own snapshot (taken just before the group's, kept as the next base) and the group's. */
+export interface PreparedDisk {
+  readonly backupId: string;
+  readonly snapshot: string;
+  readonly group: GroupSnapshot;
 }
 
 export interface RbdBackupOutcome {
@@ -85,19 +116,36 @@ export interface RbdBackupOutcome {
   readonly baseBackupId: string | null;
   /** Why the read was full although the disk had an earlier backup; null otherwise. */
   readonly note: string | null;
+  /** The group snapshot it was read from, written `POOL/GROUP@NAME`; null for a disk's own snapshot. */
+  readonly snapshotGroup: string | null;
 }
 
-/** Snapshots the image and backs the snapshot up, incrementally when it can (see the module comment). */
+/**
+ * Snapshots the image and backs the snapshot up, incrementally when it can (see the module comment).
+ * A prepared disk (a virtual machine's) is read from the group snapshot instead; its own snapshot,
+ * taken just before the group's, is the next backup's base: the changes since it are a superset of
+ * those since the group snapshot, so nothing is missed.
+ */
 export async function backUpRbdDisk(db: Kysely<Database>, repository: Repository, request: RbdBackupRequest): Promise<RbdBackupOutcome> {
-  const { image } = request;
-  await reconcileDiskSnapshots(db, request.diskId, image, request.now, request.runId);
-  const snapshot = snapshotName(request.runId, request.backupId);
-  await rbdCreateSnapshot(image, snapshot);
+  const { image, prepared } = request;
+  const snapshot = prepared?.snapshot ?? snapshotName(request.runId, request.backupId);
+  if (!prepared) {
+    await reconcileDiskSnapshots(db, request.diskId, image, request.now, request.runId);
+    await rbdCreateSnapshot(image, snapshot);
+  }
+  const readFrom: SnapshotRef = prepared ? { kind: 'group', group: prepared.group.group, name: prepared.group.name } : { kind: 'user', name: snapshot };
   try {
     const diskSize = await rbdImageSize(image, snapshot);
     const base = await chooseBase(db, repository, request.diskId, image, diskSize);
-    const extents = await rbdDiff(image, snapshot, base.base?.snapshot);
-    const reader = RbdSnapshotReader.open(image, snapshot);
+    let extents: RbdExtent[];
+    if (prepared) {
+      const diff = await rbdDiffAt(image, readFrom, base.base?.snapshot);
+      if (diff.size !== diskSize) throw new Error(`The image was resized between its snapshot and the group snapshot (${diskSize} and ${diff.size} bytes)`);
+      extents = diff.extents;
+    } else {
+      extents = await rbdDiff(image, snapshot, base.base?.snapshot);
+    }
+    const reader = RbdSnapshotReader.open(image, readFrom);
     let result: ChangesBackupResult;
     try {
       result = await repository.backupChanges({
@@ -112,11 +160,70 @@ export async function backUpRbdDisk(db: Kysely<Database>, repository: Repository
     } finally {
       await reader.close();
     }
-    return { result, snapshot, readMode: base.base ? 'incremental' : 'full', baseBackupId: base.base?.backupId ?? null, note: base.note };
+    const snapshotGroup = prepared ? `${prepared.group.pool}/${prepared.group.group}@${prepared.group.name}` : null;
+    return { result, snapshot, readMode: base.base ? 'incremental' : 'full', baseBackupId: base.base?.backupId ?? null, note: base.note, snapshotGroup };
   } catch (error) {
     await rbdRemoveSnapshot(image, snapshot).catch(() => {});
     throw error;
   }
+}
+
+/** The group of a virtual machine's images: `dbp-<vm id>`, in the pool of its first disk's image. */
+export function groupOf(virtualMachineId: string, images: readonly RbdImageName[]): { pool: string; group: string } {
+  return { pool: images[0]!.pool, group: `dbp-${virtualMachineId}` };
+}
+
+/**
+ * A virtual machine's disks at one instant: each image gets its own snapshot (the next backup's base),
+ * then the group of the machine's images (made, and the images added, as needed) one group snapshot
+ * `dbp.<run id>`, which the backups read. `release` removes the group snapshot once they are done.
+ */
+export async function prepareGroupSnapshot(
+  db: Kysely<Database>,
+  virtualMachineId: string,
+  runId: string,
+  now: number,
+  disks: readonly { diskId: string; image: RbdImageName; backupId: string }[],
+): Promise<{ prepared: Map<string, PreparedDisk>; release: () => Promise<void> }> {
+  const { pool, group } = groupOf(virtualMachineId, disks.map((disk) => disk.image));
+  await rbdEnsureGroup(pool, group);
+  const members = new Set(await rbdGroupImages(pool, group));
+  for (const disk of disks) if (!members.has(formatRbdImageName(disk.image))) await rbdGroupAddImage(pool, group, disk.image);
+  await reconcileGroupSnapshots(db, pool, group, now, runId);
+  const made: { image: RbdImageName; snapshot: string }[] = [];
+  const name = `${SNAPSHOT_PREFIX}${runId}`;
+  try {
+    for (const disk of disks) {
+      await reconcileDiskSnapshots(db, disk.diskId, disk.image, now, runId);
+      const snapshot = snapshotName(runId, disk.backupId);
+      await rbdCreateSnapshot(disk.image, snapshot);
+      made.push({ image: disk.image, snapshot });
+    }
+    await rbdGroupSnapshotCreate(pool, group, name);
+  } catch (error) {
+    for (const { image, snapshot } of made) await rbdRemoveSnapshot(image, snapshot).catch(() => {});
+    throw error;
+  }
+  const prepared = new Map(disks.map((disk) => [disk.diskId, { backupId: disk.backupId, snapshot: snapshotName(runId, disk.backupId), group: { pool, group, name } }]));
+  return { prepared, release: () => rbdGroupSnapshotRemove(pool, group, name) };
+}
+
+/** Removes the group's snapshots of this service (`dbp.<run id>`) but those of unfinished runs whose lease holds (and not `ownRun`'s). */
+export async function reconcileGroupSnapshots(db: Kysely<Database>, pool: string, group: string, now: number, ownRun?: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of await rbdGroupSnapshots(pool, group)) {
+    if (!name.startsWith(SNAPSHOT_PREFIX)) continue;
+    const runId = name.slice(SNAPSHOT_PREFIX.length);
+    if (runId !== ownRun && (await runHoldsLease(db, runId, now))) continue;
+    await rbdGroupSnapshotRemove(pool, group, name);
+    removed.push(name);
+  }
+  return removed;
+}
+
+/** Every group of this service (`dbp-…`) in the pool. */
+export async function serviceGroups(pool: string): Promise<string[]> {
+  return (await rbdGroups(pool)).filter((group) => group.startsWith('dbp-'));
 }
 
 interface BaseChoice {

@@ -96,3 +96,40 @@ export async function rbdDiff(name: RbdImageName, snapshot: string, fromSnapshot
   const extents = JSON.parse(await runRbd(args)) as { offset: number; length: number; exists: string | boolean }[];
   return extents.map((extent) => ({ offset: extent.offset, length: extent.length, exists: extent.exists === true || extent.exists === 'true' }));
 }
+
+// ---- groups: a virtual machine's images snapshotted at one instant ---------------------------------
+
+/** Creates the group unless it exists. */
+export async function rbdEnsureGroup(pool: string, group: string): Promise<void> {
+  const groups = JSON.parse(await runRbd(['group', 'ls', pool, '--format', 'json'])) as string[];
+  if (!groups.includes(group)) await runRbd(['group', 'create', `${pool}/${group}`]);
+}
+
+/** The group's images, as POOL/IMAGE. */
+export async function rbdGroupImages(pool: string, group: string): Promise<string[]> {
+  const images = JSON.parse(await runRbd(['group', 'image', 'list', `${pool}/${group}`, '--format', 'json'])) as { image: string; pool: string }[];
+  return images.map((image) => `${image.pool}/${image.image}`);
+}
+
+export async function rbdGroupAddImage(pool: string, group: string, image: RbdImageName): Promise<void> {
+  await runRbd(['group', 'image', 'add', `${pool}/${group}`, spec(image)]);
+}
+
+export async function rbdGroupSnapshotCreate(pool: string, group: string, snapshot: string): Promise<void> {
+  await runRbd(['group', 'snap', 'create', `${pool}/${group}@${snapshot}`]);
+}
+
+export async function rbdGroupSnapshotRemove(pool: string, group: string, snapshot: string): Promise<void> {
+  await runRbd(['group', 'snap', 'rm', `${pool}/${group}@${snapshot}`]);
+}
+
+/** The names of the group's snapshots. */
+export async function rbdGroupSnapshots(pool: string, group: string): Promise<string[]> {
+  const snapshots = JSON.parse(await runRbd(['group', 'snap', 'ls', `${pool}/${group}`, '--format', 'json'])) as { snapshot: string }[];
+  return snapshots.map((snapshot) => snapshot.snapshot);
+}
+
+/** The names of the pool's groups. */
+export async function rbdGroups(pool: string): Promise<string[]> {
+  return JSON.parse(await runRbd(['group', 'ls', pool, '--format', 'json'])) as string[];
+}

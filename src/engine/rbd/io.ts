@@ -6,6 +6,11 @@
  *
  * - read mode (`read POOL IMAGE SNAPSHOT`): each line `OFFSET LENGTH` is answered by exactly LENGTH
  *   bytes of the snapshot (holes read as zeros), in the order asked; requests may be pipelined.
+ * - diff mode (`diff POOL IMAGE SNAPSHOT [FROM]`): one JSON line, the snapshot's size and the extents
+ *   that differ from the user snapshot FROM (all allocated extents without it).
+ *
+ * SNAPSHOT is `user:NAME` or `group:GROUP:NAME` (the image's snapshot made by the group snapshot NAME
+ * of GROUP: the `rbd` tool cannot name those, librbd finds them by id).
  * - write mode (`write POOL IMAGE`): `OFFSET LENGTH` then LENGTH bytes, any number of times; `end`
  *   flushes the image and is answered by `ok`.
  *
@@ -24,16 +29,41 @@ except ImportError as error:
     sys.stderr.write("python3-rbd is not installed for %s (%s)\n" % (sys.executable, error))
     sys.exit(3)
 
+import json
 mode, pool, name = sys.argv[1], sys.argv[2], sys.argv[3]
 snapshot = sys.argv[4] if len(sys.argv) > 4 else None
 inp, out = sys.stdin.buffer, sys.stdout.buffer
+
+def set_snapshot(image, spec):
+    kind, _, rest = spec.partition(":")
+    if kind == "user":
+        image.set_snap(rest)
+        return
+    group, _, snap = rest.partition(":")
+    for info in image.list_snaps():
+        if info.get("namespace") == rbd.RBD_SNAP_NAMESPACE_TYPE_GROUP:
+            ns = image.snap_get_group_namespace(info["id"])
+            if ns["name"] == group and ns["snap_name"] == snap:
+                image.set_snap_by_id(info["id"])
+                return
+    raise IOError("no snapshot of group %s named %s on image %s" % (group, snap, name))
+
 try:
     cluster = rados.Rados(conffile=os.environ.get("CEPH_CONF", ""))
     cluster.connect(timeout=30)
     ioctx = cluster.open_ioctx(pool)
-    image = rbd.Image(ioctx, name, snapshot=snapshot, read_only=(mode == "read"))
+    image = rbd.Image(ioctx, name, read_only=(mode != "write"))
     try:
-        if mode == "read":
+        if snapshot is not None:
+            set_snapshot(image, snapshot)
+        if mode == "diff":
+            extents = []
+            size = image.size()
+            base = sys.argv[5] if len(sys.argv) > 5 else None
+            image.diff_iterate(0, size, base, lambda offset, length, exists: extents.append([offset, length, bool(exists)]))
+            out.write(json.dumps({"size": size, "extents": extents}).encode() + b"\n")
+            out.flush()
+        elif mode == "read":
             for line in inp:
                 offset, length = (int(x) for x in line.split())
                 data = image.read(offset, length)
@@ -88,6 +118,28 @@ function startHelper(args: readonly string[]): { child: Helper; ended: Promise<E
   return { child, ended };
 }
 
+/** A snapshot of an image: one of its own (`rbd snap create`), or its part of a group snapshot. */
+export type SnapshotRef = { readonly kind: 'user'; readonly name: string } | { readonly kind: 'group'; readonly group: string; readonly name: string };
+
+function snapshotArgument(snapshot: SnapshotRef): string {
+  return snapshot.kind === 'user' ? `user:${snapshot.name}` : `group:${snapshot.group}:${snapshot.name}`;
+}
+
+/**
+ * The snapshot's size and the extents that differ from the image's user snapshot `from` (all allocated
+ * extents without it): what `rbd diff` answers, for snapshots the tool cannot name (group snapshots).
+ */
+export async function rbdDiffAt(name: RbdImageName, snapshot: SnapshotRef, from?: string): Promise<{ size: number; extents: { offset: number; length: number; exists: boolean }[] }> {
+  const helper = startHelper(['diff', name.pool, name.image, snapshotArgument(snapshot), ...(from === undefined ? [] : [from])]);
+  let output = '';
+  helper.child.stdout.setEncoding('utf8').on('data', (text: string) => (output += text));
+  helper.child.stdin.end();
+  const error = await helper.ended;
+  if (error) throw error;
+  const answer = JSON.parse(output) as { size: number; extents: [number, number, boolean][] };
+  return { size: answer.size, extents: answer.extents.map(([offset, length, exists]) => ({ offset, length, exists })) };
+}
+
 interface PendingRead {
   readonly length: number;
   readonly parts: Buffer[];
@@ -106,8 +158,8 @@ export class RbdSnapshotReader {
     void helper.ended.then((error) => this.fail(error ?? new Error('The RBD reader ended')));
   }
 
-  static open(name: RbdImageName, snapshot: string): RbdSnapshotReader {
-    return new RbdSnapshotReader(startHelper(['read', name.pool, name.image, snapshot]));
+  static open(name: RbdImageName, snapshot: SnapshotRef): RbdSnapshotReader {
+    return new RbdSnapshotReader(startHelper(['read', name.pool, name.image, snapshotArgument(snapshot)]));
   }
 
   /** Bytes [offset, offset + length) of the snapshot. */

@@ -9,8 +9,8 @@ import type { MigrationContext } from './context.js';
  * - `base_backup_id`: the backup an incremental took its unchanged chunks from;
  * - `read_note`: why a full read was made where an incremental was asked for (base snapshot gone,
  *   previous backup failed verification, image resized), null otherwise;
- * - `snapshot_group`: the RBD group snapshot the backups of one virtual machine's disks were taken
- *   from at one instant (the same value on each of them), null for a single disk's snapshot.
+ * - `snapshot_group`: the RBD group snapshot (`POOL/GROUP@NAME`) the backups of one virtual machine's
+ *   disks were read from, taken at one instant (the same on each of them); null for a disk's own snapshot.
  */
 export async function up(db: Kysely<any>, _context: MigrationContext): Promise<void> {
   // One column per statement: SQLite's ALTER TABLE adds one at a time.
