@@ -94,7 +94,7 @@ async function policyRun(dataDir: string, policyId: string): Promise<{ seconds: 
   const run = await timed(process.execPath, ['dist/src/cli/main.js', 'policy', 'run', policyId, '--data-dir', dataDir, '--json'], { DBP_REPOSITORY_PASSWORD: PASSWORD });
   const result = JSON.parse(run.output) as { status: string; error: string | null; backups: { id: string; bytes_read: number; duration_ms: number }[] };
   if (result.status !== 'succeeded') throw new Error(`policy run failed: ${result.error}`);
-  const backups = JSON.parse(execFileSync(process.execPath, ['dist/src/cli/main.js', 'backups', 'list', '--policy', policyId, '--data-dir', dataDir, '--json'], { cwd: ROOT, encoding: 'utf8' })) as { id: string; source_snapshot: string; read_mode: string }[];
+  const backups = JSON.parse(execFileSync(process.execPath, ['dist/src/cli/main.js', 'backups', 'list', '--policy', policyId, '--data-dir', dataDir, '--json'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, DBP_REPOSITORY_PASSWORD: PASSWORD } })) as { id: string; source_snapshot: string; read_mode: string }[];
   const backup = backups.find((b) => b.id === result.backups[0]!.id)!;
   return { seconds: result.backups[0]!.duration_ms / 1000, bytesRead: result.backups[0]!.bytes_read, snapshot: backup.source_snapshot };
 }
@@ -141,7 +141,7 @@ export async function runRbdBench(options: RbdBenchOptions): Promise<void> {
     const resticRepository = join(dir, 'restic');
     execFileSync('restic', ['init', '--quiet', '-r', resticRepository], { env: { ...process.env, RESTIC_PASSWORD: PASSWORD } });
     const resticPipe = (snapshot: string) =>
-      timed('sh', ['-c', `set -o pipefail 2>/dev/null; rbd export --no-progress ${shellQuote(spec(small, snapshot))} - | restic --no-cache --quiet -r ${shellQuote(resticRepository)} backup --stdin --stdin-filename disk.img`], { RESTIC_PASSWORD: PASSWORD });
+      timed('bash', ['-c', `set -o pipefail; rbd export --no-progress ${shellQuote(spec(small, snapshot))} - | restic --no-cache --quiet -r ${shellQuote(resticRepository)} backup --stdin --stdin-filename disk.img`], { RESTIC_PASSWORD: PASSWORD });
     const resticFull = await resticPipe(fullSmall.snapshot);
     const fileRepository = join(dir, 'file-repository');
     const exportTo = (snapshot: string) => {
