@@ -86,6 +86,11 @@ describe('RBD disks', { skip: rbdSkipReason() }, () => {
       snapshotHashes.set(next.row.id, await exportHash(image, next.row.source_snapshot!));
       previous = next.row;
     }
+    // The API shows how each backup read the disk.
+    const listed = await service.call('GET', `/ext/v1/disk_backup_policies/${policy.id}/backups`, { token: org.token });
+    assert.equal(listed.status, 200, listed.text);
+    const modes = (listed.body.backups as { read_mode: string; consistency: string; live_read: boolean }[]).map((b) => [b.read_mode, b.consistency, b.live_read]);
+    assert.deepEqual(modes, [...Array.from({ length: 4 }, () => ['incremental', 'snapshot', false]), ['full', 'snapshot', false]]);
     for (const [backupId, expected] of snapshotHashes) {
       const target = join(service.dataDir, `restored-${backupId}.img`);
       await engine().restoreToPath(backupId, target);
