@@ -2,11 +2,11 @@
  * `npm run bench:backup -- --source rbd`: incremental backups of a disk on Ceph RBD (docs/RBD.md) beside
  * what people do today, on the project's Ceph cluster (`source /tmp/dbp-ceph/env`).
  *
- *   npm run bench:backup -- --source rbd [--image-gib 8] [--data-gib 2] [--dir <work dir>] [--dry-run]
+ *   npm run bench:backup -- --source rbd [--image-gib 8] [--data-gib 2] [--changes image|data] [--dir <work dir>] [--dry-run]
  *
  * An image of IMAGE GiB holds DATA GiB of random data from its start (written through librbd); a disk
  * on it gets a full backup, then 1 % of the image's 4 KiB blocks are overwritten at random offsets
- * (seeded). Measured, side by side, after that change:
+ * (seeded): anywhere in the image, or with `--changes data` in the data it holds. Measured, side by side, after that change:
  * - this engine's incremental (`dbp policy run`: snapshot, `rbd diff` against the previous backup's
  *   snapshot, only the chunks it names read);
  * - restic 0.14 backing up the same snapshot streamed by `rbd export … - | restic backup --stdin`,
@@ -38,6 +38,8 @@ const GOALS = { speedUp: 20, scaling: 1.2 };
 export interface RbdBenchOptions {
   readonly imageGiB: number;
   readonly dataGiB: number;
+  /** Where the changed blocks land: anywhere in the image (the default), or in the data it holds. */
+  readonly changes: 'image' | 'data';
   readonly dir: string | undefined;
   readonly dryRun: boolean;
 }
@@ -52,19 +54,24 @@ const spec = (image: RbdImageName, snapshot?: string) => `${image.pool}/${image.
 const rbd = (...args: string[]) => execFileSync('rbd', args, { encoding: 'utf8', maxBuffer: 64 * MiB });
 
 async function writeData(image: RbdImageName, dataGiB: number): Promise<void> {
-  const random = generator('rbd data');
+  // Each image its own data (seeded by its name): the second image's chunks are not already stored.
+  const random = generator(`rbd data ${image.image}`);
   const writer = RbdImageWriter.open(image);
   for (let at = 0; at < dataGiB * GiB; at += 4 * MiB) await writer.write(at, random(4 * MiB));
   await writer.finish();
 }
 
-/** 1 % of the 4 KiB blocks of an image of `imageBytes`, at seeded random offsets, with random bytes (the same for every image). */
-async function changeOnePercent(image: RbdImageName, imageBytes: number): Promise<number> {
-  const random = generator('rbd changes');
-  const blocks = imageBytes / 4096;
+/**
+ * Overwrites 1 % of the 4 KiB blocks of an image of `imageBytes` (`where` = `image`: at random offsets
+ * of the whole image; `data`: 1 % of the blocks of its first `dataBytes`, the data it holds, there) with random bytes. The offsets are the same for every image, the bytes the image's own.
+ */
+async function changeOnePercent(image: RbdImageName, imageBytes: number, dataBytes: number, where: 'image' | 'data'): Promise<number> {
+  const offsets = generator('rbd change offsets');
+  const bytes = generator(`rbd change bytes ${image.image}`);
+  const blocks = (where === 'image' ? imageBytes : dataBytes) / 4096;
   const writer = RbdImageWriter.open(image);
   const count = Math.round(blocks / 100);
-  for (let i = 0; i < count; i++) await writer.write((random(4).readUInt32BE(0) % blocks) * 4096, random(4096));
+  for (let i = 0; i < count; i++) await writer.write((offsets(4).readUInt32BE(0) % blocks) * 4096, bytes(4096));
   await writer.finish();
   return count;
 }
@@ -157,8 +164,9 @@ export async function runRbdBench(options: RbdBenchOptions): Promise<void> {
     const fileFull = await fileBackup(exportTo(fullSmall.snapshot));
 
     console.error('bench:backup rbd: 1 % of the 4 KiB blocks changed; incrementals');
-    const changed = await changeOnePercent(small, options.imageGiB * GiB);
-    await changeOnePercent(large, options.imageGiB * GiB); // the same blocks and bytes (inside the first IMAGE GiB)
+    const changed = await changeOnePercent(small, options.imageGiB * GiB, options.dataGiB * GiB, options.changes);
+    // The same offsets (inside the first IMAGE GiB) on the image twice the size.
+    await changeOnePercent(large, options.imageGiB * GiB, options.dataGiB * GiB, options.changes);
     const incrementalSmall = await policyRun(dataDir, smallPolicy);
     const resticIncremental = await resticPipe(incrementalSmall.snapshot);
     const fileIncremental = await fileBackup(exportTo(incrementalSmall.snapshot));
@@ -171,13 +179,13 @@ export async function runRbdBench(options: RbdBenchOptions): Promise<void> {
     const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
     const mib = (bytes: number) => (bytes / MiB).toFixed(0);
     const markdown = `
-## Backup engine on Ceph RBD (\`npm run bench:backup -- --source rbd\`)
+## Backup engine on Ceph RBD (\`npm run bench:backup -- --source rbd${options.changes === 'data' ? ' --changes data' : ''}\`)
 
-- Command: \`npm run bench:backup -- --source rbd --image-gib ${options.imageGiB} --data-gib ${options.dataGiB}\`
+- Command: \`npm run bench:backup -- --source rbd --image-gib ${options.imageGiB} --data-gib ${options.dataGiB}${options.changes === 'data' ? ' --changes data' : ''}\`
 - Cluster: the project's single-node Ceph (docs/CEPH.md: one OSD on a sparse file), pool \`rbd\`
 - Date: ${new Date().toISOString()}; commit ${commit} (the working tree may hold uncommitted changes)
 - Machine: \`nproc\` ${cpus().length}, ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB; Node ${process.version}; restic ${execFileSync('restic', ['version'], { encoding: 'utf8' }).split(' ')[1]}; load average at start ${load} (the machine may have been shared with other work)
-- Image: ${options.imageGiB} GiB holding ${options.dataGiB} GiB of random data from its start; then ${changed} of its 4 KiB blocks (1 %) overwritten at random offsets. This engine: 64 KiB chunks, encrypted; restic encrypts too.
+- Image: ${options.imageGiB} GiB holding ${options.dataGiB} GiB of random data from its start; then ${changed} 4 KiB blocks (1 % of the ${options.changes === 'data' ? "data's" : "image's"}) overwritten at random offsets ${options.changes === 'data' ? `of the ${options.dataGiB} GiB of data (RBD's diff is exact there)` : "of the whole image (most land in 4 MiB objects first written since the base, which RBD's diff reports from their start to their last written byte)"}. Each image holds its own data and changed bytes (the same offsets). This engine: 64 KiB chunks, encrypted; restic encrypts too.
 
 | Operation | seconds | read from the disk (MiB) |
 |---|--:|--:|
@@ -199,11 +207,12 @@ export async function runRbdBench(options: RbdBenchOptions): Promise<void> {
 Method: each operation is one process, run once (an incremental cannot be repeated on the same
 state), after a \`sync\`. This engine's times are its backup's own (\`duration_ms\`: snapshot, \`rbd diff\`,
 reads, hashing, sealing, manifest), restic's the whole pipe. With 1 % of the 4 KiB blocks changed at
-random, about 15 % of the 64 KiB chunks hold a changed block, and each is read whole: the bytes read
-follow the chunks touched, not the image's size.
+random, about 15 % of the 64 KiB chunks they land in hold a changed block, and each is read whole; where
+RBD's diff is coarser (objects first written since the base) this engine reads what it names. The bytes
+read follow what RBD reports changed, not the image's size.
 `;
     console.log(markdown);
-    if (!options.dryRun) writeBenchmarkSection(join(ROOT, 'BENCHMARKS.md'), 'backup-rbd', markdown);
+    if (!options.dryRun) writeBenchmarkSection(join(ROOT, 'BENCHMARKS.md'), options.changes === 'data' ? 'backup-rbd-data' : 'backup-rbd', markdown);
   } finally {
     for (const image of [small, large]) {
       try {

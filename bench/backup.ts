@@ -3,7 +3,7 @@
  * with `cat` and `sha256sum` of the image as the physical reference.
  *
  *   npm run bench:backup [-- --size-mib 2048] [--chunk-sizes 262144,1048576,4194304] [--dir <work dir>] [--repository local|s3]
- *   npm run bench:backup -- --source rbd [--image-gib 8] [--data-gib 2]   (a disk on Ceph RBD: bench/backup-rbd.ts)
+ *   npm run bench:backup -- --source rbd [--image-gib 8] [--data-gib 2] [--changes image|data]   (a disk on Ceph RBD: bench/backup-rbd.ts)
  *
  * The image: 1 MiB units, 40 % random, 30 % zeros, 30 % copies of 16 fixed random blocks, from a
  * seeded generator. Measured, each in its own process (peak RSS = its VmHWM): a full backup, an
@@ -51,6 +51,7 @@ const { values: args } = parseArgs({
     source: { type: 'string', default: 'file' },
     'image-gib': { type: 'string', default: '8' },
     'data-gib': { type: 'string', default: '2' },
+    changes: { type: 'string', default: 'image' },
   },
 });
 if (args.source !== 'file' && args.source !== 'rbd') throw new Error(`--source is file or rbd, not ${args.source}`);
@@ -323,7 +324,8 @@ repeated on the same repository state, so it is measured once.
 if (args.source === 'rbd') {
   // A disk on Ceph RBD (bench/backup-rbd.ts); this script's own work directory is not used.
   rmSync(dir, { recursive: true, force: true });
-  await runRbdBench({ imageGiB: Number(args['image-gib']), dataGiB: Number(args['data-gib']), dir: args.dir, dryRun: args['dry-run'] ?? false });
+  if (args.changes !== 'image' && args.changes !== 'data') throw new Error(`--changes is image or data, not ${args.changes}`);
+  await runRbdBench({ imageGiB: Number(args['image-gib']), dataGiB: Number(args['data-gib']), changes: args.changes, dir: args.dir, dryRun: args['dry-run'] ?? false });
 } else {
   places = args.repository === 's3' ? await s3Places() : localPlaces(dir);
   try {
