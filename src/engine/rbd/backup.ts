@@ -31,6 +31,8 @@ import { rbdDiffAt, RbdSnapshotReader, type SnapshotRef } from './io.js';
 import { formatRbdImageName, type RbdImageName } from './names.js';
 
 const SNAPSHOT_PREFIX = 'dbp.';
+/** Reader processes per backup (engine/rbd/io.ts). */
+const READERS = 4;
 
 export function snapshotName(runId: string, backupId: string): string {
   return `${SNAPSHOT_PREFIX}${runId}.${backupId}`;
@@ -145,20 +147,22 @@ export async function backUpRbdDisk(db: Kysely<Database>, repository: Repository
     } else {
       extents = await rbdDiff(image, snapshot, base.base?.snapshot);
     }
-    const reader = RbdSnapshotReader.open(image, readFrom);
+    // A few readers side by side: each read waits on the cluster, and one reader answers one at a time.
+    const readers = Array.from({ length: READERS }, () => RbdSnapshotReader.open(image, readFrom));
+    let next = 0;
     let result: ChangesBackupResult;
     try {
       result = await repository.backupChanges({
         diskSize,
         extents,
         ...(base.base ? { baseBackupId: base.base.repositoryBackupId } : {}),
-        read: (position, length) => reader.read(position, length),
+        read: (position, length) => readers[next++ % READERS]!.read(position, length),
         tags: request.tags,
         signal: request.signal,
         ...(request.onProgress ? { onProgress: request.onProgress } : {}),
       });
     } finally {
-      await reader.close();
+      await Promise.all(readers.map((reader) => reader.close()));
     }
     const snapshotGroup = prepared ? `${prepared.group.pool}/${prepared.group.group}@${prepared.group.name}` : null;
     return { result, snapshot, readMode: base.base ? 'incremental' : 'full', baseBackupId: base.base?.backupId ?? null, note: base.note, snapshotGroup };
