@@ -216,6 +216,26 @@ describe('RBD disks', { skip: rbdSkipReason() }, () => {
     for (const image of pair) assert.equal((await ours(image)).length, 1, 'each disk keeps its newest backup\'s own snapshot');
   });
 
+  test("the worker's start-up reconcile removes this service's snapshots nothing needs, and no other snapshot", async () => {
+    const { image, policy } = await rbdDisk('stray', 4);
+    const first = await runOnce(policy.id);
+    const rbdSpec = `${image.pool}/${image.image}`;
+    await rbdCommand(['snap', 'create', `${rbdSpec}@dbp.run_StrayStrayStray1.bkp_StrayStrayStray1`, '--no-progress']);
+    await rbdCommand(['snap', 'create', `${rbdSpec}@operator-snapshot`, '--no-progress']);
+    // A group snapshot of a run that is over, in a group of this service.
+    const group = `rbd/dbp-vm_StrayGroupStray01`;
+    await rbdCommand(['group', 'create', group]);
+    try {
+      await rbdCommand(['group', 'image', 'add', group, rbdSpec]);
+      await rbdCommand(['group', 'snap', 'create', `${group}@dbp.run_StrayStrayStray2`]);
+      await engine().reconcileSnapshots();
+      assert.deepEqual((await snapshotNames(image)).sort(), [first.row.source_snapshot, 'operator-snapshot'].sort());
+      assert.deepEqual(JSON.parse(await rbdCommand(['group', 'snap', 'ls', group, '--format', 'json'])), []);
+    } finally {
+      await rbdCommand(['group', 'rm', group]).catch(() => {});
+    }
+  });
+
   test('kill -9 during a backup: the next run removes the snapshot it left, succeeds, and keeps only its own', async () => {
     const { image, policy } = await rbdDisk('killed', 96);
     const env: NodeJS.ProcessEnv = { ...process.env, DBP_REPOSITORY_PASSWORD: TEST_REPOSITORY_PASSWORD, DBP_RUN_LEASE_SECONDS: "2" };
