@@ -108,8 +108,24 @@ async function policyRun(dataDir: string, policyId: string): Promise<{ seconds: 
 
 const shellQuote = (text: string) => `'${text.replace(/'/g, "'\\''")}'`;
 
+/**
+ * The cluster's free bytes. A run writes its data twice (both images), and more as snapshot copies of
+ * the changed objects; the images' objects are freed only as the OSD trims their snapshots after the
+ * run, slowly (osd_snap_trim_sleep_hdd, 5 s on the test cluster's OSD), so back-to-back runs add up.
+ */
+function clusterFreeBytes(): number {
+  const df = JSON.parse(execFileSync('ceph', ['df', '--format', 'json'], { encoding: 'utf8' })) as { stats: { total_avail_bytes: number } };
+  return df.stats.total_avail_bytes;
+}
+
 export async function runRbdBench(options: RbdBenchOptions): Promise<void> {
   if (!process.env.CEPH_CONF) throw new Error('CEPH_CONF is not set: source /tmp/dbp-ceph/env first (docs/CEPH.md)');
+  // Leave room for everyone else on the shared cluster: never run it full.
+  const needed = (3 * options.dataGiB + 4) * GiB;
+  const free = clusterFreeBytes();
+  if (free < needed) {
+    throw new Error(`The Ceph cluster has ${(free / GiB).toFixed(1)} GiB free; this run needs ${(needed / GiB).toFixed(1)} GiB (an earlier run's snapshots may still be being trimmed: see \`ceph pg stat\`)`);
+  }
   execFileSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
   const dir = options.dir === undefined ? mkdtempSync(join(tmpdir(), 'dbp-bench-rbd-')) : resolve(options.dir);
   if (options.dir !== undefined) {
