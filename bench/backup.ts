@@ -3,6 +3,7 @@
  * with `cat` and `sha256sum` of the image as the physical reference.
  *
  *   npm run bench:backup [-- --size-mib 2048] [--chunk-sizes 262144,1048576,4194304] [--dir <work dir>] [--repository local|s3]
+ *   npm run bench:backup -- --source rbd [--image-gib 8] [--data-gib 2] [--changes image|data]   (a disk on Ceph RBD: bench/backup-rbd.ts)
  *
  * The image: 1 MiB units, 40 % random, 30 % zeros, 30 % copies of 16 fixed random blocks, from a
  * seeded generator. Measured, each in its own process (peak RSS = its VmHWM): a full backup, an
@@ -32,6 +33,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_CHUNK_SIZE } from '../src/engine/repository/index.js';
 import { localPlaces, s3Places, type BenchPlace, type BenchPlaces } from './support/bench-places.js';
 import { writeBenchmarkSection } from './support/benchmarks-md.js';
+import { runRbdBench } from './backup-rbd.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const MiB = 1024 * 1024;
@@ -46,8 +48,13 @@ const { values: args } = parseArgs({
     dir: { type: 'string' },
     'dry-run': { type: 'boolean', default: false },
     repository: { type: 'string', default: 'local' },
+    source: { type: 'string', default: 'file' },
+    'image-gib': { type: 'string', default: '8' },
+    'data-gib': { type: 'string', default: '2' },
+    changes: { type: 'string', default: 'image' },
   },
 });
+if (args.source !== 'file' && args.source !== 'rbd') throw new Error(`--source is file or rbd, not ${args.source}`);
 if (args.repository !== 'local' && args.repository !== 's3') throw new Error(`--repository is local or s3, not ${args.repository}`);
 const sizeMiB = Number(args['size-mib']);
 /** The user's `--dir` (kept afterwards), else a new temporary directory (removed afterwards). */
@@ -318,10 +325,17 @@ repeated on the same repository state, so it is measured once.
   for (const place of [ourPlace, resticPlace]) if (places.kind === 's3') await place.remove();
 }
 
-places = args.repository === 's3' ? await s3Places() : localPlaces(dir);
-try {
-  await main();
-} finally {
-  await places.close();
-  if (args.dir === undefined) rmSync(dir, { recursive: true, force: true });
+if (args.source === 'rbd') {
+  // A disk on Ceph RBD (bench/backup-rbd.ts); this script's own work directory is not used.
+  rmSync(dir, { recursive: true, force: true });
+  if (args.changes !== 'image' && args.changes !== 'data') throw new Error(`--changes is image or data, not ${args.changes}`);
+  await runRbdBench({ imageGiB: Number(args['image-gib']), dataGiB: Number(args['data-gib']), changes: args.changes, dir: args.dir, dryRun: args['dry-run'] ?? false });
+} else {
+  places = args.repository === 's3' ? await s3Places() : localPlaces(dir);
+  try {
+    await main();
+  } finally {
+    await places.close();
+    if (args.dir === undefined) rmSync(dir, { recursive: true, force: true });
+  }
 }

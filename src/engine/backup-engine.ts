@@ -23,13 +23,19 @@ import type { Backup, Database, RunCopy } from '../store/schema.js';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { diskImage, managedImagePath, pointInTimeView } from './disk-sources.js';
+import { diskImage, managedImagePath, pointInTimeView, type Consistency } from './disk-sources.js';
+import { backUpRbdDisk, type RbdBackupOutcome } from './rbd/backup.js';
+import { prepareGroupSnapshot, reconcileGroupSnapshots, serviceGroups, type PreparedDisk } from './rbd/group.js';
+import { reconcileDiskSnapshots } from './rbd/snapshots.js';
+import { formatRbdImageName, rbdImageOfPath, rbdImagePath, type RbdImageName } from './rbd/names.js';
+import { rbdCreateImage, rbdRemoveImage } from './rbd/cli.js';
+import { RbdImageWriter } from './rbd/io.js';
 import { DEFAULT_MANUAL_LEASE_SECONDS, finishManualRun, renewManualRun, startManualRun } from '../scheduler/manual-runs.js';
 import { isStoreUnavailable, storeUnreachableError } from '../scheduler/store-outage.js';
 import { isTransientDatabaseError } from '../scheduler/transient-errors.js';
 import type { Engine } from '../store/database.js';
 import { backupRestoredEvent, recordEvents, verifyFailedEvent } from '../webhooks/events.js';
-import type { BackupSummary, GcReport, ProgressListener, Repository, VerifyReport } from './repository/index.js';
+import type { BackupResult, BackupSummary, GcReport, ProgressListener, Repository, VerifyReport } from './repository/index.js';
 
 export interface BackupEngineOptions {
   readonly db: Kysely<Database>;
@@ -158,10 +164,48 @@ export class BackupEngine implements BackupRunner, BackupOperations {
     signal: AbortSignal,
     onProgress?: ProgressListener,
   ): Promise<PolicyRunResult> {
-    const failures: string[] = [];
-    const backups: TakenBackup[] = [];
     // A resumed run does not take again what an earlier attempt of it completed.
     const earlier = resumed ? await this.backupsOfRun(policyId, runId) : new Map<string, TakenBackup>();
+    const group = await this.groupSnapshot(policyId, diskIds.filter((diskId) => !earlier.has(diskId)), runId);
+    try {
+      return await this.backupEachDisk(policyId, diskIds, runId, signal, earlier, group?.prepared, onProgress);
+    } finally {
+      await group?.release().catch((error: unknown) => this.log('warn', { policyId, runId, err: error }, 'could not remove the group snapshot of a run; the next reconcile tries again'));
+    }
+  }
+
+  /**
+   * A virtual machine's run whose disks (two or more) are all on RBD: their images snapshotted at one
+   * instant (a group snapshot, rbd/backup.ts prepareGroupSnapshot). Otherwise, or when the group
+   * snapshot cannot be made (said in the log), each disk gets its own snapshot as it is backed up.
+   */
+  private async groupSnapshot(policyId: string, diskIds: readonly string[], runId: string) {
+    const { db, clock } = this.options;
+    if (diskIds.length < 2) return undefined;
+    const policy = await db.selectFrom('disk_backup_policies').select(['target_type', 'target_id']).where('id', '=', policyId).executeTakeFirst();
+    if (policy?.target_type !== 'VirtualMachine') return undefined;
+    const rows = await db.selectFrom('disks').select(['id', 'image_path']).where('id', 'in', [...diskIds]).execute();
+    const disks = rows.map((row) => ({ diskId: row.id, image: row.image_path ? rbdImageOfPath(row.image_path) : undefined, backupId: newId('backup') }));
+    if (disks.length !== diskIds.length || disks.some((disk) => disk.image === undefined)) return undefined;
+    try {
+      return await prepareGroupSnapshot(db, policy.target_id, runId, clock.now(), disks as { diskId: string; image: RbdImageName; backupId: string }[]);
+    } catch (error) {
+      this.log('warn', { policyId, runId, err: error }, "could not snapshot the machine's RBD disks together; each disk gets its own snapshot");
+      return undefined;
+    }
+  }
+
+  private async backupEachDisk(
+    policyId: string,
+    diskIds: readonly string[],
+    runId: string,
+    signal: AbortSignal,
+    earlier: Map<string, TakenBackup>,
+    prepared: Map<string, PreparedDisk> | undefined,
+    onProgress?: ProgressListener,
+  ): Promise<PolicyRunResult> {
+    const failures: string[] = [];
+    const backups: TakenBackup[] = [];
     for (const diskId of diskIds) {
       if (signal.aborted) {
         failures.push(`${diskId}: not backed up (${(signal.reason as Error | undefined)?.message ?? 'aborted'})`);
@@ -173,7 +217,7 @@ export class BackupEngine implements BackupRunner, BackupOperations {
         continue;
       }
       try {
-        backups.push(await this.backupDisk(policyId, diskId, runId, signal, onProgress));
+        backups.push(await this.backupDisk(policyId, diskId, runId, signal, onProgress, prepared?.get(diskId)));
       } catch (error) {
         // Not the disk's fault: the run is given back and tried again (see the scheduler), at once after
         // a database error, after a backoff when the repository's store is unreachable.
@@ -216,41 +260,90 @@ export class BackupEngine implements BackupRunner, BackupOperations {
    * wall-clock second its manifest became durable (the repository's own stamp), never the injected
    * clock: a run for a simulated instant (`run-due --now`) keeps that instant as its `scheduled_at`.
    */
-  private async backupDisk(policyId: string, diskId: string, runId: string, signal: AbortSignal, onProgress?: ProgressListener): Promise<TakenBackup> {
-    const { db, dataDir, repository } = this.options;
+  private async backupDisk(policyId: string, diskId: string, runId: string, signal: AbortSignal, onProgress?: ProgressListener, prepared?: PreparedDisk): Promise<TakenBackup> {
+    const { db, dataDir, repository, clock } = this.options;
     const started = performance.now();
     const image = await diskImage(db, dataDir, diskId);
-    const view = await pointInTimeView(image.path, `${dataDir}/scratch`);
+    const id = prepared?.backupId ?? newId('backup');
+    const tags = { [TAGS.policy]: policyId, [TAGS.disk]: diskId, [TAGS.run]: runId, [TAGS.backup]: id };
+    const rbdImage = rbdImageOfPath(image.path);
+    let taken: { result: BackupResult; bytesRead: number; consistency: Consistency; rbd?: RbdBackupOutcome };
+    if (rbdImage) {
+      const rbd = await backUpRbdDisk(db, repository, { image: rbdImage, diskId, runId, backupId: id, now: clock.now(), tags, signal, onProgress, prepared });
+      taken = { result: rbd.result, bytesRead: rbd.result.bytesRead, consistency: 'snapshot', rbd };
+    } else {
+      const view = await pointInTimeView(image.path, `${dataDir}/scratch`);
+      try {
+        const result = await repository.backup({ sourcePath: view.path, tags, signal, ...(onProgress ? { onProgress } : {}) });
+        taken = { result, bytesRead: result.diskSize, consistency: view.consistency };
+      } finally {
+        await view.release();
+      }
+    }
+    const { result, consistency, rbd } = taken;
+    const liveRead = consistency === 'live';
+    const row = {
+      id,
+      organization_id: image.organizationId,
+      policy_id: policyId,
+      disk_id: diskId,
+      run_id: runId,
+      repository_backup_id: result.id,
+      created_at: result.createdAt,
+      disk_size_bytes: result.diskSize,
+      new_stored_bytes: result.newStoredBytes,
+      consistency,
+      live_read: liveRead ? 1 : 0,
+      source_snapshot: rbd?.snapshot ?? null,
+      read_mode: rbd?.readMode ?? null,
+      base_backup_id: rbd?.baseBackupId ?? null,
+      read_note: rbd?.note ?? null,
+      snapshot_group: rbd?.snapshotGroup ?? null,
+    } as const;
+    // Reconcile (another process) may have adopted it from its manifest a moment ago: then it gets the RBD facts here.
+    await db.insertInto('backups').values(row).onConflict((oc) => oc.doNothing()).execute();
+    if (rbd) {
+      await db.updateTable('backups').set({ source_snapshot: row.source_snapshot, read_mode: row.read_mode, base_backup_id: row.base_backup_id, read_note: row.read_note, snapshot_group: row.snapshot_group, consistency, live_read: 0 }).where('repository_backup_id', '=', result.id).execute();
+    }
+    const recorded = await db.selectFrom('backups').select('id').where('repository_backup_id', '=', result.id).executeTakeFirstOrThrow();
+    const durationMs = Math.round(performance.now() - started);
+    const rbdFields = rbd ? { snapshot: rbd.snapshot, snapshotGroup: rbd.snapshotGroup, readMode: rbd.readMode, baseBackupId: rbd.baseBackupId, chunksRead: rbd.result.chunksRead, ...(rbd.note ? { note: rbd.note } : {}) } : {};
+    this.log('info', { policyId, diskId, runId, backupId: recorded.id, bytes: result.diskSize, bytesRead: taken.bytesRead, newStoredBytes: result.newStoredBytes, consistency, durationMs, ...rbdFields }, 'disk backed up');
+    // The new snapshot is now the disk's base: the one before it goes.
+    if (rbdImage) await this.removeUnneededSnapshots(diskId, rbdImage, runId);
+    return { id: recorded.id, diskId, bytesRead: taken.bytesRead, bytesStored: result.newStoredBytes, durationMs, liveRead };
+  }
+
+  /** Snapshots of the disk's RBD image that nothing needs any more, removed; a failure is logged (the next reconcile retries). */
+  private async removeUnneededSnapshots(diskId: string, image: RbdImageName, ownRun?: string): Promise<void> {
     try {
-      const id = newId('backup');
-      const result = await repository.backup({
-        sourcePath: view.path,
-        tags: { [TAGS.policy]: policyId, [TAGS.disk]: diskId, [TAGS.run]: runId, [TAGS.backup]: id },
-        signal,
-        ...(onProgress ? { onProgress } : {}),
-      });
-      const liveRead = view.consistency === 'live';
-      const row = {
-        id,
-        organization_id: image.organizationId,
-        policy_id: policyId,
-        disk_id: diskId,
-        run_id: runId,
-        repository_backup_id: result.id,
-        created_at: result.createdAt,
-        disk_size_bytes: result.diskSize,
-        new_stored_bytes: result.newStoredBytes,
-        consistency: view.consistency,
-        live_read: liveRead ? 1 : 0,
-      } as const;
-      // Reconcile (another process) may have adopted it from its manifest a moment ago.
-      await db.insertInto('backups').values(row).onConflict((oc) => oc.doNothing()).execute();
-      const recorded = await db.selectFrom('backups').select('id').where('repository_backup_id', '=', result.id).executeTakeFirstOrThrow();
-      const durationMs = Math.round(performance.now() - started);
-      this.log('info', { policyId, diskId, runId, backupId: recorded.id, bytes: result.diskSize, newStoredBytes: result.newStoredBytes, consistency: view.consistency, durationMs }, 'disk backed up');
-      return { id: recorded.id, diskId, bytesRead: result.diskSize, bytesStored: result.newStoredBytes, durationMs, liveRead };
-    } finally {
-      await view.release();
+      const removed = await reconcileDiskSnapshots(this.options.db, diskId, image, this.options.clock.now(), ownRun);
+      if (removed.length > 0) this.log('info', { diskId, image: formatRbdImageName(image), removed }, 'RBD snapshots no backup needs removed');
+    } catch (error) {
+      this.log('warn', { diskId, image: formatRbdImageName(image), err: error }, 'could not remove RBD snapshots no backup needs; the next reconcile tries again');
+    }
+  }
+
+  /**
+   * Every RBD disk's image: this service's snapshots that no backup or unfinished run needs, removed
+   * (after a crash, kill -9). The worker does it when it starts; each RBD backup does it for its disk.
+   */
+  async reconcileSnapshots(): Promise<void> {
+    const disks = await this.options.db.selectFrom('disks').select(['id', 'image_path']).where('image_path', 'like', 'rbd:%').execute();
+    const pools = new Set<string>();
+    for (const disk of disks) {
+      const image = rbdImageOfPath(disk.image_path!);
+      if (!image) continue;
+      pools.add(image.pool);
+      await this.removeUnneededSnapshots(disk.id, image);
+    }
+    // Group snapshots of runs that are over (a run removes its own when done; a killed one cannot).
+    for (const pool of pools) {
+      try {
+        for (const group of await serviceGroups(pool)) await reconcileGroupSnapshots(this.options.db, pool, group, this.options.clock.now());
+      } catch (error) {
+        this.log('warn', { pool, err: error }, 'could not remove group snapshots no run needs; the next reconcile tries again');
+      }
     }
   }
 
@@ -340,8 +433,51 @@ export class BackupEngine implements BackupRunner, BackupOperations {
     return backup;
   }
 
-  /** Restores the backup into a new image under the data directory (for a new disk); answers its path. */
+  /**
+   * Restores the backup into a new RBD image of the backup's size (thin: its all-zero chunks are not
+   * written); announced like a restore to a file unless `announce` is false. A restore that fails
+   * removes the image it made; an image that exists already is refused (RbdError image_exists).
+   */
+  async restoreToRbd(
+    backupId: string,
+    image: RbdImageName,
+    options: { onProgress?: ProgressListener; signal?: AbortSignal; announce?: boolean } = {},
+  ): Promise<BackupRecord> {
+    const backup = await this.findBackup(backupId);
+    const summary = await this.options.repository.getBackup(backup.repository_backup_id);
+    await rbdCreateImage(image, summary.diskSize);
+    const writer = RbdImageWriter.open(image);
+    try {
+      await this.options.repository.readImage(backup.repository_backup_id, (position, bytes) => writer.write(position, bytes), {
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      await writer.finish();
+    } catch (error) {
+      await writer.abort();
+      await rbdRemoveImage(image).catch((removeError: unknown) => this.log('warn', { image: formatRbdImageName(image), err: removeError }, 'could not remove the RBD image of a failed restore'));
+      throw error;
+    }
+    if (options.announce !== false) {
+      await recordEvents(this.options.db, [backupRestoredEvent(backup.organization_id, backup, { type: 'rbd', image: formatRbdImageName(image) }, this.options.clock.now())]);
+    }
+    return backup;
+  }
+
+  /**
+   * Restores the backup into a new image for a new disk; answers the disk's `image_path`. The backup
+   * of an RBD disk goes into a new RBD image in the same pool (`dbp-restored-<backup>-<random>`),
+   * any other into an image file under the data directory.
+   */
   async restoreToNewImage(backupId: string, onProgress?: ProgressListener): Promise<string> {
+    const backup = await this.findBackup(backupId);
+    const source = await this.options.db.selectFrom('disks').select('image_path').where('id', '=', backup.disk_id).executeTakeFirst();
+    const sourceImage = source?.image_path ? rbdImageOfPath(source.image_path) : undefined;
+    if (sourceImage) {
+      const image = { pool: sourceImage.pool, image: `dbp-restored-${backupId}-${randomBytes(4).toString('hex')}` };
+      await this.restoreToRbd(backupId, image, { announce: false, ...(onProgress ? { onProgress } : {}) });
+      return rbdImagePath(image);
+    }
     const imagePath = managedImagePath(this.options.dataDir, `restored-${backupId}-${randomBytes(4).toString('hex')}`);
     mkdirSync(dirname(imagePath), { recursive: true });
     await this.restoreToPath(backupId, imagePath, { announce: false, ...(onProgress ? { onProgress } : {}) });

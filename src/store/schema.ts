@@ -90,7 +90,10 @@ export interface DisksTable {
   state: string;
   created_at: number;
   storage_speed: string;
-  /** Where the disk's bytes live, for the backup engine (an image file or block device); null until it exists. */
+  /**
+   * Where the disk's bytes live, for the backup engine: an image file or block device (an absolute path),
+   * or an RBD image written `rbd:POOL/IMAGE` (docs/RBD.md); null until it exists.
+   */
   image_path: string | null;
 }
 
@@ -172,7 +175,20 @@ export interface BackupsTable {
   verify_bytes: ColumnType<number | null, number | null | undefined, number | null>;
   /** Until when (Unix seconds) a worker's verification scheduler holds it to verify it; null when none. */
   verify_claimed_until: ColumnType<number | null, number | null | undefined, number | null>;
+  /** RBD disks (migration 0014): the snapshot it was read from, kept as the base of the disk's next backup. */
+  source_snapshot: ColumnType<string | null, string | null | undefined, string | null>;
+  /** RBD disks: `full` (allocated extents read) or `incremental` (changed extents only); null for other disks. */
+  read_mode: ColumnType<ReadMode | null, ReadMode | null | undefined, ReadMode | null>;
+  /** RBD incrementals: the backup whose chunk ids stand for the chunks not read. */
+  base_backup_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Why a full read was made where an incremental was possible (base snapshot gone, base not verified ok …). */
+  read_note: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The RBD group snapshot a virtual machine's disks were taken from together (same on each of them). */
+  snapshot_group: ColumnType<string | null, string | null | undefined, string | null>;
 }
+
+/** How an RBD disk's backup read the disk. */
+export type ReadMode = 'full' | 'incremental';
 
 /** A backup's last verification outcome. */
 export type VerifyOutcome = 'ok' | 'failed';

@@ -212,9 +212,12 @@ export function verifyFailedEvent(
 }
 
 /** Where a restore wrote the backup's image. */
-export type RestoreTarget = { readonly type: 'file'; readonly path: string } | { readonly type: 'disk'; readonly diskId: string };
+export type RestoreTarget =
+  | { readonly type: 'file'; readonly path: string }
+  | { readonly type: 'disk'; readonly diskId: string }
+  | { readonly type: 'rbd'; readonly image: string };
 
-/** `backup.restored`: a backup's image was restored, to a file or to a new disk. */
+/** `backup.restored`: a backup's image was restored, to a file, a new RBD image or a new disk. */
 export function backupRestoredEvent(organizationId: string, backup: BackupFacts, target: RestoreTarget, now: number): NewEvent {
   return {
     type: 'backup.restored',
@@ -222,7 +225,12 @@ export function backupRestoredEvent(organizationId: string, backup: BackupFacts,
     occurredAt: now,
     data: {
       backup: backupData(backup),
-      target: target.type === 'file' ? { type: 'file', path: target.path } : { type: 'disk', disk_id: target.diskId },
+      target:
+        target.type === 'file'
+          ? { type: 'file', path: target.path }
+          : target.type === 'rbd'
+            ? { type: 'rbd', image: target.image }
+            : { type: 'disk', disk_id: target.diskId },
     },
   };
 }

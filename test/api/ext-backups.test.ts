@@ -53,7 +53,10 @@ forEachEngine('extension API: backups', (engine) => {
     assert.equal(result.status, 200, result.text);
     assert.equal(result.body.backups.length, 1);
     const [backup] = result.body.backups;
-    assert.deepEqual(Object.keys(backup), ['id', 'disk_backup_policy_id', 'disk_id', 'run_id', 'created_at', 'size', 'new_stored_size', 'consistency', 'live_read', 'last_verification']);
+    assert.deepEqual(Object.keys(backup), [
+      'id', 'disk_backup_policy_id', 'disk_id', 'run_id', 'created_at', 'size', 'new_stored_size', 'consistency', 'live_read', 'read_mode', 'read_note', 'snapshot_group', 'last_verification',
+    ]);
+    assert.deepEqual([backup.read_mode, backup.read_note, backup.snapshot_group], [null, null, null], 'an image file is not an RBD disk');
     assert.equal(backup.last_verification, null, 'never verified yet');
     assert.equal(backup.live_read, backup.consistency === 'live');
     assert.equal(backup.disk_backup_policy_id, policyId);

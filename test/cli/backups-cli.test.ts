@@ -104,7 +104,7 @@ test('disk create --image records the image and takes its size; a missing image 
 test('bad input: clear errors and exit codes', async () => {
   const neither = await dbp(['restore', '--backup', 'bkp_x', '--data-dir', dataDir]);
   assert.equal(neither.code, 2);
-  assert.match(neither.stderr, /exactly one of --to PATH and --new-disk NAME/);
+  assert.match(neither.stderr, /exactly one of --to PATH, --to-rbd POOL\/IMAGE and --new-disk NAME/);
   const unknown = await dbp(['restore', '--backup', 'bkp_nope', '--to', join(dataDir, 'x.img'), '--data-dir', dataDir]);
   assert.equal(unknown.code, 1);
   assert.match(unknown.stderr, /No backup bkp_nope/);

@@ -7,6 +7,8 @@ import type { BackupEngine, BackupRecord } from '../../engine/index.js';
 import { collectGarbageOnAnyDisk } from '../../engine/maintenance.js';
 import { diskFromRestoredImage, type PolicyRunResult } from '../../services/backups.js';
 import { openRuntime, type Runtime } from '../../runtime.js';
+import { RbdError } from '../../engine/rbd/cli.js';
+import { parseRbdImageName, RbdNameError, type RbdImageName } from '../../engine/rbd/names.js';
 import { commonOptions, groupCommand, isoTime, leafCommand, printJson, printObject, printTable, snakeKeys, UsageError, type CommonOptions } from '../options.js';
 import { addCopyToOption, addEngineOptions, engineSettingsOf, openEngine, type EngineValues } from '../engine-options.js';
 import { progressReporter } from '../progress.js';
@@ -36,15 +38,17 @@ export function registerBackupCommands(program: Command): void {
     });
 
   addEngineOptions(
-    leafCommand(program, 'restore', "write a backup's image (byte-exact, sparse) to a new file, or to a new disk of the backup's organization", [
+    leafCommand(program, 'restore', "write a backup's image (byte-exact, sparse) to a new file, a new RBD image, or a new disk of the backup's organization", [
       'dbp restore --backup bkp_AbCdEfGh12345678 --to /tmp/disk.img',
+      'dbp restore --backup bkp_AbCdEfGh12345678 --to-rbd rbd/web-1-root-restored',
       'dbp restore --backup bkp_AbCdEfGh12345678 --new-disk "restored data"',
     ]),
   )
     .requiredOption('--backup <id>', 'the backup to restore (required)')
     .option('--to <path>', 'a new file to write the image to (refused if it exists)')
+    .option('--to-rbd <pool/image>', 'a new Ceph RBD image to write the image to, thin (refused if it exists; docs/RBD.md)')
     .option('--new-disk <name>', "a new disk of the backup's organization, with this name")
-    .action(async (flags: EngineValues & { backup: string; to?: string; newDisk?: string }, command: Command) => restore(commonOptions(command), flags));
+    .action(async (flags: EngineValues & { backup: string; to?: string; toRbd?: string; newDisk?: string }, command: Command) => restore(commonOptions(command), flags));
 
   addEngineOptions(
     leafCommand(program, 'verify', 're-read and authenticate every chunk; names the backups a bad chunk affects (exit 1 when not clean)', [
@@ -174,9 +178,10 @@ function backupsOfRun(result: PolicyRunResult) {
   }));
 }
 
-async function restore(options: CommonOptions, flags: EngineValues & { backup: string; to?: string; newDisk?: string }): Promise<void> {
-  const { backup: backupId, to, newDisk } = flags;
-  if ((to === undefined) === (newDisk === undefined)) throw new UsageError('give exactly one of --to PATH and --new-disk NAME');
+async function restore(options: CommonOptions, flags: EngineValues & { backup: string; to?: string; toRbd?: string; newDisk?: string }): Promise<void> {
+  const { backup: backupId, to, toRbd, newDisk } = flags;
+  if ([to, toRbd, newDisk].filter((target) => target !== undefined).length !== 1) throw new UsageError('give exactly one of --to PATH, --to-rbd POOL/IMAGE and --new-disk NAME');
+  if (toRbd !== undefined) return restoreToRbd(options, flags, backupId, toRbd);
   if (to !== undefined && to.trim() === '') throw new UsageError('--to needs a path');
   if (newDisk !== undefined && newDisk.trim() === '') throw new UsageError('--new-disk needs a name');
   await withEngine(options, flags, async (engine, runtime) => {
@@ -201,6 +206,33 @@ async function restore(options: CommonOptions, flags: EngineValues & { backup: s
     progress.done();
     const disk = await diskFromRestoredImage(runtime.services.inventory, backup, newDisk!, imagePath, runtime.services.clock.now());
     printObject(options.json, `Restored ${backup.id} to a new disk`, { backup: backup.id, disk: disk.id, name: disk.name, image: imagePath });
+  });
+}
+
+async function restoreToRbd(options: CommonOptions, flags: EngineValues, backupId: string, target: string): Promise<void> {
+  let image: RbdImageName;
+  try {
+    image = parseRbdImageName(target);
+  } catch (error) {
+    if (error instanceof RbdNameError) throw new UsageError(`--to-rbd ${error.message}`);
+    throw error;
+  }
+  await withEngine(options, flags, async (engine) => {
+    const progress = progressReporter('restore');
+    const stop = new AbortController();
+    const onSignal = () => stop.abort();
+    process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+    let backup: BackupRecord;
+    try {
+      backup = await engine.restoreToRbd(backupId, image, { signal: stop.signal, onProgress: (p) => progress.update(p) });
+    } catch (error) {
+      if (error instanceof RbdError) throw new UsageError(`--to-rbd ${target}: ${error.message}`);
+      throw error;
+    } finally {
+      process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    }
+    progress.done();
+    printObject(options.json, `Restored ${backup.id} to RBD image ${target}`, { backup: backup.id, rbd: target, bytes: backup.disk_size_bytes });
   });
 }
 

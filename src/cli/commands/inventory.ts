@@ -10,6 +10,8 @@ import type { Services } from '../../services/index.js';
 import type { DiskRecord } from '../../services/inventory.js';
 import { groupCommand, isoTime, leafCommand, positiveWholeNumber, printJson, printObject, printTable, UsageError } from '../options.js';
 import { withServices } from '../with-services.js';
+import { RbdError, rbdCreateImage, rbdImageSize } from '../../engine/rbd/cli.js';
+import { parseRbdImageName, RbdNameError, rbdImagePath, type RbdImageName } from '../../engine/rbd/names.js';
 
 const MAX_DISK_GB = 65536;
 
@@ -159,6 +161,7 @@ function registerDisk(program: Command): void {
   leafCommand(disk, 'create', 'create a disk, standalone or attached to a virtual machine', [
     'dbp disk create --org acme --vm web-1-abc123.acme.katapult.cloud --name "web-1 data" --size-gb 20',
     'dbp disk create --org acme --name archive --image /var/lib/images/archive.img',
+    'dbp disk create --org acme --vm web-1-abc123.acme.katapult.cloud --name "web-1 root" --rbd rbd/web-1-root',
   ])
     .requiredOption('--org <org>', 'an organization id or sub-domain (required)')
     .requiredOption('--name <name>', "the disk's name (required)")
@@ -167,12 +170,19 @@ function registerDisk(program: Command): void {
       new Option('--size-gb <G>', `its size in GB, 1 to ${MAX_DISK_GB}; required without --image, else the image's size`).argParser(positiveWholeNumber('size-gb', MAX_DISK_GB)),
     )
     .option('--image <path>', 'a raw image file or block device holding the disk (otherwise the service makes a sparse image of --size-gb)')
-    .action(async (flags: { org: string; name: string; vm?: string; sizeGb?: number; image?: string }, command: Command) => {
-      const where = diskData(flags);
+    .option('--rbd <pool/image>', 'a Ceph RBD image holding the disk; with --size-gb a new image of that size is made (docs/RBD.md)')
+    .action(async (flags: { org: string; name: string; vm?: string; sizeGb?: number; image?: string; rbd?: string }, command: Command) => {
+      const { createRbd, ...where } = flags.rbd === undefined ? diskData(flags) : await rbdDiskData({ ...flags, rbd: flags.rbd });
       await withServices(command, async (services, json) => {
         const organization = await findOrganization(services, flags.org);
         const vm = flags.vm === undefined ? undefined : await findVirtualMachine(services, flags.vm);
         if (vm && vm.organization_id !== organization.id) throw new UsageError(`virtual machine ${vm.id} belongs to another organization`);
+        if (flags.rbd !== undefined) {
+          // One disk per image: each disk's backups keep and remove their own snapshots of it.
+          const holder = (await services.inventory.allDisks()).find((disk) => disk.image_path === where.imagePath);
+          if (holder) throw new UsageError(`--rbd ${flags.rbd}: disk ${holder.id} is on that image already`);
+        }
+        if (createRbd) await createRbdImage(flags.rbd!, createRbd);
         const created = await services.inventory.createDisk({ organizationId: organization.id, name: flags.name, ...where, virtualMachineId: vm?.id });
         printObject(json, 'Disk created', {
           id: created.id,
@@ -220,7 +230,53 @@ function diskFields(disk: DiskRecord) {
  * `--size-gb` may repeat but not contradict; given for a block device, whose size stat does not
  * tell), or by default a sparse image of `--size-gb` the service makes.
  */
-function diskData(flags: { sizeGb?: number; image?: string }): { sizeInGb: number; imagePath?: string } {
+/**
+ * An RBD image (`--rbd POOL/IMAGE`): an existing one (its size is the disk's; `--size-gb` may not
+ * contradict it), or, with `--size-gb`, a new thin image of that size when there is none.
+ */
+async function rbdDiskData(flags: { sizeGb?: number; image?: string; rbd: string }): Promise<{ sizeInGb: number; imagePath: string; createRbd?: NewRbdImage }> {
+  if (flags.image !== undefined) throw new UsageError('give --image or --rbd, not both');
+  let name: RbdImageName;
+  try {
+    name = parseRbdImageName(flags.rbd);
+  } catch (error) {
+    if (error instanceof RbdNameError) throw new UsageError(`--rbd ${error.message}`);
+    throw error;
+  }
+  let bytes: number;
+  try {
+    bytes = await rbdImageSize(name);
+  } catch (error) {
+    if (!(error instanceof RbdError)) throw error;
+    if (error.code !== 'image_not_found' || flags.sizeGb === undefined) {
+      const hint = error.code === 'image_not_found' ? ' (give --size-gb to create it)' : '';
+      throw new UsageError(`--rbd ${flags.rbd}: ${error.message}${hint}`);
+    }
+    return { sizeInGb: flags.sizeGb, imagePath: rbdImagePath(name), createRbd: { name, bytes: flags.sizeGb * 1_000_000_000 } };
+  }
+  const imageGb = Math.max(1, Math.ceil(bytes / 1_000_000_000));
+  if (flags.sizeGb !== undefined && flags.sizeGb !== imageGb) {
+    throw new UsageError(`--size-gb ${flags.sizeGb}: the image ${flags.rbd} exists and holds ${bytes} bytes (${imageGb} GB); leave --size-gb out`);
+  }
+  return { sizeInGb: imageGb, imagePath: rbdImagePath(name) };
+}
+
+/** An RBD image `disk create --rbd … --size-gb` makes, once the disk's other checks have passed. */
+interface NewRbdImage {
+  readonly name: RbdImageName;
+  readonly bytes: number;
+}
+
+async function createRbdImage(text: string, image: NewRbdImage): Promise<void> {
+  try {
+    await rbdCreateImage(image.name, image.bytes);
+  } catch (error) {
+    if (error instanceof RbdError) throw new UsageError(`--rbd ${text}: ${error.message}`);
+    throw error;
+  }
+}
+
+function diskData(flags: { sizeGb?: number; image?: string }): { sizeInGb: number; imagePath?: string; createRbd?: undefined } {
   const { sizeGb, image } = flags;
   if (image === undefined) {
     if (sizeGb === undefined) throw new UsageError('--size-gb is required (or --image PATH)');

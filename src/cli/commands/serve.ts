@@ -138,6 +138,8 @@ async function serve(options: CommonOptions, flags: ServeFlags): Promise<void> {
   }
 
   const sweeper = role === 'api' ? undefined : startSweeper(runtime.services, logger, keepRunsPerPolicy === undefined ? {} : { keepRunsPerPolicy });
+  // RBD snapshots a killed backup left behind go before the worker takes runs (docs/RBD.md); it logs what it cannot remove.
+  if (engine && role !== 'api') await engine.reconcileSnapshots();
   const scheduler = role === 'api' ? undefined : schedulerFor(runtime, { logger, ...(engine ? { runner: engine } : {}) });
   scheduler?.start();
   // Workers deliver the webhook outbox (any number of them: each claims its own rows).

@@ -4,7 +4,7 @@
  * packs, then an index naming them, then its manifest are durable.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { writeIndexFile } from './chunk-index.js';
+import { writeIndexFile, type ChunkIndex } from './chunk-index.js';
 import type { SealPiece } from './chunk-pool.js';
 import type { BackupOptions, BackupResult } from './contract.js';
 import { RepositoryError } from './errors.js';
@@ -82,51 +82,35 @@ export async function backUp(context: RepositoryContext, options: BackupOptions)
  * packs, then an index naming them, then the manifest, each durable before the next.
  */
 export async function storeImage(context: RepositoryContext, source: ImageSource, options: StoreImageOptions): Promise<StoredImage> {
+  return storeBackup(context, options, (units, manifest) =>
+    readInUnits(context, source, options, async (unitIndex, buffer, length) => {
+      const stored = await units.store(buffer, length);
+      manifest.addUnit(unitIndex, stored.ids);
+      return stored.buffer;
+    }),
+  );
+}
+
+/**
+ * A backup's frame: under a `backup` lock, `fill` hands units to `units` and their chunk ids to the
+ * manifest, and answers the image's size; then packs, the index naming them and the manifest are made
+ * durable, each before the next. A failure leaves no manifest, and no pack an index does not name.
+ */
+export async function storeBackup(
+  context: RepositoryContext,
+  options: StoreImageOptions,
+  fill: (units: UnitStorer, manifest: ManifestWriter) => Promise<number>,
+): Promise<StoredImage> {
   const startedAt = options.startedAt ?? Math.floor(Date.now() / 1000);
   const lock = await acquireSharedLock(context.store, 'backup', options.signal);
   const packs = new PackWriter(context.store, context.keys, context.chunkSize + SEAL_OVERHEAD);
-  const outputs: ArrayBuffer[] = [];
   let manifest: ManifestWriter | undefined;
   // Until an index names its packs no one else can use them: a failure before that deletes them.
   let indexed = false;
   try {
-    const index = await context.loadIndex();
+    const units = new UnitStorer(context, await context.loadIndex(), packs);
     manifest = await ManifestWriter.create(context.store, context.keys, options.backupId ?? newObjectId());
-    const chunkList = manifest;
-    // Chunks this backup is storing: a later unit with the same chunk only names it.
-    const storing = new Set<string>();
-    let newChunks = 0;
-    let newStoredBytes = 0;
-    let knownChunks = 0;
-    let knownBytes = 0;
-    const diskSize = await readInUnits(context, source, options, async (unitIndex, buffer, length) => {
-      const hashed = expectReply(await context.pool.run({ kind: 'hash', buffer, length, chunkSize: context.chunkSize }), 'hashed');
-      chunkList.addUnit(unitIndex, hashed.ids);
-      const pieces: SealPiece[] = [];
-      hashed.ids.forEach((id, slot) => {
-        if (id === null) return;
-        if (index.stored(id) || storing.has(id)) {
-          knownChunks += 1;
-          knownBytes += Math.min(context.chunkSize, length - slot * context.chunkSize);
-          return;
-        }
-        storing.add(id);
-        pieces.push({ slot, id });
-      });
-      if (pieces.length === 0) return hashed.buffer;
-      const output = outputs.pop() ?? new ArrayBuffer(context.unitBytes + context.chunksPerUnit * SEAL_OVERHEAD);
-      const sealed = expectReply(await context.pool.run({ kind: 'seal', buffer: hashed.buffer, length, chunkSize: context.chunkSize, pieces, output }), 'sealed');
-      let offset = 0;
-      for (const [k, piece] of pieces.entries()) {
-        const blobLength = sealed.lengths[k]!;
-        await packs.add(piece.id, new Uint8Array(sealed.output, offset, blobLength));
-        offset += blobLength;
-        newChunks += 1;
-        newStoredBytes += blobLength;
-      }
-      outputs.push(sealed.output);
-      return sealed.buffer;
-    });
+    const diskSize = await fill(units, manifest);
     // Packs, then the index naming them, then the manifest naming their chunks: each durable before the next.
     const written = await packs.finish();
     if (written.length > 0) {
@@ -135,6 +119,7 @@ export async function storeImage(context: RepositoryContext, source: ImageSource
     }
     const createdAt = options.createdAt ?? Math.floor(Date.now() / 1000);
     const header = await manifest.finish({ startedAt, createdAt, diskSize, chunkSize: context.chunkSize, tags: { ...options.tags } });
+    const { newChunks, newStoredBytes, knownChunks, knownBytes } = units;
     return { ...summaryOf(header), newChunks, newStoredBytes, knownChunks, knownBytes };
   } catch (error) {
     await manifest?.abandon().catch(() => {});
@@ -144,6 +129,57 @@ export async function storeImage(context: RepositoryContext, source: ImageSource
     throw error;
   } finally {
     await lock.release();
+  }
+}
+
+/**
+ * Hashes units of image bytes (whole chunks, the image's last one maybe short) in the workers, and
+ * seals into packs the chunks neither the index nor this backup holds yet; counts what it stored.
+ */
+export class UnitStorer {
+  newChunks = 0;
+  newStoredBytes = 0;
+  /** Non-zero chunks (each occurrence) already stored: only named. */
+  knownChunks = 0;
+  knownBytes = 0;
+  /** Chunks this backup is storing: a later unit with the same chunk only names it. */
+  private readonly storing = new Set<string>();
+  private readonly outputs: ArrayBuffer[] = [];
+
+  constructor(
+    private readonly context: RepositoryContext,
+    private readonly index: ChunkIndex,
+    private readonly packs: PackWriter,
+  ) {}
+
+  /** The unit's chunk ids (null: all zero), and its buffer back for reuse. */
+  async store(buffer: ArrayBuffer, length: number): Promise<{ ids: (string | null)[]; buffer: ArrayBuffer }> {
+    const { context } = this;
+    const hashed = expectReply(await context.pool.run({ kind: 'hash', buffer, length, chunkSize: context.chunkSize }), 'hashed');
+    const pieces: SealPiece[] = [];
+    hashed.ids.forEach((id, slot) => {
+      if (id === null) return;
+      if (this.index.stored(id) || this.storing.has(id)) {
+        this.knownChunks += 1;
+        this.knownBytes += Math.min(context.chunkSize, length - slot * context.chunkSize);
+        return;
+      }
+      this.storing.add(id);
+      pieces.push({ slot, id });
+    });
+    if (pieces.length === 0) return { ids: hashed.ids, buffer: hashed.buffer };
+    const output = this.outputs.pop() ?? new ArrayBuffer(context.unitBytes + context.chunksPerUnit * SEAL_OVERHEAD);
+    const sealed = expectReply(await context.pool.run({ kind: 'seal', buffer: hashed.buffer, length, chunkSize: context.chunkSize, pieces, output }), 'sealed');
+    let offset = 0;
+    for (const [k, piece] of pieces.entries()) {
+      const blobLength = sealed.lengths[k]!;
+      await this.packs.add(piece.id, new Uint8Array(sealed.output, offset, blobLength));
+      offset += blobLength;
+      this.newChunks += 1;
+      this.newStoredBytes += blobLength;
+    }
+    this.outputs.push(sealed.output);
+    return { ids: hashed.ids, buffer: sealed.buffer };
   }
 }
 

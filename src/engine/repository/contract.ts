@@ -103,6 +103,32 @@ export interface BackupOptions {
   readonly onProgress?: ProgressListener;
 }
 
+/**
+ * A backup that reads only part of the image (an RBD snapshot: what its diff names, docs/RBD.md):
+ * the extents given are rounded out to whole chunks and read; every other chunk is the base backup's
+ * (its id taken from the base's manifest, nothing read), or zero when there is no base.
+ */
+export interface ChangesBackupOptions {
+  /** The image's size in bytes (the base backup's must be the same). */
+  readonly diskSize: number;
+  /** Byte ranges of the image to read, in any order; overlapping is fine. */
+  readonly extents: readonly { readonly offset: number; readonly length: number }[];
+  /** The repository id of the backup whose chunks stand for those not read; none: they are zero. */
+  readonly baseBackupId?: string;
+  /** Reads image bytes [position, position + length) (whole chunks; the image's last may be short). */
+  read(position: number, length: number): Promise<Uint8Array>;
+  readonly tags?: Readonly<Record<string, string>>;
+  readonly signal?: AbortSignal;
+  /** bytesDone/bytesTotal count the bytes to read, not the image. */
+  readonly onProgress?: ProgressListener;
+}
+
+export interface ChangesBackupResult extends BackupResult {
+  /** Chunks read from the image, and their bytes. */
+  readonly chunksRead: number;
+  readonly bytesRead: number;
+}
+
 export interface RestoreOptions {
   /** Written atomically (temporary file beside it, then rename); zero chunks become holes. Refuses to overwrite an existing file unless `overwrite`. */
   readonly toPath: string;
@@ -169,6 +195,13 @@ export interface Repository {
   /** Days every object (but locks) is retained for once written; undefined: not an immutable repository. */
   readonly immutableDays: number | undefined;
   backup(options: BackupOptions): Promise<BackupResult>;
+  /** A backup that reads only the extents given (see ChangesBackupOptions); throws base_mismatch when the base's image is another size. */
+  backupChanges(options: ChangesBackupOptions): Promise<ChangesBackupResult>;
+  /**
+   * Calls `write` with every run of non-zero chunks of the backup's image, in image order (the
+   * all-zero chunks are skipped: a thin target needs nothing written there). Under a read lock.
+   */
+  readImage(backupId: string, write: (position: number, bytes: Uint8Array) => Promise<void>, options?: { signal?: AbortSignal; onProgress?: ProgressListener }): Promise<BackupSummary>;
   listBackups(): Promise<BackupSummary[]>;
   /** Throws BackupNotFound. */
   getBackup(backupId: string): Promise<BackupSummary>;
@@ -244,5 +277,7 @@ export type RepositoryErrorCode =
   | 'missing_chunk'
   | 'target_exists'
   | 'source_unreadable'
+  /** An incremental's base backup holds an image of another size or chunk size. */
+  | 'base_mismatch'
   | 'repository_locked'
   | 'aborted';

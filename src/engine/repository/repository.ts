@@ -10,10 +10,13 @@ import { StoreError, type ObjectStore, type StoreLocation } from '../storage/obj
 import { openStore } from '../storage/open-store.js';
 import { RetainingStore } from '../storage/retaining-store.js';
 import { backUp } from './backup.js';
+import { backUpChanges, readImage } from './backup-changes.js';
 import { ChunkIndex, type IndexWarning } from './chunk-index.js';
 import { ChunkPool } from './chunk-pool.js';
 import type {
   BackupOptions,
+  ChangesBackupOptions,
+  ChangesBackupResult,
   BackupResult,
   BackupSummary,
   CopyOptions,
@@ -120,6 +123,14 @@ class StoreRepository implements Repository {
 
   backup(options: BackupOptions): Promise<BackupResult> {
     return backUp(this.context, options);
+  }
+
+  backupChanges(options: ChangesBackupOptions): Promise<ChangesBackupResult> {
+    return backUpChanges(this.context, options);
+  }
+
+  readImage(backupId: string, write: (position: number, bytes: Uint8Array) => Promise<void>, options: { signal?: AbortSignal; onProgress?: ProgressListener } = {}): Promise<BackupSummary> {
+    return readImage(this.context, backupId, write, options);
   }
 
   async listBackups(): Promise<BackupSummary[]> {

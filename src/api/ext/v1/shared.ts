@@ -116,6 +116,17 @@ export const BackupObject = objectType({
       description: '`snapshot`: read from a point-in-time clone of the image; `live`: read while the disk could change',
     },
     live_read: { type: BooleanScalar, description: LIVE_READ_DESCRIPTION },
+    read_mode: {
+      type: enumType('ExtAPI/Objects/BackupReadModeEnum', 'BackupReadModeEnum', ['full', 'incremental']),
+      nullable: true,
+      description: 'An RBD disk (docs/RBD.md): `full` (its allocated extents read) or `incremental` (only the chunks changed since the previous backup); null for other disks',
+    },
+    read_note: { type: StringScalar, nullable: true, description: 'Why an RBD disk was read in full although it had an earlier backup; null otherwise' },
+    snapshot_group: {
+      type: StringScalar,
+      nullable: true,
+      description: "The RBD group snapshot (`POOL/GROUP@NAME`) a virtual machine's disks were read from at one instant, the same on each of their backups; null otherwise",
+    },
     last_verification: {
       type: BackupVerificationObject,
       nullable: true,

@@ -1,0 +1,231 @@
+/**
+ * Image bytes of RBD: no librbd binding exists for Node, and `rbd map` needs a kernel module, so a
+ * small Python program using Debian's python3-rbd (librbd's own binding) does the reads and writes.
+ * It runs as a child process for the length of one backup or restore and speaks a line protocol on
+ * its standard input, with raw bytes on its output:
+ *
+ * - read mode (`read POOL IMAGE SNAPSHOT`): each line `OFFSET LENGTH` is answered by exactly LENGTH
+ *   bytes of the snapshot (holes read as zeros), in the order asked; requests may be pipelined.
+ * - diff mode (`diff POOL IMAGE SNAPSHOT [FROM]`): one JSON line, the snapshot's size and the extents
+ *   that differ from the user snapshot FROM (all allocated extents without it).
+ *
+ * SNAPSHOT is `user:NAME` or `group:GROUP:NAME` (the image's snapshot made by the group snapshot NAME
+ * of GROUP: the `rbd` tool cannot name those, librbd finds them by id).
+ * - write mode (`write POOL IMAGE`): `OFFSET LENGTH` then LENGTH bytes, any number of times; `end`
+ *   flushes the image and is answered by `ok`.
+ *
+ * Failures go to its standard error as one line, which the error thrown here carries.
+ */
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
+import type { RbdImageName } from './names.js';
+
+const SCRIPT = String.raw`
+import os, sys
+try:
+    import rados, rbd
+except ImportError as error:
+    sys.stderr.write("python3-rbd is not installed for %s (%s)\n" % (sys.executable, error))
+    sys.exit(3)
+
+import json
+mode, pool, name = sys.argv[1], sys.argv[2], sys.argv[3]
+snapshot = sys.argv[4] if len(sys.argv) > 4 else None
+inp, out = sys.stdin.buffer, sys.stdout.buffer
+
+def set_snapshot(image, spec):
+    kind, _, rest = spec.partition(":")
+    if kind == "user":
+        image.set_snap(rest)
+        return
+    group, _, snap = rest.partition(":")
+    for info in image.list_snaps():
+        if info.get("namespace") == rbd.RBD_SNAP_NAMESPACE_TYPE_GROUP:
+            ns = image.snap_get_group_namespace(info["id"])
+            if ns["name"] == group and ns["snap_name"] == snap:
+                image.set_snap_by_id(info["id"])
+                return
+    raise IOError("no snapshot of group %s named %s on image %s" % (group, snap, name))
+
+try:
+    cluster = rados.Rados(conffile=os.environ.get("CEPH_CONF", ""))
+    cluster.connect(timeout=30)
+    ioctx = cluster.open_ioctx(pool)
+    image = rbd.Image(ioctx, name, read_only=(mode != "write"))
+    try:
+        if snapshot is not None:
+            set_snapshot(image, snapshot)
+        if mode == "diff":
+            extents = []
+            size = image.size()
+            base = sys.argv[5] if len(sys.argv) > 5 else None
+            image.diff_iterate(0, size, base, lambda offset, length, exists: extents.append([offset, length, bool(exists)]))
+            out.write(json.dumps({"size": size, "extents": extents}).encode() + b"\n")
+            out.flush()
+        elif mode == "read":
+            for line in inp:
+                offset, length = (int(x) for x in line.split())
+                data = image.read(offset, length)
+                if len(data) != length:
+                    raise IOError("short read at %d: %d of %d bytes" % (offset, len(data), length))
+                out.write(data)
+                out.flush()
+        else:
+            while True:
+                line = inp.readline()
+                if not line or line.strip() == b"end":
+                    break
+                offset, length = (int(x) for x in line.split())
+                data = inp.read(length)
+                if len(data) != length:
+                    raise IOError("the input ended inside a write")
+                image.write(data, offset)
+            image.flush()
+            out.write(b"ok\n")
+            out.flush()
+    finally:
+        image.close()
+        ioctx.close()
+        cluster.shutdown()
+except BrokenPipeError:
+    sys.exit(0)
+except Exception as error:
+    sys.stderr.write("%s: %s\n" % (type(error).__name__, error))
+    sys.exit(1)
+`;
+
+/** DBP_PYTHON, else Debian's /usr/bin/python3 (where python3-rbd is installed), else python3 on the PATH. */
+function python(): string {
+  return process.env.DBP_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+}
+
+type Helper = ChildProcessByStdio<Writable, Readable, Readable>;
+
+function startHelper(args: readonly string[]): { child: Helper; ended: Promise<Error | undefined> } {
+  const child = spawn(python(), ['-c', SCRIPT, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr = (stderr + text).slice(-4000)));
+  child.stdin.on('error', () => {}); // a helper that died is reported by `ended`
+  const ended = new Promise<Error | undefined>((resolve) => {
+    child.on('error', (error) => resolve(new Error(`Cannot start ${python()} for RBD I/O: ${error.message}`)));
+    child.on('close', (code, signal) => {
+      if (code === 0) return resolve(undefined);
+      const said = stderr.trim().split('\n').at(-1) ?? '';
+      resolve(new Error(`RBD I/O on ${args[1]}/${args[2]} failed: ${said || `the helper ended (${signal ?? `exit ${code}`})`}`));
+    });
+  });
+  return { child, ended };
+}
+
+/** A snapshot of an image: one of its own (`rbd snap create`), or its part of a group snapshot. */
+export type SnapshotRef = { readonly kind: 'user'; readonly name: string } | { readonly kind: 'group'; readonly group: string; readonly name: string };
+
+function snapshotArgument(snapshot: SnapshotRef): string {
+  return snapshot.kind === 'user' ? `user:${snapshot.name}` : `group:${snapshot.group}:${snapshot.name}`;
+}
+
+/**
+ * The snapshot's size and the extents that differ from the image's user snapshot `from` (all allocated
+ * extents without it): what `rbd diff` answers, for snapshots the tool cannot name (group snapshots).
+ */
+export async function rbdDiffAt(name: RbdImageName, snapshot: SnapshotRef, from?: string): Promise<{ size: number; extents: { offset: number; length: number; exists: boolean }[] }> {
+  const helper = startHelper(['diff', name.pool, name.image, snapshotArgument(snapshot), ...(from === undefined ? [] : [from])]);
+  let output = '';
+  helper.child.stdout.setEncoding('utf8').on('data', (text: string) => (output += text));
+  helper.child.stdin.end();
+  const error = await helper.ended;
+  if (error) throw error;
+  const answer = JSON.parse(output) as { size: number; extents: [number, number, boolean][] };
+  return { size: answer.size, extents: answer.extents.map(([offset, length, exists]) => ({ offset, length, exists })) };
+}
+
+interface PendingRead {
+  readonly length: number;
+  readonly parts: Buffer[];
+  got: number;
+  readonly resolve: (bytes: Buffer) => void;
+  readonly reject: (error: Error) => void;
+}
+
+/** Reads byte ranges of an image as of one of its snapshots. */
+export class RbdSnapshotReader {
+  private readonly pending: PendingRead[] = [];
+  private failure: Error | undefined;
+
+  private constructor(private readonly helper: { child: Helper; ended: Promise<Error | undefined> }) {
+    helper.child.stdout.on('data', (data: Buffer) => this.received(data));
+    void helper.ended.then((error) => this.fail(error ?? new Error('The RBD reader ended')));
+  }
+
+  static open(name: RbdImageName, snapshot: SnapshotRef): RbdSnapshotReader {
+    return new RbdSnapshotReader(startHelper(['read', name.pool, name.image, snapshotArgument(snapshot)]));
+  }
+
+  /** Bytes [offset, offset + length) of the snapshot. */
+  read(offset: number, length: number): Promise<Buffer> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.pending.push({ length, parts: [], got: 0, resolve, reject });
+      this.helper.child.stdin.write(`${offset} ${length}\n`);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.helper.child.stdin.end();
+    await this.helper.ended;
+  }
+
+  private received(data: Buffer): void {
+    let at = 0;
+    while (at < data.length) {
+      const read = this.pending[0];
+      if (!read) return this.fail(new Error('The RBD reader sent bytes nobody asked for'));
+      const take = Math.min(read.length - read.got, data.length - at);
+      read.parts.push(data.subarray(at, at + take));
+      read.got += take;
+      at += take;
+      if (read.got === read.length) {
+        this.pending.shift();
+        read.resolve(read.parts.length === 1 ? read.parts[0]! : Buffer.concat(read.parts, read.length));
+      }
+    }
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    for (const read of this.pending.splice(0)) read.reject(this.failure);
+  }
+}
+
+/** Writes byte ranges into an image (a restore); `finish` flushes it. */
+export class RbdImageWriter {
+  private constructor(private readonly helper: { child: Helper; ended: Promise<Error | undefined> }) {}
+
+  static open(name: RbdImageName): RbdImageWriter {
+    return new RbdImageWriter(startHelper(['write', name.pool, name.image]));
+  }
+
+  /** Queues the bytes for `offset`; resolves once the pipe has room for more. */
+  async write(offset: number, bytes: Uint8Array): Promise<void> {
+    const stdin = this.helper.child.stdin;
+    stdin.write(`${offset} ${bytes.length}\n`);
+    if (!stdin.write(bytes)) {
+      const stop = await Promise.race([new Promise<undefined>((resolve) => stdin.once('drain', () => resolve(undefined))), this.helper.ended]);
+      if (stop) throw stop;
+    }
+  }
+
+  /** Flushes the image and ends the helper; throws what it failed on. */
+  async finish(): Promise<void> {
+    this.helper.child.stdin.end('end\n');
+    const error = await this.helper.ended;
+    if (error) throw error;
+  }
+
+  /** Ends the helper without finishing (a failed restore). */
+  async abort(): Promise<void> {
+    this.helper.child.kill('SIGKILL');
+    await this.helper.ended;
+  }
+}
