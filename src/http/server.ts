@@ -8,6 +8,7 @@ import type { Runtime } from '../runtime.js';
 import { VERSION } from '../version.js';
 import { API_PREFIX, buildApp, EXTENSION_PREFIX } from './app.js';
 import type { ConnectionLimits } from './connection-limits.js';
+import { builtConsoleDir } from './console.js';
 import { healthOf } from './health.js';
 import { listenFailure } from './listen-error.js';
 import { DatabaseRateLimiter, MemoryRateLimiter } from './rate-limit.js';
@@ -50,6 +51,7 @@ export async function startServer(runtime: Runtime, options: ServerOptions): Pro
     version: VERSION,
     metrics: runtime.metrics,
     health: () => healthOf(runtime),
+    consoleDir: builtConsoleDir(),
   });
   try {
     await app.listen({ host: options.host, port: options.port });
