@@ -81,7 +81,7 @@ function failureOf(response: Response, body: any): ApiFailure {
       return new ApiFailure(429, code, `Too many requests: this token's rate limit${permitted} is reached. Try again ${when}.`, detail, retryAfter);
     }
     case 503:
-      return new ApiFailure(503, code, `The service is unavailable for now (${described.replace(/\.$/, '')}). Its database may be away; try again shortly.`, detail);
+      return new ApiFailure(503, code, 'The service is unavailable for now: its database may be away. Try again shortly.', detail);
     case 422: {
       const errors = Array.isArray(detail.errors) ? detail.errors.map(String) : [];
       return new ApiFailure(422, code, errors.length ? `${described}: ${errors.join('; ')}` : described, detail);
