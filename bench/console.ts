@@ -136,7 +136,7 @@ async function main(): Promise<void> {
       const page = await context.newPage();
       const started = performance.now();
       await page.goto(`${base}/`);
-      await page.getByText(`${policyCount} policies in the organization`).waitFor({ timeout: 30_000 });
+      await page.getByText(`${policyCount} ${policyCount === 1 ? 'policy' : 'policies'} in the organization`).waitFor({ timeout: 30_000 });
       await page.locator('table.overview tbody tr').nth(99).waitFor();
       const rendered = performance.now() - started;
       await context.close();

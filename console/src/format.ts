@@ -50,3 +50,8 @@ export function scheduleText(schedule: { interval: string; frequency?: number | 
   if (schedule.interval === 'hourly') return `${base} at :${minute}`;
   return `${base} at ${String(schedule.time ?? 0).padStart(2, '0')}:${minute}`;
 }
+
+/** `1 disk`, `2 disks`. */
+export function count(n: number, singular: string, plural = `${singular}s`): string {
+  return `${n} ${n === 1 ? singular : plural}`;
+}

@@ -31,6 +31,12 @@ export interface Disk {
   virtual_machine_disk: { virtual_machine: { id: string; fqdn: string } } | null;
 }
 
+export interface VirtualMachine {
+  id: string;
+  name: string;
+  fqdn: string;
+}
+
 export interface RunSummary {
   id: string;
   disk_backup_policy_id: string;

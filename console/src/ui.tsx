@@ -59,6 +59,7 @@ export function Notice({ children }: { children: ComponentChildren }) {
 export function Pager({ label, pagination, onPage }: { label: string; pagination: Pagination; onPage: (page: number) => void }) {
   const { current_page: page, total_pages: pages, total } = pagination;
   const last = pages === null ? null : Math.max(pages, 1);
+  if (last === 1 && page === 1) return null; // one page: nothing to choose
   return (
     <nav class="pager" aria-label={`${label} pages`}>
       <button type="button" disabled={page <= 1} onClick={() => onPage(page - 1)}>

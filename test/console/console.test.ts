@@ -44,6 +44,7 @@ describe('web console', { skip: skip ?? false }, () => {
     await unprotectedRow.getByText('Unprotected').waitFor();
     assert.equal(await page.locator('tr', { hasText: 'system' }).getByText('Unprotected').count(), 0);
     assert.match(await page.locator('tr', { hasText: 'system' }).innerText(), /04:00 GMT\+9[\s\S]*yours: .* 20:00 CET/, "the next run in the organization's zone (Tokyo) and the viewer's (Paris)");
+    await page.locator('tr', { hasText: 'web-1' }).getByRole('link', { name: 'Add a backup policy for every disk of web-1' }).waitFor();
     await checkScreen(page, 'overview');
 
     // The editor previews five runs, and follows the schedule as it is edited.
@@ -117,6 +118,12 @@ describe('web console', { skip: skip ?? false }, () => {
     await signIn(page, site, site.adminToken);
     await page.getByRole('link', { name: 'API tokens' }).click();
     await page.getByRole('heading', { level: 1, name: 'API tokens' }).waitFor();
+    // 33 tokens: pages of 30, as the API pages them.
+    await page.getByText('Page 1 of 2 (33 in all)').waitFor();
+    assert.equal(await page.locator('tbody tr').count(), 30);
+    await page.getByRole('button', { name: 'Next page' }).click();
+    await page.getByText('Page 2 of 2 (33 in all)').waitFor();
+    assert.deepEqual(await page.locator('tbody th').evaluateAll((cells) => cells.map((cell) => (cell as any).firstChild.textContent)), ['extra token 28', 'extra token 29', 'extra token 30']);
     await page.getByLabel('Name', { exact: true }).fill('backup reader');
     await page.getByLabel('disk_backup_policies:read').check();
     await page.getByLabel(/Allowed networks/).fill('192.0.2.0/24');
@@ -126,7 +133,8 @@ describe('web console', { skip: skip ?? false }, () => {
     await secret.waitFor();
     assert.match(await secret.inputValue(), /^\w{48}$/);
     const row = page.locator('tr', { hasText: 'backup reader' });
-    await row.waitFor();
+    await row.waitFor(); // the last token, on the page shown
+    await page.getByText('Page 2 of 2 (34 in all)').waitFor();
     assert.match(await row.innerText(), /disk_backup_policies:read[\s\S]*192\.0\.2\.0\/24[\s\S]*2099/);
     await checkScreen(page, 'tokens');
     await page.getByRole('button', { name: 'I have copied it' }).click();
@@ -144,6 +152,7 @@ describe('web console', { skip: skip ?? false }, () => {
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
     await page.locator('tr', { hasText: 'system' }).getByRole('link', { name: /weekly/ }).waitFor();
+    await page.locator('tr', { hasText: 'web-1' }).getByText('No policy of its own').waitFor();
     const writeControls = /Add a|Run now|Edit or delete|Restore|Purge|Verify|Create|Save|Move to the trash/;
     const countWriteControls = async () =>
       (await page.getByRole('button', { name: writeControls }).count()) + (await page.getByRole('link', { name: writeControls }).count());

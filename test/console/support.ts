@@ -76,6 +76,8 @@ export async function startSite(): Promise<ConsoleSite> {
   const admin = await tokens.create({ organizationId: organization.id, name: 'console admin' });
   const reader = await tokens.create({ organizationId: organization.id, name: 'console reader', scopes: READ_SCOPES });
   const limited = await tokens.create({ organizationId: organization.id, name: 'console limited', rateLimit: 3 });
+  // Enough tokens for two pages of the tokens screen (30 a page).
+  for (let i = 1; i <= 30; i++) await tokens.create({ organizationId: organization.id, name: `extra token ${i}`, scopes: ['disks:read'] });
   // The repository the server's engine opens.
   const engine = await openBackupEngine(runtime, { dataDir, password: TEST_REPOSITORY_PASSWORD, workers: 1 });
   await engine.close();

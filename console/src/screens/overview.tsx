@@ -3,11 +3,12 @@
  * that protect them (their own and their virtual machine's), the next run in the organization's time
  * zone and the viewer's, the last run's outcome and the stored size. Unprotected disks stand out.
  */
+import { useState } from 'preact/hooks';
 import { allPages, api, type Pagination } from '../api';
-import { bytes, dateTime, scheduleText, viewerTimeZone } from '../format';
+import { bytes, count, dateTime, scheduleText, viewerTimeZone } from '../format';
 import { go, href } from '../route';
 import { can, canRead, useSession } from '../session-context';
-import type { Disk, Policy, RunSummary } from '../types';
+import type { Disk, Policy, RunSummary, VirtualMachine } from '../types';
 import { ErrorMessage, Loading, Notice, Pager, ScreenHeading, useLoad } from '../ui';
 
 const PER_PAGE = 100;
@@ -74,9 +75,14 @@ function OverviewTables({ data, readsDisks }: { data: OverviewData; readsDisks: 
   const unprotected = disks.filter((disk) => policiesOf(disk, byTarget).length === 0).length;
   return (
     <>
+      <h2>Disks</h2>
       <p class="summary" role="status">
-        {disks.length} disks on this page, {data.policies.length} policies in the organization.{' '}
-        {unprotected > 0 ? <strong class="warn">{unprotected} disks on this page have no backup policy.</strong> : 'Every disk on this page is protected.'}
+        {count(disks.length, 'disk')} on this page, {count(data.policies.length, 'policy', 'policies')} in the organization.{' '}
+        {unprotected > 0 ? (
+          <strong class="warn">{unprotected === 1 ? '1 disk on this page has' : `${unprotected} disks on this page have`} no backup policy.</strong>
+        ) : (
+          'Every disk on this page is protected.'
+        )}
       </p>
       <table class="overview">
         <caption>Disks and the policies that back them up</caption>
@@ -119,6 +125,71 @@ function OverviewTables({ data, readsDisks }: { data: OverviewData; readsDisks: 
         </tbody>
       </table>
       <Pager label="Disks" pagination={pagination} onPage={(next) => go('/', { page: String(next) })} />
+      {canRead(session, 'virtual_machines') ? <MachineTable byTarget={byTarget} lastRuns={data.lastRuns} /> : null}
+    </>
+  );
+}
+
+/** The virtual machines, a page at a time, with the policies that back up all their disks at once. */
+function MachineTable({ byTarget, lastRuns }: { byTarget: Map<string, Policy[]>; lastRuns: Map<string, RunSummary> }) {
+  const session = useSession();
+  const writes = can(session, 'disk_backup_policies');
+  const [page, setPage] = useState(1);
+  const machines = useLoad(
+    () =>
+      api<{ virtual_machines: VirtualMachine[]; pagination: Pagination }>('GET', `/core/v1/organizations/${session.organization.id}/virtual_machines`, {
+        query: { page, per_page: 30 },
+      }),
+    `machines:${page}`,
+  );
+  return (
+    <>
+      <h2>Virtual machines</h2>
+      {machines.error ? <ErrorMessage error={machines.error} onRetry={machines.reload} /> : null}
+      {machines.loading && !machines.data ? <Loading what="the virtual machines" /> : null}
+      {machines.data && machines.data.virtual_machines.length === 0 ? <p class="muted">The organization has no virtual machines.</p> : null}
+      {machines.data && machines.data.virtual_machines.length > 0 ? (
+        <>
+          <table>
+            <caption>Virtual machines and the policies that back up all their disks</caption>
+            <thead>
+              <tr>
+                <th scope="col">Virtual machine</th>
+                <th scope="col">Policy</th>
+                <th scope="col">Next run</th>
+                <th scope="col">Last run</th>
+                <th scope="col">Stored</th>
+              </tr>
+            </thead>
+            <tbody>
+              {machines.data.virtual_machines.map((machine) => {
+                const policies = byTarget.get(machine.id) ?? [];
+                return (
+                  <tr key={machine.id}>
+                    <th scope="row">
+                      {machine.name}
+                      <small>{machine.fqdn}</small>
+                    </th>
+                    {policies.length === 0 ? (
+                      <td colSpan={4}>
+                        <span class="muted">No policy of its own (its disks may have theirs).</span>{' '}
+                        {writes ? (
+                          <a class="button" href={href('/policies/new', { virtual_machine: machine.id })} aria-label={`Add a backup policy for every disk of ${machine.name}`}>
+                            Add a policy
+                          </a>
+                        ) : null}
+                      </td>
+                    ) : (
+                      <PolicyCells policies={policies} lastRuns={lastRuns} />
+                    )}
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+          <Pager label="Virtual machines" pagination={machines.data.pagination} onPage={setPage} />
+        </>
+      ) : null}
     </>
   );
 }
