@@ -95,6 +95,9 @@ describe('web console', { skip: skip ?? false }, () => {
 
     // Delete into the trash, and restore it from there.
     await page.getByRole('link', { name: 'Edit or delete' }).click();
+    await page.getByLabel('Move to the trash at (your time)').fill('2099-01-01T12:00');
+    await page.getByRole('button', { name: 'Schedule deletion' }).click();
+    await page.getByText('The policy will move to the trash at Thu, 01 Jan 2099, 12:00 CET.').waitFor();
     await page.getByRole('button', { name: 'Move to the trash now' }).click();
     await page.getByRole('heading', { level: 1, name: 'Trash' }).waitFor();
     await page.locator('tr', { hasText: policyId }).waitFor();
