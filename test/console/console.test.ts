@@ -33,7 +33,7 @@ describe('web console', { skip: skip ?? false }, () => {
     return page;
   }
 
-  test('a policy from creation to the trash and back: preview, 422, run now, restore, verify', async () => {
+  test('a policy from creation to the trash and back: preview, 422, run now, restore, verify, change, scheduled deletion', async () => {
     const page = await newPage();
     await page.goto(`${site.base}/`);
     await checkScreen(page, 'sign-in');
@@ -94,6 +94,16 @@ describe('web console', { skip: skip ?? false }, () => {
     await page.locator('tr', { hasText: backupId }).locator('.badge.succeeded', { hasText: 'ok' }).waitFor();
 
     // Delete into the trash, and restore it from there.
+    // Change it: the preview of the unchanged schedule starts at the policy's next run, as the service has it.
+    const summary = await page.locator('.policy-summary').innerText();
+    const nextRun = /Next run: (.+)\./.exec(summary)![1]!;
+    await page.getByRole('link', { name: 'Edit or delete' }).click();
+    await page.getByRole('heading', { level: 1, name: `Edit policy ${policyId}` }).waitFor();
+    assert.equal(await runs.first().evaluate((li) => (li as any).firstChild.textContent), nextRun);
+    await page.getByLabel('Backups kept (retention)').fill('6');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await page.getByText(/keeps 6 backups/).waitFor();
+
     await page.getByRole('link', { name: 'Edit or delete' }).click();
     await page.getByLabel('Move to the trash at (your time)').fill('2099-01-01T12:00');
     await page.getByRole('button', { name: 'Schedule deletion' }).click();
