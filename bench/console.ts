@@ -86,7 +86,7 @@ async function seed(dataDir: string): Promise<{ organizationId: string; token: s
   }
 }
 
-/** The requests the overview makes, from Node.js: whoami, every policy page (200 a page), the last runs, the first page of disks. */
+/** The requests the overview makes, from Node.js: whoami, every policy page (200 a page), the last runs, the first pages of disks and virtual machines. */
 async function apiBaseline(base: string, organizationId: string, token: string): Promise<number> {
   const get = async (path: string) => {
     const response = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } });
@@ -101,7 +101,12 @@ async function apiBaseline(base: string, organizationId: string, token: string):
       if (answer.disk_backup_policies.length < 200) return;
     }
   };
-  await Promise.all([policies(), get(`/ext/v1/organizations/${organizationId}/last_runs`), get(`/core/v1/organizations/${organizationId}/disks?page=1&per_page=100`)]);
+  await Promise.all([
+    policies(),
+    get(`/ext/v1/organizations/${organizationId}/last_runs`),
+    get(`/core/v1/organizations/${organizationId}/disks?page=1&per_page=100`),
+    get(`/core/v1/organizations/${organizationId}/virtual_machines?page=1&per_page=30`),
+  ]);
   return performance.now() - started;
 }
 
