@@ -50,7 +50,14 @@ export function App() {
     return (
       <main id="main">
         {checking ? <Loading what="your session" /> : null}
-        {error && storedToken() !== null ? <ErrorMessage error={error} onRetry={check} /> : null}
+        {error && storedToken() !== null ? (
+          <>
+            <ErrorMessage error={error} onRetry={check} />
+            <button type="button" onClick={signOut}>
+              Sign in with another token
+            </button>
+          </>
+        ) : null}
         {!checking && storedToken() === null ? (
           <SignIn
             error={error}
