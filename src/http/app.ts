@@ -146,11 +146,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         method: endpoint.method,
         url: api.prefix + endpoint.route,
         handler: async (request, reply) => {
-          const body = await runEndpoint(endpoint, request, options, (rateLimit) => {
+          const { httpStatus, body } = await runEndpoint(endpoint, request, options, (rateLimit) => {
             request.rateLimit = rateLimit;
             reply.headers(rateLimitHeaders(rateLimit));
           });
-          sendJson(reply, endpoint.httpStatus ?? 200, body);
+          sendJson(reply, httpStatus, body);
         },
       });
     }

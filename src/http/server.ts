@@ -30,6 +30,7 @@ export interface RunningServer {
   readonly app: FastifyInstance;
   /** e.g. http://127.0.0.1:8080 */
   readonly url: string;
+  /** Stops listening, and settles once the requests in flight and the operations this process started (`async=true`) have ended. */
   stop(): Promise<void>;
 }
 
@@ -63,5 +64,9 @@ export async function startServer(runtime: Runtime, options: ServerOptions): Pro
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
-  return { app, url: `http://${host}:${port}`, stop: () => app.close() };
+  const stop = async () => {
+    await app.close();
+    await runtime.services.operations.settled();
+  };
+  return { app, url: `http://${host}:${port}`, stop };
 }

@@ -145,6 +145,7 @@ describe('extension API without a backup engine', () => {
       '/disk_backup_policies/disk_backup_policy/backups',
       '/disk_backup_policies/disk_backup_policy/run',
       '/disk_backup_policies/disk_backup_policy/runs',
+      '/operations/operation',
       '/organizations/organization/last_runs',
       '/organizations/organization/webhooks',
       '/webhooks/webhook',

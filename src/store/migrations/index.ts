@@ -17,6 +17,7 @@ import * as repositoryBinding from './0010_repository_binding.js';
 import * as runCopies from './0011_run_copies.js';
 import * as webhooks from './0012_webhooks.js';
 import * as backupVerifications from './0013_backup_verifications.js';
+import * as operations from './0015_operations.js';
 
 /** Declared beside the migrations (which take it from there), offered here too. */
 export type { MigrationContext };
@@ -39,6 +40,8 @@ const migrations: Record<string, EngineMigration> = {
   '0011_run_copies': runCopies,
   '0012_webhooks': webhooks,
   '0013_backup_verifications': backupVerifications,
+  // 0014 is another branch's (0014_rbd_backups); the two merge side by side.
+  '0015_operations': operations,
 };
 
 export function migrationProvider(context: MigrationContext): MigrationProvider {

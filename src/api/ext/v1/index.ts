@@ -1,9 +1,10 @@
-/** The extension endpoints (backups, runs, webhooks, the calling token), served under /ext/v1/ with their own OpenAPI document. */
+/** The extension endpoints (backups, runs, long operations, webhooks, the calling token), served under /ext/v1/ with their own OpenAPI document. */
 import type { EndpointDefinition } from '../../framework/endpoint.js';
 import listBackups from './backups/list.js';
 import restoreBackup from './backups/restore.js';
 import verifyBackup from './backups/verify.js';
 import currentToken from './console/current-token.js';
+import operationInfo from './operations/info.js';
 import runPolicy from './policies/run.js';
 import lastRunPerPolicy from './runs/last-per-policy.js';
 import listRuns from './runs/list.js';
@@ -20,6 +21,7 @@ export const extensionEndpoints: readonly EndpointDefinition[] = [
   currentToken,
   restoreBackup,
   verifyBackup,
+  operationInfo,
   createWebhook,
   listWebhooks,
   deleteWebhook,
