@@ -76,3 +76,16 @@ export interface ApiToken {
   scopes: string[];
   secret: string | null;
 }
+
+/** A long operation started with `async=true` (GET /ext/v1/operations/:id). */
+export interface Operation {
+  id: string;
+  kind: 'run' | 'restore' | 'verify';
+  status: 'running' | 'succeeded' | 'failed';
+  bytes_done: number;
+  bytes_total: number;
+  error: string | null;
+  run: { id: string; status: string; error: string | null; backups: { id: string }[] } | null;
+  disk: { id: string; name: string } | null;
+  verification: { ok: boolean; chunks_checked: number; bad_chunks: unknown[] } | null;
+}

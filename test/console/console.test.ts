@@ -12,6 +12,18 @@ import { browserSkipReason, buildConsole, checkScreen, launchBrowser, signIn, st
 
 const skip = browserSkipReason();
 
+/** The operation's progress bar, at its end: 100 %, every byte of the image done (its part-way states are polled in test/api/ext-operations.test.ts). */
+async function assertFinishedBar(page: Page, label: string): Promise<void> {
+  const bar = page.getByRole('progressbar', { name: label });
+  await bar.waitFor();
+  assert.equal(await bar.getAttribute('aria-valuemin'), '0');
+  assert.equal(await bar.getAttribute('aria-valuemax'), '100');
+  assert.equal(await bar.getAttribute('aria-valuenow'), '100');
+  const text = (await bar.getAttribute('aria-valuetext')) ?? '';
+  const [, done, total] = /: (.+) of (.+) \(100%\), done$/.exec(text) ?? [];
+  assert.ok(done && done === total, `every byte done: ${text}`);
+}
+
 describe('web console', { skip: skip ?? false }, () => {
   let site: ConsoleSite;
   let browser: Browser;
@@ -75,9 +87,10 @@ describe('web console', { skip: skip ?? false }, () => {
     const policyId = (await page.getByRole('heading', { level: 1 }).innerText()).replace('Policy ', '');
     await page.getByText('No backups yet.').first().waitFor();
 
-    // Run now: the backup appears, with the run and the chart.
+    // Run now: a progress bar follows the operation to its end, then the backup appears, with the run and the chart.
     await page.getByRole('button', { name: 'Run now' }).click();
     await page.getByText(/Run run_\w+ succeeded: backup bkp_\w+ taken\./).waitFor({ timeout: 60_000 });
+    await assertFinishedBar(page, 'Backing up now');
     const backupRow = page.locator('tbody tr', { hasText: 'bkp_' }).first();
     await backupRow.waitFor();
     const backupId = (await backupRow.locator('th').innerText()).split(/\s/)[0]!;
@@ -89,8 +102,10 @@ describe('web console', { skip: skip ?? false }, () => {
     await page.getByLabel('New disk name').fill('restored-copy');
     await page.getByRole('button', { name: 'Restore to a new disk' }).click();
     await page.getByText(new RegExp(`Backup ${backupId} restored to the new disk restored-copy \\(disk_\\w+\\)`)).waitFor({ timeout: 60_000 });
+    await assertFinishedBar(page, `Restoring ${backupId} to a new disk`);
     await page.getByRole('button', { name: `Verify ${backupId}` }).click();
     await page.getByText(new RegExp(`Backup ${backupId} verified: \\d+ chunks read and authenticated`)).waitFor({ timeout: 60_000 });
+    await assertFinishedBar(page, `Verifying ${backupId}`);
     await page.locator('tr', { hasText: backupId }).locator('.badge.succeeded', { hasText: 'ok' }).waitFor();
 
     // Delete into the trash, and restore it from there.

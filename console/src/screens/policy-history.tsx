@@ -1,17 +1,17 @@
 /**
  * One policy: its schedule, its runs (status, duration, bytes read and stored, a page at a time as
  * the API pages them), a chart of its stored size over time, and its backups with run now,
- * restore to a new disk and verify. Run, restore and verify answer when they are done: meanwhile
- * the screen shows that they are under way and for how long.
+ * restore to a new disk and verify. Run, restore and verify are started as operations (`async=true`)
+ * that the screen polls, showing a progress bar (bytes done of the total) and then the result.
  */
 import { lazy, Suspense } from 'preact/compat';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiFailure, type Pagination } from '../api';
 import type { SizePoint } from '../chart';
 import { bytes, dateTime, scheduleText, seconds } from '../format';
 import { href } from '../route';
 import { can, useSession } from '../session-context';
-import type { Backup, Policy, RunSummary } from '../types';
+import type { Backup, Operation, Policy, RunSummary } from '../types';
 import { asFailure, ErrorMessage, Loading, Pager, ScreenHeading, useLoad } from '../ui';
 import { LastRun } from './overview';
 
@@ -20,6 +20,32 @@ const SizeChart = lazy(() => import('../chart'));
 interface Work {
   label: string;
   started: number;
+  bytesDone: number;
+  bytesTotal: number;
+  finished: boolean;
+}
+
+/** Starts an operation (a POST with `async: true`) and says, once it has succeeded, what it did. */
+type Perform = (label: string, start: () => Promise<Operation>, describe: (operation: Operation) => string) => void;
+
+const POLL_MS = 500;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function started(method: string, path: string, body: Record<string, unknown> = {}): Promise<Operation> {
+  return (await api<{ operation: Operation }>(method, path, { body: { ...body, async: true } })).operation;
+}
+
+/** The operation's state a poll later; a poll the service could not answer for now (unreachable, 429, 503) is tried again. */
+async function polled(operation: Operation): Promise<Operation> {
+  for (;;) {
+    try {
+      return (await api<{ operation: Operation }>('GET', `/ext/v1/operations/${operation.id}`)).operation;
+    } catch (error) {
+      const failure = asFailure(error);
+      if (failure.status !== 0 && failure.status !== 429 && failure.status !== 503) throw failure;
+      await sleep((failure.retryAfter ?? 2) * 1000);
+    }
+  }
 }
 
 export function PolicyHistory({ policyId }: { policyId: string }) {
@@ -38,28 +64,44 @@ export function PolicyHistory({ policyId }: { policyId: string }) {
   );
   const backups = useLoad(() => api<{ backups: Backup[] }>('GET', `/ext/v1/disk_backup_policies/${policyId}/backups`).then((a) => a.backups), `${policyId}:${generation}`);
 
-  const perform = async (label: string, action: () => Promise<string>) => {
+  // Polling stops when the screen goes away (the operation itself goes on in the service).
+  const shown = useRef(true);
+  useEffect(() => () => void (shown.current = false), []);
+
+  const perform: Perform = async (label, start, describe) => {
     setFailure(null);
     setOutcome(null);
-    setWork({ label, started: Date.now() });
+    const began = Date.now();
+    const show = (operation: Operation) =>
+      setWork({ label, started: began, bytesDone: operation.bytes_done, bytesTotal: operation.bytes_total, finished: operation.status !== 'running' });
+    setWork({ label, started: began, bytesDone: 0, bytesTotal: 0, finished: false });
     try {
-      setOutcome(await action());
+      let operation = await start();
+      show(operation);
+      while (operation.status === 'running' && shown.current) {
+        await sleep(POLL_MS);
+        operation = await polled(operation);
+        show(operation);
+      }
+      if (operation.status === 'failed') {
+        setWork(null);
+        setFailure(new ApiFailure(0, 'operation_failed', `${label} failed: ${operation.error ?? 'no reason given'}`));
+      } else if (operation.status === 'succeeded') {
+        setOutcome(describe(operation));
+      }
     } catch (error) {
+      setWork(null);
       setFailure(asFailure(error));
     } finally {
-      setWork(null);
       setGeneration((g) => g + 1);
     }
   };
 
   const runNow = () =>
-    perform('Backing up now', async () => {
-      const { run } = await api<{ run: { id: string; status: string; error: string | null; backups: { id: string }[] } }>(
-        'POST',
-        `/ext/v1/disk_backup_policies/${policyId}/run`,
-      );
-      return run.status === 'succeeded' ? `Run ${run.id} succeeded: backup ${run.backups.map((b) => b.id).join(', ')} taken.` : `Run ${run.id} ${run.status}: ${run.error ?? ''}`;
-    });
+    perform('Backing up now', () => started('POST', `/ext/v1/disk_backup_policies/${policyId}/run`), ({ run }) =>
+      !run ? 'The run ended.' : run.status === 'succeeded' ? `Run ${run.id} succeeded: backup ${run.backups.map((b) => b.id).join(', ')} taken.` : `Run ${run.id} ${run.status}: ${run.error ?? ''}`,
+    );
+  const busy = work !== null && !work.finished;
 
   const loadedPolicy = policy.data;
   return (
@@ -76,7 +118,7 @@ export function PolicyHistory({ policyId }: { policyId: string }) {
           </p>
           {writes ? (
             <div class="actions">
-              <button type="button" onClick={runNow} disabled={work !== null}>
+              <button type="button" onClick={runNow} disabled={busy}>
                 Run now
               </button>
               <a class="button" href={href(`/policies/${policyId}/edit`)}>
@@ -98,7 +140,7 @@ export function PolicyHistory({ policyId }: { policyId: string }) {
 
       <h2>Backups</h2>
       {backups.error ? <ErrorMessage error={backups.error} onRetry={backups.reload} /> : null}
-      {backups.data ? <BackupTable backups={backups.data} writes={writes} busy={work !== null} perform={perform} /> : backups.loading ? <Loading what="the backups" /> : null}
+      {backups.data ? <BackupTable backups={backups.data} writes={writes} busy={busy} perform={perform} /> : backups.loading ? <Loading what="the backups" /> : null}
 
       <h2>Stored size over time</h2>
       {backups.data && backups.data.length > 0 ? (
@@ -144,23 +186,41 @@ function sizeLabel(backups: Backup[]): string {
   return `Chart of stored size over time: ${points.length} points, ${bytes(last.bytes)} stored by ${dateTime(last.at)}`;
 }
 
+/** The operation's bar: bytes done of the total and the percentage (no value while the total is not known yet), then its end. */
 function Progress({ work }: { work: Work }) {
   const [now, setNow] = useState(Date.now());
   useEffect(() => {
+    if (work.finished) return;
     const timer = setInterval(() => setNow(Date.now()), 500);
     return () => clearInterval(timer);
-  }, []);
+  }, [work.finished]);
+  const known = work.bytesTotal > 0;
+  const percent = work.finished ? 100 : known ? Math.min(100, Math.floor((work.bytesDone / work.bytesTotal) * 100)) : null;
+  const amount = known ? `${bytes(work.bytesDone)} of ${bytes(work.bytesTotal)}` : 'starting';
+  // The clock stops with the operation: its last tick is when it was seen done.
+  const elapsed = Math.max(0, Math.floor((now - work.started) / 1000));
+  const text = `${work.label}: ${amount}${percent === null ? '' : ` (${percent}%)`}${work.finished ? ', done' : ''}`;
   return (
-    <div class="message progress" role="status">
-      <progress aria-label={work.label} />
-      <span>
-        {work.label}… {Math.floor((now - work.started) / 1000)} s
+    <div class="message progress">
+      <div
+        class="bar"
+        role="progressbar"
+        aria-label={work.label}
+        aria-valuemin={0}
+        aria-valuemax={100}
+        aria-valuenow={percent ?? undefined}
+        aria-valuetext={text}
+      >
+        <div class="fill" style={{ width: `${percent ?? 0}%` }} />
+      </div>
+      <span aria-hidden="true">
+        {text}, {elapsed} s
       </span>
     </div>
   );
 }
 
-function BackupTable({ backups, writes, busy, perform }: { backups: Backup[]; writes: boolean; busy: boolean; perform: (label: string, action: () => Promise<string>) => void }) {
+function BackupTable({ backups, writes, busy, perform }: { backups: Backup[]; writes: boolean; busy: boolean; perform: Perform }) {
   if (backups.length === 0) return <p class="muted">No backups yet.</p>;
   return (
     <table>
@@ -209,21 +269,21 @@ function BackupTable({ backups, writes, busy, perform }: { backups: Backup[]; wr
   );
 }
 
-function BackupActions({ backup, busy, perform }: { backup: Backup; busy: boolean; perform: (label: string, action: () => Promise<string>) => void }) {
+function BackupActions({ backup, busy, perform }: { backup: Backup; busy: boolean; perform: Perform }) {
   const [name, setName] = useState(`restored-${backup.id.slice(-6)}`);
   const verify = () =>
-    perform(`Verifying ${backup.id}`, async () => {
-      const { verification } = await api<{ verification: { ok: boolean; chunks_checked: number; bad_chunks: unknown[] } }>('POST', `/ext/v1/backups/${backup.id}/verify`);
-      return verification.ok
-        ? `Backup ${backup.id} verified: ${verification.chunks_checked} chunks read and authenticated.`
-        : `Backup ${backup.id} is damaged: ${verification.bad_chunks.length} bad chunks of ${verification.chunks_checked}.`;
-    });
+    perform(`Verifying ${backup.id}`, () => started('POST', `/ext/v1/backups/${backup.id}/verify`), ({ verification }) =>
+      !verification
+        ? `Backup ${backup.id} verified.`
+        : verification.ok
+          ? `Backup ${backup.id} verified: ${verification.chunks_checked} chunks read and authenticated.`
+          : `Backup ${backup.id} is damaged: ${verification.bad_chunks.length} bad chunks of ${verification.chunks_checked}.`,
+    );
   const restore = (event: Event) => {
     event.preventDefault();
-    perform(`Restoring ${backup.id} to a new disk`, async () => {
-      const { disk } = await api<{ disk: { id: string; name: string } }>('POST', `/ext/v1/backups/${backup.id}/restore`, { body: { name } });
-      return `Backup ${backup.id} restored to the new disk ${disk.name} (${disk.id}).`;
-    });
+    perform(`Restoring ${backup.id} to a new disk`, () => started('POST', `/ext/v1/backups/${backup.id}/restore`, { name }), ({ disk }) =>
+      disk ? `Backup ${backup.id} restored to the new disk ${disk.name} (${disk.id}).` : `Backup ${backup.id} restored.`,
+    );
   };
   return (
     <div class="backup-actions">
