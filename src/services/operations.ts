@@ -16,6 +16,8 @@ import type { Database, OperationKind, OperationRow, OperationStatus } from '../
 export const PROGRESS_WRITE_MS = 500;
 export const HEARTBEAT_SECONDS = 5;
 export const STALE_AFTER_SECONDS = 30;
+/** How long a finished operation stays readable before the workers' sweep deletes it. */
+export const KEEP_FINISHED_SECONDS = 7 * 24 * 3600;
 
 export interface OperationProgress {
   readonly bytesDone: number;
@@ -89,6 +91,19 @@ export class OperationService {
       return this.find(id);
     }
     return operationRecord(row);
+  }
+
+  /**
+   * Deletes up to `limit` operations that finished more than `keepSeconds` ago, oldest first; answers
+   * how many. A running one (even an interrupted one not yet read) is never deleted.
+   */
+  async pruneFinished(keepSeconds: number, limit: number): Promise<number> {
+    const before = this.clock.now() - keepSeconds;
+    const result = await this.db
+      .deleteFrom('operations')
+      .where('pk', 'in', (eb) => eb.selectFrom('operations').select('pk').where('finished_at', '<', before).orderBy('finished_at').orderBy('pk').limit(limit))
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 
   /** Settles once every operation this process started has ended and been recorded (for a clean shutdown). */

@@ -6,7 +6,8 @@ import type { MigrationContext } from './context.js';
  * readable from any process on the database (services/operations.ts): what (`kind`, `subject_id`), for
  * which organization, `status` (`running` | `succeeded` | `failed`), the bytes done of the total, the
  * error or the result (JSON text). `heartbeat_at` is written at least every few seconds while the
- * operation runs: a `running` row whose heartbeat is old belongs to a process that died.
+ * operation runs: a `running` row whose heartbeat is old belongs to a process that died. The workers'
+ * sweep deletes finished rows after a while, oldest first, hence the index.
  *
  * Numbered 0015: 0014 is another branch's (rbd backups); this one depends on no other.
  */
@@ -27,4 +28,5 @@ export async function up(db: Kysely<any>, { pkType }: MigrationContext): Promise
     .addColumn('heartbeat_at', 'bigint', (c) => c.notNull())
     .addColumn('finished_at', 'bigint')
     .execute();
+  await db.schema.createIndex('operations_by_finished_at').on('operations').columns(['finished_at', 'pk']).execute();
 }
