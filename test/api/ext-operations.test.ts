@@ -128,6 +128,16 @@ forEachEngine('extension API: long operations (async=true)', (engine) => {
     assert.equal(Number(afterwards.n), Number(before.n));
   });
 
+  test('the OpenAPI document gives the three endpoints their async argument and 202 answer, and the operations path', async () => {
+    const document = (await service.call('GET', '/ext/v1/openapi.json')).body;
+    for (const path of ['/disk_backup_policies/disk_backup_policy/run', '/backups/backup/restore', '/backups/backup/verify']) {
+      const post = document.paths[path].post;
+      assert.ok(post.responses['200'] && post.responses['202'], path);
+      assert.ok(JSON.stringify(post.requestBody).includes('"async"'), path);
+    }
+    assert.ok(document.paths['/operations/operation'].get.responses['200']);
+  });
+
   test(`an operation whose heartbeat stopped more than ${STALE_AFTER_SECONDS} s ago is reported failed, "interrupted", and stays so`, async () => {
     // A process that died mid-operation: its work never ends and nothing writes its heartbeat.
     let finish!: () => void;
