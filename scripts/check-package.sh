@@ -19,7 +19,7 @@ npm pack --pack-destination "$work" >/dev/null
 tarball=$(ls "$work"/*.tgz)
 [ -x dist/src/cli/main.js ] || fail "dist/src/cli/main.js has no run bit after the build"
 contents=$(tar -tzf "$tarball")
-for needed in package/dist/src/cli/main.js package/dist/src/engine/repository/chunk-worker.js package/LICENSE package/README.md package/package.json; do
+for needed in package/dist/src/cli/main.js package/dist/src/engine/repository/chunk-worker.js package/dist/console/index.html package/LICENSE package/README.md package/package.json; do
   grep -qx "$needed" <<<"$contents" || fail "$needed is not in $(basename "$tarball")"
 done
 if grep -q '^package/test/\|^package/src/' <<<"$contents"; then fail "the tarball carries sources or tests"; fi

@@ -1,10 +1,12 @@
 /**
  * Background housekeeping of the `worker` role: moves policies whose scheduled deletion has come to
- * the trash, purges trash past its keep_until, and prunes run records to a bounded history. Each
+ * the trash, purges trash past its keep_until, prunes run records to a bounded history, and deletes
+ * long operations (`async=true`) finished more than `keepOperationsSeconds` ago. Each
  * step is idempotent, so several workers on one database may sweep at once.
  */
 import type { Logger } from 'pino';
 import type { Services } from '../services/index.js';
+import { KEEP_FINISHED_SECONDS } from '../services/operations.js';
 
 export interface SweeperOptions {
   /** Time between sweeps; 0: only the first sweep and `sweepOnce`. */
@@ -15,6 +17,8 @@ export interface SweeperOptions {
   readonly pruneBatchRuns: number;
   /** Most pruning statements per sweep; the next sweep carries on where this one stopped. */
   readonly pruneBatchesPerSweep: number;
+  /** How long a finished operation stays readable. */
+  readonly keepOperationsSeconds: number;
 }
 
 export const DEFAULT_SWEEPER_OPTIONS: SweeperOptions = {
@@ -22,6 +26,7 @@ export const DEFAULT_SWEEPER_OPTIONS: SweeperOptions = {
   keepRunsPerPolicy: 100,
   pruneBatchRuns: 1_000,
   pruneBatchesPerSweep: 100,
+  keepOperationsSeconds: KEEP_FINISHED_SECONDS,
 };
 
 export interface Sweeper {
@@ -58,6 +63,13 @@ export function startSweeper(services: Services, logger: Logger | false, setting
       if (purged > 0 && logger) logger.info({ purged }, 'purged expired trash');
       const pruned = await pruneRuns();
       if (pruned > 0 && logger) logger.info({ pruned }, 'pruned old run records');
+      let operations = 0;
+      for (let batch = 0; batch < options.pruneBatchesPerSweep; batch++) {
+        const deleted = await services.operations.pruneFinished(options.keepOperationsSeconds, options.pruneBatchRuns);
+        operations += deleted;
+        if (deleted < options.pruneBatchRuns) break;
+      }
+      if (operations > 0 && logger) logger.info({ operations }, 'deleted old finished operations');
     } catch (error) {
       if (logger) logger.warn({ err: error }, 'sweep failed; the next one retries');
     }

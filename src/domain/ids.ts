@@ -20,6 +20,7 @@ export const ID_PREFIXES = {
   webhook: 'whk',
   webhookEvent: 'evt',
   webhookDelivery: 'whd',
+  operation: 'op',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

@@ -102,7 +102,7 @@ export class BackupEngine implements BackupRunner, BackupOperations {
    */
   async runPolicyNow(
     policyId: string,
-    options: { onProgress?: ProgressListener; signal?: AbortSignal; leaseSeconds?: number } = {},
+    options: { onProgress?: ProgressListener; onStarted?: (runId: string) => void; signal?: AbortSignal; leaseSeconds?: number } = {},
   ): Promise<{ runId: string; result: PolicyRunResult }> {
     const { db, clock } = this.options;
     const engine = this.options.engine ?? 'sqlite';
@@ -111,6 +111,7 @@ export class BackupEngine implements BackupRunner, BackupOperations {
     if (!policy) throw new Error(`No disk backup policy ${policyId}`);
     const diskIds = await this.targetDisks(policy.target_type, policy.target_id);
     const run = await startManualRun(db, engine, { id: policy.id, organizationId: policy.organization_id, targetDiskIds: diskIds }, clock.now(), leaseSeconds);
+    options.onStarted?.(run.id);
     const controller = new AbortController();
     const abort = () => controller.abort(options.signal?.reason);
     if (options.signal?.aborted) abort();
@@ -206,7 +207,18 @@ export class BackupEngine implements BackupRunner, BackupOperations {
   ): Promise<PolicyRunResult> {
     const failures: string[] = [];
     const backups: TakenBackup[] = [];
+    // Progress over the whole run: the bytes of the disks before this one, plus this one's.
+    let bytesBefore = 0;
+    let diskTotal = 0;
+    const runProgress: ProgressListener | undefined =
+      onProgress &&
+      ((progress) => {
+        diskTotal = progress.bytesTotal;
+        onProgress({ bytesDone: bytesBefore + progress.bytesDone, bytesTotal: bytesBefore + progress.bytesTotal });
+      });
     for (const diskId of diskIds) {
+      bytesBefore += diskTotal;
+      diskTotal = 0;
       if (signal.aborted) {
         failures.push(`${diskId}: not backed up (${(signal.reason as Error | undefined)?.message ?? 'aborted'})`);
         continue;
@@ -217,7 +229,7 @@ export class BackupEngine implements BackupRunner, BackupOperations {
         continue;
       }
       try {
-        backups.push(await this.backupDisk(policyId, diskId, runId, signal, onProgress, prepared?.get(diskId)));
+        backups.push(await this.backupDisk(policyId, diskId, runId, signal, runProgress, prepared?.get(diskId)));
       } catch (error) {
         // Not the disk's fault: the run is given back and tried again (see the scheduler), at once after
         // a database error, after a backoff when the repository's store is unreachable.

@@ -22,6 +22,7 @@ import { AUTHENTICATION_ERRORS } from '../api/core/v1/errors.js';
 import { translateServiceError } from '../api/core/v1/service-errors.js';
 import { rateLimitHeaders } from './authentication.js';
 import { DEFAULT_CONNECTION_LIMITS, limitConnectionsPerAddress, timeoutServerOptions, type ConnectionLimits } from './connection-limits.js';
+import { serveConsole } from './console.js';
 import type { Health } from './health.js';
 import { runEndpoint, type PipelineDependencies } from './pipeline.js';
 import type { RateLimitResult } from './rate-limit.js';
@@ -60,6 +61,8 @@ export interface AppOptions extends PipelineDependencies {
   readonly trustedProxies?: readonly string[];
   /** Time bounds of requests and connections per client address (DEFAULT_CONNECTION_LIMITS when absent). */
   readonly connectionLimits?: ConnectionLimits;
+  /** A built web console (console.ts) to serve at `/`; none when absent or not built. */
+  readonly consoleDir?: string;
 }
 
 /** What the app needs of the process's metrics (src/metrics/process-metrics.ts). */
@@ -143,11 +146,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         method: endpoint.method,
         url: api.prefix + endpoint.route,
         handler: async (request, reply) => {
-          const body = await runEndpoint(endpoint, request, options, (rateLimit) => {
+          const { httpStatus, body } = await runEndpoint(endpoint, request, options, (rateLimit) => {
             request.rateLimit = rateLimit;
             reply.headers(rateLimitHeaders(rateLimit));
           });
-          sendJson(reply, endpoint.httpStatus ?? 200, body);
+          sendJson(reply, httpStatus, body);
         },
       });
     }
@@ -189,6 +192,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.setErrorHandler(async (error, request, reply) => {
     sendError(reply, toApiError(error, request));
   });
+
+  // Last: registering a plugin loads what is queued, so the handlers above must be set by then.
+  if (options.consoleDir !== undefined) await serveConsole(app, options.consoleDir);
 
   return app;
 }

@@ -63,12 +63,14 @@ function admit(result: Authentication, clientAddress: string, rateLimiter: RateL
     result.windowUsed !== undefined
       ? rateLimiter.counted(result.windowUsed, token.rate_limit, now)
       : rateLimiter.consume(token.id, token.rate_limit, now);
-  return rateLimit instanceof Promise ? rateLimit.then((counted) => admitted(result, counted)) : admitted(result, rateLimit);
+  return rateLimit instanceof Promise ? rateLimit.then((counted) => admitted(result, counted, now)) : admitted(result, rateLimit, now);
 }
 
-function admitted(result: Authentication & { ok: true }, rateLimit: RateLimitResult): Authenticated {
+function admitted(result: Authentication & { ok: true }, rateLimit: RateLimitResult, now: number): Authenticated {
   if (!rateLimit.allowed) {
-    throw new ApiError(RateLimitReached, { total_permitted: rateLimit.permitted }).withHeaders(rateLimitHeaders(rateLimit));
+    // Windows are whole minutes: the next one starts at the next minute.
+    const retryAfter = String(60 - (now % 60));
+    throw new ApiError(RateLimitReached, { total_permitted: rateLimit.permitted }).withHeaders({ ...rateLimitHeaders(rateLimit), 'retry-after': retryAfter });
   }
   const { token } = result;
   return {

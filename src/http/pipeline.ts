@@ -28,7 +28,7 @@ export async function runEndpoint(
   request: FastifyRequest,
   dependencies: PipelineDependencies,
   onAuthenticated: (rateLimit: RateLimitResult) => void,
-): Promise<JsonBody> {
+): Promise<{ httpStatus: number; body: JsonBody }> {
   const authenticated = authenticate(request, dependencies.services, dependencies.rateLimiter);
   const { identity, rateLimit, answersVersion } = authenticated instanceof Promise ? await authenticated : authenticated;
   onAuthenticated(rateLimit);
@@ -45,7 +45,7 @@ export async function runEndpoint(
       ? ResponseCache.key(identity.organizationId, answersVersion, endpoint.method, request.url)
       : undefined;
   const cached = cacheKey === undefined ? undefined : dependencies.responseCache.get(cacheKey);
-  if (cached !== undefined) return cached;
+  if (cached !== undefined) return { httpStatus: endpoint.httpStatus ?? 200, body: cached };
 
   const queryStart = request.url.indexOf('?');
   const query = queryStart < 0 ? {} : parseQueryString(request.url.slice(queryStart + 1));
@@ -57,9 +57,10 @@ export async function runEndpoint(
   );
   const args = await resolveLookups(parsed, { services: dependencies.services, identity });
   const result = await endpoint.action({ args: args as never, identity, services: dependencies.services, backups: dependencies.backups });
-  const body = jsonBody(endpoint.writeBody(result));
-  if (cacheKey !== undefined) dependencies.responseCache.set(cacheKey, body);
-  return body;
+  const response = endpoint.writeResponse(result);
+  const body = jsonBody(response.body);
+  if (cacheKey !== undefined && response.httpStatus === (endpoint.httpStatus ?? 200)) dependencies.responseCache.set(cacheKey, body);
+  return { httpStatus: response.httpStatus, body };
 }
 
 /** Replaces each pending lookup (at any depth) by the object it names, in argument order. */

@@ -8,6 +8,7 @@ import type { Runtime } from '../runtime.js';
 import { VERSION } from '../version.js';
 import { API_PREFIX, buildApp, EXTENSION_PREFIX } from './app.js';
 import type { ConnectionLimits } from './connection-limits.js';
+import { builtConsoleDir } from './console.js';
 import { healthOf } from './health.js';
 import { listenFailure } from './listen-error.js';
 import { DatabaseRateLimiter, MemoryRateLimiter } from './rate-limit.js';
@@ -29,6 +30,7 @@ export interface RunningServer {
   readonly app: FastifyInstance;
   /** e.g. http://127.0.0.1:8080 */
   readonly url: string;
+  /** Stops listening, and settles once the requests in flight and the operations this process started (`async=true`) have ended. */
   stop(): Promise<void>;
 }
 
@@ -50,6 +52,7 @@ export async function startServer(runtime: Runtime, options: ServerOptions): Pro
     version: VERSION,
     metrics: runtime.metrics,
     health: () => healthOf(runtime),
+    consoleDir: builtConsoleDir(),
   });
   try {
     await app.listen({ host: options.host, port: options.port });
@@ -61,5 +64,9 @@ export async function startServer(runtime: Runtime, options: ServerOptions): Pro
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
-  return { app, url: `http://${host}:${port}`, stop: () => app.close() };
+  const stop = async () => {
+    await app.close();
+    await runtime.services.operations.settled();
+  };
+  return { app, url: `http://${host}:${port}`, stop };
 }

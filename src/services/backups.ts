@@ -42,13 +42,20 @@ export interface PolicyRunResult {
   readonly storeUnreachable?: boolean;
 }
 
+/** Bytes handled so far of a long operation: a run's disks (its total grows as each disk starts), a restored or verified image. */
+export type BytesProgress = (progress: { readonly bytesDone: number; readonly bytesTotal: number }) => void;
+
 export interface BackupOperations {
   /** A local repository's directory (to tell its file-system failures from others'); absent for other stores. */
   readonly repositoryPath?: string;
-  runPolicyNow(policyId: string): Promise<{ runId: string; result: PolicyRunResult }>;
+  /** `onStarted` is told the run's id once it is recorded (a policy with a run in progress throws before). */
+  runPolicyNow(
+    policyId: string,
+    options?: { onProgress?: BytesProgress; onStarted?: (runId: string) => void },
+  ): Promise<{ runId: string; result: PolicyRunResult }>;
   /** Restores the backup into a new image under the data directory; answers its path. */
-  restoreToNewImage(backupId: string): Promise<string>;
-  verify(backupId: string): Promise<BackupVerification>;
+  restoreToNewImage(backupId: string, onProgress?: BytesProgress): Promise<string>;
+  verify(backupId: string, onProgress?: BytesProgress): Promise<BackupVerification>;
 }
 
 /**

@@ -6,6 +6,7 @@ import type { Clock } from '../domain/clock.js';
 import type { Store } from '../store/database.js';
 import { BackupCatalogue } from './backups.js';
 import { InventoryService } from './inventory.js';
+import { OperationService } from './operations.js';
 import { POLICY_OBJECT_TYPE, PolicyService } from './policies.js';
 import { insertMissingReferenceData } from './reference-data.js';
 import { RunService } from './runs.js';
@@ -22,6 +23,7 @@ export interface Services {
   readonly runs: RunService;
   readonly backups: BackupCatalogue;
   readonly webhooks: WebhookService;
+  readonly operations: OperationService;
 }
 
 export async function createServices(store: Store, clock: Clock): Promise<Services> {
@@ -36,5 +38,5 @@ export async function createServices(store: Store, clock: Clock): Promise<Servic
     await trx.deleteFrom('disk_backup_policies').where('id', '=', id).execute();
   });
   const runs = new RunService(store.db);
-  return { clock, inventory, policies, trash, tokens, runs, backups: new BackupCatalogue(store.db), webhooks: new WebhookService(store.db, clock) };
+  return { clock, inventory, policies, trash, tokens, runs, backups: new BackupCatalogue(store.db), webhooks: new WebhookService(store.db, clock), operations: new OperationService(store.db, clock) };
 }

@@ -4,6 +4,7 @@
  */
 import { sql, type Kysely } from 'kysely';
 import type { BackupRun, BackupRunRow, Database, RunCopy } from '../store/schema.js';
+import { offsetOf, paginationFor, type Page, type PageRequest } from './pagination.js';
 
 export interface PruneOptions {
   /** Runs with a `pk` above this are the ones looked at (the sweep's cursor). */
@@ -24,9 +25,31 @@ export interface PruneBatch {
   readonly caughtUp: boolean;
 }
 
+/**
+ * A run with the sizes of the backups it took that the catalogue still holds (retention removes old
+ * backups, and their sizes with them): `bytes_read` is the disk images' bytes, `bytes_stored` what they
+ * newly added to the repository; both null when none of its backups is kept.
+ */
+export interface RunSummary extends BackupRun {
+  readonly backups_kept: number;
+  readonly bytes_read: number | null;
+  readonly bytes_stored: number | null;
+}
+
 /** A run row as the services answer it: `live_read` true when any of its backups was read live; `copy` parsed. */
 export function runRecord({ live_read, copy, ...row }: BackupRunRow): BackupRun {
   return { ...row, live_read: Number(live_read) === 1, copy: copy ? (JSON.parse(copy) as RunCopy) : null };
+}
+
+function runSummary(row: BackupRunRow & { backups_kept: unknown; bytes_read: unknown; bytes_stored: unknown }): RunSummary {
+  const { backups_kept, bytes_read, bytes_stored, ...run } = row;
+  const kept = Number(backups_kept ?? 0);
+  return {
+    ...runRecord(run),
+    backups_kept: kept,
+    bytes_read: kept === 0 ? null : Number(bytes_read),
+    bytes_stored: kept === 0 ? null : Number(bytes_stored),
+  };
 }
 
 export class RunService {
@@ -37,6 +60,41 @@ export class RunService {
     let query = this.db.selectFrom('backup_runs').selectAll();
     if (options.policyId !== undefined) query = query.where('policy_id', '=', options.policyId);
     return (await query.orderBy('pk', 'desc').limit(options.limit).execute()).map(runRecord);
+  }
+
+  /** A page of a policy's runs, newest first, with their kept backups' sizes. */
+  async pageForPolicy(policyId: string, page: PageRequest): Promise<Page<RunSummary>> {
+    const [rows, total] = await Promise.all([
+      this.summaries()
+        .where('r.policy_id', '=', policyId)
+        .orderBy('r.pk', 'desc')
+        .limit(page.perPage)
+        .offset(offsetOf(page))
+        .execute(),
+      this.db.selectFrom('backup_runs').select((eb) => eb.fn.countAll().as('n')).where('policy_id', '=', policyId).executeTakeFirstOrThrow(),
+    ]);
+    return { items: rows.map(runSummary), pagination: paginationFor(page, Number(total.n)) };
+  }
+
+  /** The newest run of each of an organization's policies that has run (one per policy). */
+  async lastPerPolicy(organizationId: string): Promise<RunSummary[]> {
+    const rows = await this.summaries()
+      .where('r.pk', 'in', (eb) =>
+        eb.selectFrom('backup_runs').select((inner) => inner.fn.max('pk').as('pk')).where('organization_id', '=', organizationId).groupBy('policy_id'),
+      )
+      .execute();
+    return rows.map(runSummary);
+  }
+
+  private summaries() {
+    return this.db
+      .selectFrom('backup_runs as r')
+      .selectAll('r')
+      .select((eb) => [
+        eb.selectFrom('backups').select((b) => b.fn.countAll().as('n')).whereRef('backups.run_id', '=', 'r.id').as('backups_kept'),
+        eb.selectFrom('backups').select((b) => b.fn.sum('disk_size_bytes').as('s')).whereRef('backups.run_id', '=', 'r.id').as('bytes_read'),
+        eb.selectFrom('backups').select((b) => b.fn.sum('new_stored_bytes').as('s')).whereRef('backups.run_id', '=', 'r.id').as('bytes_stored'),
+      ]);
   }
 
   async find(id: string): Promise<BackupRun | null> {

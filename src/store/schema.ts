@@ -318,6 +318,30 @@ export interface WebhookDeliveryAttemptsTable {
   error: string | null;
 }
 
+export type OperationKind = 'run' | 'restore' | 'verify';
+export type OperationStatus = 'running' | 'succeeded' | 'failed';
+
+/** A long operation asked for with `async=true`, readable from any process (migration 0015). */
+export interface OperationsTable {
+  pk: Pk;
+  id: string;
+  organization_id: string;
+  kind: OperationKind;
+  /** The policy run, or the backup restored or verified. */
+  subject_id: string;
+  status: OperationStatus;
+  bytes_done: ColumnType<number, number | undefined, number>;
+  bytes_total: ColumnType<number, number | undefined, number>;
+  /** Why it failed; null otherwise. */
+  error: ColumnType<string | null, string | null | undefined, string | null>;
+  /** What it produced (JSON text, by kind); null until it succeeded. */
+  result: ColumnType<string | null, string | null | undefined, string | null>;
+  created_at: number;
+  /** Written at least every few seconds while it runs; an old one means its process died. */
+  heartbeat_at: number;
+  finished_at: ColumnType<number | null, number | null | undefined, number | null>;
+}
+
 export interface Database {
   countries: CountriesTable;
   currencies: CurrenciesTable;
@@ -338,6 +362,7 @@ export interface Database {
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_delivery_attempts: WebhookDeliveryAttemptsTable;
+  operations: OperationsTable;
 }
 
 export type Organization = Selectable<OrganizationsTable>;
@@ -362,3 +387,4 @@ export type Country = Selectable<CountriesTable>;
 export type Currency = Selectable<CurrenciesTable>;
 export type DataCenter = Selectable<DataCentersTable>;
 export type Zone = Selectable<ZonesTable>;
+export type OperationRow = Selectable<OperationsTable>;

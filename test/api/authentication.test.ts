@@ -216,6 +216,9 @@ forEachEngine('authentication', (engine) => {
     assert.deepEqual(refused.body.error.detail, { total_permitted: 3 });
     assert.equal(refused.headers.get('x-ratelimit-permitted'), '3');
     assert.equal(refused.headers.get('x-ratelimit-remaining'), '0');
+    // Windows are whole minutes (the test clock stands at a minute's start): the next opens in 60 s.
+    assert.equal(TEST_NOW % 60, 0);
+    assert.equal(refused.headers.get('retry-after'), '60');
   });
 
   test('errors after authentication count against the rate limit too', async () => {

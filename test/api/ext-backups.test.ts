@@ -142,10 +142,14 @@ describe('extension API without a backup engine', () => {
     const extension = await service.call('GET', '/ext/v1/openapi.json');
     assert.equal(extension.status, 200);
     assert.deepEqual(Object.keys(extension.body.paths).sort(), [
+      '/api_token',
       '/backups/backup/restore',
       '/backups/backup/verify',
       '/disk_backup_policies/disk_backup_policy/backups',
       '/disk_backup_policies/disk_backup_policy/run',
+      '/disk_backup_policies/disk_backup_policy/runs',
+      '/operations/operation',
+      '/organizations/organization/last_runs',
       '/organizations/organization/webhooks',
       '/webhooks/webhook',
       '/webhooks/webhook/deliveries',

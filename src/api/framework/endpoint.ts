@@ -47,12 +47,24 @@ export interface EndpointDefinition<A extends Record<string, ArgumentDefinition<
   readonly httpStatus?: number;
   /** A bodiless GET's answer may be cached per organization generation (default); false when it is made from rows the generation does not follow. */
   readonly cacheable?: boolean;
-  readonly action: (context: ActionContext<A, X>) => Promise<Record<string, unknown>>;
+  /**
+   * The answer when the action only starts the work (it returns `Accepted`): status 202 with these
+   * fields. Endpoints that never do so leave it out.
+   */
+  readonly accepted?: { readonly description: string; readonly fields: Readonly<Record<string, EndpointField>> };
+  readonly action: (context: ActionContext<A, X>) => Promise<Record<string, unknown> | Accepted>;
+}
+
+/** An action's answer when the work goes on after the response: written with the endpoint's `accepted` fields, status 202. */
+export class Accepted {
+  constructor(readonly result: Record<string, unknown>) {}
 }
 
 export interface CompiledEndpoint extends EndpointDefinition {
-  /** Writes the action's result as the response body. */
+  /** Writes the action's (finished) result as the response body. */
   readonly writeBody: (result: Record<string, unknown>) => string;
+  /** Writes the action's result as the response body, with its status. */
+  readonly writeResponse: (result: Record<string, unknown> | Accepted) => { httpStatus: number; body: string };
 }
 
 export function defineEndpoint<const A extends Record<string, ArgumentDefinition<any>>, X extends object = {}>(
@@ -62,14 +74,22 @@ export function defineEndpoint<const A extends Record<string, ArgumentDefinition
 }
 
 export function compileEndpoint(definition: EndpointDefinition): CompiledEndpoint {
-  const writers: { name: string; key: string; write: JsonWriter }[] = Object.entries(definition.fields).map(
-    ([name, field]) => ({
-      name,
-      key: `${JSON.stringify(name)}:`,
-      write: compileFieldWriter(field, FieldSpec.parse(field.spec ?? '*'), []),
-    }),
-  );
-  const writeBody = (result: Record<string, unknown>) =>
-    `{${writers.map(({ name, key, write }) => key + write(result[name])).join(',')}}`;
-  return { ...definition, writeBody };
+  const writeBody = compileBodyWriter(definition.fields);
+  const writeAccepted = definition.accepted ? compileBodyWriter(definition.accepted.fields) : undefined;
+  const httpStatus = definition.httpStatus ?? 200;
+  const writeResponse = (result: Record<string, unknown> | Accepted) => {
+    if (!(result instanceof Accepted)) return { httpStatus, body: writeBody(result) };
+    if (!writeAccepted) throw new Error(`${definition.id} answered Accepted but declares no accepted fields`);
+    return { httpStatus: 202, body: writeAccepted(result.result) };
+  };
+  return { ...definition, writeBody, writeResponse };
+}
+
+function compileBodyWriter(fields: Readonly<Record<string, EndpointField>>): (result: Record<string, unknown>) => string {
+  const writers: { name: string; key: string; write: JsonWriter }[] = Object.entries(fields).map(([name, field]) => ({
+    name,
+    key: `${JSON.stringify(name)}:`,
+    write: compileFieldWriter(field, FieldSpec.parse(field.spec ?? '*'), []),
+  }));
+  return (result) => `{${writers.map(({ name, key, write }) => key + write(result[name])).join(',')}}`;
 }

@@ -104,7 +104,8 @@ function buildOperation(
     }
   }
   operation.responses = {
-    [String(endpoint.httpStatus ?? 200)]: successResponse(endpoint),
+    [String(endpoint.httpStatus ?? 200)]: successResponse(endpoint.description, endpoint.fields),
+    ...(endpoint.accepted ? { '202': successResponse(endpoint.accepted.description, endpoint.accepted.fields) } : {}),
     ...errorResponses(endpointErrors(endpoint, options.authErrors), components),
   };
   return operation;
@@ -204,13 +205,13 @@ function* allArguments(args: Arguments, seen = new Set<string>()): Generator<Arg
 
 // ---- Responses ----------------------------------------------------------------------------------
 
-function successResponse(endpoint: EndpointDefinition): Schema {
-  const entries = Object.entries(endpoint.fields);
+function successResponse(description: string, fields: EndpointDefinition['fields']): Schema {
+  const entries = Object.entries(fields);
   const properties = Object.fromEntries(
     entries.map(([name, field]) => [name, fieldSchema(field, FieldSpec.parse(field.spec ?? '*'), [], new Set())]),
   );
   const schema = withRequired({ type: 'object', properties }, entries.map(([name]) => name));
-  return { description: endpoint.description, content: jsonContent(schema) };
+  return { description, content: jsonContent(schema) };
 }
 
 /** A field as the serializer writes it: `path` and `spec` decide exactly as in `compileFieldWriter`. */

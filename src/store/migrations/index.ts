@@ -18,6 +18,7 @@ import * as runCopies from './0011_run_copies.js';
 import * as webhooks from './0012_webhooks.js';
 import * as backupVerifications from './0013_backup_verifications.js';
 import * as rbdBackups from './0014_rbd_backups.js';
+import * as operations from './0015_operations.js';
 
 /** Declared beside the migrations (which take it from there), offered here too. */
 export type { MigrationContext };
@@ -41,6 +42,7 @@ const migrations: Record<string, EngineMigration> = {
   '0012_webhooks': webhooks,
   '0013_backup_verifications': backupVerifications,
   '0014_rbd_backups': rbdBackups,
+  '0015_operations': operations,
 };
 
 export function migrationProvider(context: MigrationContext): MigrationProvider {
