@@ -33,6 +33,7 @@ forEachEngine('migration 0009: live_read', (engine) => {
     for (const column of ['source_snapshot', 'read_mode', 'base_backup_id', 'read_note', 'snapshot_group']) {
       await sql`alter table backups drop column ${sql.ref(column)}`.execute(db);
     }
+    await sql`drop table operations`.execute(db); // its index goes with it
     await sql`delete from kysely_migration where name >= '0009_live_read'`.execute(db);
 
     const run = (id: string, scheduledAt: number, status: string, error: string | null) =>
