@@ -25,7 +25,7 @@ before(async () => {
   writeFileSync(toKey, 'target secret\n');
   const repository = await openRepository({ location: { type: 'local', path: source }, password: 'source secret', create: true, workers: 2 });
   try {
-    for (const [policy, size] of [['dbp_one', 300_000], ['dbp_two', 48 * 1024 * 1024]] as const) {
+    for (const [policy, size] of [['dbp_one', 300_000], ['dbp_two', 128 * 1024 * 1024]] as const) {
       const image = join(root, `${policy}.img`);
       writeFileSync(image, randomBytes(size));
       images.push(image);
@@ -92,6 +92,8 @@ describe('dbp copy', () => {
 });
 
 async function killedMidCopy(to: string, wrotePacks: () => Promise<boolean>, state: string | StoreLocation): Promise<void> {
+  // dbp_two's image is large enough (128 MiB of random bytes: five or more packs even at S3's 24 MiB)
+  // that the copy is still under way when its first pack shows.
   const child = spawnDbp(['copy', '--from', source, '--to', to, '--policy', 'dbp_two', ...keys]);
   const exited = new Promise((resolve) => child.once('exit', resolve));
   // Killed once the first pack of the big backup is in the target (the copy is under way).
