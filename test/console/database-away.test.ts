@@ -7,13 +7,13 @@
  * CREATE DATABASE); skipped without the database, as the PostgreSQL outage tests are.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { openRuntime } from '../../src/runtime.js';
-import { createDatabase, dropDatabase, freePort, spawnServe, waitReady, type Child } from '../support/serve-process.js';
+import { createDatabase, cleanUpServeTest, freePort, spawnServe, waitReady, type Child } from '../support/serve-process.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { browserSkipReason, buildConsole, checkScreen, launchBrowser } from './support.js';
 
@@ -48,16 +48,13 @@ describe('web console while the database is away', { skip: skip ?? false }, () =
     child = spawnServe(['--database-url', proxy.rewriteUrl(databaseUrl), '--port', String(port), '--role', 'api', '--log-level', 'warn', '--data-dir', dataDir]);
     [browser] = await Promise.all([launchBrowser(), waitReady(base, child, 30_000)]);
   });
-  after(async () => {
-    try {
+  after(() =>
+    cleanUpServeTest(databaseUrl ? { adminUrl: ADMIN_URL!, name: databaseName } : undefined, dataDir, async () => {
       await browser?.close();
       await child?.stop();
       await proxy?.close();
-    } finally {
-      if (databaseUrl) await dropDatabase(ADMIN_URL!, databaseName);
-      rmSync(dataDir, { recursive: true, force: true });
-    }
-  });
+    }),
+  );
 
   test('a 503 is a message with "Try again", and the data comes back with the database', async () => {
     const context = await browser!.newContext();

@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,7 +17,7 @@ import { after, before, describe, test } from 'node:test';
 import { fixedClock } from '../../src/domain/clock.js';
 import { openRuntime } from '../../src/runtime.js';
 import { STALE_AFTER_SECONDS } from '../../src/services/operations.js';
-import { call, createDatabase, dropDatabase, freePort, spawnServe, waitReady, type Child } from '../support/serve-process.js';
+import { call, createDatabase, cleanUpServeTest, freePort, spawnServe, waitReady, type Child } from '../support/serve-process.js';
 
 const ADMIN_URL = process.env.TEST_DATABASE_URL;
 const SKIP = ADMIN_URL ? false : 'TEST_DATABASE_URL is not set (a PostgreSQL URL allowed to CREATE DATABASE): multi-process PostgreSQL tests skipped';
@@ -70,14 +70,11 @@ describe('long operations across processes (PostgreSQL)', { skip: SKIP }, () => 
     reader = (await serve('reader')).base;
   });
 
-  after(async () => {
-    try {
+  after(() =>
+    cleanUpServeTest(databaseUrl ? { adminUrl: ADMIN_URL!, name: databaseName } : undefined, root, async () => {
       await Promise.all(children.map((child) => child.stop()));
-    } finally {
-      if (databaseUrl) await dropDatabase(ADMIN_URL!, databaseName);
-      rmSync(root, { recursive: true, force: true });
-    }
-  });
+    }),
+  );
 
   test('a run started on one process is followed on the other, part-way and to its end', async () => {
     const started = await call(starter.base, 'POST', ext(`disk_backup_policies/${policyId}/run`), { token, json: { async: true } });

@@ -12,7 +12,7 @@
  * drops its own database. The machine's PostgreSQL itself is never stopped.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -23,7 +23,7 @@ import {
   CALL_BOUND_MS,
   call,
   createDatabase,
-  dropDatabase,
+  cleanUpServeTest,
   freePort,
   queryDatabase,
   spawnServe,
@@ -76,15 +76,12 @@ describe('PostgreSQL outage: 503 while unreachable, recovery without restart, no
     await waitReady(base, child, 20_000);
   });
 
-  after(async () => {
-    try {
+  after(() =>
+    cleanUpServeTest(databaseUrl ? { adminUrl: ADMIN_URL!, name: databaseName } : undefined, dataDir, async () => {
       await child?.stop();
       await proxy?.close();
-    } finally {
-      if (databaseUrl) await dropDatabase(ADMIN_URL!, databaseName);
-      rmSync(dataDir, { recursive: true, force: true });
-    }
-  });
+    }),
+  );
 
   test('(a) healthy: policies are created and listed', async () => {
     for (let i = 0; i < 3; i += 1) {

@@ -10,14 +10,14 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { openRepository } from '../../src/engine/repository/index.js';
 import { openRuntime } from '../../src/runtime.js';
-import { createDatabase, dropDatabase, freePort, queryDatabase, spawnServe, type Child } from '../support/serve-process.js';
+import { createDatabase, cleanUpServeTest, freePort, queryDatabase, spawnServe, type Child } from '../support/serve-process.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 
 const ADMIN_URL = process.env.TEST_DATABASE_URL;
@@ -54,15 +54,12 @@ describe('PostgreSQL: connections cut during a burst of scheduled runs', { skip:
     proxy = await TcpProxy.start({ targetHost: target.hostname || '127.0.0.1', targetPort: Number(target.port || 5432) });
   });
 
-  after(async () => {
-    try {
+  after(() =>
+    cleanUpServeTest(databaseUrl ? { adminUrl: ADMIN_URL!, name: databaseName } : undefined, dataDir, async () => {
       await worker?.stop();
       await proxy?.close();
-    } finally {
-      if (databaseUrl) await dropDatabase(ADMIN_URL!, databaseName);
-      rmSync(dataDir, { recursive: true, force: true });
-    }
-  });
+    }),
+  );
 
   test('every instant of the burst: exactly one succeeded run and one backup, however often the connections are cut', async (t) => {
     // The whole burst is due a few seconds from now (the worker's clock is the real one).

@@ -13,7 +13,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,7 +22,7 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { s3RepositoryUrl, s3Settings, s3Skip, s3TestClient, uniqueBucketName } from '../support/s3.js';
 import { openRuntime } from '../../src/runtime.js';
 import { dbp } from '../support/dbp-cli.js';
-import { call, createDatabase, dropDatabase, freePort, queryDatabase, spawnServe, waitReady, type Child, type Observed } from '../support/serve-process.js';
+import { call, createDatabase, cleanUpServeTest, freePort, queryDatabase, spawnServe, waitReady, type Child, type Observed } from '../support/serve-process.js';
 
 const ADMIN_URL = process.env.TEST_DATABASE_URL;
 const SKIP = ADMIN_URL ? false : 'TEST_DATABASE_URL is not set (a PostgreSQL URL allowed to CREATE DATABASE): multi-process PostgreSQL tests skipped';
@@ -109,14 +109,11 @@ function sharedRepositorySuite(locations: RepositoryLocations): void {
       await Promise.all([waitReady(api, apiChild, 30_000), waitReady(worker, workerChild, 30_000)]);
     });
 
-    after(async () => {
-      try {
+    after(() =>
+      cleanUpServeTest(databaseUrl ? { adminUrl: ADMIN_URL!, name: databaseName } : undefined, root, async () => {
         await Promise.all(children.map((child) => child.stop()));
-      } finally {
-        if (databaseUrl) await dropDatabase(ADMIN_URL!, databaseName);
-        rmSync(root, { recursive: true, force: true });
-      }
-    });
+      }),
+    );
 
     test('both processes open the one repository: the catalogue is bound to it and /healthz says backups are enabled on each', async () => {
       const rows = await queryDatabase<{ repository_id: string; location: string }>(databaseUrl, 'select repository_id, location from repository_binding');

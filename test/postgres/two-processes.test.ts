@@ -7,14 +7,14 @@
  * drops its own database.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { openRuntime } from '../../src/runtime.js';
-import { call, createDatabase, dropDatabase, freePort, spawnServe, waitReady, type Child } from '../support/serve-process.js';
+import { call, createDatabase, cleanUpServeTest, freePort, spawnServe, waitReady, type Child } from '../support/serve-process.js';
 
 const ADMIN_URL = process.env.TEST_DATABASE_URL;
 const SKIP = ADMIN_URL ? false : 'TEST_DATABASE_URL is not set (a PostgreSQL URL allowed to CREATE DATABASE): multi-process PostgreSQL tests skipped';
@@ -55,14 +55,11 @@ describe('two dbp serve processes on one PostgreSQL database', { skip: SKIP }, (
     await Promise.all([waitReady(a, childA, 20_000), waitReady(b, childB, 20_000)]);
   });
 
-  after(async () => {
-    try {
+  after(() =>
+    cleanUpServeTest(databaseUrl ? { adminUrl: ADMIN_URL!, name: databaseName } : undefined, dataDir, async () => {
       await Promise.all(children.map((child) => child.stop()));
-    } finally {
-      if (databaseUrl) await dropDatabase(ADMIN_URL!, databaseName);
-      rmSync(dataDir, { recursive: true, force: true });
-    }
-  });
+    }),
+  );
 
   test('a policy created through A is listed at once through B; an update through B is seen by A', async () => {
     const created = await call(a, 'POST', 'disks/disk/disk_backup_policies', {

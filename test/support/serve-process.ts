@@ -4,6 +4,7 @@
  * ports, and databases of their own on the server of TEST_DATABASE_URL (created and dropped with it).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -131,4 +132,17 @@ export async function createDatabase(adminUrl: string, name: string): Promise<st
 
 export async function dropDatabase(adminUrl: string, name: string): Promise<void> {
   await queryDatabase(adminUrl, `drop database if exists ${name} with (force)`);
+}
+
+/**
+ * The after-hook of a test that starts `dbp serve` on a database of its own: `stop` what it started
+ * (processes, proxies, browsers), then, whatever that threw, drop the database and remove the directory.
+ */
+export async function cleanUpServeTest(database: { adminUrl: string; name: string } | undefined, directory: string, stop: () => Promise<unknown>): Promise<void> {
+  try {
+    await stop();
+  } finally {
+    if (database) await dropDatabase(database.adminUrl, database.name);
+    rmSync(directory, { recursive: true, force: true });
+  }
 }

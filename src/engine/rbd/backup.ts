@@ -15,8 +15,8 @@ import { rbdDiffAt, RbdSnapshotReader, type SnapshotRef } from './io.js';
 import type { RbdImageName } from './names.js';
 import { newestSnapshotBackup, reconcileDiskSnapshots, snapshotName } from './snapshots.js';
 
-/** Reader processes per backup (engine/rbd/io.ts). */
-const READERS = 4;
+/** Reader processes per backup (engine/rbd/io.ts): each keeps many reads in flight; two share the work of copying bytes. */
+const READERS = 2;
 
 export interface RbdBackupRequest {
   readonly image: RbdImageName;
@@ -58,9 +58,13 @@ export async function backUpRbdDisk(db: Kysely<Database>, repository: Repository
     await rbdCreateSnapshot(image, snapshot);
   }
   const readFrom: SnapshotRef = prepared ? { kind: 'group', group: prepared.group.group, name: prepared.group.name } : { kind: 'user', name: snapshot };
+  // The readers start (and connect to the cluster) while the size, the base and the diff are asked for.
+  const readers = Array.from({ length: READERS }, () => RbdSnapshotReader.open(image, readFrom));
   try {
-    const diskSize = await rbdImageSize(image, snapshot);
-    const base = await chooseBase(db, repository, request.diskId, image, diskSize);
+    const sizeAsked = rbdImageSize(image, snapshot);
+    sizeAsked.catch(() => {}); // awaited below; a failure is thrown there, not left unhandled meanwhile
+    const base = await chooseBase(db, repository, request.diskId, image, sizeAsked);
+    const diskSize = await sizeAsked;
     let extents: RbdExtent[];
     if (prepared) {
       const diff = await rbdDiffAt(image, readFrom, base.base?.snapshot);
@@ -69,8 +73,6 @@ export async function backUpRbdDisk(db: Kysely<Database>, repository: Repository
     } else {
       extents = await rbdDiff(image, snapshot, base.base?.snapshot);
     }
-    // A few readers side by side: each read waits on the cluster, and one reader answers one at a time.
-    const readers = Array.from({ length: READERS }, () => RbdSnapshotReader.open(image, readFrom));
     let next = 0;
     let result: ChangesBackupResult;
     try {
@@ -84,14 +86,20 @@ export async function backUpRbdDisk(db: Kysely<Database>, repository: Repository
         ...(request.onProgress ? { onProgress: request.onProgress } : {}),
       });
     } finally {
-      await Promise.all(readers.map((reader) => reader.close()));
+      await closeReaders(readers);
     }
     const snapshotGroup = prepared ? `${prepared.group.pool}/${prepared.group.group}@${prepared.group.name}` : null;
     return { result, snapshot, readMode: base.base ? 'incremental' : 'full', baseBackupId: base.base?.backupId ?? null, note: base.note, snapshotGroup };
   } catch (error) {
+    await closeReaders(readers);
     await rbdRemoveSnapshot(image, snapshot).catch(() => {});
     throw error;
   }
+}
+
+/** Ends the readers (again: closing one twice is harmless); a reader that failed has said so to its reads. */
+async function closeReaders(readers: readonly RbdSnapshotReader[]): Promise<void> {
+  await Promise.all(readers.map((reader) => reader.close().catch(() => {})));
 }
 
 interface BaseChoice {
@@ -100,19 +108,16 @@ interface BaseChoice {
 }
 
 /** The disk's newest backup as the base of an incremental, or why there is none. */
-async function chooseBase(db: Kysely<Database>, repository: Repository, diskId: string, image: RbdImageName, diskSize: number): Promise<BaseChoice> {
+async function chooseBase(db: Kysely<Database>, repository: Repository, diskId: string, image: RbdImageName, sizeAsked: Promise<number>): Promise<BaseChoice> {
   const previous = await newestSnapshotBackup(db, diskId);
   if (!previous) return { note: null };
   const snapshot = previous.source_snapshot!;
   const full = (why: string): BaseChoice => ({ note: `full read: ${why}` });
   if (previous.verify_outcome === 'failed') return full(`the previous backup ${previous.id} failed its last verification`);
-  if (!(await rbdSnapshots(image)).includes(snapshot)) return full(`the previous backup's snapshot ${snapshot} is gone`);
-  let summary;
-  try {
-    summary = await repository.getBackup(previous.repository_backup_id);
-  } catch (error) {
-    return full(`the previous backup ${previous.id} cannot be read (${(error as Error).message})`);
-  }
+  const [snapshots, summary] = await Promise.all([rbdSnapshots(image), repository.getBackup(previous.repository_backup_id).catch((error: unknown) => error as Error)]);
+  if (!snapshots.includes(snapshot)) return full(`the previous backup's snapshot ${snapshot} is gone`);
+  if (summary instanceof Error) return full(`the previous backup ${previous.id} cannot be read (${summary.message})`);
+  const diskSize = await sizeAsked;
   if (summary.diskSize !== diskSize) return full(`the image is ${diskSize} bytes, ${summary.diskSize} at the previous backup`);
   return { base: { backupId: previous.id, repositoryBackupId: previous.repository_backup_id, snapshot }, note: null };
 }

@@ -48,6 +48,59 @@ def set_snapshot(image, spec):
                 return
     raise IOError("no snapshot of group %s named %s on image %s" % (group, snap, name))
 
+def read_pipelined(image):
+    # Up to WINDOW reads in flight in librbd (each waits on the cluster, not on this process);
+    # answered in the order asked by a writer thread.
+    import threading
+    WINDOW = 32
+    room = threading.Semaphore(WINDOW)
+    ready = threading.Condition()
+    answers = {}
+    asked = [0, False]  # reads asked for, and whether the input has ended
+
+    def fail(message):
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
+        os._exit(1)
+
+    def answer():
+        seq = 0
+        while True:
+            with ready:
+                while seq not in answers and not (asked[1] and seq == asked[0]):
+                    ready.wait()
+                if seq not in answers:
+                    return
+                data = answers.pop(seq)
+            try:
+                out.write(data)
+                out.flush()
+            except BrokenPipeError:
+                os._exit(0)
+            room.release()
+            seq += 1
+
+    writer = threading.Thread(target=answer)
+    writer.start()
+    for line in inp:
+        offset, length = (int(x) for x in line.split())
+        room.acquire()
+        seq = asked[0]
+        asked[0] += 1
+
+        def done(completion, data, seq=seq, offset=offset, length=length):
+            if completion.get_return_value() < 0 or data is None or len(data) != length:
+                fail("IOError: read at %d of %d bytes failed (%d)" % (offset, length, completion.get_return_value()))
+            with ready:
+                answers[seq] = data
+                ready.notify()
+
+        image.aio_read(offset, length, done)
+    with ready:
+        asked[1] = True
+        ready.notify()
+    writer.join()
+
 try:
     cluster = rados.Rados(conffile=os.environ.get("CEPH_CONF", ""))
     cluster.connect(timeout=30)
@@ -64,13 +117,7 @@ try:
             out.write(json.dumps({"size": size, "extents": extents}).encode() + b"\n")
             out.flush()
         elif mode == "read":
-            for line in inp:
-                offset, length = (int(x) for x in line.split())
-                data = image.read(offset, length)
-                if len(data) != length:
-                    raise IOError("short read at %d: %d of %d bytes" % (offset, len(data), length))
-                out.write(data)
-                out.flush()
+            read_pipelined(image)
         else:
             while True:
                 line = inp.readline()

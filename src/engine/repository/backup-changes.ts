@@ -9,13 +9,12 @@
  * never needs to know it was partial.
  */
 import { storeBackup } from './backup.js';
-import type { ReadPiece } from './chunk-pool.js';
 import type { BackupSummary, ChangesBackupOptions, ChangesBackupResult, ProgressListener } from './contract.js';
 import { RepositoryError } from './errors.js';
 import { acquireSharedLock } from './locks.js';
 import { ManifestReader, SEGMENT_CHUNKS, summaryOf } from './manifest.js';
-import { readSealedPieces } from './piece-reads.js';
-import { expectReply, inLanes, plainLengthOf, problemError, type RepositoryContext } from './unit-work.js';
+import { readImageRange } from './image-range.js';
+import { inLanes, type RepositoryContext } from './unit-work.js';
 
 /** [first chunk, end chunk) runs, sorted, merged and within the image. */
 export function chunkRuns(extents: ChangesBackupOptions['extents'], chunkSize: number, chunkCount: number): [number, number][] {
@@ -81,14 +80,19 @@ export async function backUpChanges(context: RepositoryContext, options: Changes
       await inLanes(context, batches.length, options.signal, async (b) => {
         const buffer = free.pop() ?? new ArrayBuffer(context.unitBytes);
         const unit = new Uint8Array(buffer);
-        let length = 0;
-        for (const [from, to] of batches[b]!) {
+        // The batch's runs are asked for all at once: each read waits on the source, not on this process.
+        const reads = batches[b]!.map(([from, to]) => {
           const position = from * chunkSize;
           const bytes = Math.min(to * chunkSize, diskSize) - position;
-          const data = await options.read(position, bytes);
-          if (data.length !== bytes) throw new RepositoryError('source_unreadable', `The image gave ${data.length} bytes at ${position}, ${bytes} asked for`);
+          return options.read(position, bytes).then((data) => {
+            if (data.length !== bytes) throw new RepositoryError('source_unreadable', `The image gave ${data.length} bytes at ${position}, ${bytes} asked for`);
+            return data;
+          });
+        });
+        let length = 0;
+        for (const data of await Promise.all(reads)) {
           unit.set(data, length);
-          length += bytes;
+          length += data.length;
         }
         const result = await units.store(buffer, length);
         let k = 0;
@@ -131,22 +135,10 @@ export async function readImage(
       const batches = batchesIn(present, first, first + ids.length, context.chunksPerUnit);
       await inLanes(context, batches.length, options.signal, async (b) => {
         for (const [from, to] of batches[b]!) {
-          const pieces: ReadPiece[] = [];
-          for (let position = from; position < to; position++) {
-            const id = ids[position - first]!;
-            const location = await index.locateNeeded(id);
-            if (!location) throw new RepositoryError('missing_chunk', `Chunk ${id}: no pack holds it (it is in no index)`);
-            pieces.push({ slot: position, id, ...location, plainLength: plainLengthOf(header, position) });
-          }
           const start = from * header.chunkSize;
           const length = Math.min(to * header.chunkSize, header.diskSize) - start;
-          const { sealed, movable } = await readSealedPieces(context.store, pieces);
-          const reply = expectReply(
-            await context.pool.run({ kind: 'read', pieces, sealed, movable, chunkSize: header.chunkSize, start, length, buffer: new ArrayBuffer(length) }),
-            'read',
-          );
-          if (reply.problems.length > 0) throw problemError(reply.problems[0]!);
-          await write(start, new Uint8Array(reply.buffer, 0, length));
+          const buffer = await readImageRange(context, index, header, (position) => ids[position - first] ?? null, start, length, new ArrayBuffer(length));
+          await write(start, new Uint8Array(buffer, 0, length));
           done += length;
           options.onProgress?.({ bytesDone: done, bytesTotal: header.diskSize });
         }

@@ -8,13 +8,12 @@
  */
 import { storeImage, type ImageSource } from './backup.js';
 import type { ChunkIndex } from './chunk-index.js';
-import type { ReadPiece } from './chunk-pool.js';
 import type { BackupSummary, CopyOptions, CopyReport, CopiedBackup } from './contract.js';
 import { RepositoryError } from './errors.js';
 import { acquireSharedLock } from './locks.js';
 import { ManifestReader, readManifestHeader, SEGMENT_CHUNKS, summaryOf } from './manifest.js';
-import { readSealedPieces } from './piece-reads.js';
-import { expectReply, plainLengthOf, problemError, type RepositoryContext } from './unit-work.js';
+import { readImageRange } from './image-range.js';
+import type { RepositoryContext } from './unit-work.js';
 
 /** Copies the source's backups (those `options` selects) that the target lacks; see Repository.copyTo. */
 export async function copyBackups(source: RepositoryContext, target: RepositoryContext, options: CopyOptions = {}): Promise<CopyReport> {
@@ -94,24 +93,12 @@ class BackupImage implements ImageSource {
   }
 
   async read(buffer: ArrayBuffer, start: number, length: number): Promise<{ buffer: ArrayBuffer; length: number }> {
-    const { header } = this.manifest;
-    const pieces: ReadPiece[] = [];
-    const first = Math.floor(start / header.chunkSize);
-    const last = Math.ceil((start + length) / header.chunkSize) - 1;
-    for (let position = first; position <= last; position++) {
-      const id = await this.chunkIdAt(position);
-      if (id === null) continue;
-      const location = await this.index.locateNeeded(id);
-      if (!location) throw new RepositoryError('missing_chunk', `Backup ${header.id}: chunk ${id} is in no pack of the source (no index names it)`);
-      pieces.push({ slot: position, id, ...location, plainLength: plainLengthOf(header, position) });
+    try {
+      return { buffer: await readImageRange(this.source, this.index, this.manifest.header, (position) => this.chunkIdAt(position), start, length, buffer), length };
+    } catch (error) {
+      if (!(error instanceof RepositoryError) || error.code === 'aborted') throw error;
+      throw new RepositoryError(error.code, `Backup ${this.manifest.header.id} cannot be copied: ${error.message} (in the source)`);
     }
-    const { sealed, movable } = await readSealedPieces(this.source.store, pieces);
-    const reply = expectReply(await this.source.pool.run({ kind: 'read', pieces, sealed, movable, chunkSize: header.chunkSize, start, length, buffer }), 'read');
-    if (reply.problems.length > 0) {
-      const problem = problemError(reply.problems[0]!);
-      throw new RepositoryError(problem.code, `Backup ${header.id} cannot be copied: ${problem.message} (in the source)`);
-    }
-    return { buffer: reply.buffer, length };
   }
 
   private chunkIdAt(position: number): Promise<string | null> {
