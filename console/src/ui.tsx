@@ -97,3 +97,21 @@ export function ScreenHeading({ children, title }: { children: ComponentChildren
     </h1>
   );
 }
+
+/** A table's caption and header row (each column's name a column header for screen readers); `false` leaves a column out. */
+export function TableHead({ caption, columns }: { caption: string; columns: readonly (string | false)[] }) {
+  return (
+    <>
+      <caption>{caption}</caption>
+      <thead>
+        <tr>
+          {columns.filter((name): name is string => name !== false).map((name) => (
+            <th scope="col" key={name}>
+              {name}
+            </th>
+          ))}
+        </tr>
+      </thead>
+    </>
+  );
+}

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { RbdSnapshotReader } from '../../src/engine/rbd/io.js';
 import { rbdImageOfPath, rbdImagePath } from '../../src/engine/rbd/names.js';
 import { dbp } from '../support/dbp-cli.js';
 import { TEST_REPOSITORY_PASSWORD, TestService, type TestOrganization } from '../support/harness.js';
@@ -118,6 +119,42 @@ describe('RBD disks', { skip: rbdSkipReason() }, () => {
     // An image that exists is refused and left alone.
     await assert.rejects(engine().restoreToRbd(previous.id, restored), /exists/);
     assert.equal(await exportHash(restored), snapshotHashes.get(previous.id));
+  });
+
+  test('a reader given the chunk size sends zero chunks as a flag only, and answers the same bytes as one without', async () => {
+    // 8 MiB and 12 KiB: the last chunk is short. Data at a few places, one of them straddling two chunks.
+    const image = uniqueImage('zero-chunks');
+    images.push(image);
+    const size = 8 * MiB + 12 * 1024;
+    await createImage(image, size);
+    await writeImage(image, [
+      { offset: 0, bytes: randomBytes(4096) },
+      { offset: 3 * CHUNK - 100, bytes: randomBytes(200) },
+      { offset: 5 * MiB, bytes: randomBytes(CHUNK) },
+      { offset: size - 5000, bytes: randomBytes(10) },
+    ]);
+    await rbdCommand(['snap', 'create', `${image.pool}/${image.image}@read`]);
+    const plain = RbdSnapshotReader.open(image, { kind: 'user', name: 'read' });
+    const chunked = RbdSnapshotReader.open(image, { kind: 'user', name: 'read' }, CHUNK);
+    try {
+      const ranges: [number, number][] = [[0, size], [0, CHUNK], [2 * CHUNK, 2 * CHUNK], [4 * MiB, 2 * MiB], [size - (size % CHUNK) - CHUNK, CHUNK + (size % CHUNK)]];
+      for (let i = 0; i < 40; i++) {
+        const first = Math.floor(Math.random() * (size / CHUNK));
+        ranges.push([first * CHUNK, Math.min(size - first * CHUNK, (1 + Math.floor(Math.random() * 20)) * CHUNK)]);
+      }
+      // All asked for at once, as a backup does: the answers come back in order, each whole.
+      const [expected, got] = await Promise.all([
+        Promise.all(ranges.map(([offset, length]) => plain.read(offset, length))),
+        Promise.all(ranges.map(([offset, length]) => chunked.read(offset, length))),
+      ]);
+      ranges.forEach(([offset, length], i) => {
+        assert.equal(got[i]!.length, length);
+        assert.ok(got[i]!.equals(expected[i]!), `bytes ${offset}+${length} differ`);
+      });
+      assert.ok(expected[0]!.subarray(5 * MiB, 5 * MiB + CHUNK).some((byte) => byte !== 0), 'the image holds data where it was written');
+    } finally {
+      await Promise.all([plain.close(), chunked.close()]);
+    }
   });
 
   test('a write landing during a backup is not in it', async () => {

@@ -9,7 +9,7 @@ import { bytes, count, dateTime, scheduleText, viewerTimeZone } from '../format'
 import { go, href } from '../route';
 import { can, canRead, useSession } from '../session-context';
 import type { Disk, Policy, RunSummary, VirtualMachine } from '../types';
-import { ErrorMessage, Loading, Notice, Pager, ScreenHeading, useLoad } from '../ui';
+import { ErrorMessage, Loading, Notice, Pager, ScreenHeading, TableHead, useLoad } from '../ui';
 
 const PER_PAGE = 100;
 
@@ -85,17 +85,7 @@ function OverviewTables({ data, readsDisks }: { data: OverviewData; readsDisks: 
         )}
       </p>
       <table class="overview">
-        <caption>Disks and the policies that back them up</caption>
-        <thead>
-          <tr>
-            <th scope="col">Disk</th>
-            <th scope="col">Virtual machine</th>
-            <th scope="col">Policy</th>
-            <th scope="col">Next run</th>
-            <th scope="col">Last run</th>
-            <th scope="col">Stored</th>
-          </tr>
-        </thead>
+        <TableHead caption="Disks and the policies that back them up" columns={['Disk', 'Virtual machine', 'Policy', 'Next run', 'Last run', 'Stored']} />
         <tbody>
           {disks.map((disk) => {
             const policies = policiesOf(disk, byTarget);
@@ -151,16 +141,7 @@ function MachineTable({ byTarget, lastRuns }: { byTarget: Map<string, Policy[]>;
       {machines.data && machines.data.virtual_machines.length > 0 ? (
         <>
           <table>
-            <caption>Virtual machines and the policies that back up all their disks</caption>
-            <thead>
-              <tr>
-                <th scope="col">Virtual machine</th>
-                <th scope="col">Policy</th>
-                <th scope="col">Next run</th>
-                <th scope="col">Last run</th>
-                <th scope="col">Stored</th>
-              </tr>
-            </thead>
+            <TableHead caption="Virtual machines and the policies that back up all their disks" columns={['Virtual machine', 'Policy', 'Next run', 'Last run', 'Stored']} />
             <tbody>
               {machines.data.virtual_machines.map((machine) => {
                 const policies = byTarget.get(machine.id) ?? [];
@@ -260,16 +241,7 @@ export function LastRun({ run }: { run: RunSummary | undefined }) {
 function PolicyTable({ policies, lastRuns }: { policies: Policy[]; lastRuns: Map<string, RunSummary> }) {
   return (
     <table>
-      <caption>Policies</caption>
-      <thead>
-        <tr>
-          <th scope="col">Target</th>
-          <th scope="col">Policy</th>
-          <th scope="col">Next run</th>
-          <th scope="col">Last run</th>
-          <th scope="col">Stored</th>
-        </tr>
-      </thead>
+      <TableHead caption="Policies" columns={['Target', 'Policy', 'Next run', 'Last run', 'Stored']} />
       <tbody>
         {policies.map((policy) => (
           <tr key={policy.id}>

@@ -12,7 +12,7 @@ import { bytes, dateTime, scheduleText, seconds } from '../format';
 import { href } from '../route';
 import { can, useSession } from '../session-context';
 import type { Backup, Operation, Policy, RunSummary } from '../types';
-import { asFailure, ErrorMessage, Loading, Pager, ScreenHeading, useLoad } from '../ui';
+import { asFailure, ErrorMessage, Loading, Pager, ScreenHeading, TableHead, useLoad } from '../ui';
 import { LastRun } from './overview';
 
 const SizeChart = lazy(() => import('../chart'));
@@ -224,17 +224,7 @@ function BackupTable({ backups, writes, busy, perform }: { backups: Backup[]; wr
   if (backups.length === 0) return <p class="muted">No backups yet.</p>;
   return (
     <table>
-      <caption>The policy's backups, newest first</caption>
-      <thead>
-        <tr>
-          <th scope="col">Backup</th>
-          <th scope="col">Taken</th>
-          <th scope="col">Disk size</th>
-          <th scope="col">Added to storage</th>
-          <th scope="col">Last verification</th>
-          {writes ? <th scope="col">Actions</th> : null}
-        </tr>
-      </thead>
+      <TableHead caption="The policy's backups, newest first" columns={['Backup', 'Taken', 'Disk size', 'Added to storage', 'Last verification', writes && 'Actions']} />
       <tbody>
         {backups.map((backup) => (
           <tr key={backup.id}>
@@ -305,17 +295,7 @@ function RunTable({ runs }: { runs: RunSummary[] }) {
   if (runs.length === 0) return <p class="muted">No runs yet.</p>;
   return (
     <table>
-      <caption>Runs, newest first</caption>
-      <thead>
-        <tr>
-          <th scope="col">Run</th>
-          <th scope="col">Outcome</th>
-          <th scope="col">For</th>
-          <th scope="col">Duration</th>
-          <th scope="col">Read</th>
-          <th scope="col">Stored</th>
-        </tr>
-      </thead>
+      <TableHead caption="Runs, newest first" columns={['Run', 'Outcome', 'For', 'Duration', 'Read', 'Stored']} />
       <tbody>
         {runs.map((run) => (
           <tr key={run.id}>

@@ -5,7 +5,7 @@ import { api, ApiFailure, type Pagination } from '../api';
 import { dateTime } from '../format';
 import { can, canRead, useSession } from '../session-context';
 import type { ApiToken } from '../types';
-import { asFailure, ErrorMessage, Loading, Notice, Pager, ScreenHeading, useLoad } from '../ui';
+import { asFailure, ErrorMessage, Loading, Notice, Pager, ScreenHeading, TableHead, useLoad } from '../ui';
 
 export function Tokens() {
   const session = useSession();
@@ -30,15 +30,7 @@ export function Tokens() {
       {list.data ? (
         <>
           <table>
-            <caption>The organization's API tokens</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Scopes</th>
-                <th scope="col">Networks</th>
-                <th scope="col">Expires</th>
-              </tr>
-            </thead>
+            <TableHead caption="The organization's API tokens" columns={['Name', 'Scopes', 'Networks', 'Expires']} />
             <tbody>
               {list.data.api_tokens.map((token) => (
                 <tr key={token.id}>

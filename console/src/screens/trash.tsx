@@ -4,7 +4,7 @@ import { api, ApiFailure, type Pagination } from '../api';
 import { dateTime } from '../format';
 import { can, canRead, useSession } from '../session-context';
 import type { TrashObject } from '../types';
-import { asFailure, ErrorMessage, Loading, Notice, Pager, ScreenHeading, useLoad } from '../ui';
+import { asFailure, ErrorMessage, Loading, Notice, Pager, ScreenHeading, TableHead, useLoad } from '../ui';
 
 export function Trash() {
   const session = useSession();
@@ -49,14 +49,7 @@ export function Trash() {
       {list.data && list.data.trash_objects.length > 0 ? (
         <>
           <table>
-            <caption>Objects in the trash</caption>
-            <thead>
-              <tr>
-                <th scope="col">Object</th>
-                <th scope="col">Kept until</th>
-                {restores || purges ? <th scope="col">Actions</th> : null}
-              </tr>
-            </thead>
+            <TableHead caption="Objects in the trash" columns={['Object', 'Kept until', (restores || purges) && 'Actions']} />
             <tbody>
               {list.data.trash_objects.map((item) => (
                 <tr key={item.id}>

@@ -59,7 +59,8 @@ export async function backUpRbdDisk(db: Kysely<Database>, repository: Repository
   }
   const readFrom: SnapshotRef = prepared ? { kind: 'group', group: prepared.group.group, name: prepared.group.name } : { kind: 'user', name: snapshot };
   // The readers start (and connect to the cluster) while the size, the base and the diff are asked for.
-  const readers = Array.from({ length: READERS }, () => RbdSnapshotReader.open(image, readFrom));
+  // Whole chunks are read: the zero ones (most of an object RBD names whole) come as a flag only.
+  const readers = Array.from({ length: READERS }, () => RbdSnapshotReader.open(image, readFrom, repository.chunkSize));
   try {
     const sizeAsked = rbdImageSize(image, snapshot);
     sizeAsked.catch(() => {}); // awaited below; a failure is thrown there, not left unhandled meanwhile
@@ -80,7 +81,7 @@ export async function backUpRbdDisk(db: Kysely<Database>, repository: Repository
         diskSize,
         extents,
         ...(base.base ? { baseBackupId: base.base.repositoryBackupId } : {}),
-        read: (position, length) => readers[next++ % READERS]!.read(position, length),
+        read: (position, _length, into) => readers[next++ % READERS]!.readInto(position, into),
         tags: request.tags,
         signal: request.signal,
         ...(request.onProgress ? { onProgress: request.onProgress } : {}),

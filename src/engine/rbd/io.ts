@@ -4,8 +4,11 @@
  * It runs as a child process for the length of one backup or restore and speaks a line protocol on
  * its standard input, with raw bytes on its output:
  *
- * - read mode (`read POOL IMAGE SNAPSHOT`): each line `OFFSET LENGTH` is answered by exactly LENGTH
- *   bytes of the snapshot (holes read as zeros), in the order asked; requests may be pipelined.
+ * - read mode (`read POOL IMAGE SNAPSHOT [CHUNK]`): each line `OFFSET LENGTH` is answered, in the
+ *   order asked (requests may be pipelined), by exactly LENGTH bytes of the snapshot (holes read as
+ *   zeros). With CHUNK, the range is taken as chunks of CHUNK bytes (the last may be short) and the
+ *   answer is one flag byte a chunk (0: all zeros, 1: its bytes follow), then the bytes of the chunks
+ *   flagged 1, back to back: the zeros of sparse objects never cross the pipe.
  * - diff mode (`diff POOL IMAGE SNAPSHOT [FROM]`): one JSON line, the snapshot's size and the extents
  *   that differ from the user snapshot FROM (all allocated extents without it).
  *
@@ -48,10 +51,33 @@ def set_snapshot(image, spec):
                 return
     raise IOError("no snapshot of group %s named %s on image %s" % (group, snap, name))
 
-def read_pipelined(image):
+def read_pipelined(image, chunk):
     # Up to WINDOW reads in flight in librbd (each waits on the cluster, not on this process);
     # answered in the order asked by a writer thread.
     import threading
+    zero_runs = {}
+
+    def send(data):
+        if not chunk:
+            out.write(data)
+            return
+        # startswith(zeros, at) compares in place (no copy of the chunk).
+        view = memoryview(data)
+        flags = bytearray()
+        kept = []
+        for at in range(0, len(data), chunk):
+            length = min(chunk, len(data) - at)
+            zeros = zero_runs.get(length)
+            if zeros is None:
+                zeros = zero_runs[length] = bytes(length)
+            if data.startswith(zeros, at):
+                flags.append(0)
+            else:
+                flags.append(1)
+                kept.append(view[at:at + length])
+        out.write(flags)
+        for part in kept:
+            out.write(part)
     WINDOW = 32
     room = threading.Semaphore(WINDOW)
     ready = threading.Condition()
@@ -73,7 +99,7 @@ def read_pipelined(image):
                     return
                 data = answers.pop(seq)
             try:
-                out.write(data)
+                send(data)
                 out.flush()
             except BrokenPipeError:
                 os._exit(0)
@@ -117,7 +143,7 @@ try:
             out.write(json.dumps({"size": size, "extents": extents}).encode() + b"\n")
             out.flush()
         elif mode == "read":
-            read_pipelined(image)
+            read_pipelined(image, int(sys.argv[5]) if len(sys.argv) > 5 else 0)
         else:
             while True:
                 line = inp.readline()
@@ -188,10 +214,13 @@ export async function rbdDiffAt(name: RbdImageName, snapshot: SnapshotRef, from?
 }
 
 interface PendingRead {
-  readonly length: number;
-  readonly parts: Buffer[];
-  got: number;
-  readonly resolve: (bytes: Buffer) => void;
+  readonly into: Uint8Array;
+  /** Chunked reads: the flag bytes still to come, and those come so far. */
+  flagsWanted: number;
+  readonly flags: number[];
+  /** Where the bytes still to come go: [start, end) spans of `into`, in order. */
+  spans: [number, number][];
+  readonly resolve: () => void;
   readonly reject: (error: Error) => void;
 }
 
@@ -200,21 +229,37 @@ export class RbdSnapshotReader {
   private readonly pending: PendingRead[] = [];
   private failure: Error | undefined;
 
-  private constructor(private readonly helper: { child: Helper; ended: Promise<Error | undefined> }) {
+  private constructor(
+    private readonly helper: { child: Helper; ended: Promise<Error | undefined> },
+    private readonly chunkSize: number | undefined,
+  ) {
     helper.child.stdout.on('data', (data: Buffer) => this.received(data));
     void helper.ended.then((error) => this.fail(error ?? new Error('The RBD reader ended')));
   }
 
-  static open(name: RbdImageName, snapshot: SnapshotRef): RbdSnapshotReader {
-    return new RbdSnapshotReader(startHelper(['read', name.pool, name.image, snapshotArgument(snapshot)]));
+  /**
+   * With `chunkSize`, reads are asked for in whole chunks (offsets multiples of it) and the chunks
+   * that are all zeros come as a flag only (see the read mode above); the bytes read are the same.
+   */
+  static open(name: RbdImageName, snapshot: SnapshotRef, chunkSize?: number): RbdSnapshotReader {
+    const args = ['read', name.pool, name.image, snapshotArgument(snapshot), ...(chunkSize === undefined ? [] : [String(chunkSize)])];
+    return new RbdSnapshotReader(startHelper(args), chunkSize);
   }
 
   /** Bytes [offset, offset + length) of the snapshot. */
-  read(offset: number, length: number): Promise<Buffer> {
+  async read(offset: number, length: number): Promise<Buffer> {
+    const bytes = Buffer.allocUnsafe(length);
+    await this.readInto(offset, bytes);
+    return bytes;
+  }
+
+  /** Bytes [offset, offset + into.length) of the snapshot, into `into` (every byte of it). */
+  readInto(offset: number, into: Uint8Array): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
+    const flagsWanted = this.chunkSize === undefined ? 0 : Math.ceil(into.length / this.chunkSize);
     return new Promise((resolve, reject) => {
-      this.pending.push({ length, parts: [], got: 0, resolve, reject });
-      this.helper.child.stdin.write(`${offset} ${length}\n`);
+      this.pending.push({ into, flagsWanted, flags: [], spans: flagsWanted > 0 ? [] : [[0, into.length]], resolve, reject });
+      this.helper.child.stdin.write(`${offset} ${into.length}\n`);
     });
   }
 
@@ -228,15 +273,40 @@ export class RbdSnapshotReader {
     while (at < data.length) {
       const read = this.pending[0];
       if (!read) return this.fail(new Error('The RBD reader sent bytes nobody asked for'));
-      const take = Math.min(read.length - read.got, data.length - at);
-      read.parts.push(data.subarray(at, at + take));
-      read.got += take;
-      at += take;
-      if (read.got === read.length) {
+      if (read.flagsWanted > 0) {
+        const take = Math.min(read.flagsWanted, data.length - at);
+        for (let i = 0; i < take; i++) read.flags.push(data[at + i]!);
+        at += take;
+        read.flagsWanted -= take;
+        if (read.flagsWanted === 0) read.spans = this.spansOf(read);
+      } else {
+        const span = read.spans[0]!;
+        const take = Math.min(span[1] - span[0], data.length - at);
+        read.into.set(data.subarray(at, at + take), span[0]);
+        span[0] += take;
+        at += take;
+        if (span[0] === span[1]) read.spans.shift();
+      }
+      if (read.flagsWanted === 0 && read.spans.length === 0) {
         this.pending.shift();
-        read.resolve(read.parts.length === 1 ? read.parts[0]! : Buffer.concat(read.parts, read.length));
+        read.resolve();
       }
     }
+  }
+
+  /** A chunked read's flags come: its zero chunks zeroed, and the spans the bytes that follow fill. */
+  private spansOf(read: PendingRead): [number, number][] {
+    const spans: [number, number][] = [];
+    const chunk = this.chunkSize!;
+    read.flags.forEach((flag, index) => {
+      const start = index * chunk;
+      const end = Math.min(start + chunk, read.into.length);
+      if (flag === 0) return read.into.fill(0, start, end);
+      const last = spans.at(-1);
+      if (last && last[1] === start) last[1] = end;
+      else spans.push([start, end]);
+    });
+    return spans;
   }
 
   private fail(error: Error): void {

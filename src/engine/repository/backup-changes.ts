@@ -80,20 +80,17 @@ export async function backUpChanges(context: RepositoryContext, options: Changes
       await inLanes(context, batches.length, options.signal, async (b) => {
         const buffer = free.pop() ?? new ArrayBuffer(context.unitBytes);
         const unit = new Uint8Array(buffer);
-        // The batch's runs are asked for all at once: each read waits on the source, not on this process.
-        const reads = batches[b]!.map(([from, to]) => {
+        // The batch's runs are asked for all at once, each into its place in the unit: each read waits
+        // on the source, not on this process.
+        let length = 0;
+        const reads: Promise<void>[] = [];
+        for (const [from, to] of batches[b]!) {
           const position = from * chunkSize;
           const bytes = Math.min(to * chunkSize, diskSize) - position;
-          return options.read(position, bytes).then((data) => {
-            if (data.length !== bytes) throw new RepositoryError('source_unreadable', `The image gave ${data.length} bytes at ${position}, ${bytes} asked for`);
-            return data;
-          });
-        });
-        let length = 0;
-        for (const data of await Promise.all(reads)) {
-          unit.set(data, length);
-          length += data.length;
+          reads.push(options.read(position, bytes, unit.subarray(length, length + bytes)));
+          length += bytes;
         }
+        await Promise.all(reads);
         const result = await units.store(buffer, length);
         let k = 0;
         for (const [from, to] of batches[b]!) for (let chunk = from; chunk < to; chunk++) ids[chunk - first] = result.ids[k++]!;

@@ -115,8 +115,11 @@ export interface ChangesBackupOptions {
   readonly extents: readonly { readonly offset: number; readonly length: number }[];
   /** The repository id of the backup whose chunks stand for those not read; none: they are zero. */
   readonly baseBackupId?: string;
-  /** Reads image bytes [position, position + length) (whole chunks; the image's last may be short). */
-  read(position: number, length: number): Promise<Uint8Array>;
+  /**
+   * Reads image bytes [position, position + length) (whole chunks; the image's last may be short)
+   * into `into` (exactly that long), every byte of it: zeros too (the buffer is reused).
+   */
+  read(position: number, length: number, into: Uint8Array): Promise<void>;
   readonly tags?: Readonly<Record<string, string>>;
   readonly signal?: AbortSignal;
   /** bytesDone/bytesTotal count the bytes to read, not the image. */
@@ -194,6 +197,8 @@ export interface Repository {
   readonly encrypted: boolean;
   /** Days every object (but locks) is retained for once written; undefined: not an immutable repository. */
   readonly immutableDays: number | undefined;
+  /** The bytes of a chunk: images are cut, read back and deduplicated in chunks of this size. */
+  readonly chunkSize: number;
   backup(options: BackupOptions): Promise<BackupResult>;
   /** A backup that reads only the extents given (see ChangesBackupOptions); throws base_mismatch when the base's image is another size. */
   backupChanges(options: ChangesBackupOptions): Promise<ChangesBackupResult>;

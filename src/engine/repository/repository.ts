@@ -85,7 +85,7 @@ class StoreRepository implements Repository {
   readonly encrypted: boolean;
   /** Days each object is retained for; undefined when the repository is not immutable. */
   readonly immutableDays: number | undefined;
-  private readonly chunkSize: number;
+  readonly chunkSize: number;
   /** What the backup, restore and verification modules work with. */
   private readonly context: RepositoryContext;
 
