@@ -41,8 +41,7 @@ describe('web console while the database is away', { skip: skip ?? false }, () =
     } finally {
       await runtime.close();
     }
-    const target = new URL(ADMIN_URL!);
-    proxy = await TcpProxy.start({ targetHost: target.hostname || '127.0.0.1', targetPort: Number(target.port || 5432) });
+    proxy = await TcpProxy.toUrl(ADMIN_URL!);
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     child = spawnServe(['--database-url', proxy.rewriteUrl(databaseUrl), '--port', String(port), '--role', 'api', '--log-level', 'warn', '--data-dir', dataDir]);

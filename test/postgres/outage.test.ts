@@ -68,8 +68,7 @@ describe('PostgreSQL outage: 503 while unreachable, recovery without restart, no
     } finally {
       await runtime.close();
     }
-    const target = new URL(ADMIN_URL!);
-    proxy = await TcpProxy.start({ targetHost: target.hostname || '127.0.0.1', targetPort: Number(target.port || 5432) });
+    proxy = await TcpProxy.toUrl(ADMIN_URL!);
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     child = spawnServe(['--database-url', proxy.rewriteUrl(databaseUrl), '--port', String(port), '--role', 'all', '--log-level', 'warn']);

@@ -50,8 +50,7 @@ describe('PostgreSQL: connections cut during a burst of scheduled runs', { skip:
     } finally {
       await runtime.close();
     }
-    const target = new URL(ADMIN_URL!);
-    proxy = await TcpProxy.start({ targetHost: target.hostname || '127.0.0.1', targetPort: Number(target.port || 5432) });
+    proxy = await TcpProxy.toUrl(ADMIN_URL!);
   });
 
   after(() =>

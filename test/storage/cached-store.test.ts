@@ -28,7 +28,7 @@ describe('cached store over S3', { skip: s3Skip }, () => {
     const admin = await S3ObjectStore.open({ type: 's3', endpoint: rgw.origin, bucket, prefix: '' });
     await admin.createBucket();
     await admin.close();
-    proxy = await TcpProxy.start({ targetHost: rgw.hostname, targetPort: Number(rgw.port || 80) });
+    proxy = await TcpProxy.toUrl(rgw);
     scratch = await mkdtemp(join(tmpdir(), 'dbp-cache-test-'));
   });
 

@@ -35,7 +35,7 @@ describe('S3 store faults', { skip: s3Skip }, () => {
   before(async () => {
     direct = await S3ObjectStore.open({ type: 's3', endpoint: rgw.origin, bucket, prefix: 'faults' });
     await direct.createBucket();
-    proxy = await TcpProxy.start({ targetHost: rgw.hostname, targetPort: Number(rgw.port || 80) });
+    proxy = await TcpProxy.toUrl(rgw);
   });
 
   after(async () => {
@@ -151,7 +151,7 @@ describe('S3 store faults', { skip: s3Skip }, () => {
   });
 
   test('a store that refuses every connection: unavailable, quickly, naming the endpoint', async () => {
-    const refusing = await TcpProxy.start({ targetHost: rgw.hostname, targetPort: Number(rgw.port || 80) });
+    const refusing = await TcpProxy.toUrl(rgw);
     refusing.cut('refuse');
     try {
       const store = await throughProxy({ maxAttempts: 3 }, refusing.port);
@@ -173,7 +173,7 @@ describe('S3 store faults', { skip: s3Skip }, () => {
   });
 
   test('a store that accepts connections and never answers: unavailable within the timeouts, no hang', async () => {
-    const silent = await TcpProxy.start({ targetHost: rgw.hostname, targetPort: Number(rgw.port || 80) });
+    const silent = await TcpProxy.toUrl(rgw);
     silent.cut('blackhole');
     try {
       const store = await throughProxy({ maxAttempts: 2, socketTimeoutMs: 500 }, silent.port);

@@ -52,6 +52,13 @@ export class TcpProxy {
     return new TcpProxy(server, address.port, options.targetHost ?? '127.0.0.1', options.targetPort ?? 5432);
   }
 
+  /** A proxy to the host and port of `url` (a PostgreSQL or HTTP URL; the scheme's port when it names none). */
+  static toUrl(url: string | URL): Promise<TcpProxy> {
+    const target = new URL(url);
+    const defaultPort = target.protocol.startsWith('postgres') ? 5432 : target.protocol === 'https:' ? 443 : 80;
+    return TcpProxy.start({ targetHost: target.hostname || '127.0.0.1', targetPort: Number(target.port || defaultPort) });
+  }
+
   /** `127.0.0.1:<port>` in a PostgreSQL URL of the same user, password and database. */
   rewriteUrl(url: string): string {
     const parsed = new URL(url);
